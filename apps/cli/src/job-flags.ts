@@ -1,0 +1,71 @@
+/**
+ * Command-line flags for the common job settings, so a run needs no file. Each flag maps to one
+ * dotted path of the job spec and overrides the file's value. Numbers are parsed here so that a
+ * bad one is reported against the flag the user typed.
+ */
+import type { Overrides } from '@permafrost/job';
+import { UserError } from '@permafrost/telemetry';
+import type { Command } from 'commander';
+
+interface FlagDef {
+  flag: string;
+  path: string;
+  help: string;
+  kind: 'string' | 'int' | 'number' | 'bool' | 'negate';
+}
+
+export const JOB_FLAGS: FlagDef[] = [
+  { flag: '--model <name|path>', path: 'model.name', help: 'mobilenet_v2 | mlp | cnn-small | PATH/model.json', kind: 'string' },
+  { flag: '--input-size <px>', path: 'model.inputSize', help: 'square input size in pixels', kind: 'int' },
+  { flag: '--cut <layer>', path: 'model.cut', help: "backbone's last layer when a head is used (mobilenet_v2: out_relu)", kind: 'string' },
+  { flag: '--head <spec>', path: 'model.head', help: 'head to put on the backbone, e.g. gap-128 or flatten-256-d0.2', kind: 'string' },
+  { flag: '--random-init', path: 'model.pretrained', help: 'bundled backbone with seeded random weights (baseline)', kind: 'negate' },
+  { flag: '--boundary <layer>', path: 'freeze.boundary', help: 'last frozen layer', kind: 'string' },
+  { flag: '--trainable-last <k>', path: 'freeze.trainableLast', help: 'freeze all but the last k layers', kind: 'int' },
+  { flag: '--dataset <spec>', path: 'data.dataset', help: 'mnist | fashion-mnist | idx:DIR | imagefolder:DIR', kind: 'string' },
+  { flag: '--fashion-mnist-dir <dir>', path: 'data.fashionMnistDir', help: 'where the Fashion-MNIST IDX files are', kind: 'string' },
+  { flag: '--train-samples <n>', path: 'data.trainSamples', help: 'training samples to use', kind: 'int' },
+  { flag: '--val-samples <n>', path: 'data.valSamples', help: 'validation samples to hold out', kind: 'int' },
+  { flag: '--epochs <n>', path: 'train.epochs', help: 'epochs (default 3)', kind: 'int' },
+  { flag: '--batch-size <n>', path: 'train.batchSize', help: 'batch size (default 32)', kind: 'int' },
+  { flag: '--optimizer <name>', path: 'train.optimizer', help: 'sgd | adam (default adam)', kind: 'string' },
+  { flag: '--lr <x>', path: 'train.lr', help: 'learning rate (default 0.001)', kind: 'number' },
+  { flag: '--momentum <x>', path: 'train.momentum', help: 'sgd momentum (default 0)', kind: 'number' },
+  { flag: '--nesterov', path: 'train.nesterov', help: 'nesterov momentum (sgd)', kind: 'bool' },
+  { flag: '--weight-decay <x>', path: 'train.weightDecay', help: 'L2 weight decay (default 0)', kind: 'number' },
+  { flag: '--seed <n>', path: 'train.seed', help: 'seed for init, split and shuffles (default 42)', kind: 'int' },
+  { flag: '--backend <name>', path: 'train.backend', help: 'auto | tensorflow-gpu | tensorflow | wasm | cpu', kind: 'string' },
+  { flag: '--checkpoint-dir <dir>', path: 'checkpoint.dir', help: 'write checkpoints here (every epoch and final)', kind: 'string' },
+];
+
+export function addJobFlags(cmd: Command): Command {
+  cmd.option('-c, --config <file>', 'job spec (YAML or JSON); flags override its fields');
+  for (const f of JOB_FLAGS) cmd.option(f.flag, f.help);
+  return cmd;
+}
+
+function camel(flag: string): string {
+  const long = flag.split(' ')[0]?.replace(/^--/, '') ?? '';
+  return long.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Flag values (as commander parsed them) to job-spec overrides. */
+export function jobOverrides(opts: Record<string, unknown>): Overrides {
+  const out: Overrides = {};
+  for (const f of JOB_FLAGS) {
+    const v = opts[camel(f.flag)];
+    if (v === undefined) continue;
+    const name = f.flag.split(' ')[0] ?? f.flag;
+    if (f.kind === 'bool') out[f.path] = Boolean(v);
+    else if (f.kind === 'negate') out[f.path] = !v;
+    else if (f.kind === 'string') out[f.path] = String(v);
+    else {
+      const n = Number(v);
+      if (String(v).trim() === '' || !Number.isFinite(n) || (f.kind === 'int' && !Number.isInteger(n))) {
+        throw new UserError(`expected ${f.kind === 'int' ? 'an integer' : 'a number'}, got '${String(v)}'`, name);
+      }
+      out[f.path] = n;
+    }
+  }
+  return out;
+}

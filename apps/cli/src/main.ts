@@ -1,0 +1,42 @@
+/**
+ * The `permafrost` command: argument parsing and wiring only. User mistakes (UserError, bad
+ * flags) print one line and exit 2; anything else is a bug and keeps its stack (exit 1).
+ */
+import { isUserError, log } from '@permafrost/telemetry';
+import { Command, CommanderError } from 'commander';
+import { registerModels } from './commands/models';
+import { registerTrain } from './commands/train';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('permafrost')
+    .description('Distributed fine-tuning of TensorFlow.js models with frozen-feature caching')
+    .version('0.1.0')
+    .exitOverride()
+    // Commander's own errors (unknown option, missing value) become one line like ours.
+    .configureOutput({
+      outputError: (text, write) =>
+        write(
+          `permafrost: ${text
+            .replace(/^error: /, '')
+            .replace(/\s*\n\s*/g, ' ')
+            .trim()} (see --help)\n`,
+        ),
+    });
+  registerTrain(program);
+  registerModels(program);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return 2; // commander already printed the message
+    }
+    if (isUserError(e)) {
+      process.stderr.write(`permafrost: ${e.message}\n`);
+      return 2;
+    }
+    log().error('internal error', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+    return 1;
+  }
+}

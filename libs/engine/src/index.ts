@@ -1,0 +1,2 @@
+export type { BackendChoice, ConcreteBackend, EngineInfo } from './backend';
+export { BACKENDS, engineInfo, initEngine, missingKernels } from './backend';

@@ -1,0 +1,4 @@
+export type { Overrides } from './load-job';
+export { applyOverrides, loadJob, readJobFile, validateJob } from './load-job';
+export type { JobSpec, JobSpecInput } from './schema';
+export { jobSpecSchema } from './schema';

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { UserError } from '@permafrost/telemetry';
+import { applyOverrides, loadJob, validateJob } from './load-job';
+
+const dir = mkdtempSync(join(tmpdir(), 'permafrost-job-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const file = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+const minimal = { model: { name: 'mlp' }, data: { dataset: 'mnist' } };
+
+function userError(pattern: RegExp) {
+  return (e: unknown) => {
+    assert.ok(e instanceof UserError, `expected a UserError, got ${String(e)}`);
+    assert.equal(e.exitCode, 2);
+    assert.match(e.message, pattern);
+    assert.ok(!e.message.includes('\n'), 'one line');
+    return true;
+  };
+}
+
+describe('job spec', () => {
+  it('fills defaults for every section', () => {
+    const job = validateJob(minimal);
+    assert.equal(job.train.epochs, 3);
+    assert.equal(job.train.batchSize, 32);
+    assert.equal(job.freeze.policy, 'prefix');
+    assert.equal(job.cache.codec, 'float32');
+    assert.equal(job.cluster.localWorkers, 0);
+    assert.equal(job.checkpoint.dir, undefined);
+  });
+
+  it('reads YAML and JSON and lets flags override fields', async () => {
+    const y = file('a.yaml', 'model:\n  name: mlp\ndata:\n  dataset: mnist\ntrain:\n  epochs: 5\n  lr: 0.01\n');
+    const j = file('a.json', JSON.stringify({ ...minimal, train: { epochs: 5 } }));
+    assert.equal((await loadJob(y, {})).train.lr, 0.01);
+    assert.equal((await loadJob(j, {})).train.epochs, 5);
+    const o = await loadJob(y, { 'train.epochs': 2, 'model.head': 'gap-64', 'train.seed': undefined });
+    assert.equal(o.train.epochs, 2);
+    assert.equal(o.train.lr, 0.01);
+    assert.equal(o.model.head, 'gap-64');
+  });
+
+  it('names the field and what was expected', () => {
+    assert.throws(() => validateJob({ ...minimal, train: { batchSize: -4 } }), userError(/train\.batchSize: .*>0.*got -4/));
+    assert.throws(() => validateJob({ ...minimal, train: { optimizer: 'sgdd' } }), userError(/train\.optimizer: .*"sgd"\|"adam"/));
+    assert.throws(() => validateJob({ ...minimal, trian: {} }), userError(/unknown field trian/));
+    assert.throws(() => validateJob({ ...minimal, model: { name: 'mlp', hed: 'gap' } }), userError(/unknown field model\.hed/));
+    assert.throws(() => validateJob({ model: { name: 'mlp' } }), userError(/data: expected object/));
+    assert.throws(
+      () => validateJob({ ...minimal, freeze: { boundary: 'x', trainableLast: 2 } }),
+      userError(/either boundary or trainableLast/),
+    );
+    assert.throws(() => validateJob({ ...minimal, train: { nesterov: true } }), userError(/train\.nesterov: nesterov needs/));
+  });
+
+  it('reports malformed files and missing files against the file', async () => {
+    await assert.rejects(loadJob(file('bad.yaml', 'model: [unclosed\n  name: x'), {}), userError(/bad\.yaml: malformed YAML/));
+    await assert.rejects(loadJob(file('bad.json', '{"model": '), {}), userError(/bad\.json: malformed JSON/));
+    await assert.rejects(loadJob(join(dir, 'missing.yaml'), {}), userError(/missing\.yaml: config file not found/));
+    await assert.rejects(loadJob(file('list.yaml', '- a\n- b\n'), {}), userError(/mapping of sections/));
+  });
+
+  it('applyOverrides creates sections and does not mutate its input', () => {
+    const base = { train: { epochs: 1 } };
+    const out = applyOverrides(base, { 'train.epochs': 4, 'cache.dir': '/x' });
+    assert.deepEqual(out, { train: { epochs: 4 }, cache: { dir: '/x' } });
+    assert.deepEqual(base, { train: { epochs: 1 } });
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * The job spec: everything a run needs, in seven sections (model, data, freeze, train, cache,
+ * cluster, checkpoint). Every field has a default except what names the work itself; unknown
+ * fields are errors, so a typo never silently falls back to a default.
+ */
+import { z } from 'zod';
+
+const posInt = z.number().int().positive();
+const nonNegInt = z.number().int().nonnegative();
+
+export const modelSection = z
+  .object({
+    /** bundled (mobilenet_v2), built-in (mlp, cnn-small) or a path to a LayersModel model.json */
+    name: z.string().min(1),
+    /** square input size in pixels; default: the model's own */
+    inputSize: posInt.optional(),
+    /** with a head: the backbone's last layer (bundled default out_relu) */
+    cut: z.string().min(1).optional(),
+    /** classification head, e.g. gap-128 (pooling gap|gmp|flatten, hidden sizes, d<dropout>) */
+    head: z.string().min(1).optional(),
+    /** bundled backbones: false trains on seeded random weights instead (a baseline) */
+    pretrained: z.boolean().default(true),
+    /** pixel range the model expects, e.g. [-1, 1] */
+    inputRange: z.tuple([z.number(), z.number()]).optional(),
+  })
+  .strict();
+
+export const dataSection = z
+  .object({
+    /** mnist | fashion-mnist | idx:DIR | imagefolder:DIR */
+    dataset: z.string().min(1),
+    /** training samples drawn from the dataset (default: all not used for validation) */
+    trainSamples: posInt.optional(),
+    /** validation samples (default: min(1000, 10% of the dataset)) */
+    valSamples: nonNegInt.optional(),
+    fashionMnistDir: z.string().min(1).default('/usr/share/datasets/fashion-mnist'),
+  })
+  .strict();
+
+export const freezeSection = z
+  .object({
+    /** prefix: a fixed boundary (layer name or trainableLast) */
+    policy: z.enum(['prefix']).default('prefix'),
+    /** last frozen layer */
+    boundary: z.string().min(1).optional(),
+    /** freeze all but the last k layers */
+    trainableLast: posInt.optional(),
+  })
+  .strict()
+  .refine((f) => f.boundary === undefined || f.trainableLast === undefined, {
+    message: 'give either boundary or trainableLast, not both',
+  });
+
+export const trainSection = z
+  .object({
+    epochs: posInt.default(3),
+    batchSize: posInt.default(32),
+    optimizer: z.enum(['sgd', 'adam']).default('adam'),
+    lr: z.number().positive().default(0.001),
+    /** sgd only */
+    momentum: z.number().min(0).max(1).default(0),
+    /** sgd only; needs momentum > 0 */
+    nesterov: z.boolean().default(false),
+    /** L2 penalty added to the gradient (as PyTorch's weight_decay) */
+    weightDecay: z.number().min(0).default(0),
+    seed: nonNegInt.default(42),
+    backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+  })
+  .strict()
+  .refine((t) => !t.nesterov || (t.optimizer === 'sgd' && t.momentum > 0), {
+    message: 'nesterov needs optimizer sgd and momentum > 0',
+    path: ['nesterov'],
+  });
+
+export const cacheSection = z
+  .object({
+    /** cache frozen-prefix activations (LMDB); not yet implemented, accepted for forward compatibility */
+    enabled: z.boolean().default(true),
+    dir: z.string().min(1).default('.permafrost/cache'),
+    codec: z.enum(['float32', 'float16']).default('float32'),
+  })
+  .strict();
+
+export const clusterSection = z
+  .object({
+    /** coordinator address HOST:PORT */
+    listen: z.string().default('127.0.0.1:0'),
+    /** worker processes the coordinator spawns on loopback */
+    localWorkers: nonNegInt.default(0),
+    minWorkers: posInt.default(1),
+    joinTimeoutMs: posInt.default(60_000),
+    heartbeatMs: posInt.default(1_000),
+  })
+  .strict();
+
+export const checkpointSection = z
+  .object({
+    /** directory for checkpoints; unset: no checkpoints */
+    dir: z.string().min(1).optional(),
+    /** also write one at every epoch end (besides the final one) */
+    everyEpoch: z.boolean().default(true),
+  })
+  .strict();
+
+export const jobSpecSchema = z
+  .object({
+    model: modelSection,
+    data: dataSection,
+    freeze: freezeSection.default({ policy: 'prefix' }),
+    train: trainSection.default(trainSection.parse({})),
+    cache: cacheSection.default(cacheSection.parse({})),
+    cluster: clusterSection.default(clusterSection.parse({})),
+    checkpoint: checkpointSection.default(checkpointSection.parse({})),
+  })
+  .strict();
+
+export type JobSpec = z.infer<typeof jobSpecSchema>;
+export type JobSpecInput = z.input<typeof jobSpecSchema>;

@@ -1,0 +1,13 @@
+export type { Assembled, FreezeSpec, InputSpec, ModelSpec } from './assemble';
+export { assemble, modelSource } from './assemble';
+export type { BuiltinInfo } from './builtin';
+export { BUILTIN, buildBuiltin } from './builtin';
+export type { BundledModelInfo } from './bundled';
+export { BUNDLED, loadBundled } from './bundled';
+export type { LayerCost } from './cost';
+export { layerCosts } from './cost';
+export type { HeadSpec } from './head';
+export { applyHead, headToString, parseHead } from './head';
+export type { GraphNode, Split } from './model-graph';
+export { assertValidBoundary, boundaryForTrainableLast, modelNodes, splitAt, validBoundaries } from './model-graph';
+export { loadModelFile, saveModelDir } from './model-io';

@@ -1,0 +1,37 @@
+/**
+ * Checkpoints: the full model in tfjs LayersModel format (model.json + weights.bin, loadable by
+ * plain tf.loadLayersModel), the optimizer's state (optimizer.json + optimizer.bin, tfjs weight
+ * manifest format) and meta.json (epoch, global step, boundary, job). Each checkpoint directory is
+ * written atomically; `latest.json` in the checkpoint root names the newest one.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { saveModelDir } from '@permafrost/model';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+
+export interface CheckpointMeta {
+  epoch: number;
+  step: number;
+  boundary: string;
+  [k: string]: unknown;
+}
+
+export async function writeCheckpoint(
+  root: string,
+  name: string,
+  model: tfl.LayersModel,
+  optimizer: tf.Optimizer,
+  meta: CheckpointMeta,
+): Promise<string> {
+  const named = await optimizer.getWeights();
+  const { data, specs } = await tf.io.encodeWeights(named);
+  const dir = join(root, name);
+  await saveModelDir(model, dir, {
+    'meta.json': `${JSON.stringify({ ...meta, optimizer: optimizer.getClassName(), writtenAt: new Date().toISOString() }, null, 2)}\n`,
+    'optimizer.json': JSON.stringify({ weightsManifest: [{ paths: ['optimizer.bin'], weights: specs }] }),
+    'optimizer.bin': new Uint8Array(data),
+  });
+  await writeFile(join(root, 'latest.json'), `${JSON.stringify({ checkpoint: name, epoch: meta.epoch, step: meta.step })}\n`);
+  return dir;
+}

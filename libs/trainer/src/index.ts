@@ -1,0 +1,11 @@
+export type { CheckpointMeta } from './checkpoint';
+export { writeCheckpoint } from './checkpoint';
+export type { FitOptions, FitResult, ProgressEvent } from './fit';
+export { evaluate, fit, runPrefix } from './fit';
+export { correctCount, crossEntropySum } from './loss';
+export type { OptimizerSpec } from './optimizer';
+export { addWeightDecay, createOptimizer } from './optimizer';
+export type { EpochRecord, RunReport } from './report';
+export { SuffixTrainer } from './suffix-trainer';
+export type { TrainJobOptions } from './train-job';
+export { trainJob } from './train-job';

@@ -1,0 +1,128 @@
+/**
+ * A whole single-process run from a validated job spec: backend, dataset and split, model
+ * assembly, the training loop, the final checkpoint and the report. The CLI's `train` command is
+ * this plus flag parsing; the coordinator will reuse the same pieces per worker.
+ */
+import { writeFile } from 'node:fs/promises';
+import { openDataset, splitTrainVal } from '@permafrost/data';
+import { initEngine } from '@permafrost/engine';
+import type { JobSpec } from '@permafrost/job';
+import { assemble } from '@permafrost/model';
+import { log, Progress } from '@permafrost/telemetry';
+import { fit, type ProgressEvent } from './fit';
+import type { RunReport } from './report';
+
+export interface TrainJobOptions {
+  /** where to write the JSON report */
+  reportPath?: string;
+  progress?: Progress;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promise<RunReport> {
+  const startedAt = new Date();
+  const engine = await initEngine(job.train.backend);
+  const dataset = await openDataset(job.data.dataset, { fashionMnistDir: job.data.fashionMnistDir });
+  try {
+    const { train, val } = splitTrainVal(dataset, {
+      seed: job.train.seed,
+      trainSamples: job.data.trainSamples,
+      valSamples: job.data.valSamples,
+    });
+    const model = await assemble(job.model, job.freeze, dataset.numClasses, job.train.seed);
+    const trainableParams = model.suffix.trainableWeights.reduce((a, w) => a + w.shape.reduce<number>((x, y) => x * (y ?? 1), 1), 0);
+    log().info('model ready', {
+      model: job.model.name,
+      boundary: model.boundary,
+      boundaryShape: model.boundaryShape,
+      frozenLayers: model.prefix.layers.length,
+      trainableParams,
+    });
+    log().info('data ready', { dataset: dataset.name, train: train.length, val: val.length, classes: dataset.numClasses });
+    const progress = opts.progress ?? new Progress();
+    const result = await fit({
+      model,
+      dataset,
+      trainIds: train,
+      valIds: val,
+      epochs: job.train.epochs,
+      batchSize: job.train.batchSize,
+      seed: job.train.seed,
+      optimizer: job.train,
+      checkpoint: {
+        dir: job.checkpoint.dir ?? '.permafrost/checkpoints',
+        everyEpoch: job.checkpoint.everyEpoch && job.checkpoint.dir !== undefined,
+        meta: { job },
+      },
+      onProgress: (e) => {
+        opts.onProgress?.(e);
+        if (e.type === 'step') {
+          progress.update(`epoch ${e.epoch}/${e.epochs}`, e.step, e.steps, { 'samples/s': e.samplesPerSec, loss: e.loss });
+        } else if (e.type === 'evaluate') {
+          progress.clear();
+        } else if (e.type === 'epoch') {
+          const r = e.record;
+          progress.milestone(`epoch ${r.epoch}/${e.epochs}`, {
+            seconds: round(r.seconds),
+            samplesPerSec: round(r.samplesPerSec),
+            trainLoss: round(r.trainLoss, 4),
+            valLoss: round(r.valLoss, 4),
+            valAccuracy: round(r.valAccuracy, 4),
+          });
+        } else {
+          progress.milestone('checkpoint written', { dir: e.dir });
+        }
+      },
+    });
+    result.trainer.dispose();
+    const last = result.epochs[result.epochs.length - 1];
+    const seconds = result.epochs.reduce((a, r) => a + r.seconds, 0);
+    const samples = result.epochs.reduce((a, r) => a + r.samplesPerSec * r.seconds, 0);
+    const report: RunReport = {
+      backend: engine.backend,
+      workers: 1,
+      model: {
+        name: job.model.name,
+        source: model.source,
+        head: model.head,
+        boundary: model.boundary,
+        boundaryShape: model.boundaryShape,
+        params: model.full.countParams(),
+        trainableParams,
+        inputSize: model.input.sizePx,
+      },
+      data: {
+        dataset: dataset.name,
+        datasetId: dataset.id,
+        trainSamples: train.length,
+        valSamples: val.length,
+        numClasses: dataset.numClasses,
+      },
+      train: { ...job.train },
+      epochs: result.epochs,
+      final: {
+        valLoss: last?.valLoss ?? Number.NaN,
+        valAccuracy: last?.valAccuracy ?? Number.NaN,
+        trainLoss: last?.trainLoss ?? Number.NaN,
+        seconds,
+        samplesPerSec: samples / Math.max(seconds, 1e-9),
+        peakRssBytes: process.resourceUsage().maxRSS * 1024,
+        checkpoint: result.checkpoint,
+      },
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+    };
+    if (opts.reportPath) {
+      await writeFile(opts.reportPath, `${JSON.stringify(report, null, 2)}\n`);
+      log().info('report written', { path: opts.reportPath });
+    }
+    return report;
+  } finally {
+    await dataset.close();
+  }
+}
+
+function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

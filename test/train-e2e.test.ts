@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { runCli, tempDir } from './helpers';
+
+const tmp = tempDir('train-e2e');
+after(tmp.cleanup);
+
+describe('permafrost train (real process)', () => {
+  it('trains from a YAML spec with flag overrides, writes the report and a checkpoint', async () => {
+    const config = join(tmp.path, 'job.yaml');
+    writeFileSync(
+      config,
+      [
+        'model:',
+        '  name: mlp',
+        '  inputSize: 14',
+        'data:',
+        '  dataset: mnist',
+        '  trainSamples: 512',
+        '  valSamples: 128',
+        'freeze:',
+        '  trainableLast: 2',
+        'train:',
+        '  epochs: 5',
+        '  batchSize: 64',
+        '  optimizer: sgd',
+        '  lr: 0.1',
+        '  momentum: 0.9',
+        '  backend: wasm',
+        '',
+      ].join('\n'),
+    );
+    const report = join(tmp.path, 'report.json');
+    const ckpt = join(tmp.path, 'ckpt');
+    const r = await runCli(['train', '--config', config, '--epochs', '2', '--report', report, '--checkpoint-dir', ckpt]);
+    assert.equal(r.code, 0, r.stderr);
+    const rep = JSON.parse(readFileSync(report, 'utf8'));
+    assert.equal(rep.backend, 'wasm');
+    assert.equal(rep.workers, 1);
+    assert.equal(rep.epochs.length, 2, 'flag overrides the file');
+    for (const e of rep.epochs) {
+      for (const k of [
+        'epoch',
+        'seconds',
+        'samplesPerSec',
+        'trainLoss',
+        'valLoss',
+        'valAccuracy',
+        'cacheHits',
+        'cacheMisses',
+        'trainableLayers',
+        'boundary',
+      ]) {
+        assert.ok(k in e, `epoch record has ${k}`);
+      }
+    }
+    assert.equal(rep.epochs[0].boundary, 'dense_1');
+    assert.equal(rep.epochs[0].trainableLayers, 2);
+    assert.equal(rep.data.trainSamples, 512);
+    assert.equal(rep.data.valSamples, 128);
+    assert.ok(rep.final.valAccuracy > 0.3, `learns something: ${rep.final.valAccuracy}`);
+    assert.ok(rep.epochs[1].trainLoss < rep.epochs[0].trainLoss);
+    assert.equal(rep.final.checkpoint, join(ckpt, 'final'));
+    const meta = JSON.parse(readFileSync(join(ckpt, 'final', 'meta.json'), 'utf8'));
+    assert.equal(meta.epoch, 2);
+    assert.equal(meta.step, 16);
+    assert.equal(meta.job.train.optimizer, 'sgd');
+    // structured logs off a TTY: every stderr line is JSON
+    for (const line of r.stderr.split('\n').filter(Boolean)) assert.doesNotThrow(() => JSON.parse(line), line);
+    assert.ok(r.stderr.includes('"msg":"backend selected"'));
+    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}');
+    assert.equal(summary.valAccuracy, rep.final.valAccuracy);
+  });
+
+  it('prints the resolved job spec', async () => {
+    const r = await runCli(['train', '--model', 'mlp', '--dataset', 'mnist', '--print-config']);
+    assert.equal(r.code, 0, r.stderr);
+    const job = JSON.parse(r.stdout);
+    assert.equal(job.model.name, 'mlp');
+    assert.equal(job.train.batchSize, 32);
+  });
+});

@@ -11,7 +11,7 @@ interface FlagDef {
   flag: string;
   path: string;
   help: string;
-  kind: 'string' | 'int' | 'number' | 'bool' | 'negate';
+  kind: 'string' | 'int' | 'number' | 'bool' | 'negate' | 'off';
 }
 
 export const JOB_FLAGS: FlagDef[] = [
@@ -35,6 +35,9 @@ export const JOB_FLAGS: FlagDef[] = [
   { flag: '--weight-decay <x>', path: 'train.weightDecay', help: 'L2 weight decay (default 0)', kind: 'number' },
   { flag: '--seed <n>', path: 'train.seed', help: 'seed for init, split and shuffles (default 42)', kind: 'int' },
   { flag: '--backend <name>', path: 'train.backend', help: 'auto | tensorflow-gpu | tensorflow | wasm | cpu', kind: 'string' },
+  { flag: '--cache-dir <dir>', path: 'cache.dir', help: 'activation cache directory (default .permafrost/cache)', kind: 'string' },
+  { flag: '--no-cache', path: 'cache.enabled', help: 'train without the activation cache', kind: 'off' },
+  { flag: '--cache-codec <codec>', path: 'cache.codec', help: 'float32 (exact) | float16 (half the bytes)', kind: 'string' },
   { flag: '--checkpoint-dir <dir>', path: 'checkpoint.dir', help: 'write checkpoints here (every epoch and final)', kind: 'string' },
 ];
 
@@ -45,7 +48,7 @@ export function addJobFlags(cmd: Command): Command {
 }
 
 function camel(flag: string): string {
-  const long = flag.split(' ')[0]?.replace(/^--/, '') ?? '';
+  const long = flag.split(' ')[0]?.replace(/^--(no-)?/, '') ?? '';
   return long.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
@@ -58,7 +61,10 @@ export function jobOverrides(opts: Record<string, unknown>): Overrides {
     const name = f.flag.split(' ')[0] ?? f.flag;
     if (f.kind === 'bool') out[f.path] = Boolean(v);
     else if (f.kind === 'negate') out[f.path] = !v;
-    else if (f.kind === 'string') out[f.path] = String(v);
+    else if (f.kind === 'off') {
+      // commander defaults a --no-x flag to true; only an explicit --no-x overrides the spec
+      if (v === false) out[f.path] = false;
+    } else if (f.kind === 'string') out[f.path] = String(v);
     else {
       const n = Number(v);
       if (String(v).trim() === '' || !Number.isFinite(n) || (f.kind === 'int' && !Number.isInteger(n))) {

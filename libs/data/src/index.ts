@@ -4,5 +4,7 @@ export { DATASET_NAMES, openDataset } from './open-dataset';
 export type { PreprocessSpec } from './preprocess';
 export { preprocess, preprocessId } from './preprocess';
 export { seededRandom } from './seeded-random';
+export type { LocalEpochPlan } from './shard-plan';
+export { assignShards, defaultShardCount, localEpochPlan, shardOf } from './shard-plan';
 export type { SplitOptions } from './split';
 export { splitTrainVal } from './split';

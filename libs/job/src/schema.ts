@@ -74,9 +74,11 @@ export const trainSection = z
 
 export const cacheSection = z
   .object({
-    /** cache frozen-prefix activations (LMDB); not yet implemented, accepted for forward compatibility */
+    /** cache frozen-prefix activations in LMDB: epochs after the first skip the prefix */
     enabled: z.boolean().default(true),
+    /** one LMDB environment per directory; runs with the same frozen prefix share entries */
     dir: z.string().min(1).default('.permafrost/cache'),
+    /** float32 is exact; float16 halves the bytes */
     codec: z.enum(['float32', 'float16']).default('float32'),
   })
   .strict();

@@ -11,3 +11,5 @@ export { applyHead, headToString, parseHead } from './head';
 export type { GraphNode, Split } from './model-graph';
 export { assertValidBoundary, boundaryForTrainableLast, modelNodes, splitAt, validBoundaries } from './model-graph';
 export { loadModelFile, saveModelDir } from './model-io';
+export type { PrefixIdentity } from './prefix-identity';
+export { prefixIdentity } from './prefix-identity';

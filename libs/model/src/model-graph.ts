@@ -40,8 +40,12 @@ export function modelNodes(model: tfl.LayersModel): GraphNode[] {
   return result;
 }
 
-/** Names of the layers after which the model can be cut (see the file comment). */
-export function validBoundaries(model: tfl.LayersModel): string[] {
+/**
+ * Names of the layers after which the model can be cut (see the file comment). The output layer
+ * counts only with `includeOutput` (a backbone that a head will extend), since a complete model
+ * cut there has nothing left to train.
+ */
+export function validBoundaries(model: tfl.LayersModel, opts: { includeOutput?: boolean } = {}): string[] {
   const nodes = modelNodes(model);
   const producer = new Map<number, number>();
   for (const n of nodes) for (const t of n.outputs) producer.set(t.id, n.index);
@@ -57,7 +61,7 @@ export function validBoundaries(model: tfl.LayersModel): string[] {
   let reach = -1; // max lastUse over nodes 0..i-1
   for (const n of nodes) {
     const i = n.index;
-    const last = nodes.length - 1;
+    const last = opts.includeOutput ? nodes.length : nodes.length - 1;
     if (i > 0 && i < last && reach <= i && n.outputs.length === 1 && !isInput(n.layer)) {
       valid.push(n.layer.name);
     }

@@ -1,7 +1,11 @@
+export type { ActivationBatch, BatchCounters } from './activation-source';
+export { ActivationSource, addCounters, emptyCounters } from './activation-source';
+export type { CacheSpec, OpenedCache } from './cache-setup';
+export { openRunCache } from './cache-setup';
 export type { CheckpointMeta } from './checkpoint';
 export { writeCheckpoint } from './checkpoint';
 export type { FitOptions, FitResult, ProgressEvent } from './fit';
-export { evaluate, fit, runPrefix } from './fit';
+export { evaluate, fit } from './fit';
 export { correctCount, crossEntropySum } from './loss';
 export type { OptimizerSpec } from './optimizer';
 export { addWeightDecay, createOptimizer } from './optimizer';

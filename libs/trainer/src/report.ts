@@ -6,11 +6,22 @@ export interface EpochRecord {
   trainLoss: number;
   valLoss: number;
   valAccuracy: number;
+  /** seconds spent evaluating (not in `seconds`) */
+  valSeconds: number;
+  /** training lookups that hit / missed the cache (without a cache every sample is a miss) */
   cacheHits: number;
   cacheMisses: number;
+  /** values whose checksum failed, recomputed and rewritten (training and validation) */
+  cacheChecksumFailures: number;
+  cacheBytesRead: number;
+  cacheBytesWritten: number;
+  cacheReadSeconds: number;
+  cacheWriteSeconds: number;
+  /** whether the cache was in use at the end of the epoch */
+  cached: boolean;
   trainableLayers: number;
   boundary: string;
-  /** seconds spent running the frozen prefix */
+  /** seconds spent running the frozen prefix in training batches */
   prefixSeconds: number;
 }
 

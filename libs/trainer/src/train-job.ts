@@ -49,6 +49,7 @@ export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promis
       batchSize: job.train.batchSize,
       seed: job.train.seed,
       optimizer: job.train,
+      cache: job.cache.enabled ? { dir: job.cache.dir, codec: job.cache.codec, modelName: job.model.name } : undefined,
       checkpoint: {
         dir: job.checkpoint.dir ?? '.permafrost/checkpoints',
         everyEpoch: job.checkpoint.everyEpoch && job.checkpoint.dir !== undefined,
@@ -57,7 +58,11 @@ export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promis
       onProgress: (e) => {
         opts.onProgress?.(e);
         if (e.type === 'step') {
-          progress.update(`epoch ${e.epoch}/${e.epochs}`, e.step, e.steps, { 'samples/s': e.samplesPerSec, loss: e.loss });
+          progress.update(`epoch ${e.epoch}/${e.epochs}`, e.step, e.steps, {
+            'samples/s': e.samplesPerSec,
+            loss: e.loss,
+            ...(e.cacheHitRate === undefined ? {} : { 'cache hits': `${Math.round(100 * e.cacheHitRate)}%` }),
+          });
         } else if (e.type === 'evaluate') {
           progress.clear();
         } else if (e.type === 'epoch') {
@@ -68,6 +73,8 @@ export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promis
             trainLoss: round(r.trainLoss, 4),
             valLoss: round(r.valLoss, 4),
             valAccuracy: round(r.valAccuracy, 4),
+            cacheHits: r.cacheHits,
+            cacheMisses: r.cacheMisses,
           });
         } else {
           progress.milestone('checkpoint written', { dir: e.dir });

@@ -28,7 +28,7 @@ export function registerModels(program: Command): void {
       if (!Number.isInteger(size)) throw new UserError(`expected an integer, got '${opts.inputSize}'`, '--input-size');
       await initEngine('auto');
       const model = await loadBundled(opts.model, { inputSize: size });
-      const valid = new Set(validBoundaries(model));
+      const valid = new Set(validBoundaries(model, { includeOutput: true }));
       const costs = layerCosts(model);
       const total = costs.reduce((a, c) => a + c.flops, 0);
       let cumFlops = 0;

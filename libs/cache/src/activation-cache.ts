@@ -1,0 +1,226 @@
+/**
+ * The LMDB activation cache: one environment per cache directory (`cache.mdb`, LMDB data format
+ * 2 as lmdb-js writes it), with two named databases:
+ *
+ *   activations  [fingerprint id u32 BE][sample id u32 BE] -> encoded value (value-codec.ts)
+ *   meta         "fp:<hex>" -> fingerprint record (JSON); "next-id" -> the next fingerprint id
+ *
+ * Each training batch's new values are written in one transaction; the map grows as needed.
+ * LMDB's MVCC lets other processes read
+ * while a run writes. A failed write (disk full, read-only file system) marks the cache unhealthy
+ * and is reported once; callers then train uncached. A directory holding other files is never
+ * taken over: it is "not a Permafrost cache".
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Database, open, type RootDatabase } from 'lmdb';
+import { activationKey } from './keys';
+import { type Codec, decodeValue, encodedBytes, encodeValue } from './value-codec';
+
+export const MARKER = 'permafrost-cache.json';
+export const ENV_FILE = 'cache.mdb';
+
+export interface FingerprintInfo {
+  fingerprint: string;
+  model: string;
+  boundary: string;
+  topologyHash: string;
+  weightsHash: string;
+  preprocess: string;
+  dataset: string;
+  datasetId: string;
+  inputSize: number;
+  /** activation shape without the batch dimension */
+  shape: number[];
+  dtype: 'float32';
+}
+
+export interface FingerprintRecord extends FingerprintInfo {
+  id: number;
+  entries: number;
+  bytes: number;
+  created: string;
+  lastUsed: string;
+  hits: number;
+  misses: number;
+  checksumFailures: number;
+}
+
+export interface FingerprintHandle {
+  id: number;
+  fingerprint: string;
+  elements: number;
+}
+
+export type Lookup = 'hit' | 'miss' | 'corrupt';
+
+export class CacheError extends Error {
+  override readonly name = 'CacheError';
+}
+
+export interface CacheUsage {
+  hits: number;
+  misses: number;
+  checksumFailures: number;
+  entriesAdded: number;
+  bytesAdded: number;
+}
+
+export class ActivationCache {
+  /** false once a write failed; the caller stops using the cache */
+  healthy = true;
+  lastError: Error | undefined;
+  private onError: ((e: Error) => void) | undefined;
+
+  private constructor(
+    readonly dir: string,
+    private readonly env: RootDatabase,
+    private readonly values: Database<Buffer, Buffer>,
+    private readonly meta: Database<unknown, string>,
+    readonly codec: Codec,
+  ) {}
+
+  /** Opens (creating if needed, unless readOnly) the cache in `dir`. Throws CacheError. */
+  static open(dir: string, opts: { codec?: Codec; readOnly?: boolean; onError?: (e: Error) => void } = {}): ActivationCache {
+    const marker = join(dir, MARKER);
+    if (existsSync(dir)) {
+      const entries = readdirSync(dir);
+      if (entries.length > 0 && !entries.includes(MARKER)) throw new CacheError(`${dir} is not a Permafrost cache (no ${MARKER})`);
+    } else if (opts.readOnly) {
+      throw new CacheError(`${dir} does not exist`);
+    }
+    try {
+      if (!opts.readOnly) {
+        mkdirSync(dir, { recursive: true });
+        if (!existsSync(marker))
+          writeFileSync(marker, `${JSON.stringify({ format: 'permafrost-cache', version: 1, created: new Date().toISOString() })}\n`);
+      } else {
+        JSON.parse(readFileSync(marker, 'utf8'));
+      }
+      const env = open({ path: join(dir, ENV_FILE), maxDbs: 4, readOnly: opts.readOnly ?? false, compression: false });
+      const values = env.openDB<Buffer, Buffer>({ name: 'activations', keyEncoding: 'binary', encoding: 'binary' });
+      const meta = env.openDB<unknown, string>({ name: 'meta', encoding: 'json' });
+      const cache = new ActivationCache(dir, env, values, meta, opts.codec ?? 'float32');
+      cache.onError = opts.onError;
+      return cache;
+    } catch (e) {
+      if (e instanceof CacheError) throw e;
+      throw new CacheError(`cannot open the cache in ${dir}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Finds or creates the record of a fingerprint; ids are assigned in one write transaction. */
+  register(info: FingerprintInfo): FingerprintHandle {
+    const key = `fp:${info.fingerprint}`;
+    const now = new Date().toISOString();
+    const record = this.env.transactionSync(() => {
+      const existing = this.meta.get(key) as FingerprintRecord | undefined;
+      if (existing) {
+        const updated = { ...existing, lastUsed: now };
+        this.meta.putSync(key, updated);
+        return updated;
+      }
+      const id = (this.meta.get('next-id') as number | undefined) ?? 1;
+      const created: FingerprintRecord = {
+        ...info,
+        id,
+        entries: 0,
+        bytes: 0,
+        created: now,
+        lastUsed: now,
+        hits: 0,
+        misses: 0,
+        checksumFailures: 0,
+      };
+      this.meta.putSync('next-id', id + 1);
+      this.meta.putSync(key, created);
+      return created;
+    });
+    return { id: record.id, fingerprint: info.fingerprint, elements: info.shape.reduce((a, b) => a * b, 1) };
+  }
+
+  /** Reads one activation into dst[offset ..]; 'corrupt' means the bytes failed their checks. */
+  get(h: FingerprintHandle, sampleId: number, dst: Float32Array, offset: number): Lookup {
+    // getBinaryFast hands back a reused buffer: decoded (copied) before the next read.
+    const bytes = this.values.getBinaryFast(activationKey(h.id, sampleId));
+    if (bytes === undefined) return 'miss';
+    return decodeValue(bytes, dst, offset, h.elements) ? 'hit' : 'corrupt';
+  }
+
+  /**
+   * Writes a batch of activations in one synchronous transaction and returns the bytes written
+   * (0 once the cache has failed). Synchronous on purpose: a failed commit (full disk) throws
+   * here, where it is caught and turned into one warning, instead of rejecting promises inside
+   * lmdb-js that nothing can observe in time.
+   */
+  putMany(h: FingerprintHandle, entries: readonly (readonly [sampleId: number, values: Float32Array])[]): number {
+    if (!this.healthy || entries.length === 0) return 0;
+    const encoded = entries.map(([id, v]) => [activationKey(h.id, id), encodeValue(v, this.codec)] as const);
+    try {
+      this.env.transactionSync(() => {
+        for (const [key, value] of encoded) this.values.putSync(key, Buffer.from(value.buffer, value.byteOffset, value.length));
+      });
+    } catch (e) {
+      this.fail(e instanceof Error ? e : new Error(String(e)));
+      return 0;
+    }
+    return encoded.reduce((a, [, v]) => a + v.length, 0);
+  }
+
+  private fail(e: Error): void {
+    if (!this.healthy) return;
+    this.healthy = false;
+    this.lastError = e;
+    this.onError?.(e);
+  }
+
+  /** Waits until every write has been flushed to disk (or failed). */
+  async flush(): Promise<void> {
+    try {
+      await this.values.flushed;
+    } catch (e) {
+      this.fail(e as Error);
+    }
+  }
+
+  /** Adds a run's counters to the fingerprint's record. */
+  recordUsage(h: FingerprintHandle, usage: CacheUsage): void {
+    if (!this.healthy) return;
+    try {
+      const key = `fp:${h.fingerprint}`;
+      this.env.transactionSync(() => {
+        const r = this.meta.get(key) as FingerprintRecord | undefined;
+        if (!r) return;
+        this.meta.putSync(key, {
+          ...r,
+          hits: r.hits + usage.hits,
+          misses: r.misses + usage.misses,
+          checksumFailures: r.checksumFailures + usage.checksumFailures,
+          entries: r.entries + usage.entriesAdded,
+          bytes: r.bytes + usage.bytesAdded,
+          lastUsed: new Date().toISOString(),
+        });
+      });
+    } catch (e) {
+      this.fail(e as Error);
+    }
+  }
+
+  fingerprints(): FingerprintRecord[] {
+    const out: FingerprintRecord[] = [];
+    for (const { key, value } of this.meta.getRange({ start: 'fp:', end: 'fp;' })) {
+      if (typeof key === 'string') out.push(value as FingerprintRecord);
+    }
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  /** The stored size of one value under this cache's codec. */
+  valueBytes(h: FingerprintHandle): number {
+    return encodedBytes(this.codec, h.elements);
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.env.close();
+  }
+}

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { checksum32 } from './checksum';
+import { toHalfBits } from './half';
+import { decodeValue, encodedBytes, encodeValue } from './value-codec';
+
+const values = Float32Array.from({ length: 37 }, (_, i) => Math.sin(i) * 10 ** ((i % 7) - 3));
+
+describe('checksum32', () => {
+  it('changes for every single-bit flip', () => {
+    const words = new Uint32Array(values.buffer);
+    const base = checksum32(words);
+    for (let w = 0; w < words.length; w++) {
+      for (let bit = 0; bit < 32; bit++) {
+        const copy = words.slice();
+        copy[w] = (copy[w] as number) ^ (1 << bit);
+        assert.notEqual(checksum32(copy), base);
+      }
+    }
+  });
+});
+
+describe('half floats', () => {
+  it('rounds to nearest even and handles the edges', () => {
+    assert.equal(toHalfBits(1), 0x3c00);
+    assert.equal(toHalfBits(-2), 0xc000);
+    assert.equal(toHalfBits(65504), 0x7bff);
+    assert.equal(toHalfBits(65520), 0x7c00); // rounds to infinity
+    assert.equal(toHalfBits(Number.POSITIVE_INFINITY), 0x7c00);
+    assert.equal(toHalfBits(Number.NaN) & 0x7e00, 0x7e00);
+    assert.equal(toHalfBits(2 ** -24), 0x0001); // smallest subnormal
+    assert.equal(toHalfBits(2 ** -26), 0x0000);
+    assert.equal(toHalfBits(1 + 2 ** -11), 0x3c00); // tie -> even
+    assert.equal(toHalfBits(1 + 3 * 2 ** -11), 0x3c02); // tie -> even (up)
+    assert.equal(toHalfBits(-0), 0x8000);
+  });
+});
+
+describe('value codec', () => {
+  it('stores float32 exactly', () => {
+    const bytes = encodeValue(values, 'float32');
+    assert.equal(bytes.length, encodedBytes('float32', values.length));
+    const out = new Float32Array(values.length + 5);
+    assert.ok(decodeValue(bytes, out, 5, values.length));
+    assert.deepEqual(out.subarray(5), values);
+  });
+
+  it('stores float16 in half the payload within half precision', () => {
+    const bytes = encodeValue(values, 'float16');
+    assert.equal(bytes.length, 8 + values.length * 2);
+    const out = new Float32Array(values.length);
+    assert.ok(decodeValue(bytes, out, 0, values.length));
+    values.forEach((v, i) => {
+      const tol = Math.max(Math.abs(v) * 2 ** -11, 2 ** -24);
+      assert.ok(Math.abs((out[i] as number) - v) <= tol, `${v} -> ${out[i]}`);
+    });
+  });
+
+  it('reports any flipped byte, a wrong length or an unknown version as corrupt', () => {
+    for (const codec of ['float32', 'float16'] as const) {
+      const good = encodeValue(values, codec);
+      const out = new Float32Array(values.length);
+      for (let i = 1; i < good.length; i += 3) {
+        if (i === 2 || i === 3) continue; // reserved bytes are not checked
+        const bad = good.slice();
+        bad[i] = (bad[i] as number) ^ 0x10;
+        assert.equal(decodeValue(bad, out, 0, values.length), false, `${codec} byte ${i}`);
+      }
+      assert.equal(decodeValue(good.subarray(0, good.length - 4), out, 0, values.length), false);
+      assert.equal(decodeValue(good, out, 0, values.length + 1), false);
+      const v2 = good.slice();
+      v2[0] = 2;
+      assert.equal(decodeValue(v2, out, 0, values.length), false);
+    }
+  });
+});

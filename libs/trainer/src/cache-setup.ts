@@ -1,0 +1,60 @@
+/**
+ * Connects a run to its activation cache: refuses non-deterministic prefixes, opens the LMDB
+ * environment, and registers the prefix's fingerprint. Any failure to open (a read-only or
+ * unusable directory) is one warning and an uncached run, never a crash.
+ */
+import { ActivationCache, type Codec, type FingerprintHandle, fingerprintOf } from '@permafrost/cache';
+import { type Dataset, preprocessId } from '@permafrost/data';
+import { type Assembled, prefixIdentity } from '@permafrost/model';
+import { log } from '@permafrost/telemetry';
+
+export interface CacheSpec {
+  dir: string;
+  codec: Codec;
+}
+
+export interface OpenedCache {
+  store: ActivationCache;
+  handle: FingerprintHandle;
+  fingerprint: string;
+}
+
+export function openRunCache(model: Assembled, dataset: Dataset, modelName: string, spec: CacheSpec): OpenedCache | undefined {
+  const id = prefixIdentity(model.prefix);
+  if (id.randomLayers.length > 0) {
+    log().warn('activation cache refused: the frozen prefix is not deterministic; training uncached', {
+      layers: id.randomLayers,
+      hint: 'move the boundary before these layers or remove them',
+    });
+    return undefined;
+  }
+  const preprocess = preprocessId(model.input);
+  const fingerprint = fingerprintOf({
+    topologyHash: id.topologyHash,
+    weightsHash: id.weightsHash,
+    boundary: model.boundary,
+    preprocess,
+    datasetId: dataset.id,
+  });
+  try {
+    const store = ActivationCache.open(spec.dir, { codec: spec.codec });
+    const handle = store.register({
+      fingerprint,
+      model: modelName,
+      boundary: model.boundary,
+      topologyHash: id.topologyHash,
+      weightsHash: id.weightsHash,
+      preprocess,
+      dataset: dataset.name,
+      datasetId: dataset.id,
+      inputSize: model.input.sizePx,
+      shape: model.boundaryShape,
+      dtype: 'float32',
+    });
+    log().info('activation cache', { dir: spec.dir, fingerprint: fingerprint.slice(0, 16), id: handle.id, codec: spec.codec });
+    return { store, handle, fingerprint };
+  } catch (e) {
+    log().warn('activation cache unavailable; training uncached', { dir: spec.dir, error: (e as Error).message });
+    return undefined;
+  }
+}

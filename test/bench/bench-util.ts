@@ -1,0 +1,60 @@
+/** Shared plumbing for benchmarks: child-process variants, medians, JSON + Markdown output. */
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const RESULTS = resolve(import.meta.dirname, 'results');
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length === 0 ? Number.NaN : s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** Runs `script --variant name ...args` in a fresh Node process; returns its last stdout line as JSON. */
+export function runVariant<T>(script: string, name: string, args: string[] = [], timeoutMs = 3_600_000): Promise<T> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, '--variant', name, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, PERMAFROST_LOG: process.env.PERMAFROST_LOG ?? 'warn' },
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', fail);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const last = out.trim().split('\n').at(-1);
+      if (code !== 0 || !last) fail(new Error(`variant ${name} exited ${code}`));
+      else done(JSON.parse(last) as T);
+    });
+  });
+}
+
+export function machine(): Record<string, unknown> {
+  return { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, platform: process.platform };
+}
+
+export function writeResults(name: string, json: unknown, markdown: string): void {
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(join(RESULTS, `${name}.md`), markdown);
+  process.stdout.write(`${markdown}\nwritten: ${join(RESULTS, `${name}.json`)} and .md\n`);
+}
+
+export function table(header: string[], rows: (string | number)[][]): string {
+  const fmt = (v: string | number) => (typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)) : v);
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(fmt).join(' | ')} |`),
+  ].join('\n');
+}
+
+export function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}

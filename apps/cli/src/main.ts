@@ -4,8 +4,10 @@
  */
 import { isUserError, log } from '@permafrost/telemetry';
 import { Command, CommanderError } from 'commander';
+import { JobFailedExit, registerCoordinator } from './commands/coordinator';
 import { registerModels } from './commands/models';
 import { registerTrain } from './commands/train';
+import { registerWorker } from './commands/worker';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('permafrost')
@@ -24,6 +26,8 @@ export async function main(argv: string[]): Promise<number> {
     });
   registerTrain(program);
   registerModels(program);
+  registerCoordinator(program);
+  registerWorker(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
@@ -31,6 +35,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       return 2; // commander already printed the message
+    }
+    if (e instanceof JobFailedExit) {
+      process.stderr.write(`permafrost: ${e.message}\n`);
+      return 1;
     }
     if (isUserError(e)) {
       process.stderr.write(`permafrost: ${e.message}\n`);

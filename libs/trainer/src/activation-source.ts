@@ -14,6 +14,9 @@ import type { Assembled } from '@permafrost/model';
 import { log } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
 
+/** samples per synchronous prefix call */
+const PREFIX_SLICE = 32;
+
 export interface BatchCounters {
   hits: number;
   misses: number;
@@ -71,15 +74,36 @@ export class ActivationSource {
     return this.cache !== undefined;
   }
 
-  /** Runs the prefix on samples `ids` (read from the dataset); returns a [n, ...boundary] tensor. */
+  /**
+   * Runs the prefix on samples `ids` (read from the dataset); returns a [n, ...boundary] tensor.
+   * Large batches go through in slices of PREFIX_SLICE samples with a turn of the event loop in
+   * between: one synchronous tfjs call over a batch of 256 at 96 px takes seconds on wasm, long
+   * enough to starve a worker's heartbeats, and slices also bound the prefix's peak memory.
+   */
   private async computePrefix(ids: number[], c: BatchCounters): Promise<{ acts: tf.Tensor; labels: Int32Array }> {
-    const raw = await this.dataset.read(ids, { sizePx: this.model.input.sizePx });
-    const t0 = performance.now();
-    const acts = tf.tidy(() => this.model.prefix.predict(preprocess(raw, this.model.input), { batchSize: ids.length }) as tf.Tensor);
-    if (this.cache) await acts.data(); // settle the work inside the timer
-    c.prefixMs += performance.now() - t0;
+    const parts: tf.Tensor[] = [];
+    const labels: Int32Array[] = [];
+    for (let at = 0; at < ids.length; at += PREFIX_SLICE) {
+      const slice = ids.slice(at, at + PREFIX_SLICE);
+      const raw = await this.dataset.read(slice, { sizePx: this.model.input.sizePx });
+      const t0 = performance.now();
+      const acts = tf.tidy(() => this.model.prefix.predict(preprocess(raw, this.model.input), { batchSize: slice.length }) as tf.Tensor);
+      await acts.data(); // settle the work inside the timer
+      c.prefixMs += performance.now() - t0;
+      parts.push(acts);
+      labels.push(raw.labels);
+      if (at + PREFIX_SLICE < ids.length) await new Promise<void>((r) => setImmediate(r));
+    }
     this.prefixSamples += ids.length;
-    return { acts, labels: raw.labels };
+    const acts = parts.length === 1 ? (parts[0] as tf.Tensor) : tf.concat(parts);
+    if (parts.length > 1) tf.dispose(parts);
+    const all = new Int32Array(ids.length);
+    let k = 0;
+    for (const l of labels) {
+      all.set(l, k);
+      k += l.length;
+    }
+    return { acts, labels: all };
   }
 
   async batch(ids: readonly number[]): Promise<ActivationBatch> {

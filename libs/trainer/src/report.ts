@@ -1,3 +1,5 @@
+import type { ModelInfo } from './run-setup';
+
 /** The run report (DESIGN §5): what ran, and per-epoch and final metrics. */
 export interface EpochRecord {
   epoch: number;
@@ -28,16 +30,7 @@ export interface EpochRecord {
 export interface RunReport {
   backend: string;
   workers: number;
-  model: {
-    name: string;
-    source: string;
-    head: string | undefined;
-    boundary: string;
-    boundaryShape: number[];
-    params: number;
-    trainableParams: number;
-    inputSize: number;
-  };
+  model: ModelInfo;
   data: { dataset: string; datasetId: string; trainSamples: number; valSamples: number; numClasses: number };
   train: Record<string, unknown>;
   epochs: EpochRecord[];

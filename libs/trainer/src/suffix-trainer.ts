@@ -1,29 +1,49 @@
 /**
  * One training step on the trainable suffix.
  *
- * The input is the frozen prefix's output for the batch (computed without a tape, or later read
- * from the cache). The suffix runs forward in training mode under a gradient tape that watches
- * only the suffix's trainable variables, in one fixed order; the loss is the batch's summed
- * cross-entropy divided by the number of samples reduced over, so that a distributed reducer can
- * later sum per-rank (gradient sum, count) pairs and get the full-batch gradient. Weight decay is
- * added to each gradient, then the optimizer applies the update.
+ * The input is the frozen prefix's output for the batch (computed without a tape, or read from
+ * the cache). The suffix runs forward in training mode under a gradient tape that watches only
+ * the suffix's trainable variables, in one fixed order, and the gradient is taken of the batch's
+ * summed cross-entropy. Distributed, the flat buffer [gradient sums..., loss sum, count] is summed
+ * across ranks (DESIGN §2.4: (sum, count) reduction), so dividing by the global count gives
+ * exactly the single-process full-batch mean gradient, whatever each rank's share was; a rank with
+ * an empty share contributes zeros. Weight decay is added to each gradient, then the optimizer
+ * applies the update: identical inputs on every rank keep replicas bit-identical.
  */
+import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { crossEntropySum } from './loss';
 import { addWeightDecay, createOptimizer, type OptimizerSpec } from './optimizer';
 
 export interface StepResult {
-  /** summed loss over the batch's samples */
+  /** summed loss over this rank's samples */
   lossSum: number;
   count: number;
+}
+
+/** Sums a buffer across ranks in place (ring allreduce in a distributed worker). */
+export interface GradientReducer {
+  allreduce(buffer: Float32Array, signature: string): Promise<void>;
+}
+
+export interface StepOptions {
+  reducer?: GradientReducer;
+  /** samples in the global batch (default: this rank's count) */
+  globalCount?: number;
 }
 
 export class SuffixTrainer {
   readonly optimizer: tf.Optimizer;
   /** trainable variables in the suffix's weight order, the same on every rank */
   readonly variables: tf.Variable[];
+  /**
+   * The tensor set, hashed (kind and shape of each variable, in order): ranks must reduce the
+   * same one. Layer names are left out because tfjs numbers unnamed layers per process.
+   */
+  readonly signature: string;
   private readonly byName: Map<string, tf.Variable>;
+  private readonly sizes: number[];
 
   constructor(
     private readonly suffix: tfl.LayersModel,
@@ -32,23 +52,75 @@ export class SuffixTrainer {
     this.optimizer = createOptimizer(spec);
     this.variables = suffix.trainableWeights.map((w) => w.read() as tf.Variable);
     this.byName = new Map(this.variables.map((v) => [v.name, v]));
+    this.sizes = this.variables.map((v) => v.size);
+    this.signature = createHash('sha256')
+      .update(JSON.stringify(suffix.trainableWeights.map((w) => [w.originalName.split('/').pop(), w.shape])))
+      .digest('hex');
   }
 
-  async step(activations: tf.Tensor, labels: Int32Array): Promise<StepResult> {
+  async step(activations: tf.Tensor | undefined, labels: Int32Array, opts: StepOptions = {}): Promise<StepResult> {
     const count = labels.length;
-    const y = tf.tensor1d(labels, 'int32');
-    const { value, grads } = tf.variableGrads(() => {
-      const probs = this.suffix.apply(activations, { training: true }) as tf.Tensor;
-      return tf.div(crossEntropySum(probs, y), count) as tf.Scalar;
-    }, this.variables);
-    const decayed = addWeightDecay(grads, this.byName, this.spec.weightDecay);
+    let grads: tf.NamedTensorMap;
+    let lossSum = 0;
+    if (activations && count > 0) {
+      const y = tf.tensor1d(labels, 'int32');
+      const r = tf.variableGrads(() => crossEntropySum(this.suffix.apply(activations, { training: true }) as tf.Tensor, y), this.variables);
+      grads = r.grads;
+      lossSum = (await r.value.data())[0] ?? Number.NaN;
+      tf.dispose([r.value, y]);
+    } else {
+      grads = Object.fromEntries(this.variables.map((v) => [v.name, tf.zerosLike(v)]));
+    }
+    let divisor = opts.globalCount ?? count;
+    if (opts.reducer) {
+      const flat = await this.flatten(grads, [lossSum, count]);
+      await opts.reducer.allreduce(flat, this.signature);
+      grads = this.unflatten(flat);
+      divisor = opts.globalCount ?? (flat[flat.length - 1] as number);
+    }
+    const scaled = tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.div(g, Math.max(divisor, 1))])));
+    tf.dispose(Object.values(grads));
+    const decayed = addWeightDecay(scaled, this.byName, this.spec.weightDecay);
     this.optimizer.applyGradients(decayed);
-    const lossMean = (await value.data())[0] ?? Number.NaN;
-    tf.dispose([value, y, ...Object.values(decayed)]);
-    return { lossSum: lossMean * count, count };
+    tf.dispose(Object.values(decayed));
+    return { lossSum, count };
+  }
+
+  private async flatten(grads: tf.NamedTensorMap, extra: number[]): Promise<Float32Array> {
+    const total = this.sizes.reduce((a, b) => a + b, 0);
+    const flat = new Float32Array(total + extra.length);
+    let at = 0;
+    for (const v of this.variables) {
+      const g = grads[v.name] as tf.Tensor;
+      flat.set((await g.data()) as Float32Array, at);
+      at += v.size;
+    }
+    flat.set(extra, at);
+    return flat;
+  }
+
+  private unflatten(flat: Float32Array): tf.NamedTensorMap {
+    const out: tf.NamedTensorMap = {};
+    let at = 0;
+    for (const v of this.variables) {
+      out[v.name] = tf.tensor(flat.subarray(at, at + v.size), v.shape, 'float32');
+      at += v.size;
+    }
+    return out;
   }
 
   dispose(): void {
     this.optimizer.dispose();
   }
+}
+
+/** SHA-256 of a model's trainable weights (values and shapes): equal on replicas that agree. */
+export function weightsHash(model: tfl.LayersModel): string {
+  const h = createHash('sha256');
+  for (const w of model.trainableWeights) {
+    const data = w.read().dataSync();
+    h.update(w.shape.join('x'));
+    h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+  return h.digest('hex');
 }

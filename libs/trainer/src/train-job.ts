@@ -1,16 +1,14 @@
 /**
  * A whole single-process run from a validated job spec: backend, dataset and split, model
  * assembly, the training loop, the final checkpoint and the report. The CLI's `train` command is
- * this plus flag parsing; the coordinator will reuse the same pieces per worker.
+ * this plus flag parsing; each worker of a distributed job builds the same pieces (run-setup.ts).
  */
 import { writeFile } from 'node:fs/promises';
-import { openDataset, splitTrainVal } from '@permafrost/data';
-import { initEngine } from '@permafrost/engine';
 import type { JobSpec } from '@permafrost/job';
-import { assemble } from '@permafrost/model';
 import { log, Progress } from '@permafrost/telemetry';
 import { fit, type ProgressEvent } from './fit';
 import type { RunReport } from './report';
+import { describeModel, finalMetrics, prepareRun } from './run-setup';
 
 export interface TrainJobOptions {
   /** where to write the JSON report */
@@ -21,16 +19,10 @@ export interface TrainJobOptions {
 
 export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promise<RunReport> {
   const startedAt = new Date();
-  const engine = await initEngine(job.train.backend);
-  const dataset = await openDataset(job.data.dataset, { fashionMnistDir: job.data.fashionMnistDir });
+  const { engine, dataset, train, val, model } = await prepareRun(job);
   try {
-    const { train, val } = splitTrainVal(dataset, {
-      seed: job.train.seed,
-      trainSamples: job.data.trainSamples,
-      valSamples: job.data.valSamples,
-    });
-    const model = await assemble(job.model, job.freeze, dataset.numClasses, job.train.seed);
-    const trainableParams = model.suffix.trainableWeights.reduce((a, w) => a + w.shape.reduce<number>((x, y) => x * (y ?? 1), 1), 0);
+    const info = describeModel(job, model);
+    const trainableParams = info.trainableParams;
     log().info('model ready', {
       model: job.model.name,
       boundary: model.boundary,
@@ -82,22 +74,10 @@ export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promis
       },
     });
     result.trainer.dispose();
-    const last = result.epochs[result.epochs.length - 1];
-    const seconds = result.epochs.reduce((a, r) => a + r.seconds, 0);
-    const samples = result.epochs.reduce((a, r) => a + r.samplesPerSec * r.seconds, 0);
     const report: RunReport = {
       backend: engine.backend,
       workers: 1,
-      model: {
-        name: job.model.name,
-        source: model.source,
-        head: model.head,
-        boundary: model.boundary,
-        boundaryShape: model.boundaryShape,
-        params: model.full.countParams(),
-        trainableParams,
-        inputSize: model.input.sizePx,
-      },
+      model: info,
       data: {
         dataset: dataset.name,
         datasetId: dataset.id,
@@ -108,11 +88,7 @@ export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promis
       train: { ...job.train },
       epochs: result.epochs,
       final: {
-        valLoss: last?.valLoss ?? Number.NaN,
-        valAccuracy: last?.valAccuracy ?? Number.NaN,
-        trainLoss: last?.trainLoss ?? Number.NaN,
-        seconds,
-        samplesPerSec: samples / Math.max(seconds, 1e-9),
+        ...finalMetrics(result.epochs),
         peakRssBytes: process.resourceUsage().maxRSS * 1024,
         checkpoint: result.checkpoint,
       },

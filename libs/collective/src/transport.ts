@@ -1,0 +1,43 @@
+/**
+ * What a collective needs from the network: ordered, reliable delivery of chunks from one rank to
+ * another. A ring only ever sends to its right neighbour and receives from its left one, so a
+ * transport may keep one stream per neighbour. libs/transport-grpc implements this over the Peer
+ * service; MemoryTransport (tests) over in-process queues.
+ */
+export interface Chunk {
+  /** collective sequence number: equal on every rank for the same allreduce */
+  sequence: number;
+  /** hash of the tensor set being reduced; ranks must agree */
+  signature: string;
+  /** step of the collective: 0..n-2 reduce-scatter, n-1..2n-3 all-gather */
+  step: number;
+  segment: number;
+  /** element offset inside the segment */
+  offset: number;
+  totalElements: number;
+  data: Float32Array;
+}
+
+export interface Transport {
+  readonly rank: number;
+  readonly size: number;
+  /**
+   * Opens a one-collective channel to rank `to`: chunks written to it arrive at `to` in order.
+   * `close` resolves once the receiver has everything.
+   */
+  openSend(to: number, sequence: number, timeoutMs: number): SendChannel;
+  /** The next chunk from rank `from` for collective `sequence`; rejects after `timeoutMs`. */
+  recv(from: number, sequence: number, timeoutMs: number): Promise<Chunk>;
+}
+
+export interface SendChannel {
+  /** resolves when the chunk may be released (flow control) */
+  write(chunk: Chunk): Promise<void>;
+  close(): Promise<void>;
+  /** aborts the channel after a local failure */
+  abort(reason: Error): void;
+}
+
+export class CollectiveError extends Error {
+  override readonly name = 'CollectiveError';
+}

@@ -1,0 +1,305 @@
+/**
+ * The coordinator: control plane of a distributed job.
+ *
+ *   1. Join: workers block in Join until the membership forms (membership.ts).
+ *   2. Session: each worker opens one bidirectional stream and says Hello. When every rank has,
+ *      the coordinator sends EpochPlan(e) to all.
+ *   3. Workers train the epoch among themselves (ring allreduce over the Peer service), sending
+ *      heartbeats and progress up, then one EpochResult each.
+ *   4. With every result in: the trainable-weight hashes must agree (replica identity) and the
+ *      trained sample ids must be exactly the training set (exactly once); the epoch is logged and
+ *      recorded; then EpochPlan(e + 1), or Finish after the last epoch.
+ *
+ * Every message must carry the current generation and a member's worker id, or the stream is
+ * ended with FAILED_PRECONDITION / NOT_FOUND. A worker whose stream breaks, or who sends nothing
+ * for `heartbeatTimeoutMs`, fails the job: every session gets Abort, and `done` rejects naming it.
+ */
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import {
+  type EpochResult,
+  type JoinRequest,
+  type JoinResponse,
+  JoinResponseSchema,
+  type LeaveRequest,
+  type LeaveResponse,
+  LeaveResponseSchema,
+  MembershipSchema,
+  PeerInfoSchema,
+  type SessionRequest,
+  SessionResponseSchema,
+  type StatusResponse,
+  StatusResponseSchema,
+} from '@permafrost/proto';
+import { log } from '@permafrost/telemetry';
+import { type CoordinatorHandlers, RpcError, type SessionStream } from '@permafrost/transport-grpc';
+import { type EpochSummary, summarizeEpoch } from './epoch-summary';
+import { type Formed, Membership, MembershipError } from './membership';
+
+export interface CoordinatorOptions {
+  jobJson: string;
+  epochs: number;
+  globalBatch: number;
+  expectedWorkers: number;
+  minWorkers: number;
+  joinTimeoutMs: number;
+  heartbeatTimeoutMs: number;
+  shardCount: number;
+  /** the training sample ids, for exactly-once accounting */
+  trainIds: readonly number[];
+  /** first epoch to run (1, or the one after a resumed checkpoint) */
+  startEpoch: number;
+  resumeFrom: string;
+  /** write a checkpoint at every epoch end (always at the last) */
+  checkpointEveryEpoch: boolean;
+  onEpoch?: (s: EpochSummary) => void;
+  onProgress?: (workerId: string, p: { epoch: number; step: number; steps: number }) => void;
+}
+
+export interface CoordinatorResult {
+  epochs: EpochSummary[];
+  members: Formed['members'];
+  modelInfo: Record<string, unknown>;
+}
+
+export class JobFailed extends Error {
+  override readonly name = 'JobFailed';
+}
+
+export class Coordinator implements CoordinatorHandlers {
+  private readonly membership: Membership;
+  private readonly sessions = new Map<string, SessionStream>();
+  private readonly lastSeen = new Map<string, number>();
+  private readonly hello = new Set<string>();
+  private results = new Map<string, EpochResult>();
+  private epoch = 0;
+  private epochStarted = 0;
+  private formedAt = 0;
+  private readonly summaries: EpochSummary[] = [];
+  private modelInfo: Record<string, unknown> = {};
+  private state: 'joining' | 'running' | 'finished' | 'failed' = 'joining';
+  private watchdog: NodeJS.Timeout | undefined;
+  private resolveDone!: (r: CoordinatorResult) => void;
+  private rejectDone!: (e: Error) => void;
+  /** settles when the job finishes (resolve) or fails (reject) */
+  readonly done: Promise<CoordinatorResult>;
+
+  constructor(private readonly opts: CoordinatorOptions) {
+    this.membership = new Membership({
+      expected: opts.expectedWorkers,
+      minWorkers: opts.minWorkers,
+      joinTimeoutMs: opts.joinTimeoutMs,
+      shardCount: opts.shardCount,
+    });
+    this.done = new Promise((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.done.catch(() => undefined);
+  }
+
+  async join(req: JoinRequest): Promise<JoinResponse> {
+    if (!req.workerId) throw new RpcError('invalid-argument', 'worker_id is required');
+    if (!req.peerAddress) throw new RpcError('invalid-argument', 'peer_address is required');
+    let formed: Formed;
+    try {
+      formed = await this.membership.join({ workerId: req.workerId, peerAddress: req.peerAddress, backend: req.backend });
+    } catch (e) {
+      if (e instanceof MembershipError) {
+        if (e.code === 'deadline-exceeded') this.fail(e.message);
+        throw new RpcError(e.code, e.message);
+      }
+      throw e;
+    }
+    if (this.state === 'joining') this.startRunning();
+    const me = formed.members.find((m) => m.workerId === req.workerId);
+    if (!me) throw new RpcError('internal', 'joined but not a member');
+    log().info('worker joined', { worker: me.workerId, rank: me.rank, peer: me.peerAddress, backend: me.backend });
+    return create(JoinResponseSchema, {
+      membership: { generation: formed.generation, jobId: 'job' },
+      rank: me.rank,
+      worldSize: formed.members.length,
+      peers: formed.members.map((m) => create(PeerInfoSchema, { rank: m.rank, workerId: m.workerId, address: m.peerAddress })),
+      jobSpecJson: this.opts.jobJson,
+      shards: me.shards,
+      shardCount: this.opts.shardCount,
+      startEpoch: this.opts.startEpoch,
+      resumeFrom: this.opts.resumeFrom,
+    });
+  }
+
+  private startRunning(): void {
+    this.state = 'running';
+    this.formedAt = Date.now();
+    this.watchdog = setInterval(() => this.checkHeartbeats(), Math.min(500, this.opts.heartbeatTimeoutMs / 4));
+  }
+
+  session(stream: SessionStream): void {
+    let workerId: string | undefined;
+    stream.onMessage((m: SessionRequest) => {
+      const problem = this.validate(m);
+      if (problem) {
+        log().warn('session message rejected', { peer: stream.peer, reason: problem.message });
+        stream.end(problem);
+        return;
+      }
+      if (workerId === undefined) {
+        workerId = m.workerId;
+        this.sessions.set(m.workerId, stream);
+      }
+      this.lastSeen.set(m.workerId, Date.now());
+      this.onMessage(m);
+    });
+    stream.onClose((error: Error | undefined) => {
+      if (!workerId || this.state !== 'running') return;
+      if (this.sessions.get(workerId) !== stream) return;
+      this.sessions.delete(workerId);
+      this.fail(`worker ${this.describe(workerId)} disconnected${error ? `: ${error.message}` : ''}`);
+    });
+  }
+
+  private validate(m: SessionRequest): RpcError | undefined {
+    const formed = this.membership.formed;
+    if (!formed) return new RpcError('failed-precondition', 'the membership has not formed yet; call Join first');
+    const gen = m.membership?.generation;
+    if (gen !== formed.generation) {
+      return new RpcError('failed-precondition', `generation ${gen ?? 'missing'} is not the current generation ${formed.generation}`);
+    }
+    if (!formed.members.some((x) => x.workerId === m.workerId)) return new RpcError('not-found', `unknown worker '${m.workerId}'`);
+    return undefined;
+  }
+
+  private describe(workerId: string): string {
+    const m = this.membership.formed?.members.find((x) => x.workerId === workerId);
+    return m ? `${workerId} (rank ${m.rank})` : workerId;
+  }
+
+  private onMessage(m: SessionRequest): void {
+    const e = m.event;
+    switch (e.case) {
+      case 'hello':
+        this.hello.add(m.workerId);
+        if (e.value.modelInfoJson) this.modelInfo = JSON.parse(e.value.modelInfoJson) as Record<string, unknown>;
+        if (this.hello.size === this.membership.formed?.members.length && this.epoch === 0) this.plan(this.opts.startEpoch);
+        break;
+      case 'progress':
+        this.opts.onProgress?.(m.workerId, e.value);
+        break;
+      case 'epochResult':
+        if (e.value.epoch !== this.epoch) {
+          this.fail(`worker ${this.describe(m.workerId)} reported epoch ${e.value.epoch} during epoch ${this.epoch}`);
+          return;
+        }
+        this.results.set(m.workerId, e.value);
+        if (this.results.size === this.membership.formed?.members.length) this.finishEpoch();
+        break;
+      case 'failure':
+        this.fail(`worker ${this.describe(m.workerId)} failed: ${e.value.message}`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private broadcast(command: MessageInitShape<typeof SessionResponseSchema>): void {
+    const formed = this.membership.formed;
+    const msg = create(SessionResponseSchema, command);
+    msg.membership = create(MembershipSchema, { generation: formed?.generation ?? 0n, jobId: 'job' });
+    for (const s of this.sessions.values()) s.send(msg);
+  }
+
+  private plan(epoch: number): void {
+    this.epoch = epoch;
+    this.epochStarted = performance.now();
+    this.results = new Map();
+    const steps = Math.ceil(this.opts.trainIds.length / this.opts.globalBatch);
+    const last = epoch === this.opts.epochs;
+    this.broadcast({
+      command: {
+        case: 'epoch',
+        value: {
+          epoch,
+          epochs: this.opts.epochs,
+          steps,
+          globalBatch: this.opts.globalBatch,
+          boundary: '',
+          checkpoint: last || this.opts.checkpointEveryEpoch,
+        },
+      },
+    });
+  }
+
+  private finishEpoch(): void {
+    const formed = this.membership.formed;
+    if (!formed) return;
+    const byRank = formed.members.map((m) => ({ member: m, result: this.results.get(m.workerId) as EpochResult }));
+    const seconds = (performance.now() - this.epochStarted) / 1000;
+    const { summary, problem } = summarizeEpoch(this.epoch, byRank, this.opts.trainIds, seconds);
+    if (problem) {
+      this.fail(problem);
+      return;
+    }
+    this.summaries.push(summary);
+    this.opts.onEpoch?.(summary);
+    if (this.epoch >= this.opts.epochs) {
+      this.state = 'finished';
+      this.broadcast({ command: { case: 'finish', value: {} } });
+      this.stop();
+      this.resolveDone({ epochs: this.summaries, members: formed.members, modelInfo: this.modelInfo });
+    } else {
+      this.plan(this.epoch + 1);
+    }
+  }
+
+  private checkHeartbeats(): void {
+    if (this.state !== 'running') return;
+    const now = Date.now();
+    // Building the model and opening the cache happen between Join and Hello: that phase is
+    // bounded by the join timeout, the heartbeat timeout applies once a session is up.
+    const silent = this.membership.formed?.members.filter((m) => !this.hello.has(m.workerId)) ?? [];
+    if (silent.length > 0 && now - this.formedAt > this.opts.joinTimeoutMs) {
+      this.fail(
+        `worker ${this.describe(silent[0]?.workerId ?? '')} joined but never opened its session within ${this.opts.joinTimeoutMs} ms`,
+      );
+      return;
+    }
+    for (const [id, t] of this.lastSeen) {
+      if (now - t > this.opts.heartbeatTimeoutMs) {
+        this.fail(`worker ${this.describe(id)} stopped answering (no heartbeat for ${now - t} ms)`);
+        return;
+      }
+    }
+  }
+
+  /** Fails the job: every session gets Abort with the reason. Idempotent. */
+  fail(reason: string): void {
+    if (this.state === 'failed' || this.state === 'finished') return;
+    this.state = 'failed';
+    log().error('job failed', { reason });
+    this.broadcast({ command: { case: 'abort', value: { reason } } });
+    for (const s of this.sessions.values()) s.end();
+    this.membership.fail(new MembershipError(reason, 'failed-precondition'));
+    this.stop();
+    this.rejectDone(new JobFailed(reason));
+  }
+
+  private stop(): void {
+    clearInterval(this.watchdog);
+    this.membership.close();
+  }
+
+  async leave(req: LeaveRequest): Promise<LeaveResponse> {
+    if (this.state === 'running') this.fail(`worker ${this.describe(req.workerId)} left: ${req.reason || 'no reason given'}`);
+    else this.membership.withdraw(req.workerId);
+    return create(LeaveResponseSchema, {});
+  }
+
+  async status(): Promise<StatusResponse> {
+    const formed = this.membership.formed;
+    return create(StatusResponseSchema, {
+      membership: { generation: formed?.generation ?? 0n, jobId: 'job' },
+      state: this.state,
+      workers: (formed?.members ?? []).map((m) => create(PeerInfoSchema, { rank: m.rank, workerId: m.workerId, address: m.peerAddress })),
+      epoch: this.epoch,
+    });
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Worker processes on loopback, spawned by `coordinator start --local-workers N`. The group owns
+ * its children: they die with the coordinator on every exit path (normal end, failure, Ctrl-C,
+ * SIGTERM, an uncaught error), first politely (SIGTERM) and then, after `graceMs`, with SIGKILL.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { log } from '@permafrost/telemetry';
+
+export type SpawnWorker = (index: number) => ChildProcess;
+
+export class LocalWorkers {
+  private readonly children: ChildProcess[] = [];
+  private readonly exits: Promise<number | null>[] = [];
+  private readonly onExit = () => this.killNow();
+  private readonly onSignal = (sig: NodeJS.Signals) => {
+    this.killNow();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  /** called with (index, code, signal) when a worker exits while the job still needs it */
+  onUnexpectedExit: ((index: number, code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
+  private stopping = false;
+
+  constructor(
+    count: number,
+    spawn: SpawnWorker,
+    private readonly graceMs = 5000,
+  ) {
+    process.once('exit', this.onExit);
+    process.once('SIGINT', this.onSignal);
+    process.once('SIGTERM', this.onSignal);
+    for (let i = 0; i < count; i++) {
+      const child = spawn(i);
+      this.children.push(child);
+      this.exits.push(
+        new Promise((done) =>
+          child.once('exit', (code, signal) => {
+            if (!this.stopping && code !== 0) this.onUnexpectedExit?.(i, code, signal);
+            done(code);
+          }),
+        ),
+      );
+      log().debug('local worker started', { index: i, pid: child.pid });
+    }
+  }
+
+  get pids(): number[] {
+    return this.children.map((c) => c.pid ?? -1);
+  }
+
+  /** Waits up to `graceMs` for the workers to exit by themselves, then terminates the rest. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const timeout = new Promise((r) => setTimeout(r, this.graceMs).unref());
+    await Promise.race([Promise.all(this.exits), timeout]);
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    await Promise.race([Promise.all(this.exits), new Promise((r) => setTimeout(r, 2000).unref())]);
+    this.killNow();
+    await Promise.all(this.exits);
+    this.detach();
+  }
+
+  private killNow(): void {
+    this.stopping = true;
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
+
+  private detach(): void {
+    process.removeListener('exit', this.onExit);
+    process.removeListener('SIGINT', this.onSignal);
+    process.removeListener('SIGTERM', this.onSignal);
+  }
+}

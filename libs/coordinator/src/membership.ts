@@ -1,0 +1,110 @@
+/**
+ * Membership: the join barrier and rank assignment.
+ *
+ * Workers call Join with a stable id. The coordinator holds every Join open until the expected
+ * number of workers has arrived (or, after `joinTimeoutMs`, at least `minWorkers`), then answers
+ * them all at once with generation 1: ranks in sorted worker-id order (stable across restarts),
+ * the peers' addresses, and each worker's shards by rendezvous hashing. A Join after the
+ * membership formed, or with an id already taken, is refused. (Elastic re-membership would start
+ * generation 2 here; it is not implemented yet.)
+ */
+import { assignShards } from '@permafrost/data';
+
+export interface JoinInfo {
+  workerId: string;
+  peerAddress: string;
+  backend: string;
+}
+
+export interface Member extends JoinInfo {
+  rank: number;
+  shards: number[];
+}
+
+export interface Formed {
+  generation: bigint;
+  members: Member[];
+}
+
+export class MembershipError extends Error {
+  override readonly name = 'MembershipError';
+  constructor(
+    message: string,
+    readonly code: 'already-exists' | 'failed-precondition' | 'deadline-exceeded',
+  ) {
+    super(message);
+  }
+}
+
+export class Membership {
+  private readonly pending = new Map<string, JoinInfo>();
+  private waiters: { resolve: (f: Formed) => void; reject: (e: Error) => void }[] = [];
+  private formedValue: Formed | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  readonly generation = 1n;
+
+  constructor(private readonly opts: { expected: number; minWorkers: number; joinTimeoutMs: number; shardCount: number }) {}
+
+  get formed(): Formed | undefined {
+    return this.formedValue;
+  }
+
+  /** Resolves when the membership forms; rejects if this join is refused or time runs out. */
+  join(info: JoinInfo): Promise<Formed> {
+    if (this.formedValue) {
+      const m = this.formedValue.members.find((x) => x.workerId === info.workerId);
+      if (m)
+        return Promise.reject(
+          new MembershipError(`worker ${info.workerId} already joined (generation ${this.generation})`, 'already-exists'),
+        );
+      return Promise.reject(
+        new MembershipError(`the job is already running with ${this.formedValue.members.length} workers`, 'failed-precondition'),
+      );
+    }
+    if (this.pending.has(info.workerId)) {
+      return Promise.reject(new MembershipError(`a worker with id ${info.workerId} is already waiting to join`, 'already-exists'));
+    }
+    this.pending.set(info.workerId, info);
+    this.timer ??= setTimeout(() => this.onTimeout(), this.opts.joinTimeoutMs);
+    const p = new Promise<Formed>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (this.pending.size >= this.opts.expected) this.form();
+    return p;
+  }
+
+  /** A waiting worker went away before the membership formed. */
+  withdraw(workerId: string): void {
+    if (!this.formedValue) this.pending.delete(workerId);
+  }
+
+  private onTimeout(): void {
+    if (this.formedValue) return;
+    if (this.pending.size >= this.opts.minWorkers) this.form();
+    else
+      this.fail(
+        new MembershipError(
+          `only ${this.pending.size} of ${this.opts.minWorkers} workers joined within ${this.opts.joinTimeoutMs} ms`,
+          'deadline-exceeded',
+        ),
+      );
+  }
+
+  fail(e: Error): void {
+    clearTimeout(this.timer);
+    for (const w of this.waiters) w.reject(e);
+    this.waiters = [];
+  }
+
+  private form(): void {
+    clearTimeout(this.timer);
+    const ids = [...this.pending.keys()].sort();
+    const shards = assignShards(this.opts.shardCount, ids);
+    const members = ids.map((id, rank) => ({ ...(this.pending.get(id) as JoinInfo), rank, shards: shards.get(id) ?? [] }));
+    this.formedValue = { generation: this.generation, members };
+    for (const w of this.waiters) w.resolve(this.formedValue);
+    this.waiters = [];
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+  }
+}

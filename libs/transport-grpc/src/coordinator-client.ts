@@ -1,0 +1,79 @@
+/**
+ * The worker's side of CoordinatorService. Unary calls carry a deadline and fail with an
+ * RpcError of the status's code ('unavailable' while nothing listens yet, which Join retries
+ * on). The Session stream has no deadline: it lives as long as the job, and its end, whether
+ * the coordinator finished it, refused it or vanished, reaches onClose exactly once.
+ */
+import { Client, type ClientDuplexStream, Metadata, type MethodDefinition, type StatusObject, status } from '@grpc/grpc-js';
+import type { SessionRequest, SessionResponse } from '@permafrost/proto';
+import { CHANNEL_OPTIONS, insecure } from './grpc-setup';
+import { coordinatorService } from './services';
+import { fromServiceError, rpcCode } from './status';
+import { StreamEvents } from './stream-events';
+import { type CoordinatorClient, RpcError, type SessionClientStream } from './types';
+
+class ClientSession implements SessionClientStream {
+  private readonly events = new StreamEvents<SessionResponse>();
+  private ended = false;
+
+  constructor(private readonly call: ClientDuplexStream<SessionRequest, SessionResponse>) {
+    call.on('data', (m: SessionResponse) => this.events.message(m));
+    // A failed call emits 'error' and then 'status'; either is the end, whichever comes first.
+    // grpc-js emits the status only after the messages before it, so none is lost.
+    call.on('error', (e: Error) => this.events.close(fromServiceError(e)));
+    call.on('status', (s: StatusObject) => this.events.close(s.code === status.OK ? undefined : new RpcError(rpcCode(s.code), s.details)));
+  }
+
+  send(m: SessionRequest): void {
+    if (this.ended || this.events.isClosed) return;
+    this.call.write(m);
+  }
+
+  onMessage(fn: (m: SessionResponse) => void): void {
+    this.events.onMessage(fn);
+  }
+
+  onClose(fn: (error: Error | undefined) => void): void {
+    this.events.onClose(fn);
+  }
+
+  /** Half-closes: the coordinator sees the end and completes the call, which fires onClose. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (!this.events.isClosed) this.call.end();
+  }
+}
+
+/** A client for the coordinator at `address` ('HOST:PORT'). Connects lazily, on the first call. */
+export function createCoordinatorClient(address: string): CoordinatorClient {
+  const client = new Client(address, insecure(), CHANNEL_OPTIONS);
+
+  const unary = <Req, Res>(m: MethodDefinition<Req, Res>, req: Req, timeoutMs: number) =>
+    new Promise<Res>((done, fail) => {
+      client.makeUnaryRequest(
+        m.path,
+        m.requestSerialize,
+        m.responseDeserialize,
+        req,
+        new Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err, res) => {
+          if (err) fail(fromServiceError(err));
+          else if (res === undefined) fail(new RpcError('internal', `${m.path} returned no response`));
+          else done(res);
+        },
+      );
+    });
+
+  return {
+    join: (req, timeoutMs) => unary(coordinatorService.join, req, timeoutMs),
+    leave: (req, timeoutMs) => unary(coordinatorService.leave, req, timeoutMs),
+    status: (req, timeoutMs) => unary(coordinatorService.status, req, timeoutMs),
+    session: () => {
+      const m = coordinatorService.session;
+      return new ClientSession(client.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, new Metadata()));
+    },
+    close: () => client.close(),
+  };
+}

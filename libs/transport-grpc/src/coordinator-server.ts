@@ -1,0 +1,108 @@
+/**
+ * The coordinator's gRPC server: CoordinatorService on top of CoordinatorHandlers.
+ *
+ * Join, Leave and Status are unary: the handler's promise becomes the response, a rejected
+ * RpcError becomes its status, anything else INTERNAL. Session is one bidirectional stream per
+ * worker for the whole job; the handler gets it as a SessionStream whose onClose fires exactly
+ * once, when the worker half-closes, cancels, or its connection drops (a killed worker's socket
+ * closes at once; a vanished host is caught by keepalive), or when the coordinator ends it.
+ */
+import type { ServerDuplexStream, ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
+import type { SessionRequest, SessionResponse } from '@permafrost/proto';
+import { bindServer, newServer } from './grpc-setup';
+import { coordinatorService } from './services';
+import { toServiceError } from './status';
+import { StreamEvents } from './stream-events';
+import { type CoordinatorHandlers, RpcError, type SessionStream } from './types';
+
+export interface CoordinatorServer {
+  /** the address actually bound, HOST:PORT */
+  address: string;
+  /** stops accepting calls, lets calls in flight finish for a moment, then cuts them */
+  close(): Promise<void>;
+}
+
+class ServerSession implements SessionStream {
+  readonly peer: string;
+  private readonly events = new StreamEvents<SessionRequest>();
+  private ended = false;
+
+  constructor(private readonly call: ServerDuplexStream<SessionRequest, SessionResponse>) {
+    this.peer = call.getPeer();
+    call.on('data', (m: SessionRequest) => this.events.message(m));
+    // The worker half-closed: the conversation is over, so the call is completed with OK unless
+    // a close listener ends it with something else first. A dropped connection also ends the
+    // request stream, with 'cancelled' right behind; waiting one turn of the event loop tells
+    // the two apart.
+    call.on('end', () =>
+      setImmediate(() => {
+        if (this.call.cancelled) return;
+        this.events.close(undefined);
+        this.end();
+      }),
+    );
+    call.on('cancelled', () =>
+      this.events.close(new RpcError('cancelled', `the session with ${this.peer} was cancelled or its connection dropped`)),
+    );
+    // 'error' is also how end(error) hands grpc-js the status (see there); from outside it means
+    // the call failed locally.
+    call.on('error', (e: Error) => this.events.close(this.ended ? undefined : new RpcError('internal', e.message)));
+    call.on('close', () => this.events.close(undefined));
+  }
+
+  onMessage(fn: (m: SessionRequest) => void): void {
+    this.events.onMessage(fn);
+  }
+
+  onClose(fn: (error: Error | undefined) => void): void {
+    this.events.onClose(fn);
+  }
+
+  send(m: SessionResponse): void {
+    // Writes after the end are dropped: the owner learns about the end through onClose.
+    if (this.ended || this.call.cancelled) return;
+    this.call.write(m);
+  }
+
+  end(error?: RpcError): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.events.close(error);
+    if (this.call.cancelled) return;
+    // grpc-js's server streams take a non-OK status as an emitted error: it records the status
+    // and ends the call with it once the queued messages are out.
+    if (error) this.call.emit('error', toServiceError(error));
+    else this.call.end();
+  }
+}
+
+function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
+  return (call: ServerUnaryCall<Req, Res>, respond: sendUnaryData<Res>) => {
+    // Promise.resolve().then also turns a synchronous throw into a rejection.
+    Promise.resolve()
+      .then(() => fn(call.request))
+      .then(
+        (res) => respond(null, res),
+        (e: unknown) => respond(toServiceError(e)),
+      );
+  };
+}
+
+/** Serves CoordinatorService on `listen` ('HOST:PORT', port 0 for any free port). */
+export async function startCoordinatorServer(listen: string, handlers: CoordinatorHandlers): Promise<CoordinatorServer> {
+  const server = newServer();
+  server.addService(coordinatorService, {
+    join: unary(handlers.join.bind(handlers)),
+    leave: unary(handlers.leave.bind(handlers)),
+    status: unary(handlers.status.bind(handlers)),
+    session: (call: ServerDuplexStream<SessionRequest, SessionResponse>) => {
+      const s = new ServerSession(call);
+      try {
+        handlers.session(s);
+      } catch (e) {
+        s.end(e instanceof RpcError ? e : new RpcError('internal', `internal error: ${e instanceof Error ? e.message : String(e)}`));
+      }
+    },
+  });
+  return bindServer(server, listen);
+}

@@ -1,0 +1,133 @@
+/**
+ * A worker's PeerService server: its left ring neighbour streams allreduce chunks to it, one
+ * Exchange call per collective.
+ *
+ * Every chunk is checked before it is queued: its generation must be the generation of the
+ * membership this worker takes part in (a worker of an older or newer membership is refused
+ * with FAILED_PRECONDITION, naming both generations), its from_rank another rank of the ring,
+ * and all chunks of one call must belong to the same collective. A refused stream ends with an
+ * error status, which the sender's close() reports. The receiver acknowledges with the chunk
+ * count once the sender half-closes; a stream that breaks instead fails the receiver's pending
+ * and later receives at once.
+ */
+import { create } from '@bufbuild/protobuf';
+import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
+import type { Transport } from '@permafrost/collective';
+import { type ExchangeRequest, type ExchangeResponse, ExchangeResponseSchema } from '@permafrost/proto';
+import { decodeChunk } from './chunk-codec';
+import { bindServer, newServer } from './grpc-setup';
+import type { Inbox } from './inbox';
+import { PeerTransport } from './peer-transport';
+import { peerService } from './services';
+import { toServiceError } from './status';
+import { RpcError } from './types';
+
+export interface PeerServer {
+  /** the address actually bound, HOST:PORT */
+  address: string;
+  /**
+   * The transport of one membership: this worker is `rank` of `size`, rank i serves at
+   * `peerAddresses[i]`. Creating one retires the previous one (its collectives fail at once).
+   */
+  transport(rank: number, size: number, peerAddresses: string[], generation: bigint): Transport;
+  close(): Promise<void>;
+}
+
+function admit(t: PeerTransport | undefined, req: ExchangeRequest): Inbox {
+  const generation = req.membership?.generation;
+  if (!t)
+    throw new RpcError('failed-precondition', `this worker has no membership yet (the stream is of generation ${generation ?? 'none'})`);
+  checkGeneration(t, req);
+  return t.incoming(req.fromRank, Number(req.sequence));
+}
+
+function checkGeneration(t: PeerTransport, req: ExchangeRequest): void {
+  const generation = req.membership?.generation;
+  if (generation !== t.generation) {
+    throw new RpcError(
+      'failed-precondition',
+      `rank ${req.fromRank} sends for generation ${generation ?? 'none'} but rank ${t.rank} is in generation ${t.generation}`,
+    );
+  }
+}
+
+function exchange(current: () => PeerTransport | undefined) {
+  return (call: ServerReadableStream<ExchangeRequest, ExchangeResponse>, respond: sendUnaryData<ExchangeResponse>) => {
+    let inbox: Inbox | undefined;
+    let transport: PeerTransport | undefined;
+    let chunks = 0;
+    let over = false;
+    const refuse = (e: RpcError) => {
+      if (over) return;
+      over = true;
+      inbox?.end(e);
+      respond(toServiceError(e));
+    };
+    call.on('data', (req: ExchangeRequest) => {
+      if (over) return;
+      try {
+        if (!inbox) {
+          transport = current();
+          const box = admit(transport, req);
+          box.attach((reason) => refuse(new RpcError('aborted', reason)));
+          inbox = box;
+        } else {
+          // the transport this stream was admitted by, even if a newer one took over since
+          if (transport) checkGeneration(transport, req);
+          if (req.fromRank !== inbox.from || Number(req.sequence) !== inbox.sequence) {
+            throw new RpcError(
+              'invalid-argument',
+              `a stream carries one collective: it began with collective ${inbox.sequence} from rank ${inbox.from}, then sent collective ${req.sequence} from rank ${req.fromRank}`,
+            );
+          }
+        }
+        inbox.push(decodeChunk(req));
+        chunks++;
+      } catch (e) {
+        refuse(e instanceof RpcError ? e : new RpcError('invalid-argument', e instanceof Error ? e.message : String(e)));
+      }
+    });
+    // A dropped connection ends the request stream too, with 'cancelled' right behind; one turn
+    // of the event loop tells a sender's half-close from its death.
+    call.on('end', () =>
+      setImmediate(() => {
+        if (over || call.cancelled) return;
+        over = true;
+        inbox?.end();
+        respond(null, create(ExchangeResponseSchema, { chunks }));
+      }),
+    );
+    const broke = (why: string) => {
+      if (over) return;
+      over = true;
+      inbox?.end(new Error(why));
+    };
+    call.on('cancelled', () => broke('the sender cancelled it or its connection dropped'));
+    call.on('error', (e: Error) => broke(e.message));
+  };
+}
+
+/** Serves PeerService on `opts.listen` ('HOST:PORT', port 0 for any free port). */
+export async function startPeerServer(opts: { listen: string }): Promise<PeerServer> {
+  let current: PeerTransport | undefined;
+  const server = newServer();
+  server.addService(peerService, { exchange: exchange(() => current) });
+  const bound = await bindServer(server, opts.listen);
+  return {
+    address: bound.address,
+    transport(rank, size, peerAddresses, generation) {
+      if (!Number.isInteger(size) || size < 1 || !Number.isInteger(rank) || rank < 0 || rank >= size) {
+        throw new RangeError(`rank ${rank} of ${size} is not a rank of the ring`);
+      }
+      if (peerAddresses.length !== size) throw new RangeError(`${peerAddresses.length} peer addresses for a ring of ${size}`);
+      current?.retire(`generation ${current.generation} was replaced by generation ${generation}`, true);
+      current = new PeerTransport(rank, size, peerAddresses, generation);
+      return current;
+    },
+    async close() {
+      current?.retire('the peer server closed', false);
+      current = undefined;
+      await bound.close();
+    },
+  };
+}

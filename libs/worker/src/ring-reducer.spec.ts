@@ -1,0 +1,22 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MemoryHub } from '@permafrost/collective';
+import { RingReducer } from './ring-reducer';
+
+describe('RingReducer', () => {
+  it('numbers its collectives identically on every rank, so consecutive reductions never mix', async () => {
+    const reducers = new MemoryHub().transports(3).map((t) => new RingReducer(t, 2000, 4));
+    for (let round = 1; round <= 4; round++) {
+      const buffers = reducers.map((_, r) => Float32Array.from({ length: 10 + round }, (_, i) => r * 100 + i * round));
+      await Promise.all(reducers.map((red, r) => red.allreduce(buffers[r] as Float32Array, 'grads')));
+      const want = Float32Array.from({ length: 10 + round }, (_, i) => 300 + 3 * i * round);
+      for (const b of buffers) assert.deepEqual(b, want);
+    }
+  });
+
+  it('refuses to reduce with a rank that offers another tensor set', async () => {
+    const reducers = new MemoryHub().transports(2).map((t) => new RingReducer(t, 500));
+    const results = await Promise.allSettled(reducers.map((red, r) => red.allreduce(new Float32Array(8), r === 0 ? 'grads-a' : 'grads-b')));
+    assert.ok(results.some((x) => x.status === 'rejected' && /different tensor set/.test(String(x.reason))));
+  });
+});

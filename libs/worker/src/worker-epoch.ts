@@ -1,0 +1,96 @@
+/**
+ * One epoch on one rank: the rank's share of each global batch (shard-plan.ts), a reduced step per
+ * global batch (every rank steps, even with an empty share, so the collectives line up), then
+ * validation on the rank's share of the validation ids, reduced so every rank reports the same
+ * totals, and a hash of the trainable weights for the coordinator's replica check.
+ */
+import { localEpochPlan, shardOf } from '@permafrost/data';
+import type { Assembled } from '@permafrost/model';
+import {
+  type ActivationSource,
+  addCounters,
+  type BatchCounters,
+  emptyCounters,
+  evaluate,
+  type GradientReducer,
+  type SuffixTrainer,
+  weightsHash,
+} from '@permafrost/trainer';
+
+export interface EpochContext {
+  model: Assembled;
+  source: ActivationSource;
+  trainer: SuffixTrainer;
+  reducer: GradientReducer;
+  trainIds: readonly number[];
+  valIds: readonly number[];
+  seed: number;
+  shards: readonly number[];
+  shardCount: number;
+  batchSize: number;
+  onStep?: (step: number, steps: number, samples: number, lossSum: number, c: BatchCounters) => void;
+}
+
+export interface EpochOutcome {
+  samples: number;
+  trainLossSum: number;
+  valLossSum: number;
+  valCorrect: number;
+  valCount: number;
+  counters: BatchCounters;
+  seconds: number;
+  valSeconds: number;
+  weightsHash: string;
+  sampleIds: number[];
+}
+
+export async function runWorkerEpoch(ctx: EpochContext, epoch: number, globalBatch: number): Promise<EpochOutcome> {
+  const t0 = performance.now();
+  const plan = localEpochPlan(ctx.trainIds, ctx.seed, epoch, globalBatch, ctx.shards, ctx.shardCount);
+  let counters = emptyCounters();
+  let samples = 0;
+  let lossSum = 0;
+  const sampleIds: number[] = [];
+  for (let s = 0; s < plan.steps.length; s++) {
+    const ids = plan.steps[s] as number[];
+    const batch = ids.length > 0 ? await ctx.source.batch(ids) : undefined;
+    if (batch) counters = addCounters(counters, batch.counters);
+    const r = await ctx.trainer.step(batch?.activations, batch?.labels ?? new Int32Array(0), {
+      reducer: ctx.reducer,
+      globalCount: plan.globalCounts[s],
+    });
+    batch?.activations.dispose();
+    samples += ids.length;
+    lossSum += r.lossSum;
+    sampleIds.push(...ids);
+    ctx.onStep?.(s + 1, plan.steps.length, samples, lossSum, counters);
+    // On the wasm and cpu backends every await above settles without touching the event loop's
+    // timer or I/O phases; yield to them once per step so heartbeats and progress go out (a
+    // single worker, whose allreduce is a no-op, would otherwise look hung to the coordinator).
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const tv = performance.now();
+  const owned = new Set(ctx.shards);
+  const localVal = ctx.valIds.filter((id) => owned.has(shardOf(id, ctx.shardCount)));
+  const val = localVal.length > 0 ? await evaluate(ctx.model.suffix, ctx.source, localVal, ctx.batchSize) : undefined;
+  const totals = Float32Array.from([
+    val ? val.loss * localVal.length : 0,
+    val ? Math.round(val.accuracy * localVal.length) : 0,
+    localVal.length,
+  ]);
+  await ctx.reducer.allreduce(totals, 'validation-sums');
+  if (val) counters = addCounters(counters, { ...emptyCounters(), ...val.counters, hits: 0, misses: 0 });
+  return {
+    samples,
+    trainLossSum: lossSum,
+    valLossSum: totals[0] as number,
+    valCorrect: Math.round(totals[1] as number),
+    valCount: Math.round(totals[2] as number),
+    counters,
+    seconds,
+    valSeconds: (performance.now() - tv) / 1000,
+    weightsHash: weightsHash(ctx.model.suffix),
+    sampleIds,
+  };
+}

@@ -1,0 +1,233 @@
+/**
+ * A worker process: the data plane.
+ *
+ *   1. Serve the Peer service (ring neighbours stream allreduce chunks to it).
+ *   2. Join the coordinator (retried while it is not up yet, bounded by `joinTimeoutMs`); get rank,
+ *      peers, the job spec and this worker's shards.
+ *   3. Build engine, dataset, model (seeded: every rank starts bit-identical, or from the same
+ *      checkpoint on resume) and the activation cache in this worker's cache directory.
+ *   4. Hold the Session stream: Hello, heartbeats every `heartbeatMs`, then for every EpochPlan
+ *      train the epoch with the other ranks and send the EpochResult (rank 0 also checkpoints).
+ *   5. Finish: leave and return. Abort, or a broken stream (the coordinator is gone): throw
+ *      WorkerError within a bounded time, never hang.
+ */
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { type JobSpec, validateJob } from '@permafrost/job';
+import {
+  type EpochPlan,
+  JoinRequestSchema,
+  type JoinResponse,
+  LeaveRequestSchema,
+  MembershipSchema,
+  SessionRequestSchema,
+} from '@permafrost/proto';
+import { log } from '@permafrost/telemetry';
+import {
+  ActivationSource,
+  describeModel,
+  openRunCache,
+  prepareRun,
+  restoreCheckpoint,
+  SuffixTrainer,
+  writeCheckpoint,
+} from '@permafrost/trainer';
+import {
+  type CoordinatorClient,
+  createCoordinatorClient,
+  RpcError,
+  type SessionClientStream,
+  startPeerServer,
+} from '@permafrost/transport-grpc';
+import { RingReducer } from './ring-reducer';
+import { type EpochContext, runWorkerEpoch } from './worker-epoch';
+
+export interface WorkerOptions {
+  /** coordinator HOST:PORT */
+  coordinator: string;
+  /** Peer service address (default 127.0.0.1:0: loopback, any free port) */
+  listen?: string;
+  /** the address peers dial; default: the bound listen address */
+  advertise?: string;
+  cacheDir?: string;
+  /** stable id (default: host name + cache directory) */
+  id?: string;
+  joinTimeoutMs?: number;
+  heartbeatMs?: number;
+  /** deadline of each allreduce receive (default 20000 ms) */
+  collectiveTimeoutMs?: number;
+}
+
+export class WorkerError extends Error {
+  override readonly name = 'WorkerError';
+}
+
+async function joinWithRetry(
+  client: CoordinatorClient,
+  req: Parameters<CoordinatorClient['join']>[0],
+  timeoutMs: number,
+): Promise<JoinResponse> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new WorkerError(`could not join the coordinator within ${timeoutMs} ms`);
+    try {
+      return await client.join(req, left);
+    } catch (e) {
+      if (e instanceof RpcError && e.code === 'unavailable' && attempt < 10_000) {
+        await new Promise((r) => setTimeout(r, Math.min(250, Math.max(10, deadline - Date.now()))));
+        continue;
+      }
+      throw new WorkerError(`join refused: ${(e as Error).message}`);
+    }
+  }
+}
+
+export async function runWorker(opts: WorkerOptions): Promise<void> {
+  const cacheDir = resolve(opts.cacheDir ?? '.permafrost/cache');
+  const workerId = opts.id ?? `${hostname()}:${cacheDir}`;
+  const heartbeatMs = opts.heartbeatMs ?? 1000;
+  const peer = await startPeerServer({ listen: opts.listen ?? '127.0.0.1:0' });
+  const client = createCoordinatorClient(opts.coordinator);
+  let session: SessionClientStream | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+  try {
+    const joined = await joinWithRetry(
+      client,
+      create(JoinRequestSchema, { workerId, peerAddress: opts.advertise ?? peer.address, backend: '' }),
+      opts.joinTimeoutMs ?? 60_000,
+    );
+    const membership = joined.membership;
+    const generation = membership?.generation ?? 0n;
+    const l = log().child({ worker: workerId, rank: joined.rank });
+    const job: JobSpec = validateJob(JSON.parse(joined.jobSpecJson) as Record<string, unknown>, 'job spec from the coordinator');
+    const { engine, dataset, train, val, model } = await prepareRun(job);
+    const trainer = new SuffixTrainer(model.suffix, job.train);
+    if (joined.resumeFrom) await restoreCheckpoint(joined.resumeFrom, model.full, trainer);
+    const cache = job.cache.enabled ? openRunCache(model, dataset, job.model.name, { dir: cacheDir, codec: job.cache.codec }) : undefined;
+    const source = new ActivationSource(model, dataset, cache);
+    const transport = peer.transport(
+      joined.rank,
+      joined.worldSize,
+      joined.peers.map((p) => p.address),
+      generation,
+    );
+    const ctx: EpochContext = {
+      model,
+      source,
+      trainer,
+      reducer: new RingReducer(transport, opts.collectiveTimeoutMs ?? 20_000),
+      trainIds: train,
+      valIds: val,
+      seed: job.train.seed,
+      shards: joined.shards,
+      shardCount: joined.shardCount,
+      batchSize: job.train.batchSize,
+    };
+    const trainableLayers = model.suffix.layers.filter((x) => x.trainableWeights.length > 0).length;
+    const modelInfo = { ...describeModel(job, model), backend: engine.backend };
+
+    const s = client.session();
+    session = s;
+    const send = (event: MessageInitShape<typeof SessionRequestSchema>) => {
+      const msg = create(SessionRequestSchema, event);
+      msg.membership = create(MembershipSchema, { generation, jobId: membership?.jobId ?? '' });
+      msg.workerId = workerId;
+      s.send(msg);
+    };
+    await new Promise<void>((done, fail) => {
+      let finished = false;
+      let queue = Promise.resolve();
+      s.onClose((error) => {
+        if (!finished) fail(new WorkerError(`lost the coordinator at ${opts.coordinator}${error ? `: ${error.message}` : ''}`));
+      });
+      s.onMessage((m) => {
+        const c = m.command;
+        if (c.case === 'finish') {
+          finished = true;
+          queue.then(() => done(), fail);
+        } else if (c.case === 'abort') {
+          finished = true;
+          fail(new WorkerError(`the coordinator aborted the job: ${c.value.reason}`));
+        } else if (c.case === 'epoch') {
+          const plan: EpochPlan = c.value;
+          queue = queue
+            .then(() => epoch(plan))
+            .catch((e: unknown) => {
+              const message = e instanceof Error ? e.message : String(e);
+              send({ event: { case: 'failure', value: { message } } });
+              fail(e instanceof Error ? e : new WorkerError(message));
+            });
+        }
+      });
+      const epoch = async (plan: EpochPlan) => {
+        let lastProgress = 0;
+        ctx.onStep = (step, steps, samples, lossSum, cnt) => {
+          const now = Date.now();
+          if (now - lastProgress < 1000 && step < steps) return;
+          lastProgress = now;
+          send({
+            event: {
+              case: 'progress',
+              value: { epoch: plan.epoch, step, steps, samples, lossSum, cacheHits: cnt.hits, cacheMisses: cnt.misses },
+            },
+          });
+        };
+        const r = await runWorkerEpoch(ctx, plan.epoch, plan.globalBatch);
+        let checkpointDir = '';
+        if (joined.rank === 0 && plan.checkpoint) {
+          const name = plan.epoch === plan.epochs ? 'final' : `epoch-${String(plan.epoch).padStart(4, '0')}`;
+          checkpointDir = await writeCheckpoint(job.checkpoint.dir ?? '.permafrost/checkpoints', name, model.full, trainer.optimizer, {
+            epoch: plan.epoch,
+            step: plan.epoch * plan.steps,
+            boundary: model.boundary,
+            valAccuracy: r.valCount > 0 ? r.valCorrect / r.valCount : Number.NaN,
+            workers: joined.worldSize,
+            job,
+          });
+        }
+        if (cache) {
+          await cache.store.flush();
+          cache.store.recordUsage(cache.handle, r.counters);
+        }
+        l.info('epoch done', { epoch: plan.epoch, samples: r.samples, seconds: Math.round(r.seconds * 100) / 100 });
+        send({
+          event: {
+            case: 'epochResult',
+            value: {
+              epoch: plan.epoch,
+              samples: r.samples,
+              trainLossSum: r.trainLossSum,
+              valLossSum: r.valLossSum,
+              valCorrect: r.valCorrect,
+              valCount: r.valCount,
+              cacheHits: r.counters.hits,
+              cacheMisses: r.counters.misses,
+              cacheBytesRead: BigInt(Math.round(r.counters.bytesRead)),
+              cacheBytesWritten: BigInt(Math.round(r.counters.bytesWritten)),
+              seconds: r.seconds,
+              valSeconds: r.valSeconds,
+              weightsHash: r.weightsHash,
+              sampleIds: r.sampleIds,
+              checkpointDir,
+              trainableLayers,
+              boundary: model.boundary,
+            },
+          },
+        });
+      };
+      send({ event: { case: 'hello', value: { modelInfoJson: JSON.stringify(modelInfo) } } });
+      heartbeat = setInterval(() => send({ event: { case: 'heartbeat', value: { sentAtMs: BigInt(Date.now()) } } }), heartbeatMs);
+    });
+    await cache?.store.close();
+    await dataset.close();
+    await client.leave(create(LeaveRequestSchema, { membership, workerId, reason: 'finished' }), 2000).catch(() => undefined);
+    l.info('worker finished');
+  } finally {
+    clearInterval(heartbeat);
+    session?.end();
+    client.close();
+    await peer.close();
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Failure, for now: a dead worker, a lost coordinator and bad messages end the job cleanly within
+ * bounded time and leave no processes behind.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { create } from '@bufbuild/protobuf';
+import { JoinRequestSchema, SessionRequestSchema } from '@permafrost/proto';
+import { createCoordinatorClient } from '@permafrost/transport-grpc';
+import { alive, childrenOf, runCli, startCli, tempDir } from './helpers';
+
+const tmp = tempDir('dist-fail');
+after(tmp.cleanup);
+
+const slowJob = (name: string) => [
+  '--model',
+  'mobilenet_v2',
+  '--input-size',
+  '32',
+  '--dataset',
+  'mnist',
+  '--train-samples',
+  '2000',
+  '--val-samples',
+  '16',
+  '--epochs',
+  '3',
+  '--batch-size',
+  '16',
+  '--backend',
+  'wasm',
+  '--cache-dir',
+  join(tmp.path, name, 'cache'),
+  '--checkpoint-dir',
+  join(tmp.path, name, 'ckpt'),
+];
+
+describe('distributed failures', () => {
+  it('kill -9 of a worker mid-epoch: the job stops within 10 s naming it, no orphans', async () => {
+    const c = startCli(['coordinator', 'start', '--local-workers', '2', ...slowJob('kill')]);
+    await c.waitFor(/"msg":"progress"/, 90_000);
+    const workers = childrenOf(c.child.pid as number);
+    assert.equal(workers.length, 2, `worker processes: ${workers}`);
+    const t0 = Date.now();
+    process.kill(workers[1] as number, 'SIGKILL');
+    const exit = await c.exit;
+    assert.ok(exit.at - t0 < 10_000, `stopped after ${exit.at - t0} ms`);
+    assert.notEqual(exit.code, 0);
+    assert.match(c.stderr(), /permafrost: .*(local worker 1 exited|worker local-1 \(rank 1\) disconnected)/);
+    await new Promise((r) => setTimeout(r, 200));
+    for (const pid of workers) assert.equal(alive(pid), false, `worker ${pid} still running`);
+  });
+
+  it('a lone worker busy for longer than the heartbeat timeout still heartbeats', async () => {
+    // 8 x 100 ms heartbeats, floored at 3 s: the first epoch (prefix over 600 samples) takes longer
+    const config = join(tmp.path, 'fast-heartbeat.yaml');
+    writeFileSync(config, 'model:\n  name: mobilenet_v2\ndata:\n  dataset: mnist\ncluster:\n  heartbeatMs: 100\n');
+    const r = await runCli(
+      ['coordinator', 'start', '--config', config, '--local-workers', '1', ...slowJob('busy'), '--train-samples', '600', '--epochs', '1'],
+      { timeoutMs: 120_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const epoch = r.stderr.split('\n').find((l) => l.includes('"msg":"epoch 1/1"'));
+    assert.ok(epoch && JSON.parse(epoch).seconds > 3, `the epoch outlasted the heartbeat timeout: ${epoch}`);
+  });
+
+  it('a worker that loses the coordinator exits within 10 s with a clear error', async () => {
+    const c = startCli(['coordinator', 'start', '--listen', '127.0.0.1:0', '--min-workers', '1', ...slowJob('lost')]);
+    const line = await c.waitFor(/coordinator listening/);
+    const address = JSON.parse(line).address as string;
+    const w = startCli(['worker', 'start', '--coordinator', address, '--id', 'lonely', '--cache-dir', join(tmp.path, 'lost', 'w')]);
+    await c.waitFor(/"msg":"progress"/, 90_000);
+    const t0 = Date.now();
+    c.child.kill('SIGKILL');
+    const exit = await w.exit;
+    assert.ok(exit.at - t0 < 10_000, `worker exited after ${exit.at - t0} ms`);
+    assert.notEqual(exit.code, 0);
+    assert.match(w.stderr(), /permafrost: lost the coordinator/);
+  });
+
+  it('rejects session messages from a wrong generation or an unknown worker', async () => {
+    const c = startCli(['coordinator', 'start', '--listen', '127.0.0.1:0', '--min-workers', '1', ...slowJob('proto')]);
+    try {
+      const address = JSON.parse(await c.waitFor(/coordinator listening/)).address as string;
+      const client = createCoordinatorClient(address);
+      const joined = await client.join(create(JoinRequestSchema, { workerId: 'w-raw', peerAddress: '127.0.0.1:1', backend: 'test' }), 5000);
+      assert.equal(joined.rank, 0);
+      assert.equal(joined.membership?.generation, 1n);
+      const closed = (membership: { generation: bigint; jobId: string }, workerId: string) =>
+        new Promise<Error | undefined>((done) => {
+          const s = client.session();
+          s.onClose(done);
+          s.send(create(SessionRequestSchema, { membership, workerId, event: { case: 'hello', value: {} } }));
+        });
+      const stale = await closed({ generation: 7n, jobId: 'job' }, 'w-raw');
+      assert.match(String(stale), /generation 7 is not the current generation 1/);
+      const stranger = await closed({ generation: 1n, jobId: 'job' }, 'w-nobody');
+      assert.match(String(stranger), /unknown worker 'w-nobody'/);
+      client.close();
+    } finally {
+      c.child.kill('SIGKILL');
+      await c.exit;
+    }
+  });
+});

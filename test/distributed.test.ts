@@ -1,0 +1,123 @@
+/**
+ * Distributed training with real processes on loopback: a coordinator with 2 and 3 local workers
+ * matches the single-process run (same seed, same global batch), keeps replicas identical and
+ * trains every sample once per epoch (the coordinator checks both each epoch and fails the job
+ * otherwise); resume continues from the checkpoint.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { initEngine } from '@permafrost/engine';
+import { loadModelFile } from '@permafrost/model';
+import { runCli, tempDir } from './helpers';
+
+const tmp = tempDir('distributed');
+after(tmp.cleanup);
+
+const job = (name: string, extra: string[] = []) => [
+  '--model',
+  'mlp',
+  '--input-size',
+  '14',
+  '--trainable-last',
+  '2',
+  '--dataset',
+  'mnist',
+  '--train-samples',
+  '480',
+  '--val-samples',
+  '60',
+  '--epochs',
+  '2',
+  '--batch-size',
+  '48',
+  '--optimizer',
+  'sgd',
+  '--lr',
+  '0.2',
+  '--momentum',
+  '0.9',
+  '--backend',
+  'wasm',
+  '--seed',
+  '3',
+  '--cache-dir',
+  join(tmp.path, name, 'cache'),
+  '--checkpoint-dir',
+  join(tmp.path, name, 'ckpt'),
+  '--report',
+  join(tmp.path, `${name}.json`),
+  ...extra,
+];
+
+async function finalWeights(name: string): Promise<Float32Array[]> {
+  const m = await loadModelFile(join(tmp.path, name, 'ckpt', 'final', 'model.json'));
+  return m.getWeights().map((w) => w.dataSync() as Float32Array);
+}
+
+function maxDiff(a: Float32Array[], b: Float32Array[]): number {
+  let d = 0;
+  for (const [i, x] of a.entries()) for (const [j, v] of x.entries()) d = Math.max(d, Math.abs(v - ((b[i] as Float32Array)[j] as number)));
+  return d;
+}
+
+describe('distributed training', () => {
+  let single: Float32Array[];
+
+  before(async () => {
+    await initEngine('wasm');
+    const r = await runCli(['train', ...job('single')]);
+    assert.equal(r.code, 0, r.stderr);
+    single = await finalWeights('single');
+  });
+
+  for (const n of [2, 3]) {
+    it(`${n} local workers match the single-process run`, async () => {
+      const name = `w${n}`;
+      const r = await runCli(['coordinator', 'start', '--local-workers', String(n), ...job(name)], { timeoutMs: 120_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(readFileSync(join(tmp.path, `${name}.json`), 'utf8'));
+      assert.equal(report.workers, n);
+      assert.equal(report.epochs.length, 2);
+      for (const e of report.epochs) {
+        assert.equal(e.samplesByRank.length, n);
+        assert.equal(
+          e.samplesByRank.reduce((a: number, b: number) => a + b, 0),
+          480,
+        );
+        assert.ok(e.samplesByRank.every((s: number) => s > 0));
+      }
+      assert.equal(report.epochs[0].cacheMisses, 480);
+      assert.equal(report.epochs[1].cacheHits, 480);
+      const d = maxDiff(await finalWeights(name), single);
+      assert.ok(d < 1e-4, `max weight difference to the single-process run: ${d}`);
+      const singleReport = JSON.parse(readFileSync(join(tmp.path, 'single.json'), 'utf8'));
+      assert.ok(Math.abs(report.final.valAccuracy - singleReport.final.valAccuracy) < 0.02);
+    });
+  }
+
+  it('resumes from the latest checkpoint and ends where an uninterrupted run ends', async () => {
+    const three = await runCli(['coordinator', 'start', '--local-workers', '2', ...job('three', ['--epochs', '3'])], {
+      timeoutMs: 120_000,
+    });
+    assert.equal(three.code, 0, three.stderr);
+    const first = await runCli(['coordinator', 'start', '--local-workers', '2', ...job('resumed')], { timeoutMs: 120_000 });
+    assert.equal(first.code, 0, first.stderr);
+    const again = await runCli(['coordinator', 'start', '--local-workers', '2', '--resume', ...job('resumed', ['--epochs', '3'])], {
+      timeoutMs: 120_000,
+    });
+    assert.equal(again.code, 0, again.stderr);
+    const report = JSON.parse(readFileSync(join(tmp.path, 'resumed.json'), 'utf8'));
+    assert.equal(report.resumedFromEpoch, 2);
+    assert.deepEqual(
+      report.epochs.map((e: { epoch: number }) => e.epoch),
+      [3],
+    );
+    const d = maxDiff(await finalWeights('resumed'), await finalWeights('three'));
+    assert.ok(d < 1e-4, `resumed vs uninterrupted: ${d}`);
+    const nothing = await runCli(['coordinator', 'start', '--local-workers', '2', '--resume', ...job('resumed', ['--epochs', '3'])]);
+    assert.equal(nothing.code, 2);
+    assert.match(nothing.stderr, /nothing to resume/);
+  });
+});

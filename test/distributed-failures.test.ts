@@ -54,11 +54,11 @@ describe('distributed failures', () => {
   });
 
   it('a lone worker busy for longer than the heartbeat timeout still heartbeats', async () => {
-    // 8 x 100 ms heartbeats, floored at 3 s: the first epoch (prefix over 600 samples) takes longer
+    // 8 x 100 ms heartbeats, floored at 3 s: the first epoch (prefix over 1,500 samples, about 7 s) takes longer
     const config = join(tmp.path, 'fast-heartbeat.yaml');
     writeFileSync(config, 'model:\n  name: mobilenet_v2\ndata:\n  dataset: mnist\ncluster:\n  heartbeatMs: 100\n');
     const r = await runCli(
-      ['coordinator', 'start', '--config', config, '--local-workers', '1', ...slowJob('busy'), '--train-samples', '600', '--epochs', '1'],
+      ['coordinator', 'start', '--config', config, '--local-workers', '1', ...slowJob('busy'), '--train-samples', '1500', '--epochs', '1'],
       { timeoutMs: 120_000 },
     );
     assert.equal(r.code, 0, r.stderr);

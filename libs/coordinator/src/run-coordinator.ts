@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { defaultShardCount, openDataset, splitTrainVal } from '@permafrost/data';
 import type { JobSpec } from '@permafrost/job';
 import { log, Progress, UserError } from '@permafrost/telemetry';
-import { finalMetrics } from '@permafrost/trainer';
+import { type FinalMetrics, finalMetrics } from '@permafrost/trainer';
 import { startCoordinatorServer } from '@permafrost/transport-grpc';
 import { Coordinator, JobFailed } from './coordinator';
 import type { EpochSummary } from './epoch-summary';
@@ -36,14 +36,7 @@ export interface DistributedReport {
   data: { dataset: string; datasetId: string; trainSamples: number; valSamples: number; numClasses: number };
   train: Record<string, unknown>;
   epochs: Omit<EpochSummary, 'weightsHash'>[];
-  final: {
-    valLoss: number;
-    valAccuracy: number;
-    trainLoss: number;
-    seconds: number;
-    samplesPerSec: number;
-    checkpoint: string | undefined;
-  };
+  final: FinalMetrics & { checkpoint: string | undefined };
   resumedFromEpoch: number;
   startedAt: string;
   finishedAt: string;

@@ -4,22 +4,27 @@
  * ids, over all ranks, are the training set, each once).
  */
 import type { EpochResult } from '@permafrost/proto';
+import type { EpochRecord } from '@permafrost/trainer';
 import type { Member } from './membership';
 
-export interface EpochSummary {
-  epoch: number;
-  seconds: number;
-  samplesPerSec: number;
-  trainLoss: number;
-  valLoss: number;
-  valAccuracy: number;
-  valSeconds: number;
-  cacheHits: number;
-  cacheMisses: number;
-  cacheBytesRead: number;
-  cacheBytesWritten: number;
-  trainableLayers: number;
-  boundary: string;
+/** The DESIGN §5 epoch record, summed over ranks, plus what only a fleet has. */
+export interface EpochSummary
+  extends Pick<
+    EpochRecord,
+    | 'epoch'
+    | 'seconds'
+    | 'samplesPerSec'
+    | 'trainLoss'
+    | 'valLoss'
+    | 'valAccuracy'
+    | 'valSeconds'
+    | 'cacheHits'
+    | 'cacheMisses'
+    | 'cacheBytesRead'
+    | 'cacheBytesWritten'
+    | 'trainableLayers'
+    | 'boundary'
+  > {
   weightsHash: string;
   checkpoint: string | undefined;
   /** per rank: samples trained this epoch */

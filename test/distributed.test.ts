@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { initEngine } from '@permafrost/engine';
-import { loadModelFile } from '@permafrost/model';
 import { runCli, tempDir } from './helpers';
+import { checkpointWeights, maxAbsDiff } from './weights';
 
 const tmp = tempDir('distributed');
 after(tmp.cleanup);
@@ -51,16 +51,7 @@ const job = (name: string, extra: string[] = []) => [
   ...extra,
 ];
 
-async function finalWeights(name: string): Promise<Float32Array[]> {
-  const m = await loadModelFile(join(tmp.path, name, 'ckpt', 'final', 'model.json'));
-  return m.getWeights().map((w) => w.dataSync() as Float32Array);
-}
-
-function maxDiff(a: Float32Array[], b: Float32Array[]): number {
-  let d = 0;
-  for (const [i, x] of a.entries()) for (const [j, v] of x.entries()) d = Math.max(d, Math.abs(v - ((b[i] as Float32Array)[j] as number)));
-  return d;
-}
+const finalWeights = (name: string) => checkpointWeights(join(tmp.path, name, 'ckpt'));
 
 describe('distributed training', () => {
   let single: Float32Array[];
@@ -90,7 +81,7 @@ describe('distributed training', () => {
       }
       assert.equal(report.epochs[0].cacheMisses, 480);
       assert.equal(report.epochs[1].cacheHits, 480);
-      const d = maxDiff(await finalWeights(name), single);
+      const d = maxAbsDiff(await finalWeights(name), single);
       assert.ok(d < 1e-4, `max weight difference to the single-process run: ${d}`);
       const singleReport = JSON.parse(readFileSync(join(tmp.path, 'single.json'), 'utf8'));
       assert.ok(Math.abs(report.final.valAccuracy - singleReport.final.valAccuracy) < 0.02);
@@ -114,7 +105,7 @@ describe('distributed training', () => {
       report.epochs.map((e: { epoch: number }) => e.epoch),
       [3],
     );
-    const d = maxDiff(await finalWeights('resumed'), await finalWeights('three'));
+    const d = maxAbsDiff(await finalWeights('resumed'), await finalWeights('three'));
     assert.ok(d < 1e-4, `resumed vs uninterrupted: ${d}`);
     const nothing = await runCli(['coordinator', 'start', '--local-workers', '2', '--resume', ...job('resumed', ['--epochs', '3'])]);
     assert.equal(nothing.code, 2);

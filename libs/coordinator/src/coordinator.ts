@@ -51,6 +51,8 @@ export interface CoordinatorOptions {
   resumeFrom: string;
   /** write a checkpoint at every epoch end (always at the last) */
   checkpointEveryEpoch: boolean;
+  /** the freeze plan whose boundary events every epoch plan announces (default: none) */
+  freeze?: { boundaryAt(step: number): string; events: readonly { step: number; boundary: string }[] };
   onEpoch?: (s: EpochSummary) => void;
   onProgress?: (workerId: string, p: { epoch: number; step: number; steps: number }) => void;
 }
@@ -213,6 +215,10 @@ export class Coordinator implements CoordinatorHandlers {
     this.results = new Map();
     const steps = Math.ceil(this.opts.trainIds.length / this.opts.globalBatch);
     const last = epoch === this.opts.epochs;
+    const first = (epoch - 1) * steps;
+    const freezeEvents = (this.opts.freeze?.events ?? [])
+      .filter((e) => e.step >= first && e.step < first + steps)
+      .map((e) => ({ step: e.step, boundary: e.boundary }));
     this.broadcast({
       command: {
         case: 'epoch',
@@ -221,8 +227,9 @@ export class Coordinator implements CoordinatorHandlers {
           epochs: this.opts.epochs,
           steps,
           globalBatch: this.opts.globalBatch,
-          boundary: '',
+          boundary: this.opts.freeze?.boundaryAt(first) ?? '',
           checkpoint: last || this.opts.checkpointEveryEpoch,
+          freezeEvents,
         },
       },
     });

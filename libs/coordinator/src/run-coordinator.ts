@@ -7,9 +7,10 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultShardCount, openDataset, splitTrainVal } from '@permafrost/data';
+import { formatPreview } from '@permafrost/freeze';
 import type { JobSpec } from '@permafrost/job';
 import { log, Progress, UserError } from '@permafrost/telemetry';
-import { type FinalMetrics, finalMetrics } from '@permafrost/trainer';
+import { type FinalMetrics, finalMetrics, planJob } from '@permafrost/trainer';
 import { startCoordinatorServer } from '@permafrost/transport-grpc';
 import { Coordinator, JobFailed } from './coordinator';
 import type { EpochSummary } from './epoch-summary';
@@ -70,6 +71,13 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<Distribu
     numClasses: dataset.numClasses,
   };
   await dataset.close();
+  // the freeze plan every worker derives too; announced epoch by epoch in the step plans
+  const freeze = await planJob(job, train.length, data.numClasses);
+  if (freeze.plan.policy.policy !== 'prefix') {
+    const { blocks, paperSpeedup, cachedSpeedup } = freeze.preview;
+    log().info('freeze schedule', { policy: freeze.plan.policy.policy, blocks, paperSpeedup, cachedSpeedup });
+    if (process.stderr.isTTY) process.stderr.write(`${formatPreview(freeze.preview)}\n`);
+  }
   const resume = o.resume ? resumePoint(job) : undefined;
   const startEpoch = (resume?.epoch ?? 0) + 1;
   const expected = Math.max(o.localWorkers, job.cluster.minWorkers);
@@ -105,6 +113,7 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<Distribu
     startEpoch,
     resumeFrom: resume?.dir ?? '',
     checkpointEveryEpoch: job.checkpoint.everyEpoch,
+    freeze: freeze.plan,
     onProgress,
     onEpoch,
   });

@@ -55,8 +55,18 @@ describe('job spec', () => {
     assert.throws(() => validateJob({ model: { name: 'mlp' } }), userError(/data: expected object/));
     assert.throws(
       () => validateJob({ ...minimal, freeze: { boundary: 'x', trainableLast: 2 } }),
-      userError(/either boundary or trainableLast/),
+      userError(/one of boundary, trainableLast and k/),
     );
+    assert.throws(() => validateJob({ ...minimal, freeze: { policy: 'last-k' } }), userError(/freeze\.k: policy last-k needs k/));
+    assert.throws(() => validateJob({ ...minimal, freeze: { k: 2 } }), userError(/freeze\.k: k applies to policies/));
+    assert.throws(() => validateJob({ ...minimal, freeze: { policy: 'freezeout', t0: 1.5 } }), userError(/freeze\.t0/));
+    assert.deepEqual(validateJob({ ...minimal, freeze: { policy: 'freezeout', k: 4 } }).freeze, {
+      policy: 'freezeout',
+      k: 4,
+      schedule: 'cubic',
+      t0: 0.8,
+      scaleLr: true,
+    });
     assert.throws(() => validateJob({ ...minimal, train: { nesterov: true } }), userError(/train\.nesterov: nesterov needs/));
   });
 

@@ -39,17 +39,32 @@ export const dataSection = z
 
 export const freezeSection = z
   .object({
-    /** prefix: a fixed boundary (layer name or trainableLast) */
-    policy: z.enum(['prefix']).default('prefix'),
-    /** last frozen layer */
+    /**
+     * prefix: a fixed boundary (layer name or trainableLast); last-k: all but the last k blocks
+     * frozen; freezeout: the trainable blocks freeze one after another (FreezeOut)
+     */
+    policy: z.enum(['prefix', 'last-k', 'freezeout']).default('prefix'),
+    /** last frozen layer (for freezeout: the initial boundary) */
     boundary: z.string().min(1).optional(),
-    /** freeze all but the last k layers */
+    /** freeze all but the last n layers */
     trainableLast: posInt.optional(),
+    /** last-k and freezeout: blocks left trainable before the head */
+    k: posInt.optional(),
+    /** regex whose first capture group names a layer's block; default: the model's own */
+    blockPattern: z.string().min(1).optional(),
+    /** freezeout: how t_i grows over the blocks */
+    schedule: z.enum(['linear', 'squared', 'cubic']).default('cubic'),
+    /** freezeout: the first block's freeze time before the power is applied, in (0, 1] */
+    t0: z.number().gt(0).max(1).default(0.8),
+    /** freezeout: start block i at lr / t_i */
+    scaleLr: z.boolean().default(true),
   })
   .strict()
-  .refine((f) => f.boundary === undefined || f.trainableLast === undefined, {
-    message: 'give either boundary or trainableLast, not both',
-  });
+  .refine((f) => [f.boundary, f.trainableLast, f.k].filter((x) => x !== undefined).length <= 1, {
+    message: 'give one of boundary, trainableLast and k',
+  })
+  .refine((f) => f.policy !== 'last-k' || f.k !== undefined, { message: 'policy last-k needs k', path: ['k'] })
+  .refine((f) => f.policy !== 'prefix' || f.k === undefined, { message: 'k applies to policies last-k and freezeout', path: ['k'] });
 
 export const trainSection = z
   .object({
@@ -108,7 +123,7 @@ export const jobSpecSchema = z
   .object({
     model: modelSection,
     data: dataSection,
-    freeze: freezeSection.default({ policy: 'prefix' }),
+    freeze: freezeSection.default(freezeSection.parse({})),
     train: trainSection.default(trainSection.parse({})),
     cache: cacheSection.default(cacheSection.parse({})),
     cluster: clusterSection.default(clusterSection.parse({})),

@@ -11,10 +11,11 @@
 import { existsSync } from 'node:fs';
 import { UserError } from '@permafrost/telemetry';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { type Block, type BlockLayout, blockLayout, blocksAfter, parseBlockPattern } from './blocks';
 import { BUILTIN, buildBuiltin } from './builtin';
 import { BUNDLED, loadBundled } from './bundled';
 import { applyHead, headToString, parseHead } from './head';
-import { assertValidBoundary, boundaryForTrainableLast, type Split, splitAt } from './model-graph';
+import { assertValidBoundary, boundaryForTrainableLast, type Split, splitAt, validBoundaries } from './model-graph';
 import { loadModelFile } from './model-io';
 
 export interface ModelSpec {
@@ -34,6 +35,10 @@ export interface ModelSpec {
 export interface FreezeSpec {
   boundary?: string;
   trainableLast?: number;
+  /** all but the last k blocks frozen (blocks.ts) */
+  k?: number;
+  /** regex whose first capture group names a layer's block (bundled models have a default) */
+  blockPattern?: string;
 }
 
 export interface InputSpec {
@@ -47,6 +52,10 @@ export interface Assembled extends Split {
   source: 'bundled' | 'builtin' | 'file';
   head: string | undefined;
   input: InputSpec;
+  /** the backbone's blocks and the head */
+  layout: BlockLayout;
+  /** the blocks after the boundary, before the head: what progressive freezing can freeze */
+  trainableBlocks: Block[];
 }
 
 export function modelSource(name: string): 'bundled' | 'builtin' | 'file' {
@@ -60,8 +69,8 @@ export function modelSource(name: string): 'bundled' | 'builtin' | 'file' {
 }
 
 export async function assemble(spec: ModelSpec, freeze: FreezeSpec, numClasses: number, seed: number): Promise<Assembled> {
-  if (freeze.boundary !== undefined && freeze.trainableLast !== undefined) {
-    throw new UserError('give either a boundary or trainableLast, not both', 'freeze');
+  if ([freeze.boundary, freeze.trainableLast, freeze.k].filter((x) => x !== undefined).length > 1) {
+    throw new UserError('give one of boundary, trainableLast and k', 'freeze');
   }
   const source = modelSource(spec.name);
   if (source === 'file' && !existsSync(spec.name)) throw new UserError('model file not found', spec.name);
@@ -96,8 +105,24 @@ export async function assemble(spec: ModelSpec, freeze: FreezeSpec, numClasses: 
     }
   }
 
+  const lastBoundary = validBoundaries(full).at(-1);
+  const headStart =
+    head && cut ? full.layers.findIndex((l) => l.name === cut) + 1 : full.layers.findIndex((l) => l.name === lastBoundary) + 1;
+  const patternText = freeze.blockPattern ?? BUNDLED[spec.name]?.blockPattern;
+  const layout = blockLayout(full, headStart, patternText === undefined ? undefined : parseBlockPattern(patternText));
+
   let boundary: string;
-  if (freeze.boundary !== undefined) {
+  if (freeze.k !== undefined) {
+    const n = layout.blocks.length;
+    const at = layout.blocks[n - freeze.k - 1];
+    if (!at) {
+      throw new UserError(
+        `cannot leave ${freeze.k} blocks trainable: the model has ${n} blocks before the head (${layout.blocks.map((b) => b.name).join(', ')}), and at least the first stays frozen`,
+        'freeze.k',
+      );
+    }
+    boundary = at.last;
+  } else if (freeze.boundary !== undefined) {
     assertValidBoundary(full, freeze.boundary);
     boundary = freeze.boundary;
   } else if (freeze.trainableLast !== undefined) {
@@ -116,5 +141,13 @@ export async function assemble(spec: ModelSpec, freeze: FreezeSpec, numClasses: 
     throw new UserError(`model input must be a square image [N,H,W,1|3], got [${shape.join(',')}]`, 'model.name');
   }
   const range: [number, number] = spec.inputRange ?? BUNDLED[spec.name]?.inputRange ?? BUILTIN[spec.name]?.inputRange ?? [0, 1];
-  return { ...split, full, source, head: head && headToString(head), input: { sizePx: h, channels: c, range } };
+  return {
+    ...split,
+    full,
+    source,
+    head: head && headToString(head),
+    input: { sizePx: h, channels: c, range },
+    layout,
+    trainableBlocks: blocksAfter(layout, boundary),
+  };
 }

@@ -25,6 +25,8 @@ export interface BundledModelInfo {
   defaultCut: string;
   /** the pixel range the pretrained weights expect */
   inputRange: [number, number];
+  /** how layers group into blocks for progressive freezing (blocks.ts) */
+  blockPattern: string;
 }
 
 export const BUNDLED: Record<string, BundledModelInfo> = {
@@ -36,6 +38,8 @@ export const BUNDLED: Record<string, BundledModelInfo> = {
     minInputSize: 32,
     defaultCut: 'out_relu',
     inputRange: [0, 1],
+    // the inverted-residual blocks; the stem (Conv1) and the top (Conv_1, out_relu) are blocks too
+    blockPattern: '^(block_\\d+|expanded_conv)_',
   },
 };
 

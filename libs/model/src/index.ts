@@ -1,5 +1,7 @@
 export type { Assembled, FreezeSpec, InputSpec, ModelSpec } from './assemble';
 export { assemble, modelSource } from './assemble';
+export type { Block, BlockLayout } from './blocks';
+export { blockLayout, blocksAfter, flopsThrough, parseBlockPattern } from './blocks';
 export type { BuiltinInfo } from './builtin';
 export { BUILTIN, buildBuiltin } from './builtin';
 export type { BundledModelInfo } from './bundled';

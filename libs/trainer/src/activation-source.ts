@@ -1,21 +1,19 @@
 /**
  * Where a batch's boundary activations come from.
  *
- * Uncached: read and preprocess the samples, run the frozen prefix (inference mode, no tape).
+ * Uncached: the upstream computes every batch: read and preprocess the samples and run the frozen
+ * prefix (inference mode, no tape), or, after a boundary advance, take the old boundary's
+ * activations and run only the newly frozen blocks (upstream.ts).
  * Cached: look every sample up under the prefix's fingerprint; only the misses (and values whose
- * checksum failed) are read and pushed through the prefix, and their outputs are written back.
+ * checksum failed) go to the upstream, and their outputs are written back.
  * From the second epoch on a batch costs a few LMDB reads and no prefix at all. If the cache
  * fails (a write error, a full disk) it is dropped with one warning and training continues
  * uncached: correctness never depends on the cache.
  */
 import type { ActivationCache, FingerprintHandle } from '@permafrost/cache';
-import { type Dataset, preprocess } from '@permafrost/data';
-import type { Assembled } from '@permafrost/model';
+import type { Dataset } from '@permafrost/data';
 import { log } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
-
-/** samples per synchronous prefix call */
-const PREFIX_SLICE = 32;
 
 export interface BatchCounters {
   hits: number;
@@ -57,62 +55,45 @@ export interface ActivationBatch {
   counters: BatchCounters;
 }
 
+/** What produces activations at a boundary when the cache does not have them (upstream.ts). */
+export interface Upstream {
+  readonly boundaryShape: readonly number[];
+  /** samples that went through the frozen prefix from the input (tests count prefix work) */
+  readonly prefixSamples: number;
+  compute(ids: number[], c: BatchCounters): Promise<tf.Tensor>;
+}
+
 export class ActivationSource {
   private readonly elements: number;
-  /** samples whose prefix actually ran, over the whole run (tests count prefix work with it) */
-  prefixSamples = 0;
 
   constructor(
-    private readonly model: Assembled,
+    readonly upstream: Upstream,
     private readonly dataset: Dataset,
     private cache?: { store: ActivationCache; handle: FingerprintHandle },
   ) {
-    this.elements = model.boundaryShape.reduce((a, b) => a * b, 1);
+    this.elements = upstream.boundaryShape.reduce((a, b) => a * b, 1);
   }
 
   get cached(): boolean {
     return this.cache !== undefined;
   }
 
-  /**
-   * Runs the prefix on samples `ids` (read from the dataset); returns a [n, ...boundary] tensor.
-   * Large batches go through in slices of PREFIX_SLICE samples with a turn of the event loop in
-   * between: one synchronous tfjs call over a batch of 256 at 96 px takes seconds on wasm, long
-   * enough to starve a worker's heartbeats, and slices also bound the prefix's peak memory.
-   */
-  private async computePrefix(ids: number[], c: BatchCounters): Promise<{ acts: tf.Tensor; labels: Int32Array }> {
-    const parts: tf.Tensor[] = [];
-    const labels: Int32Array[] = [];
-    for (let at = 0; at < ids.length; at += PREFIX_SLICE) {
-      const slice = ids.slice(at, at + PREFIX_SLICE);
-      const raw = await this.dataset.read(slice, { sizePx: this.model.input.sizePx });
-      const t0 = performance.now();
-      const acts = tf.tidy(() => this.model.prefix.predict(preprocess(raw, this.model.input), { batchSize: slice.length }) as tf.Tensor);
-      await acts.data(); // settle the work inside the timer
-      c.prefixMs += performance.now() - t0;
-      parts.push(acts);
-      labels.push(raw.labels);
-      if (at + PREFIX_SLICE < ids.length) await new Promise<void>((r) => setImmediate(r));
-    }
-    this.prefixSamples += ids.length;
-    const acts = parts.length === 1 ? (parts[0] as tf.Tensor) : tf.concat(parts);
-    if (parts.length > 1) tf.dispose(parts);
-    const all = new Int32Array(ids.length);
-    let k = 0;
-    for (const l of labels) {
-      all.set(l, k);
-      k += l.length;
-    }
-    return { acts, labels: all };
+  /** samples whose prefix ran from the input, over the whole run */
+  get prefixSamples(): number {
+    return this.upstream.prefixSamples;
+  }
+
+  private labels(ids: readonly number[]): Int32Array {
+    return Int32Array.from(ids, (id) => this.dataset.label(id));
   }
 
   async batch(ids: readonly number[]): Promise<ActivationBatch> {
     const c = emptyCounters();
     if (this.cache && !this.cache.store.healthy) this.dropCache();
     if (!this.cache) {
-      const { acts, labels } = await this.computePrefix([...ids], c);
+      const acts = await this.upstream.compute([...ids], c);
       c.misses = ids.length;
-      return { activations: acts, labels, counters: c };
+      return { activations: acts, labels: this.labels(ids), counters: c };
     }
     const { store, handle } = this.cache;
     const n = ids.length;
@@ -133,7 +114,7 @@ export class ActivationSource {
     c.bytesRead += c.hits * store.valueBytes(handle);
     c.misses = missing.length;
     if (missing.length > 0) {
-      const { acts } = await this.computePrefix(
+      const acts = await this.upstream.compute(
         missing.map((i) => ids[i] as number),
         c,
       );
@@ -155,8 +136,7 @@ export class ActivationSource {
         c.bytesAdded += added * each;
       }
     }
-    const labels = Int32Array.from(ids, (id) => this.dataset.label(id));
-    return { activations: tf.tensor(out, [n, ...this.model.boundaryShape]), labels, counters: c };
+    return { activations: tf.tensor(out, [n, ...this.upstream.boundaryShape]), labels: this.labels(ids), counters: c };
   }
 
   private dropCache(): void {

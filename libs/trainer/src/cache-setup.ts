@@ -5,8 +5,9 @@
  */
 import { ActivationCache, type Codec, type FingerprintHandle, fingerprintOf } from '@permafrost/cache';
 import { type Dataset, preprocessId } from '@permafrost/data';
-import { type Assembled, prefixIdentity } from '@permafrost/model';
+import { type InputSpec, prefixIdentity } from '@permafrost/model';
 import { log } from '@permafrost/telemetry';
+import type * as tfl from '@tensorflow/tfjs-layers';
 
 export interface CacheSpec {
   dir: string;
@@ -19,15 +20,45 @@ export interface OpenedCache {
   fingerprint: string;
 }
 
-export function openRunCache(model: Assembled, dataset: Dataset, modelName: string, spec: CacheSpec): OpenedCache | undefined {
-  const id = prefixIdentity(model.prefix);
-  if (id.randomLayers.length > 0) {
-    log().warn('activation cache refused: the frozen prefix is not deterministic; training uncached', {
-      layers: id.randomLayers,
-      hint: 'move the boundary before these layers or remove them',
-    });
+/** The part of a split that a cache fingerprint describes. */
+export interface PrefixStage {
+  prefix: tfl.LayersModel;
+  boundary: string;
+  boundaryShape: number[];
+  input: InputSpec;
+}
+
+export function openRunCache(model: PrefixStage, dataset: Dataset, modelName: string, spec: CacheSpec): OpenedCache | undefined {
+  if (!deterministic(model.prefix)) return undefined;
+  let store: ActivationCache;
+  try {
+    store = ActivationCache.open(spec.dir, { codec: spec.codec });
+  } catch (e) {
+    log().warn('activation cache unavailable; training uncached', { dir: spec.dir, error: (e as Error).message });
     return undefined;
   }
+  const opened = registerPrefix(store, model, dataset, modelName);
+  if (!opened) void store.close();
+  return opened;
+}
+
+function deterministic(prefix: tfl.LayersModel): boolean {
+  const random = prefixIdentity(prefix).randomLayers;
+  if (random.length === 0) return true;
+  log().warn('activation cache refused: the frozen prefix is not deterministic; training uncached', {
+    layers: random,
+    hint: 'move the boundary before these layers or remove them',
+  });
+  return false;
+}
+
+/**
+ * Registers the fingerprint of `model`'s prefix in an open store (a boundary advance registers the
+ * new boundary's prefix in the same store). undefined: the cache cannot be used for it.
+ */
+export function registerPrefix(store: ActivationCache, model: PrefixStage, dataset: Dataset, modelName: string): OpenedCache | undefined {
+  const id = prefixIdentity(model.prefix);
+  if (id.randomLayers.length > 0 && !deterministic(model.prefix)) return undefined;
   const preprocess = preprocessId(model.input);
   const fingerprint = fingerprintOf({
     topologyHash: id.topologyHash,
@@ -37,7 +68,6 @@ export function openRunCache(model: Assembled, dataset: Dataset, modelName: stri
     datasetId: dataset.id,
   });
   try {
-    const store = ActivationCache.open(spec.dir, { codec: spec.codec });
     const handle = store.register({
       fingerprint,
       model: modelName,
@@ -51,10 +81,16 @@ export function openRunCache(model: Assembled, dataset: Dataset, modelName: stri
       shape: model.boundaryShape,
       dtype: 'float32',
     });
-    log().info('activation cache', { dir: spec.dir, fingerprint: fingerprint.slice(0, 16), id: handle.id, codec: spec.codec });
+    log().info('activation cache', {
+      dir: store.dir,
+      boundary: model.boundary,
+      fingerprint: fingerprint.slice(0, 16),
+      id: handle.id,
+      codec: store.codec,
+    });
     return { store, handle, fingerprint };
   } catch (e) {
-    log().warn('activation cache unavailable; training uncached', { dir: spec.dir, error: (e as Error).message });
+    log().warn('activation cache unavailable; training uncached', { dir: store.dir, error: (e as Error).message });
     return undefined;
   }
 }

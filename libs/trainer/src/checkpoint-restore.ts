@@ -9,9 +9,29 @@ import { loadModelFile } from '@permafrost/model';
 import { UserError } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { CheckpointMeta } from './checkpoint';
 import type { SuffixTrainer } from './suffix-trainer';
 
-export async function restoreCheckpoint(dir: string, full: tfl.LayersModel, trainer: SuffixTrainer): Promise<void> {
+/** meta.json of a checkpoint: the epoch, global step and boundary it was written at. */
+export async function readCheckpointMeta(dir: string): Promise<CheckpointMeta> {
+  try {
+    return JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as CheckpointMeta;
+  } catch {
+    throw new UserError('checkpoint has no readable meta.json', dir);
+  }
+}
+
+/**
+ * `afterWeights` runs between the weights and the optimizer state: a resumed FreezeOut run moves
+ * its boundary there, since the boundary's cache fingerprint hashes the restored weights and the
+ * boundary decides which optimizer groups exist.
+ */
+export async function restoreCheckpoint(
+  dir: string,
+  full: tfl.LayersModel,
+  trainer: SuffixTrainer,
+  afterWeights?: () => void,
+): Promise<void> {
   const saved = await loadModelFile(join(dir, 'model.json'));
   const weights = saved.getWeights();
   if (weights.length !== full.weights.length) {
@@ -24,6 +44,7 @@ export async function restoreCheckpoint(dir: string, full: tfl.LayersModel, trai
   });
   full.setWeights(weights); // copies the values: the loaded model can go
   saved.dispose();
+  afterWeights?.();
   let manifest: { weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] };
   let data: Buffer;
   try {
@@ -34,5 +55,5 @@ export async function restoreCheckpoint(dir: string, full: tfl.LayersModel, trai
   }
   const specs = manifest.weightsManifest.flatMap((g) => g.weights);
   const named = tf.io.decodeWeights(new Uint8Array(data).buffer, specs);
-  await trainer.optimizer.setWeights(specs.map((s) => ({ name: s.name, tensor: named[s.name] as tf.Tensor })));
+  await trainer.optimizers.setWeights(specs.map((s) => ({ name: s.name, tensor: named[s.name] as tf.Tensor })));
 }

@@ -1,7 +1,7 @@
 /**
  * Checkpoints: the full model in tfjs LayersModel format (model.json + weights.bin, loadable by
  * plain tf.loadLayersModel), the optimizer's state (optimizer.json + optimizer.bin, tfjs weight
- * manifest format) and meta.json (epoch, global step, boundary, job). Each checkpoint directory is
+ * manifest format, one optimizer per block: names `<block>|<slot>`) and meta.json (epoch, global step, boundary, job). Each checkpoint directory is
  * written atomically; `latest.json` in the checkpoint root names the newest one.
  */
 import { writeFile } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { saveModelDir } from '@permafrost/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { BlockOptimizers } from './block-optimizers';
 
 export interface CheckpointMeta {
   epoch: number;
@@ -21,14 +22,14 @@ export async function writeCheckpoint(
   root: string,
   name: string,
   model: tfl.LayersModel,
-  optimizer: tf.Optimizer,
+  optimizer: BlockOptimizers,
   meta: CheckpointMeta,
 ): Promise<string> {
   const named = await optimizer.getWeights();
   const { data, specs } = await tf.io.encodeWeights(named);
   const dir = join(root, name);
   await saveModelDir(model, dir, {
-    'meta.json': `${JSON.stringify({ ...meta, optimizer: optimizer.getClassName(), writtenAt: new Date().toISOString() }, null, 2)}\n`,
+    'meta.json': `${JSON.stringify({ ...meta, optimizer: optimizer.className, writtenAt: new Date().toISOString() }, null, 2)}\n`,
     'optimizer.json': JSON.stringify({ weightsManifest: [{ paths: ['optimizer.bin'], weights: specs }] }),
     'optimizer.bin': new Uint8Array(data),
   });

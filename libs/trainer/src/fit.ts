@@ -7,16 +7,19 @@
  */
 import type { Dataset } from '@permafrost/data';
 import { batches, epochOrder } from '@permafrost/data';
+import type { FreezePolicy } from '@permafrost/freeze';
 import type { Assembled } from '@permafrost/model';
 import * as tf from '@tensorflow/tfjs-core';
-import { ActivationSource, addCounters, type BatchCounters, emptyCounters } from './activation-source';
-import { type CacheSpec, openRunCache } from './cache-setup';
+import { type ActivationSource, addCounters, type BatchCounters, emptyCounters } from './activation-source';
+import type { CacheSpec } from './cache-setup';
 import { writeCheckpoint } from './checkpoint';
+import { FreezeController } from './freeze-controller';
+import { freezePlanFor, stepsPerEpoch } from './freeze-setup';
 import { assertGradientKernels } from './kernel-check';
 import { correctCount, crossEntropySum } from './loss';
 import type { OptimizerSpec } from './optimizer';
 import type { EpochRecord } from './report';
-import { SuffixTrainer } from './suffix-trainer';
+import type { SuffixTrainer } from './suffix-trainer';
 
 export type ProgressEvent =
   | {
@@ -30,6 +33,7 @@ export type ProgressEvent =
       cacheHitRate: number | undefined;
     }
   | { type: 'evaluate'; epoch: number }
+  | { type: 'freeze'; step: number; epoch: number; boundary: string; blocks: string[]; trainableLayers: number }
   | { type: 'epoch'; record: EpochRecord; epochs: number }
   | { type: 'checkpoint'; dir: string };
 
@@ -44,6 +48,8 @@ export interface FitOptions {
   optimizer: OptimizerSpec;
   /** the activation cache; undefined trains uncached */
   cache?: CacheSpec & { modelName: string };
+  /** the freeze policy (default: the fixed boundary the model was assembled with) */
+  freeze?: FreezePolicy;
   checkpoint?: { dir: string; everyEpoch: boolean; meta?: Record<string, unknown> };
   onProgress?: (e: ProgressEvent) => void;
 }
@@ -52,9 +58,14 @@ export interface FitResult {
   epochs: EpochRecord[];
   checkpoint: string | undefined;
   trainer: SuffixTrainer;
-  /** samples pushed through the frozen prefix over the whole run */
+  /** samples pushed through the frozen prefix from the input over the whole run */
   prefixSamples: number;
+  /** the fingerprint of the final boundary, if cached */
   fingerprint: string | undefined;
+  /** every fingerprint the run registered (one per boundary), oldest first */
+  fingerprints: string[];
+  /** the frozen boundary at the end */
+  boundary: string;
 }
 
 export async function evaluate(
@@ -86,11 +97,10 @@ export async function evaluate(
 export async function fit(opts: FitOptions): Promise<FitResult> {
   const { model, dataset } = opts;
   assertGradientKernels(model.suffix);
-  const opened = opts.cache ? openRunCache(model, dataset, opts.cache.modelName, opts.cache) : undefined;
-  const source = new ActivationSource(model, dataset, opened);
-  const trainer = new SuffixTrainer(model.suffix, opts.optimizer);
+  const perEpoch = stepsPerEpoch(opts.trainIds.length, opts.batchSize);
+  const plan = freezePlanFor(model, opts.freeze ?? { policy: 'prefix' }, perEpoch * opts.epochs);
+  const ctl = new FreezeController({ model, dataset, plan, optimizer: opts.optimizer, cache: opts.cache });
   const records: EpochRecord[] = [];
-  const trainableLayers = model.suffix.layers.filter((l) => l.trainableWeights.length > 0).length;
   let globalStep = 0;
   let checkpoint: string | undefined;
   try {
@@ -101,9 +111,20 @@ export async function fit(opts: FitOptions): Promise<FitResult> {
       let seen = 0;
       let counters = emptyCounters();
       for (let i = 0; i < order.length; i++) {
-        const b = await source.batch(order[i] as number[]);
+        const event = ctl.beforeStep(globalStep);
+        if (event) {
+          opts.onProgress?.({
+            type: 'freeze',
+            step: globalStep,
+            epoch,
+            boundary: event.boundary,
+            blocks: event.blocks,
+            trainableLayers: ctl.trainableLayers,
+          });
+        }
+        const b = await ctl.source.batch(order[i] as number[]);
         counters = addCounters(counters, b.counters);
-        const r = await trainer.step(b.activations, b.labels);
+        const r = await ctl.trainer.step(b.activations, b.labels);
         b.activations.dispose();
         lossSum += r.lossSum;
         seen += r.count;
@@ -117,18 +138,15 @@ export async function fit(opts: FitOptions): Promise<FitResult> {
           steps: order.length,
           samplesPerSec: seen / ((performance.now() - t0) / 1000),
           loss: r.lossSum / r.count,
-          cacheHitRate: source.cached && looked > 0 ? counters.hits / looked : undefined,
+          cacheHitRate: ctl.source.cached && looked > 0 ? counters.hits / looked : undefined,
         });
       }
       const trainSeconds = (performance.now() - t0) / 1000;
       opts.onProgress?.({ type: 'evaluate', epoch });
       const tv = performance.now();
-      const val = await evaluate(model.suffix, source, opts.valIds, opts.batchSize);
+      const val = await evaluate(ctl.suffix, ctl.source, opts.valIds, opts.batchSize);
       const all = addCounters(counters, val.counters);
-      if (opened) {
-        await opened.store.flush();
-        opened.store.recordUsage(opened.handle, all);
-      }
+      await ctl.recordUsage(all);
       const record: EpochRecord = {
         epoch,
         seconds: trainSeconds,
@@ -144,9 +162,9 @@ export async function fit(opts: FitOptions): Promise<FitResult> {
         cacheBytesWritten: all.bytesWritten,
         cacheReadSeconds: all.readMs / 1000,
         cacheWriteSeconds: all.writeMs / 1000,
-        cached: source.cached,
-        trainableLayers,
-        boundary: model.boundary,
+        cached: ctl.source.cached,
+        trainableLayers: ctl.trainableLayers,
+        boundary: ctl.boundary,
         prefixSeconds: counters.prefixMs / 1000,
       };
       records.push(record);
@@ -154,13 +172,21 @@ export async function fit(opts: FitOptions): Promise<FitResult> {
       const last = epoch === opts.epochs;
       if (opts.checkpoint && (last || opts.checkpoint.everyEpoch)) {
         const name = last ? 'final' : `epoch-${String(epoch).padStart(4, '0')}`;
-        const meta = { ...opts.checkpoint.meta, epoch, step: globalStep, boundary: model.boundary, valAccuracy: val.accuracy };
-        checkpoint = await writeCheckpoint(opts.checkpoint.dir, name, model.full, trainer.optimizer, meta);
+        const meta = { ...opts.checkpoint.meta, epoch, step: globalStep, boundary: ctl.boundary, valAccuracy: val.accuracy };
+        checkpoint = await writeCheckpoint(opts.checkpoint.dir, name, model.full, ctl.trainer.optimizers, meta);
         opts.onProgress?.({ type: 'checkpoint', dir: checkpoint });
       }
     }
   } finally {
-    await opened?.store.close();
+    await ctl.close();
   }
-  return { epochs: records, checkpoint, trainer, prefixSamples: source.prefixSamples, fingerprint: opened?.fingerprint };
+  return {
+    epochs: records,
+    checkpoint,
+    trainer: ctl.trainer,
+    prefixSamples: ctl.prefixSamples,
+    fingerprint: ctl.opened?.fingerprint,
+    fingerprints: ctl.fingerprints,
+    boundary: ctl.boundary,
+  };
 }

@@ -13,8 +13,9 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { BlockOptimizers } from './block-optimizers';
 import { crossEntropySum } from './loss';
-import { addWeightDecay, createOptimizer, type OptimizerSpec } from './optimizer';
+import type { OptimizerSpec } from './optimizer';
 
 export interface StepResult {
   /** summed loss over this rank's samples */
@@ -33,29 +34,49 @@ export interface StepOptions {
   globalCount?: number;
 }
 
+/** Which optimizer group a layer's variables belong to (its block; default: one group). */
+export type GroupOf = (layerName: string) => string;
+
 export class SuffixTrainer {
-  readonly optimizer: tf.Optimizer;
+  readonly optimizers: BlockOptimizers;
   /** trainable variables in the suffix's weight order, the same on every rank */
-  readonly variables: tf.Variable[];
+  variables: tf.Variable[] = [];
   /**
    * The tensor set, hashed (kind and shape of each variable, in order): ranks must reduce the
    * same one. Layer names are left out because tfjs numbers unnamed layers per process.
    */
-  readonly signature: string;
-  private readonly byName: Map<string, tf.Variable>;
-  private readonly sizes: number[];
+  signature = '';
+  private order: { variable: tf.Variable; group: string }[] = [];
+  private sizes: number[] = [];
 
   constructor(
-    private readonly suffix: tfl.LayersModel,
-    private readonly spec: OptimizerSpec,
+    private suffix: tfl.LayersModel,
+    spec: OptimizerSpec,
+    private readonly groupOf: GroupOf = () => 'all',
   ) {
-    this.optimizer = createOptimizer(spec);
-    this.variables = suffix.trainableWeights.map((w) => w.read() as tf.Variable);
-    this.byName = new Map(this.variables.map((v) => [v.name, v]));
+    this.optimizers = new BlockOptimizers(spec);
+    this.setSuffix(suffix);
+  }
+
+  /**
+   * Trains a new suffix from now on: after a boundary advance the frozen blocks' variables leave
+   * the tape, the reduction and the optimizers (their groups' state is dropped).
+   */
+  setSuffix(suffix: tfl.LayersModel): void {
+    this.suffix = suffix;
+    this.order = suffix.layers.flatMap((layer) =>
+      layer.trainableWeights.map((w) => ({ variable: w.read() as tf.Variable, group: this.groupOf(layer.name) })),
+    );
+    this.variables = this.order.map((o) => o.variable);
     this.sizes = this.variables.map((v) => v.size);
     this.signature = createHash('sha256')
-      .update(JSON.stringify(suffix.trainableWeights.map((w) => [w.originalName.split('/').pop(), w.shape])))
+      .update(JSON.stringify(suffix.layers.flatMap((l) => l.trainableWeights.map((w) => [w.originalName.split('/').pop(), w.shape]))))
       .digest('hex');
+  }
+
+  /** The optimizer groups that currently train. */
+  get groups(): Set<string> {
+    return new Set(this.order.map((o) => o.group));
   }
 
   async step(activations: tf.Tensor | undefined, labels: Int32Array, opts: StepOptions = {}): Promise<StepResult> {
@@ -80,9 +101,7 @@ export class SuffixTrainer {
     }
     const scaled = tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.div(g, Math.max(divisor, 1))])));
     tf.dispose(Object.values(grads));
-    const decayed = addWeightDecay(scaled, this.byName, this.spec.weightDecay);
-    this.optimizer.applyGradients(decayed);
-    tf.dispose(Object.values(decayed));
+    this.optimizers.apply(scaled, this.order);
     return { lossSum, count };
   }
 
@@ -110,7 +129,7 @@ export class SuffixTrainer {
   }
 
   dispose(): void {
-    this.optimizer.dispose();
+    this.optimizers.dispose();
   }
 }
 

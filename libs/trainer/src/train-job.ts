@@ -4,9 +4,12 @@
  * this plus flag parsing; each worker of a distributed job builds the same pieces (run-setup.ts).
  */
 import { writeFile } from 'node:fs/promises';
+import { openDataset, splitTrainVal } from '@permafrost/data';
+import type { SchedulePreview } from '@permafrost/freeze';
 import type { JobSpec } from '@permafrost/job';
 import { log, Progress } from '@permafrost/telemetry';
 import { fit, type ProgressEvent } from './fit';
+import { freezePolicy, planJob } from './freeze-setup';
 import type { RunReport } from './report';
 import { describeModel, finalMetrics, prepareRun } from './run-setup';
 
@@ -42,6 +45,7 @@ export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promis
       seed: job.train.seed,
       optimizer: job.train,
       cache: job.cache.enabled ? { dir: job.cache.dir, codec: job.cache.codec, modelName: job.model.name } : undefined,
+      freeze: freezePolicy(job.freeze),
       checkpoint: {
         dir: job.checkpoint.dir ?? '.permafrost/checkpoints',
         everyEpoch: job.checkpoint.everyEpoch && job.checkpoint.dir !== undefined,
@@ -57,6 +61,8 @@ export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promis
           });
         } else if (e.type === 'evaluate') {
           progress.clear();
+        } else if (e.type === 'freeze') {
+          progress.milestone(`step ${e.step}: froze ${e.blocks.join(', ')}`, { boundary: e.boundary, trainableLayers: e.trainableLayers });
         } else if (e.type === 'epoch') {
           const r = e.record;
           progress.milestone(`epoch ${r.epoch}/${e.epochs}`, {
@@ -100,6 +106,21 @@ export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promis
       log().info('report written', { path: opts.reportPath });
     }
     return report;
+  } finally {
+    await dataset.close();
+  }
+}
+
+/** `train --dry-run`: the freeze schedule of a job, without training. */
+export async function previewJob(job: JobSpec): Promise<SchedulePreview> {
+  const dataset = await openDataset(job.data.dataset, { fashionMnistDir: job.data.fashionMnistDir });
+  try {
+    const { train } = splitTrainVal(dataset, {
+      seed: job.train.seed,
+      trainSamples: job.data.trainSamples,
+      valSamples: job.data.valSamples,
+    });
+    return (await planJob(job, train.length, dataset.numClasses)).preview;
   } finally {
     await dataset.close();
   }

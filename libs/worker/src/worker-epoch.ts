@@ -5,22 +5,25 @@
  * totals, and a hash of the trainable weights for the coordinator's replica check.
  */
 import { localEpochPlan, shardOf } from '@permafrost/data';
-import type { Assembled } from '@permafrost/model';
 import {
-  type ActivationSource,
   addCounters,
   type BatchCounters,
   emptyCounters,
   evaluate,
+  type FreezeController,
   type GradientReducer,
-  type SuffixTrainer,
   weightsHash,
 } from '@permafrost/trainer';
 
+/** A boundary advance as the coordinator announced it. */
+export interface AnnouncedFreeze {
+  step: number;
+  boundary: string;
+}
+
 export interface EpochContext {
-  model: Assembled;
-  source: ActivationSource;
-  trainer: SuffixTrainer;
+  /** the model's boundary, source, suffix and trainer, moved by the freeze plan */
+  ctl: FreezeController;
   reducer: GradientReducer;
   trainIds: readonly number[];
   valIds: readonly number[];
@@ -44,18 +47,44 @@ export interface EpochOutcome {
   sampleIds: number[];
 }
 
-export async function runWorkerEpoch(ctx: EpochContext, epoch: number, globalBatch: number): Promise<EpochOutcome> {
+export class FreezeMismatch extends Error {
+  override readonly name = 'FreezeMismatch';
+}
+
+/**
+ * Applies this rank's freeze plan before global step `step` and checks it against the
+ * coordinator's announcement: a rank that would reduce a different tensor set fails loudly here
+ * instead of deadlocking in the allreduce.
+ */
+function beforeStep(ctx: EpochContext, step: number, announced: readonly AnnouncedFreeze[]): void {
+  const own = ctx.ctl.beforeStep(step);
+  const theirs = announced.find((e) => e.step === step);
+  if ((own?.boundary ?? '') !== (theirs?.boundary ?? '')) {
+    throw new FreezeMismatch(
+      `freeze plan mismatch at step ${step}: the coordinator announced ${theirs ? `boundary ${theirs.boundary}` : 'no change'}, this worker's plan says ${own ? `boundary ${own.boundary}` : 'no change'}`,
+    );
+  }
+}
+
+export async function runWorkerEpoch(
+  ctx: EpochContext,
+  epoch: number,
+  globalBatch: number,
+  announced: readonly AnnouncedFreeze[] = [],
+): Promise<EpochOutcome> {
   const t0 = performance.now();
   const plan = localEpochPlan(ctx.trainIds, ctx.seed, epoch, globalBatch, ctx.shards, ctx.shardCount);
+  const firstStep = (epoch - 1) * plan.steps.length;
   let counters = emptyCounters();
   let samples = 0;
   let lossSum = 0;
   const sampleIds: number[] = [];
   for (let s = 0; s < plan.steps.length; s++) {
+    beforeStep(ctx, firstStep + s, announced);
     const ids = plan.steps[s] as number[];
-    const batch = ids.length > 0 ? await ctx.source.batch(ids) : undefined;
+    const batch = ids.length > 0 ? await ctx.ctl.source.batch(ids) : undefined;
     if (batch) counters = addCounters(counters, batch.counters);
-    const r = await ctx.trainer.step(batch?.activations, batch?.labels ?? new Int32Array(0), {
+    const r = await ctx.ctl.trainer.step(batch?.activations, batch?.labels ?? new Int32Array(0), {
       reducer: ctx.reducer,
       globalCount: plan.globalCounts[s],
     });
@@ -73,7 +102,7 @@ export async function runWorkerEpoch(ctx: EpochContext, epoch: number, globalBat
   const tv = performance.now();
   const owned = new Set(ctx.shards);
   const localVal = ctx.valIds.filter((id) => owned.has(shardOf(id, ctx.shardCount)));
-  const val = localVal.length > 0 ? await evaluate(ctx.model.suffix, ctx.source, localVal, ctx.batchSize) : undefined;
+  const val = localVal.length > 0 ? await evaluate(ctx.ctl.suffix, ctx.ctl.source, localVal, ctx.batchSize) : undefined;
   const totals = Float32Array.from([
     val ? val.loss * localVal.length : 0,
     val ? Math.round(val.accuracy * localVal.length) : 0,
@@ -90,7 +119,7 @@ export async function runWorkerEpoch(ctx: EpochContext, epoch: number, globalBat
     counters,
     seconds,
     valSeconds: (performance.now() - tv) / 1000,
-    weightsHash: weightsHash(ctx.model.suffix),
+    weightsHash: weightsHash(ctx.ctl.suffix),
     sampleIds,
   };
 }

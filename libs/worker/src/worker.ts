@@ -25,12 +25,14 @@ import {
 } from '@permafrost/proto';
 import { log } from '@permafrost/telemetry';
 import {
-  ActivationSource,
   describeModel,
-  openRunCache,
+  FreezeController,
+  freezePlanFor,
+  freezePolicy,
   prepareRun,
+  readCheckpointMeta,
   restoreCheckpoint,
-  SuffixTrainer,
+  stepsPerEpoch,
   writeCheckpoint,
 } from '@permafrost/trainer';
 import {
@@ -103,10 +105,19 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
     const l = log().child({ worker: workerId, rank: joined.rank });
     const job: JobSpec = validateJob(JSON.parse(joined.jobSpecJson) as Record<string, unknown>, 'job spec from the coordinator');
     const { engine, dataset, train, val, model } = await prepareRun(job);
-    const trainer = new SuffixTrainer(model.suffix, job.train);
-    if (joined.resumeFrom) await restoreCheckpoint(joined.resumeFrom, model.full, trainer);
-    const cache = job.cache.enabled ? openRunCache(model, dataset, job.model.name, { dir: cacheDir, codec: job.cache.codec }) : undefined;
-    const source = new ActivationSource(model, dataset, cache);
+    const perEpoch = stepsPerEpoch(train.length, job.train.batchSize);
+    const plan = freezePlanFor(model, freezePolicy(job.freeze), perEpoch * job.train.epochs);
+    const ctl = new FreezeController({
+      model,
+      dataset,
+      plan,
+      optimizer: job.train,
+      cache: job.cache.enabled ? { dir: cacheDir, codec: job.cache.codec, modelName: job.model.name } : undefined,
+    });
+    if (joined.resumeFrom) {
+      const meta = await readCheckpointMeta(joined.resumeFrom);
+      await restoreCheckpoint(joined.resumeFrom, model.full, ctl.trainer, () => ctl.seek(meta.step));
+    }
     const transport = peer.transport(
       joined.rank,
       joined.worldSize,
@@ -114,9 +125,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
       generation,
     );
     const ctx: EpochContext = {
-      model,
-      source,
-      trainer,
+      ctl,
       reducer: new RingReducer(transport, opts.collectiveTimeoutMs ?? 20_000),
       trainIds: train,
       valIds: val,
@@ -125,7 +134,6 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
       shardCount: joined.shardCount,
       batchSize: job.train.batchSize,
     };
-    const trainableLayers = model.suffix.layers.filter((x) => x.trainableWeights.length > 0).length;
     const modelInfo = { ...describeModel(job, model), backend: engine.backend };
 
     const s = client.session();
@@ -174,23 +182,20 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
             },
           });
         };
-        const r = await runWorkerEpoch(ctx, plan.epoch, plan.globalBatch);
+        const r = await runWorkerEpoch(ctx, plan.epoch, plan.globalBatch, plan.freezeEvents);
         let checkpointDir = '';
         if (joined.rank === 0 && plan.checkpoint) {
           const name = plan.epoch === plan.epochs ? 'final' : `epoch-${String(plan.epoch).padStart(4, '0')}`;
-          checkpointDir = await writeCheckpoint(job.checkpoint.dir ?? '.permafrost/checkpoints', name, model.full, trainer.optimizer, {
+          checkpointDir = await writeCheckpoint(job.checkpoint.dir ?? '.permafrost/checkpoints', name, model.full, ctl.trainer.optimizers, {
             epoch: plan.epoch,
             step: plan.epoch * plan.steps,
-            boundary: model.boundary,
+            boundary: ctl.boundary,
             valAccuracy: r.valCount > 0 ? r.valCorrect / r.valCount : Number.NaN,
             workers: joined.worldSize,
             job,
           });
         }
-        if (cache) {
-          await cache.store.flush();
-          cache.store.recordUsage(cache.handle, r.counters);
-        }
+        await ctl.recordUsage(r.counters);
         l.info('epoch done', { epoch: plan.epoch, samples: r.samples, seconds: Math.round(r.seconds * 100) / 100 });
         send({
           event: {
@@ -211,8 +216,8 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
               weightsHash: r.weightsHash,
               sampleIds: r.sampleIds,
               checkpointDir,
-              trainableLayers,
-              boundary: model.boundary,
+              trainableLayers: ctl.trainableLayers,
+              boundary: ctl.boundary,
             },
           },
         });
@@ -220,7 +225,8 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
       send({ event: { case: 'hello', value: { modelInfoJson: JSON.stringify(modelInfo) } } });
       heartbeat = setInterval(() => send({ event: { case: 'heartbeat', value: { sentAtMs: BigInt(Date.now()) } } }), heartbeatMs);
     });
-    await cache?.store.close();
+    ctl.trainer.dispose();
+    await ctl.close();
     await dataset.close();
     await client.leave(create(LeaveRequestSchema, { membership, workerId, reason: 'finished' }), 2000).catch(() => undefined);
     l.info('worker finished');

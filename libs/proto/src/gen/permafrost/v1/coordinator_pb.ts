@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file permafrost/v1/coordinator.proto.
  */
 export const file_permafrost_v1_coordinator: GenFile = /*@__PURE__*/
-  fileDesc("Ch9wZXJtYWZyb3N0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg1wZXJtYWZyb3N0LnYxIkcKC0pvaW5SZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIUCgxwZWVyX2FkZHJlc3MYAiABKAkSDwoHYmFja2VuZBgDIAEoCSLtAQoMSm9pblJlc3BvbnNlEi0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASDAoEcmFuaxgCIAEoDRISCgp3b3JsZF9zaXplGAMgASgNEiYKBXBlZXJzGAQgAygLMhcucGVybWFmcm9zdC52MS5QZWVySW5mbxIVCg1qb2Jfc3BlY19qc29uGAUgASgJEg4KBnNoYXJkcxgGIAMoDRITCgtzaGFyZF9jb3VudBgHIAEoDRITCgtzdGFydF9lcG9jaBgIIAEoDRITCgtyZXN1bWVfZnJvbRgJIAEoCSLHAgoOU2Vzc2lvblJlcXVlc3QSLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIRCgl3b3JrZXJfaWQYAiABKAkSJQoFaGVsbG8YAyABKAsyFC5wZXJtYWZyb3N0LnYxLkhlbGxvSAASLQoJaGVhcnRiZWF0GAQgASgLMhgucGVybWFmcm9zdC52MS5IZWFydGJlYXRIABIvCghwcm9ncmVzcxgFIAEoCzIbLnBlcm1hZnJvc3QudjEuU3RlcFByb2dyZXNzSAASMgoMZXBvY2hfcmVzdWx0GAYgASgLMhoucGVybWFmcm9zdC52MS5FcG9jaFJlc3VsdEgAEi8KB2ZhaWx1cmUYByABKAsyHC5wZXJtYWZyb3N0LnYxLldvcmtlckZhaWx1cmVIAEIHCgVldmVudCIgCgVIZWxsbxIXCg9tb2RlbF9pbmZvX2pzb24YASABKAkiHwoJSGVhcnRiZWF0EhIKCnNlbnRfYXRfbXMYASABKAQihwEKDFN0ZXBQcm9ncmVzcxINCgVlcG9jaBgBIAEoDRIMCgRzdGVwGAIgASgNEg0KBXN0ZXBzGAMgASgNEg8KB3NhbXBsZXMYBCABKA0SEAoIbG9zc19zdW0YBSABKAESEgoKY2FjaGVfaGl0cxgGIAEoDRIUCgxjYWNoZV9taXNzZXMYByABKA0i+AIKC0Vwb2NoUmVzdWx0Eg0KBWVwb2NoGAEgASgNEg8KB3NhbXBsZXMYAiABKA0SFgoOdHJhaW5fbG9zc19zdW0YAyABKAESFAoMdmFsX2xvc3Nfc3VtGAQgASgBEhMKC3ZhbF9jb3JyZWN0GAUgASgNEhEKCXZhbF9jb3VudBgGIAEoDRISCgpjYWNoZV9oaXRzGAcgASgNEhQKDGNhY2hlX21pc3NlcxgIIAEoDRIYChBjYWNoZV9ieXRlc19yZWFkGAkgASgEEhsKE2NhY2hlX2J5dGVzX3dyaXR0ZW4YCiABKAQSDwoHc2Vjb25kcxgLIAEoARIUCgx3ZWlnaHRzX2hhc2gYDCABKAkSEgoKc2FtcGxlX2lkcxgNIAMoDRIWCg5jaGVja3BvaW50X2RpchgOIAEoCRIYChB0cmFpbmFibGVfbGF5ZXJzGA8gASgNEhAKCGJvdW5kYXJ5GBAgASgJEhMKC3ZhbF9zZWNvbmRzGBEgASgBIiAKDVdvcmtlckZhaWx1cmUSDwoHbWVzc2FnZRgBIAEoCSLGAQoPU2Vzc2lvblJlc3BvbnNlEi0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASKQoFZXBvY2gYAiABKAsyGC5wZXJtYWZyb3N0LnYxLkVwb2NoUGxhbkgAEicKBmZpbmlzaBgDIAEoCzIVLnBlcm1hZnJvc3QudjEuRmluaXNoSAASJQoFYWJvcnQYBCABKAsyFC5wZXJtYWZyb3N0LnYxLkFib3J0SABCCQoHY29tbWFuZCJ1CglFcG9jaFBsYW4SDQoFZXBvY2gYASABKA0SDgoGZXBvY2hzGAIgASgNEg0KBXN0ZXBzGAMgASgNEhQKDGdsb2JhbF9iYXRjaBgEIAEoDRIQCghib3VuZGFyeRgFIAEoCRISCgpjaGVja3BvaW50GAYgASgIIggKBkZpbmlzaCIXCgVBYm9ydBIOCgZyZWFzb24YASABKAkiYAoMTGVhdmVSZXF1ZXN0Ei0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASEQoJd29ya2VyX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSIPCg1MZWF2ZVJlc3BvbnNlIg8KDVN0YXR1c1JlcXVlc3QihwEKDlN0YXR1c1Jlc3BvbnNlEi0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASDQoFc3RhdGUYAiABKAkSKAoHd29ya2VycxgDIAMoCzIXLnBlcm1hZnJvc3QudjEuUGVlckluZm8SDQoFZXBvY2gYBCABKA0yrgIKEkNvb3JkaW5hdG9yU2VydmljZRI/CgRKb2luEhoucGVybWFmcm9zdC52MS5Kb2luUmVxdWVzdBobLnBlcm1hZnJvc3QudjEuSm9pblJlc3BvbnNlEkwKB1Nlc3Npb24SHS5wZXJtYWZyb3N0LnYxLlNlc3Npb25SZXF1ZXN0Gh4ucGVybWFmcm9zdC52MS5TZXNzaW9uUmVzcG9uc2UoATABEkIKBUxlYXZlEhsucGVybWFmcm9zdC52MS5MZWF2ZVJlcXVlc3QaHC5wZXJtYWZyb3N0LnYxLkxlYXZlUmVzcG9uc2USRQoGU3RhdHVzEhwucGVybWFmcm9zdC52MS5TdGF0dXNSZXF1ZXN0Gh0ucGVybWFmcm9zdC52MS5TdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_permafrost_v1_common]);
+  fileDesc("Ch9wZXJtYWZyb3N0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg1wZXJtYWZyb3N0LnYxIkcKC0pvaW5SZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIUCgxwZWVyX2FkZHJlc3MYAiABKAkSDwoHYmFja2VuZBgDIAEoCSLtAQoMSm9pblJlc3BvbnNlEi0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASDAoEcmFuaxgCIAEoDRISCgp3b3JsZF9zaXplGAMgASgNEiYKBXBlZXJzGAQgAygLMhcucGVybWFmcm9zdC52MS5QZWVySW5mbxIVCg1qb2Jfc3BlY19qc29uGAUgASgJEg4KBnNoYXJkcxgGIAMoDRITCgtzaGFyZF9jb3VudBgHIAEoDRITCgtzdGFydF9lcG9jaBgIIAEoDRITCgtyZXN1bWVfZnJvbRgJIAEoCSLHAgoOU2Vzc2lvblJlcXVlc3QSLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIRCgl3b3JrZXJfaWQYAiABKAkSJQoFaGVsbG8YAyABKAsyFC5wZXJtYWZyb3N0LnYxLkhlbGxvSAASLQoJaGVhcnRiZWF0GAQgASgLMhgucGVybWFmcm9zdC52MS5IZWFydGJlYXRIABIvCghwcm9ncmVzcxgFIAEoCzIbLnBlcm1hZnJvc3QudjEuU3RlcFByb2dyZXNzSAASMgoMZXBvY2hfcmVzdWx0GAYgASgLMhoucGVybWFmcm9zdC52MS5FcG9jaFJlc3VsdEgAEi8KB2ZhaWx1cmUYByABKAsyHC5wZXJtYWZyb3N0LnYxLldvcmtlckZhaWx1cmVIAEIHCgVldmVudCIgCgVIZWxsbxIXCg9tb2RlbF9pbmZvX2pzb24YASABKAkiHwoJSGVhcnRiZWF0EhIKCnNlbnRfYXRfbXMYASABKAQihwEKDFN0ZXBQcm9ncmVzcxINCgVlcG9jaBgBIAEoDRIMCgRzdGVwGAIgASgNEg0KBXN0ZXBzGAMgASgNEg8KB3NhbXBsZXMYBCABKA0SEAoIbG9zc19zdW0YBSABKAESEgoKY2FjaGVfaGl0cxgGIAEoDRIUCgxjYWNoZV9taXNzZXMYByABKA0i+AIKC0Vwb2NoUmVzdWx0Eg0KBWVwb2NoGAEgASgNEg8KB3NhbXBsZXMYAiABKA0SFgoOdHJhaW5fbG9zc19zdW0YAyABKAESFAoMdmFsX2xvc3Nfc3VtGAQgASgBEhMKC3ZhbF9jb3JyZWN0GAUgASgNEhEKCXZhbF9jb3VudBgGIAEoDRISCgpjYWNoZV9oaXRzGAcgASgNEhQKDGNhY2hlX21pc3NlcxgIIAEoDRIYChBjYWNoZV9ieXRlc19yZWFkGAkgASgEEhsKE2NhY2hlX2J5dGVzX3dyaXR0ZW4YCiABKAQSDwoHc2Vjb25kcxgLIAEoARIUCgx3ZWlnaHRzX2hhc2gYDCABKAkSEgoKc2FtcGxlX2lkcxgNIAMoDRIWCg5jaGVja3BvaW50X2RpchgOIAEoCRIYChB0cmFpbmFibGVfbGF5ZXJzGA8gASgNEhAKCGJvdW5kYXJ5GBAgASgJEhMKC3ZhbF9zZWNvbmRzGBEgASgBIiAKDVdvcmtlckZhaWx1cmUSDwoHbWVzc2FnZRgBIAEoCSLGAQoPU2Vzc2lvblJlc3BvbnNlEi0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASKQoFZXBvY2gYAiABKAsyGC5wZXJtYWZyb3N0LnYxLkVwb2NoUGxhbkgAEicKBmZpbmlzaBgDIAEoCzIVLnBlcm1hZnJvc3QudjEuRmluaXNoSAASJQoFYWJvcnQYBCABKAsyFC5wZXJtYWZyb3N0LnYxLkFib3J0SABCCQoHY29tbWFuZCKoAQoJRXBvY2hQbGFuEg0KBWVwb2NoGAEgASgNEg4KBmVwb2NocxgCIAEoDRINCgVzdGVwcxgDIAEoDRIUCgxnbG9iYWxfYmF0Y2gYBCABKA0SEAoIYm91bmRhcnkYBSABKAkSEgoKY2hlY2twb2ludBgGIAEoCBIxCg1mcmVlemVfZXZlbnRzGAcgAygLMhoucGVybWFmcm9zdC52MS5GcmVlemVFdmVudCItCgtGcmVlemVFdmVudBIMCgRzdGVwGAEgASgNEhAKCGJvdW5kYXJ5GAIgASgJIggKBkZpbmlzaCIXCgVBYm9ydBIOCgZyZWFzb24YASABKAkiYAoMTGVhdmVSZXF1ZXN0Ei0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASEQoJd29ya2VyX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSIPCg1MZWF2ZVJlc3BvbnNlIg8KDVN0YXR1c1JlcXVlc3QihwEKDlN0YXR1c1Jlc3BvbnNlEi0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASDQoFc3RhdGUYAiABKAkSKAoHd29ya2VycxgDIAMoCzIXLnBlcm1hZnJvc3QudjEuUGVlckluZm8SDQoFZXBvY2gYBCABKA0yrgIKEkNvb3JkaW5hdG9yU2VydmljZRI/CgRKb2luEhoucGVybWFmcm9zdC52MS5Kb2luUmVxdWVzdBobLnBlcm1hZnJvc3QudjEuSm9pblJlc3BvbnNlEkwKB1Nlc3Npb24SHS5wZXJtYWZyb3N0LnYxLlNlc3Npb25SZXF1ZXN0Gh4ucGVybWFmcm9zdC52MS5TZXNzaW9uUmVzcG9uc2UoATABEkIKBUxlYXZlEhsucGVybWFmcm9zdC52MS5MZWF2ZVJlcXVlc3QaHC5wZXJtYWZyb3N0LnYxLkxlYXZlUmVzcG9uc2USRQoGU3RhdHVzEhwucGVybWFmcm9zdC52MS5TdGF0dXNSZXF1ZXN0Gh0ucGVybWFmcm9zdC52MS5TdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_permafrost_v1_common]);
 
 /**
  * @generated from message permafrost.v1.JoinRequest
@@ -445,7 +445,7 @@ export type EpochPlan = Message<"permafrost.v1.EpochPlan"> & {
   globalBatch: number;
 
   /**
-   * the frozen boundary for this epoch; a change is announced here, at an epoch boundary
+   * the frozen boundary at the start of this epoch
    *
    * @generated from field: string boundary = 5;
    */
@@ -457,6 +457,14 @@ export type EpochPlan = Message<"permafrost.v1.EpochPlan"> & {
    * @generated from field: bool checkpoint = 6;
    */
   checkpoint: boolean;
+
+  /**
+   * boundary advances (progressive freezing) that take effect during this epoch, in step order:
+   * every rank changes its reduced tensor set at exactly these steps
+   *
+   * @generated from field: repeated permafrost.v1.FreezeEvent freeze_events = 7;
+   */
+  freezeEvents: FreezeEvent[];
 };
 
 /**
@@ -465,6 +473,32 @@ export type EpochPlan = Message<"permafrost.v1.EpochPlan"> & {
  */
 export const EpochPlanSchema: GenMessage<EpochPlan> = /*@__PURE__*/
   messageDesc(file_permafrost_v1_coordinator, 9);
+
+/**
+ * @generated from message permafrost.v1.FreezeEvent
+ */
+export type FreezeEvent = Message<"permafrost.v1.FreezeEvent"> & {
+  /**
+   * the global step (0-based, counted over the whole run) that first trains with the new boundary
+   *
+   * @generated from field: uint32 step = 1;
+   */
+  step: number;
+
+  /**
+   * the new boundary: the last frozen layer
+   *
+   * @generated from field: string boundary = 2;
+   */
+  boundary: string;
+};
+
+/**
+ * Describes the message permafrost.v1.FreezeEvent.
+ * Use `create(FreezeEventSchema)` to create a new message.
+ */
+export const FreezeEventSchema: GenMessage<FreezeEvent> = /*@__PURE__*/
+  messageDesc(file_permafrost_v1_coordinator, 10);
 
 /**
  * @generated from message permafrost.v1.Finish
@@ -477,7 +511,7 @@ export type Finish = Message<"permafrost.v1.Finish"> & {
  * Use `create(FinishSchema)` to create a new message.
  */
 export const FinishSchema: GenMessage<Finish> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 10);
+  messageDesc(file_permafrost_v1_coordinator, 11);
 
 /**
  * @generated from message permafrost.v1.Abort
@@ -494,7 +528,7 @@ export type Abort = Message<"permafrost.v1.Abort"> & {
  * Use `create(AbortSchema)` to create a new message.
  */
 export const AbortSchema: GenMessage<Abort> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 11);
+  messageDesc(file_permafrost_v1_coordinator, 12);
 
 /**
  * @generated from message permafrost.v1.LeaveRequest
@@ -521,7 +555,7 @@ export type LeaveRequest = Message<"permafrost.v1.LeaveRequest"> & {
  * Use `create(LeaveRequestSchema)` to create a new message.
  */
 export const LeaveRequestSchema: GenMessage<LeaveRequest> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 12);
+  messageDesc(file_permafrost_v1_coordinator, 13);
 
 /**
  * @generated from message permafrost.v1.LeaveResponse
@@ -534,7 +568,7 @@ export type LeaveResponse = Message<"permafrost.v1.LeaveResponse"> & {
  * Use `create(LeaveResponseSchema)` to create a new message.
  */
 export const LeaveResponseSchema: GenMessage<LeaveResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 13);
+  messageDesc(file_permafrost_v1_coordinator, 14);
 
 /**
  * @generated from message permafrost.v1.StatusRequest
@@ -547,7 +581,7 @@ export type StatusRequest = Message<"permafrost.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 14);
+  messageDesc(file_permafrost_v1_coordinator, 15);
 
 /**
  * @generated from message permafrost.v1.StatusResponse
@@ -579,7 +613,7 @@ export type StatusResponse = Message<"permafrost.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 15);
+  messageDesc(file_permafrost_v1_coordinator, 16);
 
 /**
  * The control plane. A worker calls Join with a stable id, then holds one Session stream for the

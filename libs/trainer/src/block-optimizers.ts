@@ -1,0 +1,112 @@
+/**
+ * One optimizer per block, so each block can have its own learning rate (FreezeOut) and can leave
+ * training without disturbing the others. tfjs optimizers keep their slots (momentum, Adam's
+ * moments) by position in the gradient list, so a group always gets the same variables in the same
+ * order, and a frozen block's optimizer is dropped as a whole. One Adam per group equals one Adam
+ * over all variables: its state is per variable except the step counters, which advance together.
+ *
+ * Saved state (checkpoints) is every group's tfjs optimizer weights, named `<group>|<name>`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+type NamedTensor = { name: string; tensor: tf.Tensor };
+
+import { addWeightDecay, createOptimizer, type OptimizerSpec } from './optimizer';
+
+const SEP = '|';
+
+export class BlockOptimizers {
+  private readonly groups = new Map<string, { optimizer: tf.Optimizer; lr: number }>();
+
+  constructor(private readonly spec: OptimizerSpec) {}
+
+  get className(): string {
+    return createOptimizerName(this.spec);
+  }
+
+  private group(name: string): { optimizer: tf.Optimizer; lr: number } {
+    let g = this.groups.get(name);
+    if (!g) {
+      g = { optimizer: createOptimizer(this.spec), lr: this.spec.lr };
+      this.groups.set(name, g);
+    }
+    return g;
+  }
+
+  /** Sets each named group's learning rate; groups not named keep theirs (the base rate at first). */
+  setLearningRates(rates: ReadonlyMap<string, number>): void {
+    for (const [name, lr] of rates) {
+      const g = this.group(name);
+      if (g.lr === lr) continue;
+      g.lr = lr;
+      // tfjs's Optimizer overrides instanceof (any object with minimize() matches), so ask for the
+      // method: sgd and momentum cache -lr in a scalar, adam reads its field on every update
+      const o = g.optimizer as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
+      if (typeof o.setLearningRate === 'function') o.setLearningRate(lr);
+      else o.learningRate = lr;
+    }
+  }
+
+  learningRate(group: string): number {
+    return this.groups.get(group)?.lr ?? this.spec.lr;
+  }
+
+  /**
+   * Applies `grads` (variable name -> mean gradient; disposed here), each variable by its group's
+   * optimizer in `order`, weight decay included.
+   */
+  apply(grads: tf.NamedTensorMap, order: readonly { variable: tf.Variable; group: string }[]): void {
+    const byGroup = new Map<string, tf.NamedTensorMap>();
+    const vars = new Map<string, tf.Variable>();
+    for (const { variable, group } of order) {
+      const g = grads[variable.name];
+      if (!g) continue;
+      const m = byGroup.get(group) ?? {};
+      byGroup.set(group, m);
+      m[variable.name] = g;
+      vars.set(variable.name, variable);
+    }
+    for (const [name, m] of byGroup) {
+      const decayed = addWeightDecay(m, vars, this.spec.weightDecay);
+      this.group(name).optimizer.applyGradients(decayed);
+      tf.dispose(Object.values(decayed));
+    }
+  }
+
+  /** Drops the groups of frozen blocks, with their state. */
+  drop(names: Iterable<string>): void {
+    for (const n of names) {
+      this.groups.get(n)?.optimizer.dispose();
+      this.groups.delete(n);
+    }
+  }
+
+  async getWeights(): Promise<NamedTensor[]> {
+    const out: NamedTensor[] = [];
+    for (const [name, g] of this.groups) {
+      for (const w of await g.optimizer.getWeights()) out.push({ name: `${name}${SEP}${w.name}`, tensor: w.tensor });
+    }
+    return out;
+  }
+
+  async setWeights(named: readonly NamedTensor[]): Promise<void> {
+    const byGroup = new Map<string, NamedTensor[]>();
+    for (const w of named) {
+      const at = w.name.indexOf(SEP);
+      const group = at < 0 ? 'all' : w.name.slice(0, at);
+      const list = byGroup.get(group) ?? [];
+      list.push({ name: w.name.slice(at + 1), tensor: w.tensor });
+      byGroup.set(group, list);
+    }
+    for (const [group, list] of byGroup) await this.group(group).optimizer.setWeights(list);
+  }
+
+  dispose(): void {
+    this.drop([...this.groups.keys()]);
+  }
+}
+
+function createOptimizerName(spec: OptimizerSpec): string {
+  if (spec.optimizer === 'adam') return 'Adam';
+  return spec.momentum > 0 ? 'Momentum' : 'SGD';
+}

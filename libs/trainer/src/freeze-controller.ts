@@ -1,0 +1,139 @@
+/**
+ * Applies a freeze plan to a run: before each global step it moves the boundary when the plan says
+ * so and sets each block's learning rate.
+ *
+ * A boundary advance from k to m (blocks k+1..m freeze):
+ *   1. the full model is split again at m: the new suffix has no variables of the frozen blocks,
+ *      so they leave the tape, the gradient reduction (the tensor-set signature changes on every
+ *      rank at the same step) and the optimizers, whose state for them is dropped;
+ *   2. the frozen layers are marked untrainable and from now on run only in inference mode
+ *      (BatchNormalization on its moving statistics, which therefore never change again);
+ *   3. with the cache, the new boundary gets its own fingerprint (the prefix through m, with the
+ *      blocks' final weights) and a source whose misses are computed from the old boundary's
+ *      source through k+1..m only (SegmentUpstream): the full prefix never runs again for a
+ *      sample the old boundary holds. The old fingerprint's entries are superseded: never read
+ *      as current, left for `cache gc`. Without the cache, frozen layers run forward every step
+ *      (the paper's method).
+ */
+import type { ActivationCache } from '@permafrost/cache';
+import type { Dataset } from '@permafrost/data';
+import type { FreezeEvent, FreezePlan } from '@permafrost/freeze';
+import { type Assembled, splitAt } from '@permafrost/model';
+import { log } from '@permafrost/telemetry';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { ActivationSource, type BatchCounters } from './activation-source';
+import { type CacheSpec, type OpenedCache, openRunCache, registerPrefix } from './cache-setup';
+import type { OptimizerSpec } from './optimizer';
+import { type GroupOf, SuffixTrainer } from './suffix-trainer';
+import { PrefixUpstream, SegmentUpstream } from './upstream';
+
+export interface FreezeControllerOptions {
+  model: Assembled;
+  dataset: Dataset;
+  plan: FreezePlan;
+  optimizer: OptimizerSpec;
+  /** the activation cache; undefined trains uncached */
+  cache?: CacheSpec & { modelName: string };
+}
+
+export class FreezeController {
+  boundary: string;
+  suffix: tfl.LayersModel;
+  source: ActivationSource;
+  readonly trainer: SuffixTrainer;
+  /** the current boundary's cache entry, if cached */
+  opened: OpenedCache | undefined;
+  /** every fingerprint this run registered, oldest first */
+  readonly fingerprints: string[] = [];
+  private readonly store: ActivationCache | undefined;
+  private retiredPrefixSamples = 0;
+
+  constructor(private readonly opts: FreezeControllerOptions) {
+    const { model, dataset } = opts;
+    this.boundary = model.boundary;
+    this.suffix = model.suffix;
+    this.opened = opts.cache ? openRunCache(model, dataset, opts.cache.modelName, opts.cache) : undefined;
+    this.store = this.opened?.store;
+    if (this.opened) this.fingerprints.push(this.opened.fingerprint);
+    this.source = new ActivationSource(new PrefixUpstream(model.prefix, model.input, dataset), dataset, this.opened);
+    this.trainer = new SuffixTrainer(model.suffix, opts.optimizer, groupOf(model, opts.plan));
+  }
+
+  /** samples pushed through the frozen prefix from the input, over the whole run */
+  get prefixSamples(): number {
+    return this.retiredPrefixSamples + this.source.prefixSamples;
+  }
+
+  get trainableLayers(): number {
+    return this.suffix.layers.filter((l) => l.trainableWeights.length > 0).length;
+  }
+
+  /** Applies the plan's event and learning rates for global step `step`; returns the event. */
+  beforeStep(step: number): FreezeEvent | undefined {
+    const event = this.opts.plan.eventAt(step);
+    if (event) this.advance(event.boundary, step);
+    if (this.opts.plan.schedule) this.trainer.optimizers.setLearningRates(this.opts.plan.learningRates(step, this.opts.optimizer.lr));
+    return event;
+  }
+
+  /** Puts the run where the plan has it at `step` (resuming mid-run). */
+  seek(step: number): void {
+    const boundary = this.opts.plan.boundaryAt(step);
+    if (boundary !== this.boundary) this.advance(boundary, step);
+  }
+
+  /** Moves the boundary forward to `boundary` (a later valid boundary of the current suffix). */
+  advance(boundary: string, step: number): void {
+    const { model, dataset } = this.opts;
+    const segment = splitAt(this.suffix, boundary).prefix;
+    const next = splitAt(model.full, boundary);
+    const frozen = segment.layers.filter((l) => l.getClassName() !== 'InputLayer');
+    for (const l of frozen) l.trainable = false;
+    const before = this.trainer.groups;
+    this.trainer.setSuffix(next.suffix);
+    const after = this.trainer.groups;
+    this.trainer.optimizers.drop([...before].filter((g) => !after.has(g)));
+    const old = this.opened;
+    let opened: OpenedCache | undefined;
+    if (this.store && old && this.source.cached) {
+      opened = registerPrefix(this.store, { ...next, input: model.input }, dataset, this.opts.cache?.modelName ?? model.full.name);
+    }
+    if (opened) {
+      this.fingerprints.push(opened.fingerprint);
+      this.source = new ActivationSource(new SegmentUpstream(this.source, segment), dataset, opened);
+    } else {
+      this.retiredPrefixSamples += this.source.prefixSamples;
+      this.source = new ActivationSource(new PrefixUpstream(next.prefix, model.input, dataset), dataset);
+    }
+    log().info('boundary advanced', {
+      step,
+      from: this.boundary,
+      to: boundary,
+      frozenLayers: frozen.length,
+      trainableLayers: next.suffix.layers.filter((l) => l.trainableWeights.length > 0).length,
+      cached: opened !== undefined,
+    });
+    this.opened = opened;
+    this.boundary = boundary;
+    this.suffix = next.suffix;
+  }
+
+  /** Flushes cache writes and records this epoch's counters under the current fingerprint. */
+  async recordUsage(counters: BatchCounters): Promise<void> {
+    if (!this.opened) return;
+    await this.opened.store.flush();
+    this.opened.store.recordUsage(this.opened.handle, counters);
+  }
+
+  async close(): Promise<void> {
+    await this.store?.close();
+  }
+}
+
+/** Optimizer groups: one per block with a schedule (each its own learning rate), else one. */
+function groupOf(model: Assembled, plan: FreezePlan): GroupOf {
+  if (!plan.schedule) return () => 'all';
+  const byLayer = new Map<string, string>();
+  for (const b of model.layout.blocks) for (const l of b.layers) byLayer.set(l, b.name);
+  return (layer) => byLayer.get(layer) ?? 'head';
+}

@@ -1,0 +1,168 @@
+/**
+ * Benchmark: progressive freezing, with and without the cache. One run, side by side, same backend,
+ * model, data, epochs and seed; each variant in its own process.
+ *
+ *   (a) none       the last 4 blocks and the head train all run (the prefix before them frozen,
+ *                  run forward every step: no cache)
+ *   (b) freezeout  FreezeOut cubic, t0 = 0.8, learning-rate scaling, no cache: frozen blocks leave
+ *                  the backward pass but still run forward (the paper's method)
+ *   (c) cached     the same schedule with the LMDB cache: the prefix runs once per sample, and
+ *                  each freeze advances the cached activations through the newly frozen block once
+ *
+ * Wall time counts training and validation (every epoch) from the first step to the last
+ * validation; model loading is left out. Setup: mobilenet_v2 at 96x96, head gap-128-10, adam
+ * 1e-3, batch 32, Fashion-MNIST. Run: npx tsx test/bench/freezeout.ts [--samples 2048]
+ * [--val 1024] [--epochs 5]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDataset, splitTrainVal } from '@permafrost/data';
+import { initEngine } from '@permafrost/engine';
+import type { FreezePolicy } from '@permafrost/freeze';
+import { assemble } from '@permafrost/model';
+import { type EpochRecord, fit } from '@permafrost/trainer';
+import { arg, machine, runVariant, table, writeResults } from './bench-util';
+
+const SAMPLES = Number(arg('samples', '2048'));
+const VAL = Number(arg('val', '1024'));
+const EPOCHS = Number(arg('epochs', '5'));
+const BATCH = 32;
+const SEED = 42;
+const SIZE = 96;
+const K = 4;
+
+interface VariantResult {
+  variant: string;
+  backend: string;
+  wallSeconds: number;
+  trainSeconds: number;
+  epochs: Pick<EpochRecord, 'epoch' | 'seconds' | 'valSeconds' | 'valAccuracy' | 'boundary' | 'trainableLayers'>[];
+  valAccuracy: number;
+  prefixSamples: number;
+}
+
+const POLICIES: Record<string, FreezePolicy> = {
+  none: { policy: 'last-k' },
+  freezeout: { policy: 'freezeout', schedule: 'cubic', t0: 0.8, scaleLr: true },
+  cached: { policy: 'freezeout', schedule: 'cubic', t0: 0.8, scaleLr: true },
+};
+
+async function variant(name: string): Promise<VariantResult> {
+  const policy = POLICIES[name];
+  if (!policy) throw new Error(`unknown variant ${name}`);
+  const engine = await initEngine('auto');
+  const dataset = await openDataset('fashion-mnist');
+  const { train, val } = splitTrainVal(dataset, { seed: SEED, trainSamples: SAMPLES, valSamples: VAL });
+  const model = await assemble({ name: 'mobilenet_v2', inputSize: SIZE, head: 'gap-128' }, { k: K }, dataset.numClasses, SEED);
+  const cacheDir = mkdtempSync(join(tmpdir(), 'permafrost-bench-freezeout-'));
+  try {
+    const t0 = performance.now();
+    const r = await fit({
+      model,
+      dataset,
+      trainIds: train,
+      valIds: val,
+      epochs: EPOCHS,
+      batchSize: BATCH,
+      seed: SEED,
+      optimizer: { optimizer: 'adam', lr: 0.001, momentum: 0, nesterov: false, weightDecay: 0 },
+      freeze: policy,
+      cache: name === 'cached' ? { dir: cacheDir, codec: 'float32', modelName: 'mobilenet_v2' } : undefined,
+      onProgress: (e) => {
+        if (e.type === 'epoch')
+          process.stderr.write(
+            `${name}: epoch ${e.record.epoch} ${e.record.seconds.toFixed(1)} s, val ${e.record.valAccuracy.toFixed(4)}\n`,
+          );
+      },
+    });
+    const wallSeconds = (performance.now() - t0) / 1000;
+    r.trainer.dispose();
+    return {
+      variant: name,
+      backend: engine.backend,
+      wallSeconds,
+      trainSeconds: r.epochs.reduce((a, e) => a + e.seconds, 0),
+      epochs: r.epochs.map(({ epoch, seconds, valSeconds, valAccuracy, boundary, trainableLayers }) => ({
+        epoch,
+        seconds,
+        valSeconds,
+        valAccuracy,
+        boundary,
+        trainableLayers,
+      })),
+      valAccuracy: r.epochs.at(-1)?.valAccuracy ?? Number.NaN,
+      prefixSamples: r.prefixSamples,
+    };
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+    await dataset.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const only = arg('variant', '');
+  if (only) {
+    process.stdout.write(`${JSON.stringify(await variant(only))}\n`);
+    process.exit(0);
+  }
+  const script = new URL(import.meta.url).pathname;
+  const extra = ['--samples', String(SAMPLES), '--val', String(VAL), '--epochs', String(EPOCHS)];
+  const results: Record<string, VariantResult> = {};
+  for (const v of Object.keys(POLICIES)) {
+    process.stderr.write(`running ${v}...\n`);
+    results[v] = await runVariant<VariantResult>(script, v, extra);
+  }
+  const a = results.none as VariantResult;
+  const b = results.freezeout as VariantResult;
+  const c = results.cached as VariantResult;
+  const err = (r: VariantResult) => 1 - r.valAccuracy;
+  const relErr = (r: VariantResult) => (err(r) - err(a)) / err(a);
+  const ratios = {
+    noneOverFreezeout: a.wallSeconds / b.wallSeconds,
+    noneOverCached: a.wallSeconds / c.wallSeconds,
+    freezeoutRelativeValError: relErr(b),
+    cachedRelativeValError: relErr(c),
+  };
+  const row = (label: string, r: VariantResult) => [
+    label,
+    r.wallSeconds,
+    (SAMPLES * EPOCHS) / r.trainSeconds,
+    r.valAccuracy.toFixed(4),
+    r.epochs.map((e) => e.seconds.toFixed(0)).join(' / '),
+    r.prefixSamples,
+  ];
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}%`;
+  const md = [
+    `### freezeout (${new Date().toISOString().slice(0, 10)}, ${a.backend} backend, ${machine().cpus} cores)`,
+    '',
+    `mobilenet_v2 ${SIZE}x${SIZE}, last ${K} blocks (block_14, block_15, block_16, Conv_1) + head gap-128-10 trainable, adam 1e-3, batch ${BATCH}, ${SAMPLES} Fashion-MNIST training and ${VAL} validation samples, ${EPOCHS} epochs, seed ${SEED}. Wall time is training plus validation after every epoch.`,
+    '',
+    table(
+      ['variant', 'wall s', 'train samples/s', 'val accuracy', 's per epoch (training)', 'samples through the prefix'],
+      [
+        row('(a) no freezing, no cache', a),
+        row('(b) FreezeOut cubic t0=0.8, no cache (the paper)', b),
+        row('(c) FreezeOut cubic t0=0.8, cache', c),
+      ],
+    ),
+    '',
+    table(
+      ['ratio', 'value', 'target'],
+      [
+        ['(a) / (b) wall time', `${ratios.noneOverFreezeout.toFixed(2)}x`, '>= 1.15x'],
+        ['(a) / (c) wall time', `${ratios.noneOverCached.toFixed(2)}x`, '>= 2.5x'],
+        ['(b) validation error vs (a), relative', pct(ratios.freezeoutRelativeValError), '<= +3%'],
+        ['(c) validation error vs (a), relative', pct(ratios.cachedRelativeValError), '<= +3%'],
+      ],
+    ),
+    '',
+  ].join('\n');
+  writeResults(
+    'freezeout',
+    { date: new Date().toISOString(), machine: machine(), samples: SAMPLES, val: VAL, epochs: EPOCHS, results, ratios },
+    md,
+  );
+}
+
+await main();

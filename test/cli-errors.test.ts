@@ -54,23 +54,6 @@ const cases: { name: string; args: string[]; expect: RegExp }[] = [
     args: [...base.slice(0, 1), '--backend', 'tensorflow', '--model', 'mlp', '--dataset', 'mnist'],
     expect: /backend 'tensorflow' is not available/,
   },
-  {
-    name: 'conv training on a backend without conv gradient kernels',
-    args: [
-      ...base,
-      '--model',
-      'mobilenet_v2',
-      '--input-size',
-      '32',
-      '--boundary',
-      'block_15_add',
-      '--dataset',
-      'mnist',
-      '--train-samples',
-      '8',
-    ],
-    expect: /freeze\.boundary: the wasm backend lacks Conv2DBackpropFilter/,
-  },
   { name: 'unknown flag', args: ['train', '--modle', 'mlp'], expect: /^permafrost: unknown option '--modle' \(Did you mean --model\?\)/ },
   { name: 'missing config file', args: ['train', '--config', join(tmp.path, 'none.yaml')], expect: /none\.yaml: config file not found/ },
 ];

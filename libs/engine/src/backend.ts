@@ -3,12 +3,14 @@
  * (@tensorflow/tfjs-node), wasm and cpu, and takes the first that loads. The native packages are
  * optionalDependencies: a cluster image installs them, a machine without libtensorflow does not,
  * and then wasm (SIMD, about 17x the pure-JS cpu backend) is the default. This is the only
- * module in the workspace that imports a backend package.
+ * module in the workspace that imports a backend package. Loading wasm also registers the conv
+ * gradient kernels it lacks (./wasm-kernels), so conv layers train on it.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { log, UserError } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
+import { registerWasmGradientKernels } from './wasm-kernels/register';
 
 export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -43,6 +45,7 @@ const loaders: Record<ConcreteBackend, () => Promise<string | undefined>> = {
     // In Node the .wasm binaries are read from the package directory, never fetched.
     const dir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
     wasm.setWasmPaths(`${join(dir, 'dist')}/`);
+    registerWasmGradientKernels();
     return 'wasm';
   },
   cpu: async () => {

@@ -1,6 +1,8 @@
 /**
  * Fails early, with a clear message, when the backend cannot compute the gradients the suffix
- * needs (the wasm backend has no conv filter gradients), instead of crashing mid-epoch.
+ * needs, instead of crashing mid-epoch. (tfjs's wasm backend ships without the conv filter and
+ * depthwise gradients; @permafrost/engine registers its own when it loads wasm, so this guards
+ * backends or versions where a kernel is still missing.)
  * A trainable conv needs its filter gradient; any conv after the first trainable layer also needs
  * its input gradient so the error can flow further back.
  */

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's node bundle registers no gradients; tfjs-layers's does, on import (as in the trainer).
+import '@tensorflow/tfjs-layers';
+import { initEngine, missingKernels } from '../backend';
+import { randomValues, seeded } from './kernel-testing';
+import { registerWasmGradientKernels, WASM_GRADIENT_KERNELS } from './register';
+
+const rand = seeded(7);
+const t = (shape: number[]) => tf.tensor(randomValues(rand, shape), shape, 'float32');
+
+/** A loss through a strided conv, a depthwise conv with multiplier 2 and a separable conv. */
+function loss([x, filter, depthwise, separable, pointwise]: tf.Tensor4D[]): tf.Scalar {
+  const a = tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 2, 'same');
+  const b = tf.depthwiseConv2d(a, depthwise as tf.Tensor4D, 1, 'valid');
+  const c = tf.separableConv2d(b, separable as tf.Tensor4D, pointwise as tf.Tensor4D, 2, 'same');
+  return tf.sum(tf.tanh(c));
+}
+
+describe('wasm gradient kernels registration', () => {
+  it('initEngine(wasm) registers the three kernels, once', async () => {
+    await initEngine('wasm');
+    assert.deepEqual(WASM_GRADIENT_KERNELS, [
+      'Conv2DBackpropFilter',
+      'DepthwiseConv2dNativeBackpropFilter',
+      'DepthwiseConv2dNativeBackpropInput',
+    ]);
+    assert.deepEqual(missingKernels(WASM_GRADIENT_KERNELS), []);
+    assert.deepEqual(registerWasmGradientKernels(), [], 'a second registration adds nothing');
+    await initEngine('cpu');
+    await initEngine('wasm');
+    assert.deepEqual(missingKernels(WASM_GRADIENT_KERNELS), []);
+  });
+
+  it('computes conv, depthwise and separable gradients with them and leaves no tensors or buffers behind', async () => {
+    await initEngine('wasm');
+    const inputs = [t([2, 9, 8, 3]), t([3, 3, 3, 4]), t([3, 3, 4, 2]), t([3, 3, 8, 1]), t([1, 1, 8, 5])] as tf.Tensor4D[];
+    const grads = tf.grads((...args: tf.Tensor[]) => loss(args as tf.Tensor4D[]));
+    const step = () => {
+      const g = grads(inputs);
+      for (const v of g) assert.ok(v.dataSync().every(Number.isFinite));
+      tf.dispose(g);
+    };
+    const profile = await tf.profile(step);
+    for (const k of WASM_GRADIENT_KERNELS) assert.ok(profile.kernelNames.includes(k), `${k} ran`);
+    const tensors = tf.memory().numTensors;
+    const buffers = tf.engine().backend.numDataIds();
+    for (let i = 0; i < 5; i++) step();
+    assert.equal(tf.memory().numTensors, tensors, 'tensors');
+    assert.equal(tf.engine().backend.numDataIds(), buffers, 'backend buffers');
+    tf.dispose(inputs);
+  });
+});

@@ -1,5 +1,5 @@
 import { initEngine } from '@permafrost/engine';
-import { BUILTIN, BUNDLED, layerCosts, loadBundled, validBoundaries } from '@permafrost/model';
+import { BUILTIN, BUNDLED, blockLayout, layerCosts, loadBundled, parseBlockPattern, validBoundaries } from '@permafrost/model';
 import { UserError } from '@permafrost/telemetry';
 import type { Command } from 'commander';
 
@@ -29,6 +29,8 @@ export function registerModels(program: Command): void {
       await initEngine('auto');
       const model = await loadBundled(opts.model, { inputSize: size });
       const valid = new Set(validBoundaries(model, { includeOutput: true }));
+      const info = BUNDLED[opts.model];
+      const { blocks } = blockLayout(model, model.layers.length, info ? parseBlockPattern(info.blockPattern) : undefined);
       const costs = layerCosts(model);
       const total = costs.reduce((a, c) => a + c.flops, 0);
       let cumFlops = 0;
@@ -49,7 +51,7 @@ export function registerModels(program: Command): void {
       });
       if (opts.json) {
         process.stdout.write(
-          `${JSON.stringify({ model: opts.model, inputSize: size, totalMflops: total / 1e6, layers: rows }, null, 2)}\n`,
+          `${JSON.stringify({ model: opts.model, inputSize: size, totalMflops: total / 1e6, layers: rows, blocks: blocks.map((b) => ({ name: b.name, layers: b.layers, last: b.last, mflops: b.flops / 1e6 })) }, null, 2)}\n`,
         );
         return;
       }
@@ -60,6 +62,12 @@ export function registerModels(program: Command): void {
       for (const r of rows.filter((x) => x.boundary)) {
         process.stdout.write(
           `  ${r.layer.padEnd(28)} ${`[${r.outputShape.join(',')}]`.padEnd(14)} ${String(r.prefixParams).padStart(9)} ${r.mflops.toFixed(2).padStart(8)} ${(100 * r.prefixShareOfForward).toFixed(1).padStart(6)}%\n`,
+        );
+      }
+      process.stdout.write(`blocks (freeze.policy last-k and freezeout freeze them whole; last layer, layers, MFLOPs):\n`);
+      for (const b of blocks) {
+        process.stdout.write(
+          `  ${b.name.padEnd(14)} ${b.last.padEnd(26)} ${String(b.layers.length).padStart(3)} ${(b.flops / 1e6).toFixed(2).padStart(8)}\n`,
         );
       }
     });

@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import type { JobSpec } from '@permafrost/job';
 import { log, Progress } from '@permafrost/telemetry';
 import { fit, type ProgressEvent } from './fit';
+import { prefixRecipe } from './prefix-recipe';
 import type { RunReport } from './report';
 import { describeModel, finalMetrics, prepareRun } from './run-setup';
 
@@ -41,7 +42,9 @@ export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promis
       batchSize: job.train.batchSize,
       seed: job.train.seed,
       optimizer: job.train,
-      cache: job.cache.enabled ? { dir: job.cache.dir, codec: job.cache.codec, modelName: job.model.name } : undefined,
+      cache: job.cache.enabled
+        ? { dir: job.cache.dir, codec: job.cache.codec, modelName: job.model.name, recipe: prefixRecipe(job) }
+        : undefined,
       checkpoint: {
         dir: job.checkpoint.dir ?? '.permafrost/checkpoints',
         everyEpoch: job.checkpoint.everyEpoch && job.checkpoint.dir !== undefined,

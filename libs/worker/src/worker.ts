@@ -28,6 +28,7 @@ import {
   ActivationSource,
   describeModel,
   openRunCache,
+  prefixRecipe,
   prepareRun,
   restoreCheckpoint,
   SuffixTrainer,
@@ -105,7 +106,9 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
     const { engine, dataset, train, val, model } = await prepareRun(job);
     const trainer = new SuffixTrainer(model.suffix, job.train);
     if (joined.resumeFrom) await restoreCheckpoint(joined.resumeFrom, model.full, trainer);
-    const cache = job.cache.enabled ? openRunCache(model, dataset, job.model.name, { dir: cacheDir, codec: job.cache.codec }) : undefined;
+    const cache = job.cache.enabled
+      ? openRunCache(model, dataset, job.model.name, { dir: cacheDir, codec: job.cache.codec, recipe: prefixRecipe(job) })
+      : undefined;
     const source = new ActivationSource(model, dataset, cache);
     const transport = peer.transport(
       joined.rank,

@@ -98,7 +98,8 @@ function changedFields(record: FingerprintRecord, rebuilt: RebuiltPrefix): strin
     ['preprocess', 'preprocessing'],
     ['datasetId', 'dataset'],
   ];
-  return fields.filter(([k]) => record[k] !== now[k]).map(([k, what]) => `${what} (${String(record[k])} -> ${String(now[k])})`);
+  const show = (v: unknown) => (typeof v === 'string' && /^[0-9a-f]{32,}$/.test(v) ? v.slice(0, 12) : String(v));
+  return fields.filter(([k]) => record[k] !== now[k]).map(([k, what]) => `${what} ${show(record[k])} -> ${show(now[k])}`);
 }
 
 function pick(ids: number[], select: VerifySelection, seed: number): number[] {

@@ -77,7 +77,7 @@ export function statsText(s: CacheStats): string {
       `${l.pages} of ${l.pageSize} B: ${l.pagesInUse} in use, ${l.freePages} free (${formatBytes(l.freeBytes)}, reused by later writes)`,
     ],
     ['activations tree', `depth ${l.activations.depth}, ${l.activations.leafPages} leaf + ${l.activations.overflowPages} overflow pages`],
-    ['readers', `${l.readers} of ${l.maxReaders} reader slots`],
+    ['readers', `${l.readers} of ${l.maxReaders} reader slots in use (this command's included)`],
     [
       'writers',
       s.writers.length === 0

@@ -16,54 +16,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
+import type { FingerprintInfo, FingerprintRecord } from './fingerprint-record';
 import { activationKey, fingerprintRange, parseKey } from './keys';
 import { type Codec, decodeValue, encodedBytes, encodeValue } from './value-codec';
 import { registerWriter, type WriterRegistration, type WriterRole } from './writers';
 
 export const MARKER = 'permafrost-cache.json';
 export const ENV_FILE = 'cache.mdb';
-
-export interface FingerprintInfo {
-  fingerprint: string;
-  model: string;
-  boundary: string;
-  topologyHash: string;
-  weightsHash: string;
-  preprocess: string;
-  dataset: string;
-  datasetId: string;
-  inputSize: number;
-  /** activation shape without the batch dimension */
-  shape: number[];
-  dtype: 'float32';
-  /** how to rebuild the prefix and the dataset (`cache verify`); absent in records of older runs */
-  recipe?: PrefixRecipe;
-}
-
-/**
- * The job sections a fingerprint's activations were computed from, enough to rebuild the prefix
- * (with `boundary`) and to reopen the dataset. The cache stores it and never interprets it; the
- * trainer writes and reads it (trainer/prefix-recipe.ts).
- */
-export interface PrefixRecipe {
-  model: Record<string, unknown>;
-  data: Record<string, unknown>;
-  seed: number;
-}
-
-export interface FingerprintRecord extends FingerprintInfo {
-  id: number;
-  entries: number;
-  bytes: number;
-  created: string;
-  lastUsed: string;
-  hits: number;
-  misses: number;
-  checksumFailures: number;
-  /** set when a boundary advance replaced this fingerprint: the newer one's hex */
-  supersededBy?: string;
-  supersededAt?: string;
-}
 
 /** The LMDB handles, for this lib's own tools (stats, gc, export); not exported from the index. */
 export interface CacheDatabases {

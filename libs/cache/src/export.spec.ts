@@ -3,9 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ActivationCache, type FingerprintRecord } from './activation-cache';
+import { ActivationCache } from './activation-cache';
 import { exportFingerprint } from './export';
 import { npyHeader } from './export-npy';
+import type { FingerprintRecord } from './fingerprint-record';
 import { activationKey } from './keys';
 import { fillCache, sampleValues } from './spec-fixtures';
 

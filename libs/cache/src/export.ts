@@ -7,9 +7,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ActivationCache, FingerprintRecord } from './activation-cache';
+import type { ActivationCache } from './activation-cache';
 import { npySink } from './export-npy';
 import { safetensorsSink } from './export-safetensors';
+import type { FingerprintRecord } from './fingerprint-record';
 import { fingerprintRange, parseKey } from './keys';
 import { decodeValue } from './value-codec';
 

@@ -14,7 +14,8 @@
  */
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ActivationCache, CacheError, ENV_FILE, type FingerprintRecord, MARKER } from './activation-cache';
+import { ActivationCache, CacheError, ENV_FILE, MARKER } from './activation-cache';
+import type { FingerprintRecord } from './fingerprint-record';
 import { fingerprintRange, parseKey } from './keys';
 import { listWriters, type WriterEntry } from './writers';
 

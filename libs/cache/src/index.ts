@@ -1,12 +1,4 @@
-export type {
-  CacheUsage,
-  FingerprintHandle,
-  FingerprintInfo,
-  FingerprintRecord,
-  Lookup,
-  OpenOptions,
-  PrefixRecipe,
-} from './activation-cache';
+export type { CacheUsage, FingerprintHandle, Lookup, OpenOptions } from './activation-cache';
 export { ActivationCache, CacheError, ENV_FILE, MARKER } from './activation-cache';
 export type { GridOptions } from './channel-grid';
 export { channelGrid } from './channel-grid';
@@ -15,6 +7,7 @@ export type { ExportFormat, ExportResult } from './export';
 export { EXPORT_FORMATS, exportFingerprint } from './export';
 export type { FingerprintInputs } from './fingerprint';
 export { fingerprintOf } from './fingerprint';
+export type { FingerprintInfo, FingerprintRecord, PrefixRecipe } from './fingerprint-record';
 export type { GcItem, GcOptions, GcReason, GcResult } from './gc';
 export { collectGarbage, GcRefusedError } from './gc';
 export { decodeHalf, encodeHalf, toHalfBits } from './half';

@@ -3,7 +3,8 @@
  * names people type (a hex prefix or the numeric id), and what one stored activation looks like
  * (`cache show`). Everything here only reads; it works on a read-only open while a run writes.
  */
-import { type ActivationCache, CacheError, type FingerprintRecord } from './activation-cache';
+import { type ActivationCache, CacheError } from './activation-cache';
+import type { FingerprintRecord } from './fingerprint-record';
 import { type Codec, inspectValue } from './value-codec';
 
 export interface FingerprintRow {

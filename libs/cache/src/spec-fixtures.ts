@@ -2,7 +2,8 @@
  * Shared by this lib's specs (never imported by the lib itself): a fingerprint description with
  * tiny shapes, and a cache filled with a few such fingerprints.
  */
-import { ActivationCache, type FingerprintHandle, type FingerprintInfo } from './activation-cache';
+import { ActivationCache, type FingerprintHandle } from './activation-cache';
+import type { FingerprintInfo } from './fingerprint-record';
 
 export const fingerprintInfo = (fingerprint: string, shape: number[] = [2, 3]): FingerprintInfo => ({
   fingerprint,

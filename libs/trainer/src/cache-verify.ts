@@ -14,13 +14,15 @@
  * The relative difference reported is max |stored - recomputed| / max |recomputed| per entry.
  */
 import type { ActivationCache, FingerprintRecord } from '@permafrost/cache';
-import { inspectValue } from '@permafrost/cache';
+import { findFingerprint, inspectValue } from '@permafrost/cache';
 import { type Dataset, openDataset, preprocess, seededRandom } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
 import type { JobSpec } from '@permafrost/job';
 import { type Assembled, assemble } from '@permafrost/model';
+import { UserError } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
 import { type PrefixFingerprint, prefixFingerprint } from './cache-setup';
+import { jobFromRecipe } from './prefix-recipe';
 
 /** samples per prefix call */
 const SLICE = 32;
@@ -179,4 +181,53 @@ export async function verifyFingerprint(
   }
   report.status = stale ? 'stale' : report.corrupt.length > 0 ? 'corrupt' : report.mismatched.length > 0 ? 'mismatch' : 'ok';
   return report;
+}
+
+export interface VerifyCacheOptions extends VerifyOptions {
+  /** one fingerprint (id or hex prefix); default: the job's, or every one */
+  ref?: string;
+  /** rebuild from this job instead of each record's recipe */
+  job?: JobSpec;
+  /** the backend a recipe's prefix is rebuilt on */
+  backend?: JobSpec['train']['backend'];
+  /** called with each fingerprint's report as soon as it is done */
+  onReport?: (r: VerifyReport) => void;
+}
+
+export interface VerifyCacheResult {
+  reports: VerifyReport[];
+  /** fingerprints that could not be rebuilt (records of older versions without a recipe) */
+  skipped: { id: number; fingerprint: string; reason: string }[];
+}
+
+/** Verifies the fingerprints `opts` names, one rebuilt prefix at a time. */
+export async function verifyCache(cache: ActivationCache, opts: VerifyCacheOptions): Promise<VerifyCacheResult> {
+  const records = cache.fingerprints();
+  let targets = records;
+  if (opts.ref !== undefined) targets = [findFingerprint(records, opts.ref)];
+  else if (opts.job) {
+    const fp = await jobFingerprint(opts.job);
+    const mine = records.find((r) => r.fingerprint === fp);
+    if (!mine) throw new UserError(`the job's fingerprint ${fp.slice(0, 12)} is not in ${cache.dir} (see cache ls)`, '--config');
+    targets = [mine];
+  }
+  const result: VerifyCacheResult = { reports: [], skipped: [] };
+  for (const r of targets) {
+    if (!opts.job && !r.recipe) {
+      const reason = 'recorded before fingerprints kept a rebuild recipe; give --config';
+      if (opts.ref !== undefined) throw new UserError(`fingerprint ${r.id} was ${reason}`);
+      result.skipped.push({ id: r.id, fingerprint: r.fingerprint, reason });
+      continue;
+    }
+    const job = opts.job ?? jobFromRecipe(r.recipe as NonNullable<FingerprintRecord['recipe']>, r.boundary, opts.backend);
+    const rebuilt = await rebuildPrefix(job);
+    try {
+      const report = await verifyFingerprint(cache, r, rebuilt, opts);
+      result.reports.push(report);
+      opts.onReport?.(report);
+    } finally {
+      await rebuilt.dispose();
+    }
+  }
+  return result;
 }

@@ -2,8 +2,16 @@ export type { ActivationBatch, BatchCounters } from './activation-source';
 export { ActivationSource, addCounters, emptyCounters } from './activation-source';
 export type { CacheSpec, OpenedCache, PrefixFingerprint } from './cache-setup';
 export { openRunCache, prefixFingerprint } from './cache-setup';
-export type { RebuiltPrefix, VerifyOptions, VerifyReport, VerifySelection, VerifyStatus } from './cache-verify';
-export { jobFingerprint, rebuildPrefix, verifyFingerprint } from './cache-verify';
+export type {
+  RebuiltPrefix,
+  VerifyCacheOptions,
+  VerifyCacheResult,
+  VerifyOptions,
+  VerifyReport,
+  VerifySelection,
+  VerifyStatus,
+} from './cache-verify';
+export { jobFingerprint, rebuildPrefix, verifyCache, verifyFingerprint } from './cache-verify';
 export type { CheckpointMeta } from './checkpoint';
 export { writeCheckpoint } from './checkpoint';
 export { restoreCheckpoint } from './checkpoint-restore';

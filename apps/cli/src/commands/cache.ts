@@ -23,14 +23,7 @@ import {
 } from '@permafrost/cache';
 import { type JobSpec, loadJob } from '@permafrost/job';
 import { UserError } from '@permafrost/telemetry';
-import {
-  jobFingerprint,
-  jobFromRecipe,
-  rebuildPrefix,
-  type VerifyReport,
-  type VerifySelection,
-  verifyFingerprint,
-} from '@permafrost/trainer';
+import { jobFingerprint, type VerifySelection, verifyCache } from '@permafrost/trainer';
 import type { Command } from 'commander';
 import { addJobFlags, jobOverrides } from '../job-flags';
 import { parseCount, parseDuration, parseFraction } from '../parse';
@@ -149,35 +142,18 @@ function registerVerify(cache: Command): void {
     const job = await optionalJob(opts);
     const dir = (opts.cacheDir as string | undefined) ?? job?.cache.dir ?? DEFAULT_DIR;
     const backend = (opts.backend as JobSpec['train']['backend'] | undefined) ?? job?.train.backend ?? 'auto';
-    const reports: VerifyReport[] = [];
-    const skipped: { id: number; fingerprint: string; reason: string }[] = [];
-    await withCache(dir, async (c) => {
-      const records = c.fingerprints();
-      let targets: FingerprintRecord[];
-      if (ref !== undefined) targets = [findFingerprint(records, ref)];
-      else if (job) {
-        const fp = await jobFingerprint(job);
-        const mine = records.find((r) => r.fingerprint === fp);
-        if (!mine) throw new UserError(`the job's fingerprint ${fp.slice(0, 12)} is not in ${dir} (see cache ls)`, '--config');
-        targets = [mine];
-      } else targets = records;
-      for (const r of targets) {
-        if (!job && !r.recipe) {
-          const reason = 'recorded before fingerprints kept a rebuild recipe; give --config';
-          if (ref !== undefined) throw new UserError(`fingerprint ${r.id} was ${reason}`);
-          skipped.push({ id: r.id, fingerprint: r.fingerprint, reason });
-          continue;
-        }
-        const rebuilt = await rebuildPrefix(job ?? jobFromRecipe(r.recipe as NonNullable<typeof r.recipe>, r.boundary, backend));
-        try {
-          const report = await verifyFingerprint(c, r, rebuilt, { select, seed: 0 });
-          reports.push(report);
-          if (!opts.json) process.stdout.write(verifyText(report));
-        } finally {
-          await rebuilt.dispose();
-        }
-      }
-    });
+    const { reports, skipped } = await withCache(dir, (c) =>
+      verifyCache(c, {
+        ref,
+        job,
+        backend,
+        select,
+        seed: 0,
+        onReport: (r) => {
+          if (!opts.json) process.stdout.write(verifyText(r));
+        },
+      }),
+    );
     const failed = reports.filter((r) => r.status !== 'ok');
     if (opts.json) process.stdout.write(`${JSON.stringify({ dir, fingerprints: reports, skipped }, null, 2)}\n`);
     else for (const s of skipped) process.stdout.write(`${s.id} ${s.fingerprint.slice(0, 12)} skipped: ${s.reason}\n`);

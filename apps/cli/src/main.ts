@@ -4,6 +4,7 @@
  */
 import { isUserError, log } from '@permafrost/telemetry';
 import { Command, CommanderError } from 'commander';
+import { registerCache } from './commands/cache';
 import { JobFailedExit, registerCoordinator } from './commands/coordinator';
 import { registerModels } from './commands/models';
 import { registerTrain } from './commands/train';
@@ -28,6 +29,7 @@ export async function main(argv: string[]): Promise<number> {
   registerModels(program);
   registerCoordinator(program);
   registerWorker(program);
+  registerCache(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

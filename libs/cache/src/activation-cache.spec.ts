@@ -3,25 +3,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ActivationCache, CacheError, type FingerprintInfo } from './activation-cache';
+import { ActivationCache, CacheError } from './activation-cache';
 import { activationKey, parseKey } from './keys';
+import { fingerprintInfo as info } from './spec-fixtures';
 
 const root = mkdtempSync(join(tmpdir(), 'permafrost-cache-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-const info = (fingerprint: string): FingerprintInfo => ({
-  fingerprint,
-  model: 'm',
-  boundary: 'b',
-  topologyHash: 't',
-  weightsHash: 'w',
-  preprocess: 'p',
-  dataset: 'mnist',
-  datasetId: 'mnist@1',
-  inputSize: 8,
-  shape: [2, 3],
-  dtype: 'float32',
-});
 
 describe('activation keys', () => {
   it('sort by fingerprint id, then sample id', () => {

@@ -9,41 +9,35 @@
  * LMDB's MVCC lets other processes read
  * while a run writes. A failed write (disk full, read-only file system) marks the cache unhealthy
  * and is reported once; callers then train uncached. A directory holding other files is never
- * taken over: it is "not a Permafrost cache".
+ * taken over: it is "not a Permafrost cache". A process that opens the cache for writing
+ * registers itself in `writers/` (writers.ts), so that `cache gc` can tell a run is in progress;
+ * read-only opens (the inspection tools) leave no trace and never block a writer.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import { activationKey } from './keys';
+import type { FingerprintInfo, FingerprintRecord } from './fingerprint-record';
+import { activationKey, fingerprintRange, parseKey } from './keys';
 import { type Codec, decodeValue, encodedBytes, encodeValue } from './value-codec';
+import { registerWriter, type WriterRegistration, type WriterRole } from './writers';
 
 export const MARKER = 'permafrost-cache.json';
 export const ENV_FILE = 'cache.mdb';
 
-export interface FingerprintInfo {
-  fingerprint: string;
-  model: string;
-  boundary: string;
-  topologyHash: string;
-  weightsHash: string;
-  preprocess: string;
-  dataset: string;
-  datasetId: string;
-  inputSize: number;
-  /** activation shape without the batch dimension */
-  shape: number[];
-  dtype: 'float32';
+/** The LMDB handles, for this lib's own tools (stats, gc, export); not exported from the index. */
+export interface CacheDatabases {
+  env: RootDatabase;
+  values: Database<Buffer, Buffer>;
+  meta: Database<unknown, string>;
 }
 
-export interface FingerprintRecord extends FingerprintInfo {
-  id: number;
-  entries: number;
-  bytes: number;
-  created: string;
-  lastUsed: string;
-  hits: number;
-  misses: number;
-  checksumFailures: number;
+export interface OpenOptions {
+  codec?: Codec;
+  /** open without writing anything: the marker, the environment and `writers/` must exist */
+  readOnly?: boolean;
+  /** what a writing open registers as in `writers/` (default train) */
+  writerRole?: WriterRole;
+  onError?: (e: Error) => void;
 }
 
 export interface FingerprintHandle {
@@ -78,32 +72,43 @@ export class ActivationCache {
     private readonly values: Database<Buffer, Buffer>,
     private readonly meta: Database<unknown, string>,
     readonly codec: Codec,
+    readonly readOnly: boolean,
+    private readonly writer: WriterRegistration | undefined,
   ) {}
 
   /** Opens (creating if needed, unless readOnly) the cache in `dir`. Throws CacheError. */
-  static open(dir: string, opts: { codec?: Codec; readOnly?: boolean; onError?: (e: Error) => void } = {}): ActivationCache {
+  static open(dir: string, opts: OpenOptions = {}): ActivationCache {
     const marker = join(dir, MARKER);
+    const readOnly = opts.readOnly ?? false;
     if (existsSync(dir)) {
+      if (!statSync(dir).isDirectory()) throw new CacheError(`${dir} is not a directory`);
       const entries = readdirSync(dir);
-      if (entries.length > 0 && !entries.includes(MARKER)) throw new CacheError(`${dir} is not a Permafrost cache (no ${MARKER})`);
-    } else if (opts.readOnly) {
+      if ((readOnly || entries.length > 0) && !entries.includes(MARKER)) {
+        throw new CacheError(`${dir} is not a Permafrost cache (no ${MARKER})`);
+      }
+      if (readOnly && !entries.includes(ENV_FILE)) throw new CacheError(`${dir} has no ${ENV_FILE} yet: no run has written to it`);
+    } else if (readOnly) {
       throw new CacheError(`${dir} does not exist`);
     }
+    let writer: WriterRegistration | undefined;
     try {
-      if (!opts.readOnly) {
+      if (!readOnly) {
         mkdirSync(dir, { recursive: true });
         if (!existsSync(marker))
           writeFileSync(marker, `${JSON.stringify({ format: 'permafrost-cache', version: 1, created: new Date().toISOString() })}\n`);
       } else {
         JSON.parse(readFileSync(marker, 'utf8'));
       }
-      const env = open({ path: join(dir, ENV_FILE), maxDbs: 4, readOnly: opts.readOnly ?? false, compression: false });
+      // mapSize 0 read-only: LMDB takes the writer's map size from the file (stats report it)
+      const env = open({ path: join(dir, ENV_FILE), maxDbs: 4, readOnly, compression: false, ...(readOnly ? { mapSize: 0 } : {}) });
       const values = env.openDB<Buffer, Buffer>({ name: 'activations', keyEncoding: 'binary', encoding: 'binary' });
       const meta = env.openDB<unknown, string>({ name: 'meta', encoding: 'json' });
-      const cache = new ActivationCache(dir, env, values, meta, opts.codec ?? 'float32');
+      writer = readOnly ? undefined : registerWriter(dir, opts.writerRole ?? 'train');
+      const cache = new ActivationCache(dir, env, values, meta, opts.codec ?? 'float32', readOnly, writer);
       cache.onError = opts.onError;
       return cache;
     } catch (e) {
+      writer?.release();
       if (e instanceof CacheError) throw e;
       throw new CacheError(`cannot open the cache in ${dir}: ${(e as Error).message}`);
     }
@@ -116,7 +121,9 @@ export class ActivationCache {
     const record = this.env.transactionSync(() => {
       const existing = this.meta.get(key) as FingerprintRecord | undefined;
       if (existing) {
-        const updated = { ...existing, lastUsed: now };
+        // a run using a superseded fingerprint again makes it current: gc must keep it
+        const { supersededBy: _, supersededAt: __, ...rest } = existing;
+        const updated: FingerprintRecord = { ...rest, recipe: existing.recipe ?? info.recipe, lastUsed: now };
         this.meta.putSync(key, updated);
         return updated;
       }
@@ -206,6 +213,21 @@ export class ActivationCache {
     }
   }
 
+  /**
+   * Records that a boundary advance replaced `oldFingerprint` by `newFingerprint`: `cache gc`
+   * removes superseded fingerprints by default. Returns false when the old one is not in the cache.
+   */
+  markSuperseded(oldFingerprint: string, newFingerprint: string): boolean {
+    if (oldFingerprint === newFingerprint) return false;
+    const key = `fp:${oldFingerprint}`;
+    return this.env.transactionSync(() => {
+      const r = this.meta.get(key) as FingerprintRecord | undefined;
+      if (!r) return false;
+      this.meta.putSync(key, { ...r, supersededBy: newFingerprint, supersededAt: new Date().toISOString() });
+      return true;
+    });
+  }
+
   fingerprints(): FingerprintRecord[] {
     const out: FingerprintRecord[] = [];
     for (const { key, value } of this.meta.getRange({ start: 'fp:', end: 'fp;' })) {
@@ -219,8 +241,38 @@ export class ActivationCache {
     return encodedBytes(this.codec, h.elements);
   }
 
+  /** The sample ids stored under a fingerprint, in order (a key-only range scan), at most `limit`. */
+  sampleIds(fingerprintId: number, limit?: number): number[] {
+    const range = { ...fingerprintRange(fingerprintId), ...(limit === undefined ? {} : { limit }) };
+    return Array.from(this.values.getKeys(range), (k) => parseKey(k).sampleId);
+  }
+
+  /** A copy of one stored value (header included), or undefined. */
+  rawValue(fingerprintId: number, sampleId: number): Buffer | undefined {
+    return this.values.getBinary(activationKey(fingerprintId, sampleId));
+  }
+
+  /** The LMDB handles for the lib's inspection and gc code. */
+  get databases(): CacheDatabases {
+    return { env: this.env, values: this.values, meta: this.meta };
+  }
+
+  /** This process's file in `writers/` while the cache is open for writing. */
+  get writerFile(): string | undefined {
+    return this.writer?.file;
+  }
+
+  /** The size of `cache.mdb` on disk, in bytes. */
+  fileBytes(): number {
+    return statSync(join(this.dir, ENV_FILE)).size;
+  }
+
   async close(): Promise<void> {
-    await this.flush();
-    await this.env.close();
+    try {
+      if (!this.readOnly) await this.flush();
+      await this.env.close();
+    } finally {
+      this.writer?.release();
+    }
   }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checksum32 } from './checksum';
 import { toHalfBits } from './half';
-import { decodeValue, encodedBytes, encodeValue } from './value-codec';
+import { decodeValue, encodedBytes, encodeValue, inspectValue } from './value-codec';
 
 const values = Float32Array.from({ length: 37 }, (_, i) => Math.sin(i) * 10 ** ((i % 7) - 3));
 
@@ -72,5 +72,24 @@ describe('value codec', () => {
       v2[0] = 2;
       assert.equal(decodeValue(v2, out, 0, values.length), false);
     }
+  });
+});
+
+describe('inspectValue', () => {
+  it('says what is wrong and still decodes a value whose only fault is its checksum', () => {
+    for (const codec of ['float32', 'float16'] as const) {
+      const v = encodeValue(Float32Array.from([1, -2, 0.5]), codec);
+      assert.deepEqual(inspectValue(v, 3), { codec, ok: true, values: Float32Array.from([1, -2, 0.5]) });
+      const flipped = v.slice();
+      flipped[9] = (flipped[9] as number) ^ 0x80;
+      const r = inspectValue(flipped, 3);
+      assert.equal(r.ok, false);
+      assert.equal(r.problem, 'checksum mismatch');
+      assert.equal(r.values?.length, 3);
+      assert.match(inspectValue(v, 4).problem ?? '', /expected/);
+    }
+    assert.match(inspectValue(new Uint8Array(3), 1).problem ?? '', /shorter than the header/);
+    assert.match(inspectValue(Uint8Array.from([9, 0, 0, 0, 0, 0, 0, 0]), 0).problem ?? '', /format version 9/);
+    assert.match(inspectValue(Uint8Array.from([1, 7, 0, 0, 0, 0, 0, 0]), 0).problem ?? '', /unknown codec 7/);
   });
 });

@@ -72,3 +72,44 @@ export function decodeValue(bytes: Uint8Array, dst: Float32Array, offset: number
   }
   return false;
 }
+
+export interface ValueCheck {
+  /** the codec named in the header, when it names one */
+  codec: Codec | undefined;
+  /** header, length and checksum all correct */
+  ok: boolean;
+  /** what is wrong, when not ok */
+  problem?: string;
+  /** the values as stored, decoded even when the checksum fails (absent when undecodable) */
+  values?: Float32Array;
+}
+
+/**
+ * Decodes a value for inspection (`cache show`): unlike decodeValue it says what is wrong and
+ * still hands out the values of a value whose only fault is its checksum, so a person can look
+ * at a corrupt entry. Training never uses this.
+ */
+export function inspectValue(bytes: Uint8Array, elements: number): ValueCheck {
+  if (bytes.length < HEADER) return { codec: undefined, ok: false, problem: `${bytes.length} bytes, shorter than the header` };
+  if (bytes[0] !== VERSION) return { codec: undefined, ok: false, problem: `unknown format version ${bytes[0]}` };
+  const codec = (Object.keys(CODEC_IDS) as Codec[]).find((c) => CODEC_IDS[c] === bytes[1]);
+  if (codec === undefined) return { codec, ok: false, problem: `unknown codec ${bytes[1]}` };
+  const want = encodedBytes(codec, elements);
+  if (bytes.length !== want) return { codec, ok: false, problem: `${bytes.length} bytes, expected ${want}` };
+  const expected = new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getUint32(4, true);
+  // a copy: Buffer#slice is a view, and the typed arrays below need an aligned buffer of their own
+  const payload = new Uint8Array(bytes.length - HEADER);
+  payload.set(bytes.subarray(HEADER));
+  const values = new Float32Array(elements);
+  let sum: number;
+  if (codec === 'float32') {
+    values.set(new Float32Array(payload.buffer, 0, elements));
+    sum = checksum32(new Uint32Array(payload.buffer, 0, elements));
+  } else {
+    const half = new Uint16Array(payload.buffer, 0, elements);
+    decodeHalf(half, values, 0);
+    sum = halfChecksum(half);
+  }
+  if (sum !== expected) return { codec, ok: false, problem: 'checksum mismatch', values };
+  return { codec, ok: true, values };
+}

@@ -1,9 +1,10 @@
 /**
  * Connects a run to its activation cache: refuses non-deterministic prefixes, opens the LMDB
- * environment, and registers the prefix's fingerprint. Any failure to open (a read-only or
- * unusable directory) is one warning and an uncached run, never a crash.
+ * environment, and registers the prefix's fingerprint, with the recipe that rebuilds the prefix
+ * (`cache verify`). Any failure to open (a read-only or unusable directory) is one warning and an
+ * uncached run, never a crash.
  */
-import { ActivationCache, type Codec, type FingerprintHandle, fingerprintOf } from '@permafrost/cache';
+import { ActivationCache, type Codec, type FingerprintHandle, fingerprintOf, type PrefixRecipe } from '@permafrost/cache';
 import { type Dataset, preprocessId } from '@permafrost/data';
 import { type InputSpec, prefixIdentity } from '@permafrost/model';
 import { log } from '@permafrost/telemetry';
@@ -12,6 +13,31 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 export interface CacheSpec {
   dir: string;
   codec: Codec;
+  /** how to rebuild the prefix and dataset (prefix-recipe.ts); stored in the fingerprint's record */
+  recipe?: PrefixRecipe;
+}
+
+export interface PrefixFingerprint {
+  fingerprint: string;
+  topologyHash: string;
+  weightsHash: string;
+  preprocess: string;
+  /** layers that make the prefix non-deterministic (it is then never cached) */
+  randomLayers: string[];
+}
+
+/** The fingerprint of a model's frozen prefix over a dataset (what the cache keys entries by). */
+export function prefixFingerprint(model: PrefixStage, dataset: Dataset): PrefixFingerprint {
+  const id = prefixIdentity(model.prefix);
+  const preprocess = preprocessId(model.input);
+  const fingerprint = fingerprintOf({
+    topologyHash: id.topologyHash,
+    weightsHash: id.weightsHash,
+    boundary: model.boundary,
+    preprocess,
+    datasetId: dataset.id,
+  });
+  return { fingerprint, topologyHash: id.topologyHash, weightsHash: id.weightsHash, preprocess, randomLayers: id.randomLayers };
 }
 
 export interface OpenedCache {
@@ -29,7 +55,8 @@ export interface PrefixStage {
 }
 
 export function openRunCache(model: PrefixStage, dataset: Dataset, modelName: string, spec: CacheSpec): OpenedCache | undefined {
-  if (!deterministic(model.prefix)) return undefined;
+  const id = prefixFingerprint(model, dataset);
+  if (!deterministic(id)) return undefined;
   let store: ActivationCache;
   try {
     store = ActivationCache.open(spec.dir, { codec: spec.codec });
@@ -37,16 +64,15 @@ export function openRunCache(model: PrefixStage, dataset: Dataset, modelName: st
     log().warn('activation cache unavailable; training uncached', { dir: spec.dir, error: (e as Error).message });
     return undefined;
   }
-  const opened = registerPrefix(store, model, dataset, modelName);
+  const opened = registerPrefix(store, model, dataset, modelName, spec.recipe, id);
   if (!opened) void store.close();
   return opened;
 }
 
-function deterministic(prefix: tfl.LayersModel): boolean {
-  const random = prefixIdentity(prefix).randomLayers;
-  if (random.length === 0) return true;
+function deterministic(id: PrefixFingerprint): boolean {
+  if (id.randomLayers.length === 0) return true;
   log().warn('activation cache refused: the frozen prefix is not deterministic; training uncached', {
-    layers: random,
+    layers: id.randomLayers,
     hint: 'move the boundary before these layers or remove them',
   });
   return false;
@@ -56,17 +82,17 @@ function deterministic(prefix: tfl.LayersModel): boolean {
  * Registers the fingerprint of `model`'s prefix in an open store (a boundary advance registers the
  * new boundary's prefix in the same store). undefined: the cache cannot be used for it.
  */
-export function registerPrefix(store: ActivationCache, model: PrefixStage, dataset: Dataset, modelName: string): OpenedCache | undefined {
-  const id = prefixIdentity(model.prefix);
-  if (id.randomLayers.length > 0 && !deterministic(model.prefix)) return undefined;
-  const preprocess = preprocessId(model.input);
-  const fingerprint = fingerprintOf({
-    topologyHash: id.topologyHash,
-    weightsHash: id.weightsHash,
-    boundary: model.boundary,
-    preprocess,
-    datasetId: dataset.id,
-  });
+export function registerPrefix(
+  store: ActivationCache,
+  model: PrefixStage,
+  dataset: Dataset,
+  modelName: string,
+  recipe?: PrefixRecipe,
+  known?: PrefixFingerprint,
+): OpenedCache | undefined {
+  const id = known ?? prefixFingerprint(model, dataset);
+  if (!deterministic(id)) return undefined;
+  const { fingerprint, preprocess } = id;
   try {
     const handle = store.register({
       fingerprint,
@@ -80,6 +106,7 @@ export function registerPrefix(store: ActivationCache, model: PrefixStage, datas
       inputSize: model.input.sizePx,
       shape: model.boundaryShape,
       dtype: 'float32',
+      ...(recipe ? { recipe } : {}),
     });
     log().info('activation cache', {
       dir: store.dir,

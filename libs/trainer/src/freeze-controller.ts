@@ -96,9 +96,12 @@ export class FreezeController {
     const old = this.opened;
     let opened: OpenedCache | undefined;
     if (this.store && old && this.source.cached) {
+      // no rebuild recipe: this prefix holds blocks trained in this run, which the job alone cannot rebuild
       opened = registerPrefix(this.store, { ...next, input: model.input }, dataset, this.opts.cache?.modelName ?? model.full.name);
     }
-    if (opened) {
+    if (opened && old) {
+      // after registering: registering a fingerprint again clears its superseded mark
+      this.store?.markSuperseded(old.fingerprint, opened.fingerprint);
       this.fingerprints.push(opened.fingerprint);
       this.source = new ActivationSource(new SegmentUpstream(this.source, segment), dataset, opened);
     } else {

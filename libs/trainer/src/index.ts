@@ -1,8 +1,18 @@
 export type { ActivationBatch, BatchCounters, Upstream } from './activation-source';
 export { ActivationSource, addCounters, emptyCounters } from './activation-source';
 export { BlockOptimizers } from './block-optimizers';
-export type { CacheSpec, OpenedCache, PrefixStage } from './cache-setup';
-export { openRunCache, registerPrefix } from './cache-setup';
+export type { CacheSpec, OpenedCache, PrefixFingerprint, PrefixStage } from './cache-setup';
+export { openRunCache, prefixFingerprint, registerPrefix } from './cache-setup';
+export type {
+  RebuiltPrefix,
+  VerifyCacheOptions,
+  VerifyCacheResult,
+  VerifyOptions,
+  VerifyReport,
+  VerifySelection,
+  VerifyStatus,
+} from './cache-verify';
+export { jobFingerprint, rebuildPrefix, verifyCache, verifyFingerprint } from './cache-verify';
 export type { CheckpointMeta } from './checkpoint';
 export { writeCheckpoint } from './checkpoint';
 export { readCheckpointMeta, restoreCheckpoint } from './checkpoint-restore';
@@ -15,6 +25,7 @@ export { freezePlanFor, freezePolicy, planJob, previewFor, stepsPerEpoch } from 
 export { correctCount, crossEntropySum } from './loss';
 export type { OptimizerSpec } from './optimizer';
 export { addWeightDecay, createOptimizer } from './optimizer';
+export { jobFromRecipe, prefixRecipe } from './prefix-recipe';
 export type { EpochRecord, RunReport } from './report';
 export type { FinalMetrics, ModelInfo, PreparedRun } from './run-setup';
 export { describeModel, finalMetrics, prepareRun } from './run-setup';

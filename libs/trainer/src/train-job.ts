@@ -10,6 +10,7 @@ import type { JobSpec } from '@permafrost/job';
 import { log, Progress } from '@permafrost/telemetry';
 import { fit, type ProgressEvent } from './fit';
 import { freezePolicy, planJob } from './freeze-setup';
+import { prefixRecipe } from './prefix-recipe';
 import type { RunReport } from './report';
 import { describeModel, finalMetrics, prepareRun } from './run-setup';
 
@@ -44,7 +45,9 @@ export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promis
       batchSize: job.train.batchSize,
       seed: job.train.seed,
       optimizer: job.train,
-      cache: job.cache.enabled ? { dir: job.cache.dir, codec: job.cache.codec, modelName: job.model.name } : undefined,
+      cache: job.cache.enabled
+        ? { dir: job.cache.dir, codec: job.cache.codec, modelName: job.model.name, recipe: prefixRecipe(job) }
+        : undefined,
       freeze: freezePolicy(job.freeze),
       checkpoint: {
         dir: job.checkpoint.dir ?? '.permafrost/checkpoints',

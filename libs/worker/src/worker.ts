@@ -29,6 +29,7 @@ import {
   FreezeController,
   freezePlanFor,
   freezePolicy,
+  prefixRecipe,
   prepareRun,
   readCheckpointMeta,
   restoreCheckpoint,
@@ -112,7 +113,9 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
       dataset,
       plan,
       optimizer: job.train,
-      cache: job.cache.enabled ? { dir: cacheDir, codec: job.cache.codec, modelName: job.model.name } : undefined,
+      cache: job.cache.enabled
+        ? { dir: cacheDir, codec: job.cache.codec, modelName: job.model.name, recipe: prefixRecipe(job) }
+        : undefined,
     });
     if (joined.resumeFrom) {
       const meta = await readCheckpointMeta(joined.resumeFrom);

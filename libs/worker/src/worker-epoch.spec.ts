@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type Dataset, openDataset } from '@permafrost/data';
+import { initEngine } from '@permafrost/engine';
+import { assemble } from '@permafrost/model';
+import { FreezeController, freezePlanFor } from '@permafrost/trainer';
+import { FreezeMismatch, runWorkerEpoch } from './worker-epoch';
+
+const adam = { optimizer: 'adam' as const, lr: 0.01, momentum: 0, nesterov: false, weightDecay: 0 };
+const trainIds = Array.from({ length: 40 }, (_, i) => i * 7);
+
+describe('runWorkerEpoch and the announced freeze events', () => {
+  let dataset: Dataset;
+  before(async () => {
+    await initEngine('wasm');
+    dataset = await openDataset('mnist');
+  });
+  after(async () => {
+    await dataset.close();
+  });
+
+  async function epochWith(announced: { step: number; boundary: string }[]) {
+    // mlp blocks: flatten | dense_1 | dense_2; k = 2, 2 epochs of 4 steps, linear t0 = 0.5: freezes at 5 and 7
+    const model = await assemble({ name: 'mlp', inputSize: 14 }, { k: 2 }, 10, 3);
+    const plan = freezePlanFor(model, { policy: 'freezeout', schedule: 'linear', t0: 0.5, scaleLr: true }, 8);
+    const ctl = new FreezeController({ model, dataset, plan, optimizer: adam });
+    const ctx = {
+      ctl,
+      reducer: { allreduce: async () => undefined },
+      trainIds,
+      valIds: [1, 2, 3],
+      seed: 1,
+      shards: Array.from({ length: 40 }, (_, i) => i),
+      shardCount: 40,
+      batchSize: 10,
+    };
+    await runWorkerEpoch(ctx, 1, 10, []);
+    return { plan, run: () => runWorkerEpoch(ctx, 2, 10, announced), ctl };
+  }
+
+  it('follows the plan the coordinator announced', async () => {
+    const { plan, run, ctl } = await epochWith([]);
+    const { run: again, ctl: ctl2 } = await epochWith(plan.events.map((e) => ({ step: e.step, boundary: e.boundary })));
+    await assert.rejects(run(), FreezeMismatch, 'announcing nothing where the plan freezes fails');
+    await again();
+    assert.equal(ctl2.boundary, 'dense_2');
+    ctl.trainer.dispose();
+    ctl2.trainer.dispose();
+  });
+
+  it('fails with a clear message when the announcement differs from its own plan', async () => {
+    const { run, ctl } = await epochWith([{ step: 5, boundary: 'dense_2' }]);
+    await assert.rejects(
+      run(),
+      /freeze plan mismatch at step 5: the coordinator announced boundary dense_2, this worker's plan says boundary dense_1/,
+    );
+    ctl.trainer.dispose();
+  });
+});

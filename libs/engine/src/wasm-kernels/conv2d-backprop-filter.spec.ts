@@ -45,6 +45,19 @@ describe('Conv2DBackpropFilter on wasm', () => {
     });
   });
 
+  for (const [cin, cout] of [
+    [5, 2],
+    [2, 5],
+  ] as const) {
+    it(`matches the cpu backend for a 1x1 filter with ${cin} -> ${cout} channels (either MatMul orientation)`, async () => {
+      const rand = seeded(cin * 10 + cout);
+      const x = { values: randomValues(rand, [2, 3, 4, cin]), shape: [2, 3, 4, cin] };
+      const dy = { values: randomValues(rand, [2, 3, 4, cout]), shape: [2, 3, 4, cout] };
+      const attrs = { strides: 1, pad: 'valid', dataFormat: 'NHWC', filterShape: [1, 1, cin, cout] };
+      assertClose(await runKernelOn('wasm', KERNEL, { x, dy }, attrs), await runKernelOn('cpu', KERNEL, { x, dy }, attrs), 1e-4, '1x1');
+    });
+  }
+
   it('takes one MatMul for a 1x1 stride-1 filter and one Conv2D otherwise', async () => {
     await initEngine('wasm');
     const x = tf.ones([2, 4, 5, 3]);

@@ -22,8 +22,12 @@
  * some rows unread) are cropped instead.
  *
  * A 1x1 convolution with stride 1 and no padding is a matrix product over the N*H*W pixels,
- * dW = x^T dy, and takes a single MatMul (x is transposed first: the backend's fast MatMul path
- * takes no transposed operands).
+ * dW = x^T dy (or its transpose, dy^T x), and takes a single MatMul. The backend's fast MatMul
+ * path takes no transposed operands, so the wider of x and dy is transposed into the left
+ * operand; the narrower one is the right operand, which XNNPACK packs and caches under that
+ * tensor's id until it is disposed. A fresh copy is passed there, so that the cache entry dies
+ * with this kernel's intermediates instead of living as long as the caller's x or dy, and can
+ * never be found again by a later MatMul that reads the same buffer in another shape.
  *
  * tfjs passes no dilations to this kernel (its conv2d gradient refuses dilated convolutions); an
  * explicit `dilations` attribute is honoured all the same, as the depthwise kernels do.
@@ -40,9 +44,14 @@ export interface Conv2DBackpropFilterAttrs extends ConvAttrs {
 /** dW = x^T dy, for a 1x1 filter whose output pixels are the input pixels. */
 function pointwise(x: tf.Tensor4D, dy: tf.Tensor4D, g: ConvGeometry): tf.Tensor {
   const pixels = g.batch * g.inHeight * g.inWidth;
-  const xt = tf.transpose(tf.reshape(x, [pixels, g.inChannels]));
-  const dw = tf.matMul(xt, tf.reshape(dy, [pixels, g.outChannels]));
-  return tf.reshape(dw, [1, 1, g.inChannels, g.outChannels]);
+  const x2 = tf.reshape(x, [pixels, g.inChannels]);
+  const dy2 = tf.reshape(dy, [pixels, g.outChannels]);
+  if (g.outChannels <= g.inChannels) {
+    const dw = tf.matMul(tf.transpose(x2), tf.clone(dy2));
+    return tf.reshape(dw, [1, 1, g.inChannels, g.outChannels]);
+  }
+  const dwT = tf.matMul(tf.transpose(dy2), tf.clone(x2));
+  return tf.reshape(tf.transpose(dwT), [1, 1, g.inChannels, g.outChannels]);
 }
 
 /** The role-swapped convolution described above. */

@@ -23,8 +23,12 @@
  * exactly kh x kw positions (rows no offset reads are cropped instead). One native call covers
  * every offset, batch element and channel; the transposes are plain rank-4 copies.
  *
- * The big "filter" (Ho x Wo taps) is not XNNPACK's favourite shape, but it stays native code and,
- * on the MobileNetV2 shapes of test/bench/kernels.ts, is 30-100x faster than the cpu backend.
+ * The big "filter" (Ho x Wo taps) is a shape XNNPACK's depthwise kernels are not tuned for: on a
+ * 48x48 input this one call is nearly all of the time. Gathering the kh*kw shifted windows
+ * instead (strided slices, or one-hot depthwise filters, then Mul and a reduction) measured
+ * slower still: the wasm backend's Slice copies row by row in JavaScript and its StridedSlice
+ * index by index. This formulation stays 30x or more faster than the cpu backend on the shapes
+ * of test/bench/kernels.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { asTensor, type ConvAttrs, convGeometry, cropNegativePadding, explicitPad, type Shape4 } from './conv-geometry';

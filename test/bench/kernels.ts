@@ -1,0 +1,188 @@
+/**
+ * Benchmark: the conv gradient kernels libs/engine adds to the wasm backend against the cpu
+ * backend's own kernels, side by side in one process on the same seeded data, on the shapes of
+ * a MobileNetV2 at 96x96 with batch 32 (1x1 expansions late in the network, the stride-2 stem,
+ * depthwise 3x3 layers at three resolutions).
+ *
+ * Per kernel and backend: a warm-up call on the first sample of the batch, then up to --reps
+ * timed calls at batch 32 (median reported; the inputs are on the backend already and reading
+ * the output back is not timed). The cpu Conv2DBackpropFilter takes about half a
+ * minute per call on these shapes, so repetitions stop once --budget-ms is spent (at least one
+ * run). The outputs of the two backends are compared too.
+ * Run: npx tsx test/bench/kernels.ts [--reps 7] [--budget-ms 5000]
+ */
+import { loadavg } from 'node:os';
+import { initEngine } from '@permafrost/engine';
+import * as tf from '@tensorflow/tfjs-core';
+import { arg, machine, median, table, writeResults } from './bench-util';
+
+const REPS = Number(arg('reps', '7'));
+const BUDGET_MS = Number(arg('budget-ms', '5000'));
+const SEED = 42;
+
+type Shape4 = [number, number, number, number];
+
+interface Case {
+  kernel: 'Conv2DBackpropFilter' | 'DepthwiseConv2dNativeBackpropFilter' | 'DepthwiseConv2dNativeBackpropInput';
+  what: string;
+  inputs: Record<string, { values: Float32Array; shape: Shape4 }>;
+  attrs: Record<string, unknown>;
+}
+
+interface Timing {
+  medianMs: number;
+  runsMs: number[];
+}
+
+interface Row {
+  kernel: string;
+  what: string;
+  wasm: Timing;
+  cpu: Timing;
+  speedup: number;
+  relativeError: number;
+}
+
+let state = SEED;
+function values(shape: Shape4): { values: Float32Array; shape: Shape4 } {
+  const v = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < v.length; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    v[i] = state / 2 ** 32 - 0.5;
+  }
+  return { values: v, shape };
+}
+
+function convFilter(x: Shape4, k: number, out: number, stride: number): Case {
+  const dy: Shape4 = [x[0], Math.ceil(x[1] / stride), Math.ceil(x[2] / stride), out];
+  return {
+    kernel: 'Conv2DBackpropFilter',
+    what: `${k}x${k} conv, stride ${stride}: x [${x}] -> ${out}`,
+    inputs: { x: values(x), dy: values(dy) },
+    attrs: { strides: stride, pad: 'same', dataFormat: 'NHWC', filterShape: [k, k, x[3], out] },
+  };
+}
+
+function depthwise(x: Shape4, stride: number): Case[] {
+  const dy: Shape4 = [x[0], Math.ceil(x[1] / stride), Math.ceil(x[2] / stride), x[3]];
+  const common = { strides: stride, pad: 'same', dilations: 1 };
+  const what = `depthwise 3x3, stride ${stride}: x [${x}]`;
+  return [
+    {
+      kernel: 'DepthwiseConv2dNativeBackpropFilter',
+      what,
+      inputs: { x: values(x), dy: values(dy) },
+      attrs: { ...common, filterShape: [3, 3, x[3], 1] },
+    },
+    {
+      kernel: 'DepthwiseConv2dNativeBackpropInput',
+      what,
+      inputs: { dy: values(dy), filter: values([3, 3, x[3], 1]) },
+      attrs: { ...common, inputShape: x },
+    },
+  ];
+}
+
+/** The same case cut to its first sample: a cheap warm-up (the cpu kernels take seconds per sample). */
+function firstSample(c: Case): Case {
+  const inputs = Object.fromEntries(
+    Object.entries(c.inputs).map(([k, v]) => {
+      if (k === 'filter') return [k, v];
+      const shape: Shape4 = [1, v.shape[1], v.shape[2], v.shape[3]];
+      return [k, { values: v.values.subarray(0, v.values.length / v.shape[0]), shape }];
+    }),
+  );
+  const inputShape = c.attrs.inputShape as Shape4 | undefined;
+  return { ...c, inputs, attrs: inputShape ? { ...c.attrs, inputShape: [1, ...inputShape.slice(1)] } : c.attrs };
+}
+
+async function run(c: Case): Promise<{ ms: number; out: Float32Array }> {
+  const inputs = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, tf.tensor(v.values, v.shape, 'float32')]));
+  const t0 = performance.now();
+  // Both backends compute inside runKernel, synchronously; reading the output back is left out.
+  const y = tf.engine().runKernel(c.kernel, inputs, c.attrs as tf.NamedAttrMap) as tf.Tensor;
+  const ms = performance.now() - t0;
+  const out = (await y.data()) as Float32Array;
+  tf.dispose([y, ...Object.values(inputs)]);
+  return { ms, out };
+}
+
+/** Times one kernel on the current backend: a warm-up on one sample, then the repetitions. */
+async function time(c: Case): Promise<{ timing: Timing; out: Float32Array }> {
+  await run(firstSample(c));
+  const runsMs: number[] = [];
+  let out: Float32Array = new Float32Array(0);
+  const start = performance.now();
+  while (runsMs.length < REPS && (runsMs.length === 0 || performance.now() - start < BUDGET_MS)) {
+    const r = await run(c);
+    runsMs.push(r.ms);
+    out = r.out;
+  }
+  return { timing: { medianMs: median(runsMs), runsMs }, out };
+}
+
+function relativeError(actual: Float32Array, expected: Float32Array): number {
+  let scale = 0;
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    scale = Math.max(scale, Math.abs(expected[i] as number));
+    worst = Math.max(worst, Math.abs((actual[i] as number) - (expected[i] as number)));
+  }
+  return worst / Math.max(scale, 1e-30);
+}
+
+async function main(): Promise<void> {
+  const cases: Case[] = [
+    convFilter([32, 3, 3, 160], 1, 960, 1),
+    convFilter([32, 6, 6, 96], 1, 576, 1),
+    convFilter([32, 96, 96, 3], 3, 32, 2),
+    ...depthwise([32, 3, 3, 960], 1),
+    ...depthwise([32, 12, 12, 192], 2),
+    ...depthwise([32, 48, 48, 96], 2),
+  ];
+  const rows: Row[] = [];
+  // The machine may be shared: both backends suffer the same contention, but say how much there was.
+  const loadBefore = loadavg()[0] ?? Number.NaN;
+  for (const c of cases) {
+    process.stderr.write(`${c.kernel}, ${c.what}...\n`);
+    await initEngine('wasm');
+    const wasm = await time(c);
+    await initEngine('cpu');
+    const cpu = await time(c);
+    rows.push({
+      kernel: c.kernel,
+      what: c.what,
+      wasm: wasm.timing,
+      cpu: cpu.timing,
+      speedup: cpu.timing.medianMs / wasm.timing.medianMs,
+      relativeError: relativeError(wasm.out, cpu.out),
+    });
+  }
+  const loadAfter = loadavg()[0] ?? Number.NaN;
+  const m = machine();
+  const md = [
+    `### kernels (${new Date().toISOString().slice(0, 10)}, ${m.cpus} cores, Node ${m.node})`,
+    '',
+    `The wasm backend's conv gradient kernels (libs/engine/src/wasm-kernels) against the cpu backend's, on MobileNetV2-at-96x96 shapes with batch 32, 'same' padding, one process, same seeded data. Median ms of up to ${REPS} calls after a warm-up on one sample (fewer once ${BUDGET_MS / 1000} s are spent; runs per median in brackets). Error: max |wasm - cpu| / max |cpu|. Load average ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end.`,
+    '',
+    table(
+      ['kernel', 'shape', 'wasm ms', 'cpu ms', 'speedup (cpu / wasm)', 'error'],
+      rows.map((r) => [
+        r.kernel,
+        r.what,
+        `${r.wasm.medianMs.toFixed(1)} (${r.wasm.runsMs.length})`,
+        `${r.cpu.medianMs.toFixed(0)} (${r.cpu.runsMs.length})`,
+        `${r.speedup.toFixed(0)}x`,
+        r.relativeError.toExponential(1),
+      ]),
+    ),
+    '',
+  ].join('\n');
+  writeResults(
+    'kernels',
+    { date: new Date().toISOString(), machine: m, loadAverage: [loadBefore, loadAfter], reps: REPS, budgetMs: BUDGET_MS, rows },
+    md,
+  );
+}
+
+await main();

@@ -1,6 +1,6 @@
 /**
- * Benchmark: the conv gradient kernels libs/engine adds to the wasm backend against the cpu
- * backend's own kernels, side by side in one process on the same seeded data, on the shapes of
+ * Benchmark: the conv gradient kernels libs/engine adds to the wasm backend (and the two it
+ * replaces there, Conv2DBackpropInput and Tile) against the cpu backend's own kernels, side by side in one process on the same seeded data, on the shapes of
  * a MobileNetV2 at 96x96 with batch 32 (1x1 expansions late in the network, the stride-2 stem,
  * depthwise 3x3 layers at three resolutions).
  *
@@ -23,7 +23,12 @@ const SEED = 42;
 type Shape4 = [number, number, number, number];
 
 interface Case {
-  kernel: 'Conv2DBackpropFilter' | 'DepthwiseConv2dNativeBackpropFilter' | 'DepthwiseConv2dNativeBackpropInput';
+  kernel:
+    | 'Conv2DBackpropFilter'
+    | 'Conv2DBackpropInput'
+    | 'DepthwiseConv2dNativeBackpropFilter'
+    | 'DepthwiseConv2dNativeBackpropInput'
+    | 'Tile';
   what: string;
   inputs: Record<string, { values: Float32Array; shape: Shape4 }>;
   attrs: Record<string, unknown>;
@@ -63,6 +68,17 @@ function convFilter(x: Shape4, k: number, out: number, stride: number): Case {
   };
 }
 
+/** The input gradient, which replaces the wasm backend's own scalar-loop kernel. */
+function convInput(x: Shape4, k: number, out: number, stride: number): Case {
+  const dy: Shape4 = [x[0], Math.ceil(x[1] / stride), Math.ceil(x[2] / stride), out];
+  return {
+    kernel: 'Conv2DBackpropInput',
+    what: `${k}x${k} conv, stride ${stride}: x [${x}] -> ${out}`,
+    inputs: { dy: values(dy), filter: values([k, k, x[3], out]) },
+    attrs: { strides: stride, pad: 'same', dataFormat: 'NHWC', inputShape: x },
+  };
+}
+
 function depthwise(x: Shape4, stride: number): Case[] {
   const dy: Shape4 = [x[0], Math.ceil(x[1] / stride), Math.ceil(x[2] / stride), x[3]];
   const common = { strides: stride, pad: 'same', dilations: 1 };
@@ -87,7 +103,7 @@ function depthwise(x: Shape4, stride: number): Case[] {
 function firstSample(c: Case): Case {
   const inputs = Object.fromEntries(
     Object.entries(c.inputs).map(([k, v]) => {
-      if (k === 'filter') return [k, v];
+      if (k === 'filter' || c.kernel === 'Tile') return [k, v];
       const shape: Shape4 = [1, v.shape[1], v.shape[2], v.shape[3]];
       return [k, { values: v.values.subarray(0, v.values.length / v.shape[0]), shape }];
     }),
@@ -139,6 +155,15 @@ async function main(): Promise<void> {
     ...depthwise([32, 3, 3, 960], 1),
     ...depthwise([32, 12, 12, 192], 2),
     ...depthwise([32, 48, 48, 96], 2),
+    convInput([32, 3, 3, 960], 1, 320, 1),
+    convInput([32, 3, 3, 320], 1, 1280, 1),
+    convInput([32, 12, 12, 64], 3, 64, 2),
+    {
+      kernel: 'Tile',
+      what: 'BatchNormalization gradient: [1,1,1,960] to [32,3,3,960]',
+      inputs: { x: values([1, 1, 1, 960]) },
+      attrs: { reps: [32, 3, 3, 1] },
+    },
   ];
   const rows: Row[] = [];
   // The machine may be shared: both backends suffer the same contention, but say how much there was.
@@ -163,7 +188,7 @@ async function main(): Promise<void> {
   const md = [
     `### kernels (${new Date().toISOString().slice(0, 10)}, ${m.cpus} cores, Node ${m.node})`,
     '',
-    `The wasm backend's conv gradient kernels (libs/engine/src/wasm-kernels) against the cpu backend's, on MobileNetV2-at-96x96 shapes with batch 32, 'same' padding, one process, same seeded data. Median ms of up to ${REPS} calls after a warm-up on one sample (fewer once ${BUDGET_MS / 1000} s are spent; runs per median in brackets). Error: max |wasm - cpu| / max |cpu|. Load average ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end.`,
+    `The wasm backend's conv gradient kernels and its replaced Conv2DBackpropInput and Tile (libs/engine/src/wasm-kernels) against the cpu backend's, on MobileNetV2-at-96x96 shapes with batch 32, 'same' padding, one process, same seeded data. Median ms of up to ${REPS} calls after a warm-up on one sample (fewer once ${BUDGET_MS / 1000} s are spent; runs per median in brackets). Error: max |wasm - cpu| / max |cpu|. Load average ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end.`,
     '',
     table(
       ['kernel', 'shape', 'wasm ms', 'cpu ms', 'speedup (cpu / wasm)', 'error'],

@@ -35,7 +35,7 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import { ringAllreduce } from '@permafrost/collective';
-import { bindGrpcServer, GRPC_CHANNEL_OPTIONS, newGrpcServer, startPeerServer } from '@permafrost/transport-grpc';
+import { bindGrpcServer, GRPC_PEER_CHANNEL_OPTIONS, newGrpcServer, startPeerServer } from '@permafrost/transport-grpc';
 import { arg, machine, median, table, writeResults } from './bench-util';
 
 const MiB = 1024 * 1024;
@@ -151,7 +151,7 @@ async function p2pRecvRole(): Promise<void> {
 }
 
 async function p2pSendRole(): Promise<void> {
-  const client = new Client(arg('address', ''), credentials.createInsecure(), TUNED ? GRPC_CHANNEL_OPTIONS : {});
+  const client = new Client(arg('address', ''), credentials.createInsecure(), TUNED ? GRPC_PEER_CHANNEL_OPTIONS : {});
   const chunk = Buffer.alloc(MiB, 1);
   const send = async (bytes: number) => {
     const t0 = performance.now();

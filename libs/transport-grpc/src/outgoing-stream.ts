@@ -1,0 +1,132 @@
+/**
+ * One long-lived PeerService.Exchange call from this rank to a ring neighbour, within one
+ * membership generation. Collective after collective travels on it: no call setup per
+ * collective, and HTTP/2 flow control keeps the window it has grown.
+ *
+ * Writes do not wait. A message is already encoded (the caller's values copied) and goes into
+ * grpc-js's queue, which hands messages to HTTP/2 in order as the receiver's flow-control window
+ * allows; drained() resolves once nothing is queued any more. Messages are encoded into buffers
+ * from a small pool (take) that they return to once grpc-js has written them: grpc-js copies each
+ * message into its own frame before it confirms the write, and a fresh buffer per message would
+ * add a large allocation, with its garbage collection, to every chunk. The call fails as a whole (the
+ * receiver refused a chunk, the connection dropped, this rank cancelled it): whatever waits on it
+ * fails at once, the owner hears why (onFailure) and opens a new call for the next collective.
+ * end() half-closes it; the receiver then answers with its chunk count and the call is over.
+ */
+import { type Client, type ClientWritableStream, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { peerService } from './services';
+import { fromServiceError } from './status';
+import type { RpcError } from './types';
+
+interface Waiter {
+  ok(): void;
+  fail(e: Error): void;
+}
+
+/** The messages are encoded before they are written (chunk-codec.ts). */
+const preEncoded = (b: Buffer) => b;
+/** buffers the pool keeps, at most: enough for the chunks of a collective step in flight */
+const POOL_BUFFERS = 16;
+
+export class OutgoingStream {
+  private readonly call: ClientWritableStream<Buffer>;
+  /** messages written but not yet handed to HTTP/2 */
+  private queued = 0;
+  private waiters: Waiter[] = [];
+  /** storage of written messages, ready for the next ones */
+  private readonly pool: ArrayBuffer[] = [];
+  private failure: Error | undefined;
+  private ended = false;
+  /** the newest collective written on this call */
+  sequence = 0;
+  /** a collective is using the call and has not flushed yet */
+  busy = false;
+
+  constructor(
+    client: Client,
+    /** the call failed for a reason other than cancel(); returns the error waiters get */
+    private readonly onFailure: (stream: OutgoingStream, why: RpcError) => Error,
+  ) {
+    const m = peerService.exchange;
+    this.call = client.makeClientStreamRequest(m.path, preEncoded, m.responseDeserialize, new Metadata(), {}, (err) => this.settle(err));
+  }
+
+  /** why the call failed, once it has */
+  get failed(): Error | undefined {
+    return this.failure;
+  }
+
+  /** open, with nothing waiting to be handed to HTTP/2 */
+  get idle(): boolean {
+    return this.queued === 0 && this.failure === undefined;
+  }
+
+  /** usable for another collective */
+  get open(): boolean {
+    return this.failure === undefined && !this.ended;
+  }
+
+  /** A buffer of `bytes` for the next message, from the pool when it has one large enough. */
+  take(bytes: number): Buffer {
+    let storage = this.pool.pop();
+    // allocUnsafeSlow: storage of its own, not zero-filled first
+    if (!storage || storage.byteLength < bytes) storage = Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer;
+    return Buffer.from(storage, 0, bytes);
+  }
+
+  /** Queues `message`, a buffer from take(); its storage goes back to the pool once written. */
+  write(message: Buffer): void {
+    if (!this.open) return;
+    this.queued++;
+    this.call.write(message, () => {
+      if (this.pool.length < POOL_BUFFERS) this.pool.push(message.buffer as ArrayBuffer);
+      this.queued--;
+      if (this.queued === 0) this.release();
+    });
+  }
+
+  /** Resolves when every message written so far has been handed to HTTP/2; rejects if the call fails first. */
+  drained(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.queued === 0) return Promise.resolve();
+    return new Promise((ok, fail) => this.waiters.push({ ok, fail }));
+  }
+
+  /** Fails the call with `reason`: the receiver sees it cancelled, waiters here get `reason`. */
+  cancel(reason: Error): void {
+    if (this.failure) return;
+    this.fail(reason);
+    this.call.cancel();
+  }
+
+  /** Half-closes the call: the receiver has everything there will be. */
+  end(): void {
+    if (!this.open) return;
+    this.ended = true;
+    this.call.end();
+  }
+
+  private release(): void {
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w.ok();
+  }
+
+  private settle(err: ServiceError | null): void {
+    if (!err) {
+      // the receiver answered our half-close: every message arrived
+      this.ended = true;
+      this.release();
+      return;
+    }
+    if (this.failure) return;
+    this.fail(this.onFailure(this, fromServiceError(err)));
+  }
+
+  private fail(e: Error): void {
+    this.failure = e;
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w.fail(e);
+  }
+}

@@ -3,12 +3,13 @@
  * membership generation. Collective after collective travels on it: no call setup per
  * collective, and HTTP/2 flow control keeps the window it has grown.
  *
- * Writes do not wait. A message is already encoded (the caller's values copied) and goes into
- * grpc-js's queue, which hands messages to HTTP/2 in order as the receiver's flow-control window
- * allows; drained() resolves once nothing is queued any more. Messages are encoded into buffers
- * from a small pool (take) that they return to once grpc-js has written them: grpc-js copies each
- * message into its own frame before it confirms the write, and a fresh buffer per message would
- * add a large allocation, with its garbage collection, to every chunk. The call fails as a whole (the
+ * Writes do not wait: a message joins a queue as a function that encodes it, and is encoded when
+ * fewer than IN_FLIGHT messages wait in grpc-js, which hands them to HTTP/2 in order as the
+ * receiver's flow-control window allows; drained() resolves once the queue is empty and grpc-js
+ * has written everything. Encoding late keeps the memory a collective needs small whatever its
+ * size, and lets the messages be encoded into a few buffers that return to a pool once written:
+ * grpc-js copies every message into a frame of its own before it confirms the write, and a fresh
+ * buffer per message would add a large allocation, with its garbage collection, to every chunk. The call fails as a whole (the
  * receiver refused a chunk, the connection dropped, this rank cancelled it): whatever waits on it
  * fails at once, the owner hears why (onFailure) and opens a new call for the next collective.
  * end() half-closes it; the receiver then answers with its chunk count and the call is over.
@@ -25,13 +26,19 @@ interface Waiter {
 
 /** The messages are encoded before they are written (chunk-codec.ts). */
 const preEncoded = (b: Buffer) => b;
-/** buffers the pool keeps, at most: enough for the chunks of a collective step in flight */
-const POOL_BUFFERS = 16;
+/** messages encoded and handed to grpc-js but not yet written; also the pool's size */
+const IN_FLIGHT = 8;
+
+/** Encodes one message into a buffer of `alloc`'s. */
+export type Encode = (alloc: (bytes: number) => Buffer) => Buffer;
 
 export class OutgoingStream {
   private readonly call: ClientWritableStream<Buffer>;
-  /** messages written but not yet handed to HTTP/2 */
-  private queued = 0;
+  /** messages not yet encoded */
+  private readonly pending: Encode[] = [];
+  private next = 0;
+  /** messages handed to grpc-js, not yet written */
+  private inFlight = 0;
   private waiters: Waiter[] = [];
   /** storage of written messages, ready for the next ones */
   private readonly pool: ArrayBuffer[] = [];
@@ -58,7 +65,7 @@ export class OutgoingStream {
 
   /** open, with nothing waiting to be handed to HTTP/2 */
   get idle(): boolean {
-    return this.queued === 0 && this.failure === undefined;
+    return this.inFlight === 0 && this.next === this.pending.length && this.failure === undefined;
   }
 
   /** usable for another collective */
@@ -66,29 +73,50 @@ export class OutgoingStream {
     return this.failure === undefined && !this.ended;
   }
 
-  /** A buffer of `bytes` for the next message, from the pool when it has one large enough. */
-  take(bytes: number): Buffer {
+  /** Queues a message; `encode` runs when its turn comes (the caller keeps its inputs intact until drained). */
+  write(encode: Encode): void {
+    if (!this.open) return;
+    this.pending.push(encode);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.inFlight < IN_FLIGHT && this.next < this.pending.length && this.open) {
+      const encode = this.pending[this.next] as Encode;
+      this.next++;
+      let message: Buffer;
+      try {
+        message = encode((bytes) => this.take(bytes));
+      } catch (e) {
+        this.cancel(e instanceof Error ? e : new Error(String(e)));
+        return;
+      }
+      this.inFlight++;
+      this.call.write(message, () => {
+        if (this.pool.length < IN_FLIGHT) this.pool.push(message.buffer as ArrayBuffer);
+        this.inFlight--;
+        this.pump();
+        if (this.idle) this.release();
+      });
+    }
+    if (this.next === this.pending.length) {
+      this.pending.length = 0;
+      this.next = 0;
+    }
+  }
+
+  /** A buffer of `bytes`, from the pool when it has one large enough. */
+  private take(bytes: number): Buffer {
     let storage = this.pool.pop();
     // allocUnsafeSlow: storage of its own, not zero-filled first
     if (!storage || storage.byteLength < bytes) storage = Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer;
     return Buffer.from(storage, 0, bytes);
   }
 
-  /** Queues `message`, a buffer from take(); its storage goes back to the pool once written. */
-  write(message: Buffer): void {
-    if (!this.open) return;
-    this.queued++;
-    this.call.write(message, () => {
-      if (this.pool.length < POOL_BUFFERS) this.pool.push(message.buffer as ArrayBuffer);
-      this.queued--;
-      if (this.queued === 0) this.release();
-    });
-  }
-
   /** Resolves when every message written so far has been handed to HTTP/2; rejects if the call fails first. */
   drained(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.queued === 0) return Promise.resolve();
+    if (this.idle) return Promise.resolve();
     return new Promise((ok, fail) => this.waiters.push({ ok, fail }));
   }
 
@@ -125,6 +153,8 @@ export class OutgoingStream {
 
   private fail(e: Error): void {
     this.failure = e;
+    this.pending.length = 0;
+    this.next = 0;
     const ws = this.waiters;
     this.waiters = [];
     for (const w of ws) w.fail(e);

@@ -2,9 +2,10 @@
  * The collective Transport over PeerService.Exchange, for one membership generation.
  *
  * Sending: one long-lived Exchange call per receiving rank (outgoing-stream.ts) carries every
- * collective to it, one after another. A chunk is encoded as it is written, and a collective's
- * flush() waits until grpc-js has handed its messages to HTTP/2 (so the receiver's flow control
- * paces a fast sender), at most until the collective's deadline. A call that fails takes the
+ * collective to it, one after another. A chunk is encoded when the call has room for it (so its
+ * values are read then, see SendChannel), and a collective's flush() waits until grpc-js has
+ * handed its messages to HTTP/2 (so the receiver's flow control paces a fast sender), at most
+ * until the collective's deadline. A call that fails takes the
  * collective in flight with it (see doom); the next collective opens a new call.
  * Receiving: the PeerServer feeds each incoming chunk to this transport's Inbox for (sending
  * rank, sequence); recv takes from it in arrival order. A stream that moves on to the next
@@ -57,7 +58,7 @@ export class PeerTransport implements Transport {
     let aborted: Error | undefined;
     return {
       write: (c: Chunk) => {
-        if (!aborted) stream.write(encoder.encode(c, (bytes) => stream.take(bytes)));
+        if (!aborted) stream.write((alloc) => encoder.encode(c, alloc));
       },
       flush: async () => {
         if (aborted) throw aborted;

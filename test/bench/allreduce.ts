@@ -7,11 +7,10 @@
  *         (a one-element allreduce). A repetition lasts until its slowest rank is done; the
  *         table shows the median. algbw = bytes / time,
  *         busbw = algbw * 2(n-1)/n, the per-link rate a ring achieves (nccl-tests' convention).
- *   p2p   two processes, one client-streaming call moving the same number of bytes in 1 MiB
- *         messages with identity serialization (no protobuf, no reduction), timed from the call's
- *         start to the server's response; median of --reps. Measured twice: with the server and
- *         channel options the Peer service uses (the reference for the ratio), and with grpc-js's
- *         defaults.
+ *   p2p   raw grpc-js, the same number of bytes (raw-grpc.ts): one process sending to another
+ *         (the reference for the target), and two processes sending to each other at once (what
+ *         each rank of a 2-ring does, the most a ring's transport could reach here); median of
+ *         --reps.
  *
  * The ranks learn each other's addresses through the parent: each child prints its bound
  * address, the parent sends every child the full list on stdin, the children print their
@@ -19,24 +18,16 @@
  * --chunk-elements). Target: at 16 MiB and above, busbw >= 60% of p2p.
  *
  * Run: node --import tsx test/bench/allreduce.ts [--reps 5] [--sizes 1,4,16,64] [--ranks 2,3,4] [--chunk-elements N]
- * (children are this script with --role rank | p2p-recv | p2p-send)
+ * (children are this script with --role rank | p2p-recv | p2p-send | both-ways)
  */
 import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import {
-  Client,
-  credentials,
-  type MethodDefinition,
-  Server,
-  ServerCredentials,
-  type ServerReadableStream,
-  type sendUnaryData,
-} from '@grpc/grpc-js';
 import { ringAllreduce } from '@permafrost/collective';
-import { bindGrpcServer, GRPC_PEER_CHANNEL_OPTIONS, newGrpcServer, startPeerServer } from '@permafrost/transport-grpc';
+import { startPeerServer } from '@permafrost/transport-grpc';
 import { arg, machine, median, table, writeResults } from './bench-util';
+import { bothWaysRole, p2pRecvRole, p2pSendRole, type RoleContext } from './raw-grpc';
 
 const MiB = 1024 * 1024;
 const REPS = Math.max(5, Number(arg('reps', '5')));
@@ -50,8 +41,6 @@ const CHILD_TIMEOUT_MS = 20 * 60_000;
 /** allreduces of WARMUP_ELEMENTS every rank runs before timing anything */
 const WARMUP_ROUNDS = 20;
 const WARMUP_ELEMENTS = 256 * 1024;
-/** p2p with the Peer service's grpc-js options rather than grpc-js's defaults */
-const TUNED = process.argv.includes('--tuned');
 
 interface Timings {
   bytes: number;
@@ -112,68 +101,11 @@ async function rankRole(): Promise<void> {
   await peer.close();
 }
 
-// Raw grpc-js: bytes in, byte count out, no protobuf.
-const identity = (b: Buffer) => b;
-const upload: MethodDefinition<Buffer, Buffer> = {
-  path: '/permafrost.bench.Raw/Upload',
-  requestStream: true,
-  responseStream: false,
-  requestSerialize: identity,
-  requestDeserialize: identity,
-  responseSerialize: identity,
-  responseDeserialize: identity,
+const roleContext: RoleContext = {
+  emit,
+  timeSizes: (round) => timeSizes(SIZES_MIB, round),
+  warmupRounds: WARMUP_ROUNDS,
 };
-
-async function p2pRecvRole(): Promise<void> {
-  const server = TUNED ? newGrpcServer() : new Server();
-  server.addService(
-    { upload },
-    {
-      upload: (call: ServerReadableStream<Buffer, Buffer>, respond: sendUnaryData<Buffer>) => {
-        let bytes = 0;
-        call.on('data', (b: Buffer) => {
-          bytes += b.length;
-        });
-        call.on('end', () => respond(null, Buffer.from(String(bytes))));
-      },
-    },
-  );
-  const address = TUNED
-    ? (await bindGrpcServer(server, '127.0.0.1:0')).address
-    : `127.0.0.1:${await new Promise<number>((done, fail) =>
-        server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? fail(e) : done(p))),
-      )}`;
-  emit({ address });
-  // the parent closes stdin once the sender is done
-  process.stdin.resume();
-  await once(process.stdin, 'end');
-  server.forceShutdown();
-}
-
-async function p2pSendRole(): Promise<void> {
-  const client = new Client(arg('address', ''), credentials.createInsecure(), TUNED ? GRPC_PEER_CHANNEL_OPTIONS : {});
-  const chunk = Buffer.alloc(MiB, 1);
-  const send = async (bytes: number) => {
-    const t0 = performance.now();
-    const counted = await new Promise<number>((done, fail) => {
-      const call = client.makeClientStreamRequest(upload.path, identity, identity, (e, r) =>
-        e || !r ? fail(e) : done(Number(r.toString())),
-      );
-      void (async () => {
-        for (let sent = 0; sent < bytes; sent += MiB) {
-          if (!call.write(chunk.subarray(0, Math.min(MiB, bytes - sent)))) await once(call, 'drain');
-        }
-        call.end();
-      })().catch(fail);
-    });
-    if (counted !== bytes) throw new Error(`the receiver counted ${counted} bytes, ${bytes} were sent`);
-    return performance.now() - t0;
-  };
-  for (let i = 0; i < WARMUP_ROUNDS; i++) await send(MiB);
-  const results = await timeSizes(SIZES_MIB, send);
-  emit({ results });
-  client.close();
-}
 
 // ---------- parent ----------
 
@@ -205,20 +137,34 @@ async function ring(n: number, sizesMiB: number[], chunkElements: number): Promi
   const addresses = await Promise.all(ranks.map(async (c) => (await c.next<{ address: string }>()).address));
   for (const c of ranks) c.proc.stdin.end(`${JSON.stringify({ addresses, sizesMiB, chunkElements })}\n`);
   const all = await Promise.all(ranks.map((c) => c.next<{ results: Timings[] }>()));
-  return sizesMiB.map((_, s) => {
-    const per = all.map((a) => a.results[s] as Timings);
-    const first = per[0] as Timings;
-    return { bytes: first.bytes, times: first.times.map((_, i) => Math.max(...per.map((p) => p.times[i] as number))) };
-  });
+  return latest(all.map((a) => a.results));
 }
 
-async function p2p(tuned: boolean): Promise<Timings[]> {
-  const flags = tuned ? ['--tuned'] : [];
-  const recv = child('p2p-recv', flags);
+async function p2p(): Promise<Timings[]> {
+  const recv = child('p2p-recv', []);
   const { address } = await recv.next<{ address: string }>();
-  const { results } = await child('p2p-send', ['--address', address, ...flags]).next<{ results: Timings[] }>();
+  const { results } = await child('p2p-send', ['--address', address]).next<{ results: Timings[] }>();
   recv.proc.stdin.end();
   return results;
+}
+
+/** Two processes sending to each other; per size, the later of the two of each repetition. */
+async function bothWays(): Promise<Timings[]> {
+  const pair = [child('both-ways', []), child('both-ways', [])] as const;
+  const [a, b] = await Promise.all(pair.map(async (c) => (await c.next<{ address: string }>()).address));
+  pair[0].proc.stdin.write(`${JSON.stringify(b)}\n`);
+  pair[1].proc.stdin.write(`${JSON.stringify(a)}\n`);
+  const all = await Promise.all(pair.map((c) => c.next<{ results: Timings[] }>()));
+  for (const c of pair) c.proc.stdin.end();
+  return latest(all.map((x) => x.results));
+}
+
+/** Per size, each repetition's latest time over the processes that took part. */
+function latest(per: Timings[][]): Timings[] {
+  return (per[0] as Timings[]).map((first, s) => ({
+    bytes: first.bytes,
+    times: first.times.map((_, i) => Math.max(...per.map((p) => (p[s] as Timings).times[i] as number))),
+  }));
 }
 
 const percent = (x: number) => `${(100 * x).toFixed(0)}%`;
@@ -245,18 +191,18 @@ async function main(): Promise<void> {
   const fixed = Number(arg('chunk-elements', '0'));
   const tuning = fixed ? { chunkElements: fixed, rows: [] } : await tune();
   const { chunkElements } = tuning;
-  log('p2p, Peer service options...');
-  const p2pTuned = await p2p(true);
-  log('p2p, grpc-js defaults...');
-  const p2pDefault = await p2p(false);
+  log('p2p...');
+  const oneWay = await p2p();
+  log('p2p both ways...');
+  const twoWay = await bothWays();
   const rows = [];
   for (const n of RANKS) {
     log(`ring of ${n}, chunks of ${kib(chunkElements)} KiB...`);
     const r = await ring(n, SIZES_MIB, chunkElements);
     for (const [i, t] of r.entries()) {
-      const [ms, ref] = [median(t.times), gbps(t.bytes, median((p2pTuned[i] as Timings).times))];
-      const plain = gbps(t.bytes, median((p2pDefault[i] as Timings).times));
-      rows.push({ n, ...t, medianMs: ms, algbw: gbps(t.bytes, ms), busbw: busbw(n, t), p2p: ref, p2pDefaults: plain });
+      const [ms, ref] = [median(t.times), gbps(t.bytes, median((oneWay[i] as Timings).times))];
+      const both = gbps(t.bytes, median((twoWay[i] as Timings).times));
+      rows.push({ n, ...t, medianMs: ms, algbw: gbps(t.bytes, ms), busbw: busbw(n, t), p2p: ref, p2pBothWays: both });
     }
   }
   const judged = rows.filter((r) => r.bytes >= TARGET_FROM_MIB * MiB);
@@ -266,16 +212,26 @@ async function main(): Promise<void> {
   const md = [
     `### allreduce (${new Date().toISOString().slice(0, 10)}, ${cores} cores, Node ${process.version})`,
     '',
-    `Ring allreduce (sum) of float32 buffers over the gRPC Peer service on loopback, one process per rank, all sharing the machine's ${cores} cores; chunks of ${chunkElements} elements (${kib(chunkElements)} KiB). Median of ${REPS} repetitions after a warm-up; a repetition lasts until its slowest rank is done. GB/s = 1e9 bytes/s. p2p: one grpc-js client-streaming call between two processes, 1 MiB messages, no protobuf, with the Peer service's server and channel options (the reference) and with grpc-js defaults.`,
+    `Ring allreduce (sum) of float32 buffers over the gRPC Peer service on loopback, one process per rank, all sharing the machine's ${cores} cores; chunks of ${chunkElements} elements (${kib(chunkElements)} KiB). Median of ${REPS} repetitions after a warm-up; a repetition lasts until its slowest rank is done. GB/s = 1e9 bytes/s. p2p: raw grpc-js client streams, 1 MiB messages, no protobuf, with the Peer service's server and channel options, measured in the same run: one process sending to another (the reference), and two processes sending to each other at the same time (per direction), which is what every rank of a 2-ring does.`,
     '',
     table(
-      ['ranks', 'MiB', 'median ms', 'algbw GB/s', 'busbw GB/s', 'p2p GB/s', 'busbw / p2p', 'p2p, grpc-js defaults, GB/s'],
-      rows.map((r) => [`${r.n}`, `${r.bytes / MiB}`, r.medianMs, r.algbw, r.busbw, r.p2p, percent(r.busbw / r.p2p), r.p2pDefaults]),
+      ['ranks', 'MiB', 'median ms', 'algbw GB/s', 'busbw GB/s', 'p2p GB/s', 'busbw / p2p', 'p2p both ways GB/s', 'busbw / both ways'],
+      rows.map((r) => [
+        `${r.n}`,
+        `${r.bytes / MiB}`,
+        r.medianMs,
+        r.algbw,
+        r.busbw,
+        r.p2p,
+        percent(r.busbw / r.p2p),
+        r.p2pBothWays,
+        percent(r.busbw / r.p2pBothWays),
+      ]),
     ),
     '',
     `Target: busbw >= ${TARGET * 100}% of p2p at ${TARGET_FROM_MIB} MiB and above: **${verdict}** (${passed} of ${judged.length} cases).`,
     '',
-    `Reading the ratio: p2p has one process sending and one receiving, a core each. A ring rank sends, receives and adds at the same time, and ${RANKS.at(-1)} ranks share ${cores} cores, so on this machine the ring competes with itself for CPU; the chunks also pass through protobuf encoding, one more copy on each side and the reduction, which p2p skips.`,
+    `Reading the ratios: p2p has one process sending and one receiving, a core each. A ring rank sends and receives at the same time (and adds), so even raw grpc-js with nothing on top, both ways, is the ceiling for a 2-ring; with ${RANKS.at(-1)} ranks on ${cores} cores each rank also gets only part of a core.`,
     '',
     ...(tuning.rows.length ? [`Chunk size, 3 ranks (chosen: ${kib(chunkElements)} KiB):`, '', table(TUNING_HEADER, tuning.rows), ''] : []),
   ].join('\n');
@@ -286,8 +242,8 @@ async function main(): Promise<void> {
     reps: REPS,
     chunkElements,
     target,
-    p2p: p2pTuned,
-    p2pDefaults: p2pDefault,
+    p2p: oneWay,
+    p2pBothWays: twoWay,
   };
   writeResults('allreduce', { ...json, ring: rows, tuning: tuning.rows }, md);
 }
@@ -295,8 +251,9 @@ async function main(): Promise<void> {
 const role = arg('role', 'parent');
 try {
   if (role === 'rank') await rankRole();
-  else if (role === 'p2p-recv') await p2pRecvRole();
-  else if (role === 'p2p-send') await p2pSendRole();
+  else if (role === 'p2p-recv') await p2pRecvRole(roleContext);
+  else if (role === 'p2p-send') await p2pSendRole(roleContext, arg('address', ''));
+  else if (role === 'both-ways') await bothWaysRole(roleContext);
   else await main();
 } catch (e) {
   console.error(e);

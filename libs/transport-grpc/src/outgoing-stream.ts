@@ -15,6 +15,7 @@
  * end() half-closes it; the receiver then answers with its chunk count and the call is over.
  */
 import { type Client, type ClientWritableStream, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { CollectiveError } from '@permafrost/collective';
 import { peerService } from './services';
 import { fromServiceError } from './status';
 import type { RpcError } from './types';
@@ -75,6 +76,7 @@ export class OutgoingStream {
 
   /** Queues a message; `encode` runs when its turn comes (the caller keeps its inputs intact until drained). */
   write(encode: Encode): void {
+    if (this.ended && !this.failure) this.fail(new CollectiveError('the stream was closed before this chunk'));
     if (!this.open) return;
     this.pending.push(encode);
     this.pump();
@@ -131,6 +133,8 @@ export class OutgoingStream {
   end(): void {
     if (!this.open) return;
     this.ended = true;
+    // what grpc-js holds is still written before the half-close; what is not encoded yet never is
+    if (this.next < this.pending.length) this.fail(new CollectiveError('the stream was closed with chunks unsent'));
     this.call.end();
   }
 

@@ -27,7 +27,7 @@ import type { Readable, Writable } from 'node:stream';
 import { ringAllreduce } from '@permafrost/collective';
 import { startPeerServer } from '@permafrost/transport-grpc';
 import { arg, machine, median, table, writeResults } from './bench-util';
-import { bothWaysRole, p2pRecvRole, p2pSendRole, type RoleContext } from './raw-grpc';
+import { bothWaysRole, measured, p2pRecvRole, p2pSendRole, type RoleContext, type Round } from './raw-grpc';
 
 const MiB = 1024 * 1024;
 const REPS = Math.max(5, Number(arg('reps', '5')));
@@ -46,6 +46,8 @@ interface Timings {
   bytes: number;
   /** milliseconds, one per timed repetition */
   times: number[];
+  /** CPU milliseconds of the process, one per timed repetition */
+  cpuMs: number[];
 }
 
 const emit = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
@@ -54,16 +56,17 @@ const kib = (elements: number) => (elements * 4) / 1024;
 
 // ---------- children ----------
 
-/** Per size: one untimed round, then REPS timed ones; `round` returns its milliseconds. */
-async function timeSizes(sizesMiB: number[], round: (bytes: number) => Promise<number>): Promise<Timings[]> {
+/** Per size: one untimed round, then REPS timed ones. */
+async function timeSizes(sizesMiB: number[], round: (bytes: number) => Promise<Round>): Promise<Timings[]> {
   const out: Timings[] = [];
   for (const mib of sizesMiB) {
-    const times: number[] = [];
+    const t: Timings = { bytes: mib * MiB, times: [], cpuMs: [] };
     for (let i = 0; i <= REPS; i++) {
-      const ms = await round(mib * MiB);
-      if (i > 0) times.push(ms);
+      const r = await round(mib * MiB);
+      if (i > 0) t.times.push(r.ms);
+      if (i > 0) t.cpuMs.push(r.cpuMs);
     }
-    out.push({ bytes: mib * MiB, times });
+    out.push(t);
   }
   return out;
 }
@@ -88,12 +91,10 @@ async function rankRole(): Promise<void> {
     if (buffer.byteLength !== bytes) buffer = new Float32Array(bytes / 4);
     buffer.fill(rank + 1);
     await allreduce(new Float32Array(1));
-    const t0 = performance.now();
-    await allreduce(buffer);
-    const ms = performance.now() - t0;
+    const r = await measured(() => allreduce(buffer));
     const wrong = buffer.findIndex((v) => v !== want);
     if (wrong >= 0) throw new Error(`rank ${rank}: element ${wrong} is ${buffer[wrong]}, expected ${want}`);
-    return ms;
+    return r;
   });
   // a last barrier, so that no rank closes its server while a neighbour still needs it
   await allreduce(new Float32Array(1));
@@ -140,12 +141,16 @@ async function ring(n: number, sizesMiB: number[], chunkElements: number): Promi
   return latest(all.map((a) => a.results));
 }
 
-async function p2p(): Promise<Timings[]> {
+/** One process sending to another: the sender's timings, and per size the receiver's CPU of each repetition. */
+async function p2p(): Promise<{ send: Timings[]; receiveCpuMs: number[][] }> {
   const recv = child('p2p-recv', []);
   const { address } = await recv.next<{ address: string }>();
   const { results } = await child('p2p-send', ['--address', address]).next<{ results: Timings[] }>();
   recv.proc.stdin.end();
-  return results;
+  // the receiver saw the warm-up uploads, then per size an untimed one and REPS timed ones
+  const { cpuMs } = await recv.next<{ cpuMs: number[] }>();
+  const receiveCpuMs = results.map((_, s) => cpuMs.slice(WARMUP_ROUNDS + s * (REPS + 1) + 1, WARMUP_ROUNDS + (s + 1) * (REPS + 1)));
+  return { send: results, receiveCpuMs };
 }
 
 /** Two processes sending to each other; per size, the later of the two of each repetition. */
@@ -159,13 +164,18 @@ async function bothWays(): Promise<Timings[]> {
   return latest(all.map((x) => x.results));
 }
 
-/** Per size, each repetition's latest time over the processes that took part. */
+/** Per size, each repetition's latest time and mean CPU over the processes that took part. */
 function latest(per: Timings[][]): Timings[] {
+  const over = (s: number, i: number, k: 'times' | 'cpuMs') => per.map((p) => (p[s] as Timings)[k][i] as number);
   return (per[0] as Timings[]).map((first, s) => ({
     bytes: first.bytes,
-    times: first.times.map((_, i) => Math.max(...per.map((p) => (p[s] as Timings).times[i] as number))),
+    times: first.times.map((_, i) => Math.max(...over(s, i, 'times'))),
+    cpuMs: first.cpuMs.map((_, i) => over(s, i, 'cpuMs').reduce((a, b) => a + b, 0) / per.length),
   }));
 }
+
+/** CPU milliseconds per MiB a process sent (and as much received, where it does both). */
+const cpuPerMiB = (cpuMs: number[], bytes: number) => median(cpuMs) / (bytes / MiB);
 
 const percent = (x: number) => `${(100 * x).toFixed(0)}%`;
 const TUNING_HEADER = ['chunk KiB', 'MiB', 'median ms', 'busbw GB/s'];
@@ -192,7 +202,7 @@ async function main(): Promise<void> {
   const tuning = fixed ? { chunkElements: fixed, rows: [] } : await tune();
   const { chunkElements } = tuning;
   log('p2p...');
-  const oneWay = await p2p();
+  const { send: oneWay, receiveCpuMs } = await p2p();
   log('p2p both ways...');
   const twoWay = await bothWays();
   const rows = [];
@@ -202,7 +212,9 @@ async function main(): Promise<void> {
     for (const [i, t] of r.entries()) {
       const [ms, ref] = [median(t.times), gbps(t.bytes, median((oneWay[i] as Timings).times))];
       const both = gbps(t.bytes, median((twoWay[i] as Timings).times));
-      rows.push({ n, ...t, medianMs: ms, algbw: gbps(t.bytes, ms), busbw: busbw(n, t), p2p: ref, p2pBothWays: both });
+      // a rank sends (and receives) 2(n-1)/n of the buffer
+      const rankCpu = cpuPerMiB(t.cpuMs, (t.bytes * 2 * (n - 1)) / n);
+      rows.push({ n, ...t, medianMs: ms, algbw: gbps(t.bytes, ms), busbw: busbw(n, t), p2p: ref, p2pBothWays: both, rankCpu });
     }
   }
   const judged = rows.filter((r) => r.bytes >= TARGET_FROM_MIB * MiB);
@@ -233,6 +245,19 @@ async function main(): Promise<void> {
     '',
     `Reading the ratios: p2p has one process sending and one receiving, a core each. A ring rank sends and receives at the same time (and adds), so even raw grpc-js with nothing on top, both ways, is the ceiling for a 2-ring; with ${RANKS.at(-1)} ranks on ${cores} cores each rank also gets only part of a core.`,
     '',
+    `CPU milliseconds per MiB a process sends (median; where it also receives as much, that is included; all threads of the process): p2p's sender and receiver, one process of p2p both ways, and a ring rank (2(n-1)/n of the buffer out and in, plus the additions). With ${cores} cores for n ranks, a rank that needs x ms per MiB cannot exceed ${cores}/(n x) MiB/ms of busbw.`,
+    '',
+    table(
+      ['MiB', 'p2p send', 'p2p receive', 'p2p both ways', ...RANKS.map((n) => `ring rank, ${n} ranks`)],
+      oneWay.map((t, s) => [
+        `${t.bytes / MiB}`,
+        cpuPerMiB(t.cpuMs, t.bytes),
+        cpuPerMiB(receiveCpuMs[s] as number[], t.bytes),
+        cpuPerMiB((twoWay[s] as Timings).cpuMs, t.bytes),
+        ...RANKS.map((n) => rows.find((r) => r.n === n && r.bytes === t.bytes)?.rankCpu ?? Number.NaN),
+      ]),
+    ),
+    '',
     ...(tuning.rows.length ? [`Chunk size, 3 ranks (chosen: ${kib(chunkElements)} KiB):`, '', table(TUNING_HEADER, tuning.rows), ''] : []),
   ].join('\n');
   const target = { ratio: TARGET, fromMiB: TARGET_FROM_MIB, verdict };
@@ -243,6 +268,7 @@ async function main(): Promise<void> {
     chunkElements,
     target,
     p2p: oneWay,
+    p2pReceiveCpuMs: receiveCpuMs,
     p2pBothWays: twoWay,
   };
   writeResults('allreduce', { ...json, ring: rows, tuning: tuning.rows }, md);

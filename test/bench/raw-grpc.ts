@@ -28,27 +28,46 @@ const upload: MethodDefinition<Buffer, Buffer> = {
   responseDeserialize: identity,
 };
 
+/** One timed round: wall milliseconds, and the CPU milliseconds this process spent (all threads). */
+export interface Round {
+  ms: number;
+  cpuMs: number;
+}
+
+/** Runs `fn` and measures it. */
+export async function measured(fn: () => Promise<unknown>): Promise<Round> {
+  const [t0, c0] = [performance.now(), process.cpuUsage()];
+  await fn();
+  const c = process.cpuUsage(c0);
+  return { ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000 };
+}
+
 export interface RoleContext {
   emit(v: unknown): void;
-  /** per size in bytes: an untimed round, then the timed ones; `round` returns its milliseconds */
-  timeSizes(round: (bytes: number) => Promise<number>): Promise<unknown>;
+  /** per size in bytes: an untimed round, then the timed ones */
+  timeSizes(round: (bytes: number) => Promise<Round>): Promise<unknown>;
   warmupRounds: number;
 }
 
-/** A server that answers every upload with its byte count; `onUpload` hears of each one. */
-async function counter(onUpload: () => void = () => undefined): Promise<{ address: string; close(): Promise<void> }> {
+/**
+ * A server that answers every upload with its byte count; `onUpload` hears of each one with the
+ * CPU milliseconds the process spent while it came in.
+ */
+async function counter(onUpload: (cpuMs: number) => void = () => undefined): Promise<{ address: string; close(): Promise<void> }> {
   const server = newGrpcServer();
   server.addService(
     { upload },
     {
       upload: (call: ServerReadableStream<Buffer, Buffer>, respond: sendUnaryData<Buffer>) => {
+        const c0 = process.cpuUsage();
         let bytes = 0;
         call.on('data', (b: Buffer) => {
           bytes += b.length;
         });
         call.on('end', () => {
           respond(null, Buffer.from(String(bytes)));
-          onUpload();
+          const c = process.cpuUsage(c0);
+          onUpload((c.user + c.system) / 1000);
         });
       },
     },
@@ -79,12 +98,14 @@ function uploader(address: string): { send(bytes: number): Promise<number>; clos
   return { send, close: () => client.close() };
 }
 
-/** p2p, receiving side: serves until the parent closes stdin. */
+/** p2p, receiving side: serves until the parent closes stdin, then reports each upload's CPU milliseconds. */
 export async function p2pRecvRole(ctx: RoleContext): Promise<void> {
-  const server = await counter();
+  const cpuMs: number[] = [];
+  const server = await counter((ms) => cpuMs.push(ms));
   ctx.emit({ address: server.address });
   process.stdin.resume();
   await once(process.stdin, 'end');
+  ctx.emit({ cpuMs });
   await server.close();
 }
 
@@ -92,7 +113,7 @@ export async function p2pRecvRole(ctx: RoleContext): Promise<void> {
 export async function p2pSendRole(ctx: RoleContext, address: string): Promise<void> {
   const up = uploader(address);
   for (let i = 0; i < ctx.warmupRounds; i++) await up.send(MiB);
-  ctx.emit({ results: await ctx.timeSizes(up.send) });
+  ctx.emit({ results: await ctx.timeSizes((bytes) => measured(() => up.send(bytes))) });
   up.close();
 }
 
@@ -111,18 +132,17 @@ export async function bothWaysRole(ctx: RoleContext): Promise<void> {
   const [line] = (await once(createInterface({ input: process.stdin }), 'line')) as [string];
   const up = uploader(JSON.parse(line) as string);
   let expected = 0;
-  const round = async (bytes: number) => {
-    const t0 = performance.now();
-    expected++;
-    const received = new Promise<void>((done) => {
-      wake = () => {
-        if (arrived >= expected) done();
-      };
-      wake();
+  const round = (bytes: number) =>
+    measured(() => {
+      expected++;
+      const received = new Promise<void>((done) => {
+        wake = () => {
+          if (arrived >= expected) done();
+        };
+        wake();
+      });
+      return Promise.all([up.send(bytes), received]);
     });
-    await Promise.all([up.send(bytes), received]);
-    return performance.now() - t0;
-  };
   for (let i = 0; i < ctx.warmupRounds; i++) await round(MiB);
   const results = await ctx.timeSizes(round);
   // the other process may still be receiving our last upload: answer, then wait to be let go

@@ -4,7 +4,7 @@
  * collective, and HTTP/2 flow control keeps the window it has grown.
  *
  * Writes do not wait: a message joins a queue as a function that encodes it, and is encoded when
- * fewer than IN_FLIGHT messages wait in grpc-js, which hands them to HTTP/2 in order as the
+ * less than IN_FLIGHT_BYTES wait in grpc-js, which hands them to HTTP/2 in order as the
  * receiver's flow-control window allows; drained() resolves once the queue is empty and grpc-js
  * has written everything. Encoding late keeps the memory a collective needs small whatever its
  * size, and lets the messages be encoded into a few buffers that return to a pool once written:
@@ -27,8 +27,14 @@ interface Waiter {
 
 /** The messages are encoded before they are written (chunk-codec.ts). */
 const preEncoded = (b: Buffer) => b;
-/** messages encoded and handed to grpc-js but not yet written; also the pool's size */
-const IN_FLIGHT = 8;
+/**
+ * Bytes encoded and handed to grpc-js but not yet written, at most (and always one message).
+ * More only sits in queues: a buffer that waits there long enough to outlive two young-generation
+ * collections is promoted, and every promoted MiB brings the next full collection closer.
+ */
+const IN_FLIGHT_BYTES = 2 * 1024 * 1024;
+/** buffers the pool keeps */
+const POOL_BUFFERS = 4;
 
 /** Encodes one message into a buffer of `alloc`'s. */
 export type Encode = (alloc: (bytes: number) => Buffer) => Buffer;
@@ -38,8 +44,9 @@ export class OutgoingStream {
   /** messages not yet encoded */
   private readonly pending: Encode[] = [];
   private next = 0;
-  /** messages handed to grpc-js, not yet written */
+  /** messages handed to grpc-js, not yet written, and their bytes */
   private inFlight = 0;
+  private inFlightBytes = 0;
   private waiters: Waiter[] = [];
   /** storage of written messages, ready for the next ones */
   private readonly pool: ArrayBuffer[] = [];
@@ -83,7 +90,7 @@ export class OutgoingStream {
   }
 
   private pump(): void {
-    while (this.inFlight < IN_FLIGHT && this.next < this.pending.length && this.open) {
+    while ((this.inFlight === 0 || this.inFlightBytes < IN_FLIGHT_BYTES) && this.next < this.pending.length && this.open) {
       const encode = this.pending[this.next] as Encode;
       this.next++;
       let message: Buffer;
@@ -94,9 +101,11 @@ export class OutgoingStream {
         return;
       }
       this.inFlight++;
+      this.inFlightBytes += message.byteLength;
       this.call.write(message, () => {
-        if (this.pool.length < IN_FLIGHT) this.pool.push(message.buffer as ArrayBuffer);
+        if (this.pool.length < POOL_BUFFERS) this.pool.push(message.buffer as ArrayBuffer);
         this.inFlight--;
+        this.inFlightBytes -= message.byteLength;
         this.pump();
         if (this.idle) this.release();
       });

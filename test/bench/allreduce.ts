@@ -7,11 +7,10 @@
  *         (a one-element allreduce). A repetition lasts until its slowest rank is done; the
  *         table shows the median. algbw = bytes / time,
  *         busbw = algbw * 2(n-1)/n, the per-link rate a ring achieves (nccl-tests' convention).
- *   p2p   two processes, one client-streaming call moving the same number of bytes in 1 MiB
- *         messages with identity serialization (no protobuf, no reduction), timed from the call's
- *         start to the server's response; median of --reps. Measured twice: with the server and
- *         channel options the Peer service uses (the reference for the ratio), and with grpc-js's
- *         defaults.
+ *   p2p   raw grpc-js, the same number of bytes (raw-grpc.ts): one process sending to another
+ *         (the reference for the target), and two processes sending to each other at once (what
+ *         each rank of a 2-ring does, the most a ring's transport could reach here); median of
+ *         --reps.
  *
  * The ranks learn each other's addresses through the parent: each child prints its bound
  * address, the parent sends every child the full list on stdin, the children print their
@@ -19,24 +18,16 @@
  * --chunk-elements). Target: at 16 MiB and above, busbw >= 60% of p2p.
  *
  * Run: node --import tsx test/bench/allreduce.ts [--reps 5] [--sizes 1,4,16,64] [--ranks 2,3,4] [--chunk-elements N]
- * (children are this script with --role rank | p2p-recv | p2p-send)
+ * (children are this script with --role rank | p2p-recv | p2p-send | both-ways)
  */
 import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import {
-  Client,
-  credentials,
-  type MethodDefinition,
-  Server,
-  ServerCredentials,
-  type ServerReadableStream,
-  type sendUnaryData,
-} from '@grpc/grpc-js';
 import { ringAllreduce } from '@permafrost/collective';
-import { bindGrpcServer, GRPC_CHANNEL_OPTIONS, newGrpcServer, startPeerServer } from '@permafrost/transport-grpc';
+import { startPeerServer } from '@permafrost/transport-grpc';
 import { arg, machine, median, table, writeResults } from './bench-util';
+import { bothWaysRole, measured, p2pRecvRole, p2pSendRole, type RoleContext, type Round } from './raw-grpc';
 
 const MiB = 1024 * 1024;
 const REPS = Math.max(5, Number(arg('reps', '5')));
@@ -50,13 +41,13 @@ const CHILD_TIMEOUT_MS = 20 * 60_000;
 /** allreduces of WARMUP_ELEMENTS every rank runs before timing anything */
 const WARMUP_ROUNDS = 20;
 const WARMUP_ELEMENTS = 256 * 1024;
-/** p2p with the Peer service's grpc-js options rather than grpc-js's defaults */
-const TUNED = process.argv.includes('--tuned');
 
 interface Timings {
   bytes: number;
   /** milliseconds, one per timed repetition */
   times: number[];
+  /** CPU milliseconds of the process, one per timed repetition */
+  cpuMs: number[];
 }
 
 const emit = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
@@ -65,16 +56,17 @@ const kib = (elements: number) => (elements * 4) / 1024;
 
 // ---------- children ----------
 
-/** Per size: one untimed round, then REPS timed ones; `round` returns its milliseconds. */
-async function timeSizes(sizesMiB: number[], round: (bytes: number) => Promise<number>): Promise<Timings[]> {
+/** Per size: one untimed round, then REPS timed ones. */
+async function timeSizes(sizesMiB: number[], round: (bytes: number) => Promise<Round>): Promise<Timings[]> {
   const out: Timings[] = [];
   for (const mib of sizesMiB) {
-    const times: number[] = [];
+    const t: Timings = { bytes: mib * MiB, times: [], cpuMs: [] };
     for (let i = 0; i <= REPS; i++) {
-      const ms = await round(mib * MiB);
-      if (i > 0) times.push(ms);
+      const r = await round(mib * MiB);
+      if (i > 0) t.times.push(r.ms);
+      if (i > 0) t.cpuMs.push(r.cpuMs);
     }
-    out.push({ bytes: mib * MiB, times });
+    out.push(t);
   }
   return out;
 }
@@ -99,12 +91,10 @@ async function rankRole(): Promise<void> {
     if (buffer.byteLength !== bytes) buffer = new Float32Array(bytes / 4);
     buffer.fill(rank + 1);
     await allreduce(new Float32Array(1));
-    const t0 = performance.now();
-    await allreduce(buffer);
-    const ms = performance.now() - t0;
+    const r = await measured(() => allreduce(buffer));
     const wrong = buffer.findIndex((v) => v !== want);
     if (wrong >= 0) throw new Error(`rank ${rank}: element ${wrong} is ${buffer[wrong]}, expected ${want}`);
-    return ms;
+    return r;
   });
   // a last barrier, so that no rank closes its server while a neighbour still needs it
   await allreduce(new Float32Array(1));
@@ -112,68 +102,11 @@ async function rankRole(): Promise<void> {
   await peer.close();
 }
 
-// Raw grpc-js: bytes in, byte count out, no protobuf.
-const identity = (b: Buffer) => b;
-const upload: MethodDefinition<Buffer, Buffer> = {
-  path: '/permafrost.bench.Raw/Upload',
-  requestStream: true,
-  responseStream: false,
-  requestSerialize: identity,
-  requestDeserialize: identity,
-  responseSerialize: identity,
-  responseDeserialize: identity,
+const roleContext: RoleContext = {
+  emit,
+  timeSizes: (round) => timeSizes(SIZES_MIB, round),
+  warmupRounds: WARMUP_ROUNDS,
 };
-
-async function p2pRecvRole(): Promise<void> {
-  const server = TUNED ? newGrpcServer() : new Server();
-  server.addService(
-    { upload },
-    {
-      upload: (call: ServerReadableStream<Buffer, Buffer>, respond: sendUnaryData<Buffer>) => {
-        let bytes = 0;
-        call.on('data', (b: Buffer) => {
-          bytes += b.length;
-        });
-        call.on('end', () => respond(null, Buffer.from(String(bytes))));
-      },
-    },
-  );
-  const address = TUNED
-    ? (await bindGrpcServer(server, '127.0.0.1:0')).address
-    : `127.0.0.1:${await new Promise<number>((done, fail) =>
-        server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? fail(e) : done(p))),
-      )}`;
-  emit({ address });
-  // the parent closes stdin once the sender is done
-  process.stdin.resume();
-  await once(process.stdin, 'end');
-  server.forceShutdown();
-}
-
-async function p2pSendRole(): Promise<void> {
-  const client = new Client(arg('address', ''), credentials.createInsecure(), TUNED ? GRPC_CHANNEL_OPTIONS : {});
-  const chunk = Buffer.alloc(MiB, 1);
-  const send = async (bytes: number) => {
-    const t0 = performance.now();
-    const counted = await new Promise<number>((done, fail) => {
-      const call = client.makeClientStreamRequest(upload.path, identity, identity, (e, r) =>
-        e || !r ? fail(e) : done(Number(r.toString())),
-      );
-      void (async () => {
-        for (let sent = 0; sent < bytes; sent += MiB) {
-          if (!call.write(chunk.subarray(0, Math.min(MiB, bytes - sent)))) await once(call, 'drain');
-        }
-        call.end();
-      })().catch(fail);
-    });
-    if (counted !== bytes) throw new Error(`the receiver counted ${counted} bytes, ${bytes} were sent`);
-    return performance.now() - t0;
-  };
-  for (let i = 0; i < WARMUP_ROUNDS; i++) await send(MiB);
-  const results = await timeSizes(SIZES_MIB, send);
-  emit({ results });
-  client.close();
-}
 
 // ---------- parent ----------
 
@@ -205,21 +138,44 @@ async function ring(n: number, sizesMiB: number[], chunkElements: number): Promi
   const addresses = await Promise.all(ranks.map(async (c) => (await c.next<{ address: string }>()).address));
   for (const c of ranks) c.proc.stdin.end(`${JSON.stringify({ addresses, sizesMiB, chunkElements })}\n`);
   const all = await Promise.all(ranks.map((c) => c.next<{ results: Timings[] }>()));
-  return sizesMiB.map((_, s) => {
-    const per = all.map((a) => a.results[s] as Timings);
-    const first = per[0] as Timings;
-    return { bytes: first.bytes, times: first.times.map((_, i) => Math.max(...per.map((p) => p.times[i] as number))) };
-  });
+  return latest(all.map((a) => a.results));
 }
 
-async function p2p(tuned: boolean): Promise<Timings[]> {
-  const flags = tuned ? ['--tuned'] : [];
-  const recv = child('p2p-recv', flags);
+/** One process sending to another: the sender's timings, and per size the receiver's CPU of each repetition. */
+async function p2p(): Promise<{ send: Timings[]; receiveCpuMs: number[][] }> {
+  const recv = child('p2p-recv', []);
   const { address } = await recv.next<{ address: string }>();
-  const { results } = await child('p2p-send', ['--address', address, ...flags]).next<{ results: Timings[] }>();
+  const { results } = await child('p2p-send', ['--address', address]).next<{ results: Timings[] }>();
   recv.proc.stdin.end();
-  return results;
+  // the receiver saw the warm-up uploads, then per size an untimed one and REPS timed ones
+  const { cpuMs } = await recv.next<{ cpuMs: number[] }>();
+  const receiveCpuMs = results.map((_, s) => cpuMs.slice(WARMUP_ROUNDS + s * (REPS + 1) + 1, WARMUP_ROUNDS + (s + 1) * (REPS + 1)));
+  return { send: results, receiveCpuMs };
 }
+
+/** Two processes sending to each other; per size, the later of the two of each repetition. */
+async function bothWays(): Promise<Timings[]> {
+  const pair = [child('both-ways', []), child('both-ways', [])] as const;
+  const [a, b] = await Promise.all(pair.map(async (c) => (await c.next<{ address: string }>()).address));
+  pair[0].proc.stdin.write(`${JSON.stringify(b)}\n`);
+  pair[1].proc.stdin.write(`${JSON.stringify(a)}\n`);
+  const all = await Promise.all(pair.map((c) => c.next<{ results: Timings[] }>()));
+  for (const c of pair) c.proc.stdin.end();
+  return latest(all.map((x) => x.results));
+}
+
+/** Per size, each repetition's latest time and mean CPU over the processes that took part. */
+function latest(per: Timings[][]): Timings[] {
+  const over = (s: number, i: number, k: 'times' | 'cpuMs') => per.map((p) => (p[s] as Timings)[k][i] as number);
+  return (per[0] as Timings[]).map((first, s) => ({
+    bytes: first.bytes,
+    times: first.times.map((_, i) => Math.max(...over(s, i, 'times'))),
+    cpuMs: first.cpuMs.map((_, i) => over(s, i, 'cpuMs').reduce((a, b) => a + b, 0) / per.length),
+  }));
+}
+
+/** CPU milliseconds per MiB a process sent (and as much received, where it does both). */
+const cpuPerMiB = (cpuMs: number[], bytes: number) => median(cpuMs) / (bytes / MiB);
 
 const percent = (x: number) => `${(100 * x).toFixed(0)}%`;
 const TUNING_HEADER = ['chunk KiB', 'MiB', 'median ms', 'busbw GB/s'];
@@ -245,18 +201,20 @@ async function main(): Promise<void> {
   const fixed = Number(arg('chunk-elements', '0'));
   const tuning = fixed ? { chunkElements: fixed, rows: [] } : await tune();
   const { chunkElements } = tuning;
-  log('p2p, Peer service options...');
-  const p2pTuned = await p2p(true);
-  log('p2p, grpc-js defaults...');
-  const p2pDefault = await p2p(false);
+  log('p2p...');
+  const { send: oneWay, receiveCpuMs } = await p2p();
+  log('p2p both ways...');
+  const twoWay = await bothWays();
   const rows = [];
   for (const n of RANKS) {
     log(`ring of ${n}, chunks of ${kib(chunkElements)} KiB...`);
     const r = await ring(n, SIZES_MIB, chunkElements);
     for (const [i, t] of r.entries()) {
-      const [ms, ref] = [median(t.times), gbps(t.bytes, median((p2pTuned[i] as Timings).times))];
-      const plain = gbps(t.bytes, median((p2pDefault[i] as Timings).times));
-      rows.push({ n, ...t, medianMs: ms, algbw: gbps(t.bytes, ms), busbw: busbw(n, t), p2p: ref, p2pDefaults: plain });
+      const [ms, ref] = [median(t.times), gbps(t.bytes, median((oneWay[i] as Timings).times))];
+      const both = gbps(t.bytes, median((twoWay[i] as Timings).times));
+      // a rank sends (and receives) 2(n-1)/n of the buffer
+      const rankCpu = cpuPerMiB(t.cpuMs, (t.bytes * 2 * (n - 1)) / n);
+      rows.push({ n, ...t, medianMs: ms, algbw: gbps(t.bytes, ms), busbw: busbw(n, t), p2p: ref, p2pBothWays: both, rankCpu });
     }
   }
   const judged = rows.filter((r) => r.bytes >= TARGET_FROM_MIB * MiB);
@@ -266,16 +224,39 @@ async function main(): Promise<void> {
   const md = [
     `### allreduce (${new Date().toISOString().slice(0, 10)}, ${cores} cores, Node ${process.version})`,
     '',
-    `Ring allreduce (sum) of float32 buffers over the gRPC Peer service on loopback, one process per rank, all sharing the machine's ${cores} cores; chunks of ${chunkElements} elements (${kib(chunkElements)} KiB). Median of ${REPS} repetitions after a warm-up; a repetition lasts until its slowest rank is done. GB/s = 1e9 bytes/s. p2p: one grpc-js client-streaming call between two processes, 1 MiB messages, no protobuf, with the Peer service's server and channel options (the reference) and with grpc-js defaults.`,
+    `Ring allreduce (sum) of float32 buffers over the gRPC Peer service on loopback, one process per rank, all sharing the machine's ${cores} cores; chunks of ${chunkElements} elements (${kib(chunkElements)} KiB). Median of ${REPS} repetitions after a warm-up; a repetition lasts until its slowest rank is done. GB/s = 1e9 bytes/s. p2p: raw grpc-js client streams, 1 MiB messages, no protobuf, with the Peer service's server and channel options, measured in the same run: one process sending to another (the reference), and two processes sending to each other at the same time (per direction), which is what every rank of a 2-ring does.`,
     '',
     table(
-      ['ranks', 'MiB', 'median ms', 'algbw GB/s', 'busbw GB/s', 'p2p GB/s', 'busbw / p2p', 'p2p, grpc-js defaults, GB/s'],
-      rows.map((r) => [`${r.n}`, `${r.bytes / MiB}`, r.medianMs, r.algbw, r.busbw, r.p2p, percent(r.busbw / r.p2p), r.p2pDefaults]),
+      ['ranks', 'MiB', 'median ms', 'algbw GB/s', 'busbw GB/s', 'p2p GB/s', 'busbw / p2p', 'p2p both ways GB/s', 'busbw / both ways'],
+      rows.map((r) => [
+        `${r.n}`,
+        `${r.bytes / MiB}`,
+        r.medianMs,
+        r.algbw,
+        r.busbw,
+        r.p2p,
+        percent(r.busbw / r.p2p),
+        r.p2pBothWays,
+        percent(r.busbw / r.p2pBothWays),
+      ]),
     ),
     '',
     `Target: busbw >= ${TARGET * 100}% of p2p at ${TARGET_FROM_MIB} MiB and above: **${verdict}** (${passed} of ${judged.length} cases).`,
     '',
-    `Reading the ratio: p2p has one process sending and one receiving, a core each. A ring rank sends, receives and adds at the same time, and ${RANKS.at(-1)} ranks share ${cores} cores, so on this machine the ring competes with itself for CPU; the chunks also pass through protobuf encoding, one more copy on each side and the reduction, which p2p skips.`,
+    `Reading the ratios: p2p has one process sending and one receiving, a core each. A ring rank sends and receives at the same time (and adds), so even raw grpc-js with nothing on top, both ways, is the ceiling for a 2-ring; with ${RANKS.at(-1)} ranks on ${cores} cores each rank also gets only part of a core.`,
+    '',
+    `CPU milliseconds per MiB a process sends (median; where it also receives as much, that is included; all threads of the process): p2p's sender and receiver, one process of p2p both ways, and a ring rank (2(n-1)/n of the buffer out and in, plus the additions). With ${cores} cores for n ranks, a rank that needs x ms per MiB cannot exceed ${cores}/(n x) MiB/ms of busbw.`,
+    '',
+    table(
+      ['MiB', 'p2p send', 'p2p receive', 'p2p both ways', ...RANKS.map((n) => `ring rank, ${n} ranks`)],
+      oneWay.map((t, s) => [
+        `${t.bytes / MiB}`,
+        cpuPerMiB(t.cpuMs, t.bytes),
+        cpuPerMiB(receiveCpuMs[s] as number[], t.bytes),
+        cpuPerMiB((twoWay[s] as Timings).cpuMs, t.bytes),
+        ...RANKS.map((n) => rows.find((r) => r.n === n && r.bytes === t.bytes)?.rankCpu ?? Number.NaN),
+      ]),
+    ),
     '',
     ...(tuning.rows.length ? [`Chunk size, 3 ranks (chosen: ${kib(chunkElements)} KiB):`, '', table(TUNING_HEADER, tuning.rows), ''] : []),
   ].join('\n');
@@ -286,8 +267,9 @@ async function main(): Promise<void> {
     reps: REPS,
     chunkElements,
     target,
-    p2p: p2pTuned,
-    p2pDefaults: p2pDefault,
+    p2p: oneWay,
+    p2pReceiveCpuMs: receiveCpuMs,
+    p2pBothWays: twoWay,
   };
   writeResults('allreduce', { ...json, ring: rows, tuning: tuning.rows }, md);
 }
@@ -295,8 +277,9 @@ async function main(): Promise<void> {
 const role = arg('role', 'parent');
 try {
   if (role === 'rank') await rankRole();
-  else if (role === 'p2p-recv') await p2pRecvRole();
-  else if (role === 'p2p-send') await p2pSendRole();
+  else if (role === 'p2p-recv') await p2pRecvRole(roleContext);
+  else if (role === 'p2p-send') await p2pSendRole(roleContext, arg('address', ''));
+  else if (role === 'both-ways') await bothWaysRole(roleContext);
   else await main();
 } catch (e) {
   console.error(e);

@@ -57,8 +57,8 @@ export class MemoryTransport implements Transport {
   openSend(to: number, sequence: number): SendChannel {
     const box = this.hub.box(to, this.rank, sequence);
     return {
-      write: async (c) => box.push({ ...c, data: c.data.slice() }),
-      close: async () => undefined,
+      write: (c) => box.push({ ...c, data: c.data.slice() }),
+      flush: async () => undefined,
       abort: () => undefined,
     };
   }

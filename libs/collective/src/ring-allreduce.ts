@@ -16,6 +16,7 @@
  * every wait has a deadline.
  */
 import { type Chunk, CollectiveError, type Transport } from './transport';
+import { addInto } from './vector-add';
 
 export interface AllreduceOptions {
   sequence: number;
@@ -46,12 +47,6 @@ export function segments(total: number, n: number): Segment[] {
 }
 
 const mod = (a: number, n: number) => ((a % n) + n) % n;
-
-/** dst[at + i] += src[i]; a small monomorphic function V8 optimises better than an inline loop. */
-function addInto(dst: Float32Array, at: number, src: Float32Array): void {
-  const n = src.length;
-  for (let i = 0; i < n; i++) dst[at + i] = (dst[at + i] as number) + (src[i] as number);
-}
 
 /** Sums `buffer` across all ranks of `t`, in place. */
 export async function ringAllreduce(buffer: Float32Array, t: Transport, opts: AllreduceOptions): Promise<void> {
@@ -95,12 +90,14 @@ export async function ringAllreduce(buffer: Float32Array, t: Transport, opts: Al
 
   try {
     // The first step's chunks go out at once; every later chunk is forwarded right after the
-    // chunk it depends on has arrived and been reduced (or stored).
+    // chunk it depends on has arrived and been reduced (or stored). Chunks are views into
+    // `buffer`: the transport copies what it needs, and the region a chunk covers is not written
+    // again before the next rank has it (whatever overwrites it depends on that chunk).
     const first = mod(t.rank, n);
     const s0 = segs[first] as Segment;
-    const pending: Promise<void>[] = chunksOf(s0).map((c) =>
-      send.write(out(0, first, c.offset, buffer.slice(s0.start + c.offset, s0.start + c.offset + c.length))),
-    );
+    for (const c of chunksOf(s0)) {
+      send.write(out(0, first, c.offset, buffer.subarray(s0.start + c.offset, s0.start + c.offset + c.length)));
+    }
     const steps = 2 * (n - 1);
     for (let step = 0; step < steps; step++) {
       const reduce = step < n - 1;
@@ -112,19 +109,18 @@ export async function ringAllreduce(buffer: Float32Array, t: Transport, opts: Al
         check(got, step, segIn, c.offset);
         if (got.data.length !== c.length) throw new CollectiveError(`rank ${left} sent ${got.data.length} elements, expected ${c.length}`);
         const at = s.start + c.offset;
-        if (reduce) addInto(buffer, at, got.data);
-        else buffer.set(got.data, at);
+        const region = buffer.subarray(at, at + c.length);
+        if (reduce) addInto(region, got.data);
+        else region.set(got.data);
         // What arrives at step `step` is exactly what this rank forwards at step `step + 1`,
         // except the last all-gather step (nothing left to forward).
-        if (step + 1 < steps) pending.push(send.write(out(step + 1, segIn, c.offset, buffer.slice(at, at + c.length))));
+        if (step + 1 < steps) send.write(out(step + 1, segIn, c.offset, region));
       }
     }
-    await Promise.all(pending);
-    // Every chunk has been handed to the transport and every chunk this rank needed has arrived,
-    // so the result is final. The half-close's acknowledgement is not awaited: that round trip
-    // used to be a third of a small allreduce's latency. A delivery that fails after this point
-    // surfaces on the receiving rank, whose receives then fail.
-    send.close().catch(() => undefined);
+    // Every chunk this rank needed has arrived, so the result is final once the transport no
+    // longer needs `buffer`. Nothing waits for the receiver to acknowledge: a delivery that fails
+    // after this point surfaces on the receiving rank, whose receives then fail.
+    await send.flush();
   } catch (e) {
     send.abort(e instanceof Error ? e : new Error(String(e)));
     throw e;

@@ -1,8 +1,9 @@
 /**
  * What a collective needs from the network: ordered, reliable delivery of chunks from one rank to
  * another. A ring only ever sends to its right neighbour and receives from its left one, so a
- * transport may keep one stream per neighbour. libs/transport-grpc implements this over the Peer
- * service; MemoryTransport (tests) over in-process queues.
+ * transport may keep one stream per neighbour and carry collective after collective on it.
+ * libs/transport-grpc implements this over the Peer service; MemoryTransport (tests) over
+ * in-process queues.
  */
 export interface Chunk {
   /** collective sequence number: equal on every rank for the same allreduce */
@@ -22,8 +23,8 @@ export interface Transport {
   readonly rank: number;
   readonly size: number;
   /**
-   * Opens a one-collective channel to rank `to`: chunks written to it arrive at `to` in order.
-   * `close` resolves once the receiver has everything.
+   * The sending side of one collective to rank `to`: chunks written to it arrive at `to` in order.
+   * A transport may carry many collectives on one stream per neighbour.
    */
   openSend(to: number, sequence: number, timeoutMs: number): SendChannel;
   /** The next chunk from rank `from` for collective `sequence`; rejects after `timeoutMs`. */
@@ -31,9 +32,17 @@ export interface Transport {
 }
 
 export interface SendChannel {
-  /** resolves when the chunk may be released (flow control) */
-  write(chunk: Chunk): Promise<void>;
-  close(): Promise<void>;
+  /**
+   * Queues a chunk, without waiting. The transport may read `chunk.data` until flush() has
+   * settled, so the caller leaves those elements alone until then. A failure surfaces in flush().
+   */
+  write(chunk: Chunk): void;
+  /**
+   * Resolves once every chunk written has been handed to the network (the receiver's flow
+   * control paces a fast sender here); rejects with the channel's failure, or once the
+   * collective's `timeoutMs` since openSend have passed.
+   */
+  flush(): Promise<void>;
   /** aborts the channel after a local failure */
   abort(reason: Error): void;
 }

@@ -49,6 +49,19 @@ export const CHANNEL_OPTIONS: ChannelOptions = {
   'grpc-node.flow_control_window': 4 * 1024 * 1024,
 };
 
+/**
+ * Channels to ring neighbours carry one long-lived Exchange stream each, which is never retried.
+ * grpc-js would still hold on to up to a MiB of a call's messages until the server's response
+ * headers arrive (which a client stream gets only at its end), confirming each write at once; with
+ * no retry buffer a write is confirmed once HTTP/2 has taken it, so a receiver that stops reading
+ * holds the sender back and runs into the collective's deadline.
+ */
+export const PEER_CHANNEL_OPTIONS: ChannelOptions = {
+  ...CHANNEL_OPTIONS,
+  'grpc.enable_retries': 0,
+  'grpc.per_rpc_retry_buffer_size': 0,
+};
+
 export const SERVER_OPTIONS: ChannelOptions = { ...COMMON };
 
 export const insecure = () => credentials.createInsecure();
@@ -117,8 +130,7 @@ export function widenReceiveWindows(server: Server): number {
       try {
         session.settings({ initialWindowSize: STREAM_WINDOW_BYTES });
         session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
-        // acknowledgements and control messages are small: do not let Nagle hold them back
-        session.socket.setNoDelay(true);
+        // (Node's http2 already turns Nagle off on its sockets, which it does not let us touch)
       } catch {
         // a session that is already closing: nothing to tune
       }

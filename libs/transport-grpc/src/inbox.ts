@@ -1,10 +1,11 @@
 /**
  * Where incoming chunks wait for the collective: one FIFO mailbox per (sending rank, collective
- * sequence), fed by the one Exchange stream that rank opened for that collective.
+ * sequence), fed by the Exchange stream from that rank while it carries that collective.
  *
- * A receive waits at most its timeout, but not when waiting is pointless: once the stream has
- * ended, normally or broken (the sender aborted, its process died, the connection dropped), a
- * receive that finds the mailbox empty fails at once instead of sitting out the timeout.
+ * A receive waits at most its timeout, but not when waiting is pointless: once the feed is over,
+ * because the stream moved on to the next collective or ended, or because it broke (the sender
+ * aborted, its process died, the connection dropped), a receive that finds the mailbox empty
+ * fails at once instead of sitting out the timeout.
  */
 import { type Chunk, CollectiveError } from '@permafrost/collective';
 
@@ -57,7 +58,7 @@ export class Inbox {
     } else this.queue.push(c);
   }
 
-  /** The stream is over; receives still waiting learn why now. */
+  /** The feed is over; receives still waiting learn why now. */
   end(error?: Error): void {
     if (this.ended) return;
     this.ended = { error };
@@ -81,6 +82,11 @@ export class Inbox {
   release(reason: string): void {
     this.queue.length = 0;
     this.end(new Error(reason));
+  }
+
+  /** the next chunk if one is queued, without waiting */
+  poll(): Chunk | undefined {
+    return this.queue.shift();
   }
 
   take(timeoutMs: number): Promise<Chunk> {

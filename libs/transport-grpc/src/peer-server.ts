@@ -1,14 +1,16 @@
 /**
- * A worker's PeerService server: its left ring neighbour streams allreduce chunks to it, one
- * Exchange call per collective.
+ * A worker's PeerService server: its left ring neighbour keeps one Exchange stream open to it
+ * per membership generation and sends every collective's chunks on it, in order.
  *
- * Every chunk is checked before it is queued: its generation must be the generation of the
- * membership this worker takes part in (a worker of an older or newer membership is refused
- * with FAILED_PRECONDITION, naming both generations), its from_rank another rank of the ring,
- * and all chunks of one call must belong to the same collective. A refused stream ends with an
- * error status, which the sender's close() reports. The receiver acknowledges with the chunk
- * count once the sender half-closes; a stream that breaks instead fails the receiver's pending
- * and later receives at once.
+ * A stream is admitted by its first chunk and every chunk is checked before it is queued: its
+ * generation must be the generation of the membership this worker takes part in (a worker of an
+ * older or newer membership is refused with FAILED_PRECONDITION, naming both generations), its
+ * from_rank another rank of the ring and the same on the whole stream, and its collective the
+ * current one or a later one. The first chunk of a collective opens that collective's mailbox
+ * (refused if the collective is doomed or over here, see peer-transport.ts) and ends the previous
+ * one's. A refused stream ends with an error status, which fails the sender's collective. The
+ * receiver answers with the chunk count once the sender half-closes; a stream that breaks
+ * instead fails the receiver's pending and later receives of its collective at once.
  */
 import { create } from '@bufbuild/protobuf';
 import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
@@ -33,14 +35,6 @@ export interface PeerServer {
   close(): Promise<void>;
 }
 
-function admit(t: PeerTransport | undefined, req: ExchangeRequest): Inbox {
-  const generation = req.membership?.generation;
-  if (!t)
-    throw new RpcError('failed-precondition', `this worker has no membership yet (the stream is of generation ${generation ?? 'none'})`);
-  checkGeneration(t, req);
-  return t.incoming(req.fromRank, Number(req.sequence));
-}
-
 function checkGeneration(t: PeerTransport, req: ExchangeRequest): void {
   const generation = req.membership?.generation;
   if (generation !== t.generation) {
@@ -53,35 +47,63 @@ function checkGeneration(t: PeerTransport, req: ExchangeRequest): void {
 
 function exchange(current: () => PeerTransport | undefined) {
   return (call: ServerReadableStream<ExchangeRequest, ExchangeResponse>, respond: sendUnaryData<ExchangeResponse>) => {
-    let inbox: Inbox | undefined;
+    /** the transport that admitted this stream, even if a newer one took over since */
     let transport: PeerTransport | undefined;
+    let from = -1;
+    /** the mailbox of the collective the stream carries now */
+    let inbox: Inbox | undefined;
     let chunks = 0;
     let over = false;
+    let forget: () => void = () => undefined;
+    const finish = (error?: Error) => {
+      over = true;
+      forget();
+      inbox?.end(error);
+    };
     const refuse = (e: RpcError) => {
       if (over) return;
-      over = true;
-      inbox?.end(e);
+      finish(e);
       respond(toServiceError(e));
+    };
+    const next = (t: PeerTransport, sequence: number) => {
+      if (inbox && sequence < inbox.sequence) {
+        throw new RpcError('invalid-argument', `collective ${sequence} from rank ${from} came after collective ${inbox.sequence}`);
+      }
+      inbox?.end();
+      const box = t.incoming(from, sequence);
+      // a mailbox the stream has left behind may be discarded later without stopping the stream
+      box.attach((reason) => {
+        if (inbox === box) refuse(new RpcError('aborted', reason));
+      });
+      inbox = box;
     };
     call.on('data', (req: ExchangeRequest) => {
       if (over) return;
       try {
-        if (!inbox) {
-          transport = current();
-          const box = admit(transport, req);
-          box.attach((reason) => refuse(new RpcError('aborted', reason)));
-          inbox = box;
+        if (!transport) {
+          const t = current();
+          if (!t) {
+            throw new RpcError(
+              'failed-precondition',
+              `this worker has no membership yet (the stream is of generation ${req.membership?.generation ?? 'none'})`,
+            );
+          }
+          checkGeneration(t, req);
+          transport = t;
+          from = req.fromRank;
+          forget = t.adopt((reason) => refuse(new RpcError('failed-precondition', reason)));
         } else {
-          // the transport this stream was admitted by, even if a newer one took over since
-          if (transport) checkGeneration(transport, req);
-          if (req.fromRank !== inbox.from || Number(req.sequence) !== inbox.sequence) {
+          checkGeneration(transport, req);
+          if (req.fromRank !== from) {
             throw new RpcError(
               'invalid-argument',
-              `a stream carries one collective: it began with collective ${inbox.sequence} from rank ${inbox.from}, then sent collective ${req.sequence} from rank ${req.fromRank}`,
+              `a stream comes from one rank: it began with rank ${from}, then sent from rank ${req.fromRank}`,
             );
           }
         }
-        inbox.push(decodeChunk(req));
+        const sequence = Number(req.sequence);
+        if (sequence !== inbox?.sequence) next(transport, sequence);
+        (inbox as Inbox).push(decodeChunk(req));
         chunks++;
       } catch (e) {
         refuse(e instanceof RpcError ? e : new RpcError('invalid-argument', e instanceof Error ? e.message : String(e)));
@@ -92,15 +114,12 @@ function exchange(current: () => PeerTransport | undefined) {
     call.on('end', () =>
       setImmediate(() => {
         if (over || call.cancelled) return;
-        over = true;
-        inbox?.end();
+        finish();
         respond(null, create(ExchangeResponseSchema, { chunks }));
       }),
     );
     const broke = (why: string) => {
-      if (over) return;
-      over = true;
-      inbox?.end(new Error(why));
+      if (!over) finish(new Error(why));
     };
     call.on('cancelled', () => broke('the sender cancelled it or its connection dropped'));
     call.on('error', (e: Error) => broke(e.message));

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file permafrost/v1/peer.proto.
  */
 export const file_permafrost_v1_peer: GenFile = /*@__PURE__*/
-  fileDesc("ChhwZXJtYWZyb3N0L3YxL3BlZXIucHJvdG8SDXBlcm1hZnJvc3QudjEizQEKD0V4Y2hhbmdlUmVxdWVzdBItCgptZW1iZXJzaGlwGAEgASgLMhkucGVybWFmcm9zdC52MS5NZW1iZXJzaGlwEhEKCWZyb21fcmFuaxgCIAEoDRIQCghzZXF1ZW5jZRgDIAEoBBIRCglzaWduYXR1cmUYBCABKAkSDAoEc3RlcBgFIAEoDRIPCgdzZWdtZW50GAYgASgNEg4KBm9mZnNldBgHIAEoDRIMCgRkYXRhGAggASgMEhYKDnRvdGFsX2VsZW1lbnRzGAkgASgEIiIKEEV4Y2hhbmdlUmVzcG9uc2USDgoGY2h1bmtzGAEgASgNMlwKC1BlZXJTZXJ2aWNlEk0KCEV4Y2hhbmdlEh4ucGVybWFmcm9zdC52MS5FeGNoYW5nZVJlcXVlc3QaHy5wZXJtYWZyb3N0LnYxLkV4Y2hhbmdlUmVzcG9uc2UoAWIGcHJvdG8z", [file_permafrost_v1_common]);
+  fileDesc("ChhwZXJtYWZyb3N0L3YxL3BlZXIucHJvdG8SDXBlcm1hZnJvc3QudjEi4AEKD0V4Y2hhbmdlUmVxdWVzdBItCgptZW1iZXJzaGlwGAEgASgLMhkucGVybWFmcm9zdC52MS5NZW1iZXJzaGlwEhEKCWZyb21fcmFuaxgCIAEoDRIQCghzZXF1ZW5jZRgDIAEoBBIRCglzaWduYXR1cmUYBCABKAkSDAoEc3RlcBgFIAEoDRIPCgdzZWdtZW50GAYgASgNEg4KBm9mZnNldBgHIAEoDRIMCgRkYXRhGAggASgMEhYKDnRvdGFsX2VsZW1lbnRzGAkgASgEEhEKCWFsaWdubWVudBgKIAEoDCIiChBFeGNoYW5nZVJlc3BvbnNlEg4KBmNodW5rcxgBIAEoDTJcCgtQZWVyU2VydmljZRJNCghFeGNoYW5nZRIeLnBlcm1hZnJvc3QudjEuRXhjaGFuZ2VSZXF1ZXN0Gh8ucGVybWFmcm9zdC52MS5FeGNoYW5nZVJlc3BvbnNlKAFiBnByb3RvMw", [file_permafrost_v1_common]);
 
 /**
  * @generated from message permafrost.v1.ExchangeRequest
@@ -74,6 +74,14 @@ export type ExchangeRequest = Message<"permafrost.v1.ExchangeRequest"> & {
    * @generated from field: uint64 total_elements = 9;
    */
   totalElements: bigint;
+
+  /**
+   * Ignored by receivers. Senders may fill it with zero bytes, written before `data`, so that
+   * `data` starts at a 4-byte boundary of the gRPC message and can be read as float32 in place.
+   *
+   * @generated from field: bytes alignment = 10;
+   */
+  alignment: Uint8Array;
 };
 
 /**
@@ -101,10 +109,14 @@ export const ExchangeResponseSchema: GenMessage<ExchangeResponse> = /*@__PURE__*
   messageDesc(file_permafrost_v1_peer, 1);
 
 /**
- * The data plane between ring neighbours. Rank r streams the chunks of each allreduce phase to
- * rank (r + 1) mod n; the receiver acknowledges once per stream. Every chunk names its
- * collective (a sequence number equal on all ranks), phase and step, and carries a signature of
- * the tensor set, so a rank that offers different tensors fails with a clear error, not a hang.
+ * The data plane between ring neighbours. Rank r keeps one Exchange stream open to rank
+ * (r + 1) mod n per membership generation and sends the chunks of every allreduce on it, one
+ * collective after another (a stream's sequence numbers never go back). A stream that fails
+ * (refused, cancelled, past a deadline) takes the collective in flight with it; the next
+ * collective opens a new stream. Every chunk names its generation, collective (a sequence
+ * number equal on all ranks) and step, and carries a signature of the tensor set, so a rank of
+ * another membership or one that offers different tensors fails with a clear error, not a hang.
+ * The receiver answers once, with the chunk count, when the sender half-closes.
  *
  * @generated from service permafrost.v1.PeerService
  */

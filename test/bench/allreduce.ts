@@ -205,7 +205,16 @@ async function main(): Promise<void> {
   const { send: oneWay, receiveCpuMs } = await p2p();
   log('p2p both ways...');
   const twoWay = await bothWays();
-  const rows = [];
+  type Row = Awaited<ReturnType<typeof ring>>[number] & {
+    n: number;
+    medianMs: number;
+    algbw: number;
+    busbw: number;
+    p2p: number;
+    p2pBothWays: number;
+    rankCpu: number;
+  };
+  const rows: Row[] = [];
   for (const n of RANKS) {
     log(`ring of ${n}, chunks of ${kib(chunkElements)} KiB...`);
     const r = await ring(n, SIZES_MIB, chunkElements);

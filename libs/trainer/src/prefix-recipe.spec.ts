@@ -24,7 +24,7 @@ describe('prefix recipes', () => {
     );
     const back = jobFromRecipe(JSON.parse(JSON.stringify(r)), 'block_3', 'wasm');
     assert.deepEqual(back.model, r.model);
-    assert.deepEqual(back.freeze, { policy: 'prefix', boundary: 'block_3' });
+    assert.deepEqual(back.freeze, { policy: 'prefix', boundary: 'block_3', schedule: 'cubic', t0: 0.8, scaleLr: true });
     assert.equal(back.train.seed, 7);
     assert.equal(back.train.backend, 'wasm');
     assert.throws(() => jobFromRecipe({ ...r, model: { ...r.model, nmae: 'x' } }, 'b'), /the fingerprint record: unknown field model.nmae/);

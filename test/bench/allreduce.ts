@@ -205,7 +205,7 @@ async function main(): Promise<void> {
   const { send: oneWay, receiveCpuMs } = await p2p();
   log('p2p both ways...');
   const twoWay = await bothWays();
-  const rows = [];
+  const rows: (Timings & Record<'n' | 'medianMs' | 'algbw' | 'busbw' | 'p2p' | 'p2pBothWays' | 'rankCpu', number>)[] = [];
   for (const n of RANKS) {
     log(`ring of ${n}, chunks of ${kib(chunkElements)} KiB...`);
     const r = await ring(n, SIZES_MIB, chunkElements);

@@ -3,7 +3,9 @@
  * 96x96 cut at out_relu, head gap-128-10, Fashion-MNIST, 3 epochs): epoch 1 runs the frozen prefix
  * (compute-bound, split between workers), epochs 2+ read the cache (per-step overhead and the
  * gradient allreduce matter). Each configuration runs `permafrost coordinator start
- * --local-workers N` as a real process tree, with fresh caches.
+ * --local-workers N` as a real process tree, with fresh caches. Then step-cost.ts times a cached
+ * step's compute alone at the full and the half local batch: the ratio of the two is the most a
+ * second worker can gain, whatever the network costs.
  *
  * Run: npx tsx test/bench/scaling.ts [--samples 2048] [--batches 32,256]
  */
@@ -11,11 +13,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { arg, machine, median, table, writeResults } from './bench-util';
+import { arg, machine, median, runVariant, table, writeResults } from './bench-util';
 
 const CLI = resolve(import.meta.dirname, '../../bin/permafrost.mjs');
 const SAMPLES = Number(arg('samples', '2048'));
 const BATCHES = arg('batches', '32,256').split(',').map(Number);
+const TARGET = 1.6;
 
 interface Run {
   workers: number;
@@ -76,6 +79,17 @@ for (const batch of BATCHES) {
     `${(cached(two) / cached(one)).toFixed(2)}x`,
   ]);
 }
+process.stderr.write('timing a step of the head alone...\n');
+const stepBatches = [...new Set(BATCHES.flatMap((b) => [Math.ceil(b / 2), b]))].sort((a, b) => a - b);
+const { msPerStep } = await runVariant<{ msPerStep: Record<number, number> }>(resolve(import.meta.dirname, 'step-cost.ts'), 'steps', [
+  '--batches',
+  stepBatches.join(','),
+]);
+const stepRows = BATCHES.map((b) => {
+  const [full, half] = [msPerStep[b] ?? Number.NaN, msPerStep[Math.ceil(b / 2)] ?? Number.NaN];
+  return [String(b), full, half, `${(full / half).toFixed(2)}x`];
+});
+const met = BATCHES.filter((b) => (ratios[b]?.cached ?? 0) >= TARGET);
 const md = [
   `### scaling (${new Date().toISOString().slice(0, 10)}, ${machine().cpus} cores, wasm backend)`,
   '',
@@ -83,5 +97,11 @@ const md = [
   '',
   table(['global batch', 'epoch 1, 1 worker', 'epoch 1, 2 workers', 'ratio', 'cached, 1 worker', 'cached, 2 workers', 'ratio'], rows),
   '',
+  `Target: cached epochs with 2 workers at least ${TARGET}x: met at global batch ${met.length ? met.join(', ') : 'none'} of ${BATCHES.join(', ')}.`,
+  '',
+  'A cached step of the head alone (one process, random activations, no network; median ms): a second worker halves the local batch, but every replica still runs a whole step on its half, so the step at the full batch over the step at half of it is the most 2 workers can gain, before any communication.',
+  '',
+  table(['global batch', 'step at the full batch, ms', 'step at half the batch, ms', 'most 2 workers can gain'], stepRows),
+  '',
 ].join('\n');
-writeResults('scaling', { date: new Date().toISOString(), machine: machine(), samples: SAMPLES, runs, ratios }, md);
+writeResults('scaling', { date: new Date().toISOString(), machine: machine(), samples: SAMPLES, runs, ratios, msPerStep }, md);

@@ -205,16 +205,7 @@ async function main(): Promise<void> {
   const { send: oneWay, receiveCpuMs } = await p2p();
   log('p2p both ways...');
   const twoWay = await bothWays();
-  type Row = Awaited<ReturnType<typeof ring>>[number] & {
-    n: number;
-    medianMs: number;
-    algbw: number;
-    busbw: number;
-    p2p: number;
-    p2pBothWays: number;
-    rankCpu: number;
-  };
-  const rows: Row[] = [];
+  const rows: (Timings & Record<'n' | 'medianMs' | 'algbw' | 'busbw' | 'p2p' | 'p2pBothWays' | 'rankCpu', number>)[] = [];
   for (const n of RANKS) {
     log(`ring of ${n}, chunks of ${kib(chunkElements)} KiB...`);
     const r = await ring(n, SIZES_MIB, chunkElements);

@@ -48,6 +48,26 @@ export function segments(total: number, n: number): Segment[] {
 
 const mod = (a: number, n: number) => ((a % n) + n) % n;
 
+/**
+ * The check every received chunk passes: the sender reduces the same tensor set (signature and
+ * size) and is at the same point of the same collective; anything else is a CollectiveError
+ * naming both ranks' views.
+ */
+export function chunkCheck(buffer: Float32Array, rank: number, from: number, opts: AllreduceOptions) {
+  return (c: Chunk, step: number, segment: number, offset: number): void => {
+    if (c.signature !== opts.signature || c.totalElements !== buffer.length) {
+      throw new CollectiveError(
+        `rank ${from} reduces a different tensor set than rank ${rank} (signature ${c.signature.slice(0, 12)}/${c.totalElements} elements vs ${opts.signature.slice(0, 12)}/${buffer.length})`,
+      );
+    }
+    if (c.sequence !== opts.sequence || c.step !== step || c.segment !== segment || c.offset !== offset) {
+      throw new CollectiveError(
+        `rank ${from} is out of step with rank ${rank}: got collective ${c.sequence} step ${c.step} segment ${c.segment}+${c.offset}, expected ${opts.sequence} step ${step} segment ${segment}+${offset}`,
+      );
+    }
+  };
+}
+
 /** Sums `buffer` across all ranks of `t`, in place. */
 export async function ringAllreduce(buffer: Float32Array, t: Transport, opts: AllreduceOptions): Promise<void> {
   const n = t.size;
@@ -59,18 +79,7 @@ export async function ringAllreduce(buffer: Float32Array, t: Transport, opts: Al
   const left = mod(t.rank - 1, n);
   const send = t.openSend(right, opts.sequence, timeoutMs);
 
-  const check = (c: Chunk, step: number, segment: number, offset: number) => {
-    if (c.signature !== opts.signature || c.totalElements !== buffer.length) {
-      throw new CollectiveError(
-        `rank ${left} reduces a different tensor set than rank ${t.rank} (signature ${c.signature.slice(0, 12)}/${c.totalElements} elements vs ${opts.signature.slice(0, 12)}/${buffer.length})`,
-      );
-    }
-    if (c.sequence !== opts.sequence || c.step !== step || c.segment !== segment || c.offset !== offset) {
-      throw new CollectiveError(
-        `rank ${left} is out of step with rank ${t.rank}: got collective ${c.sequence} step ${c.step} segment ${c.segment}+${c.offset}, expected ${opts.sequence} step ${step} segment ${segment}+${offset}`,
-      );
-    }
-  };
+  const check = chunkCheck(buffer, t.rank, left, opts);
 
   const chunksOf = (s: Segment) => {
     const out: { offset: number; length: number }[] = [];

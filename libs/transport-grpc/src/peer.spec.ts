@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { type Chunk, CollectiveError, ringAllreduce, type Transport } from '@permafrost/collective';
+import { type Chunk, CollectiveError, pairAllreduce, ringAllreduce, type Transport } from '@permafrost/collective';
 import { type PeerServer, startPeerServer } from './peer-server';
 
 const open: PeerServer[] = [];
@@ -71,6 +71,24 @@ describe('ring allreduce over PeerServers', () => {
       }
     });
   }
+});
+
+describe('pair allreduce over PeerServers', () => {
+  it('sums two ranks by one exchange, collective after collective on the same streams', async () => {
+    const { servers, transports } = await ring(2);
+    try {
+      for (const sequence of [1, 2, 3]) {
+        const xs = inputs(2, 5000 + sequence, sequence);
+        const want = sum(xs);
+        await Promise.all(
+          transports.map((t, r) => pairAllreduce(xs[r] as Float32Array, t, { sequence, signature: 'sig', chunkElements: 1024 })),
+        );
+        for (const x of xs) assert.deepEqual(x, want);
+      }
+    } finally {
+      await closeAll(servers);
+    }
+  });
 });
 
 describe('peer transport', () => {

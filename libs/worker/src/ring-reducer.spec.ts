@@ -14,6 +14,19 @@ describe('RingReducer', () => {
     }
   });
 
+  it('sums a pair of ranks, small buffers by one exchange and large ones by the ring, to the same result', async () => {
+    const reducers = new MemoryHub().transports(2).map((t) => new RingReducer(t, 2000));
+    for (const length of [5, 1024 * 1024 + 3]) {
+      const buffers = reducers.map((_, r) => Float32Array.from({ length }, (_, i) => (r + 1) * (i % 1000)));
+      await Promise.all(reducers.map((red, r) => red.allreduce(buffers[r] as Float32Array, 'grads')));
+      assert.deepEqual(
+        buffers[0],
+        Float32Array.from({ length }, (_, i) => 3 * (i % 1000)),
+      );
+      assert.deepEqual(buffers[1], buffers[0]);
+    }
+  });
+
   it('refuses to reduce with a rank that offers another tensor set', async () => {
     const reducers = new MemoryHub().transports(2).map((t) => new RingReducer(t, 500));
     const results = await Promise.allSettled(reducers.map((red, r) => red.allreduce(new Float32Array(8), r === 0 ? 'grads-a' : 'grads-b')));

@@ -3,19 +3,23 @@
  * 96x96 cut at out_relu, head gap-128-10, Fashion-MNIST). Every job is `permafrost coordinator
  * start --local-workers N` as a real process tree.
  *
- *   epoch 1  per global batch and worker count, one job of one epoch on fresh caches: the frozen
- *            prefix runs (compute-bound, split between the workers) and fills the caches.
- *   cached   then --rounds rounds of one job per worker count, alternating, each --epochs epochs
- *            on the caches the first job filled (every sample a hit: per-step overhead and the
+ *   epoch 1  per worker count, one job of one epoch on fresh caches: the frozen prefix runs
+ *            (compute-bound, split between the workers) and fills the caches. A worker's cache
+ *            does not depend on the batch size, so every later job of that worker count reuses it.
+ *   cached   then --rounds rounds of one job per (worker count, global batch) configuration,
+ *            alternating, each --epochs epochs (every sample a hit: per-step overhead and the
  *            gradient allreduce matter); the median over their epochs but each job's first (which
- *            warms up the JIT and the kernels, cached or not). Two workers step in
- *            lockstep, so another process taking a core for a moment stalls both: alternating
- *            short jobs spreads such moments over both configurations instead of one.
+ *            warms up the JIT and the kernels). Two workers step in lockstep, so another process
+ *            taking a core for a moment stalls both: alternating short jobs spreads such moments
+ *            over every configuration instead of one.
+ *   pairs    --batches B: 1 worker and 2 workers at global batch B (strong scaling, the
+ *            equivalence setting); --local-batches b: 1 worker at b and 2 workers at 2b, each
+ *            worker keeping batch b (weak scaling, how Horovod and DDP report it).
  *
  * Then step-cost.ts times a cached step's compute alone at the full and the half local batch: the
  * ratio of the two is the most a second worker can gain, whatever the network costs.
  *
- * Run: npx tsx test/bench/scaling.ts [--samples 2048] [--batches 32,256] [--rounds 3] [--epochs 3]
+ * Run: npx tsx test/bench/scaling.ts [--samples 2048] [--batches 32,256] [--local-batches 32] [--rounds 3] [--epochs 3]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,6 +30,7 @@ import { arg, machine, median, runVariant, table, writeResults } from './bench-u
 const CLI = resolve(import.meta.dirname, '../../bin/permafrost.mjs');
 const SAMPLES = Number(arg('samples', '2048'));
 const BATCHES = arg('batches', '32,256').split(',').map(Number);
+const LOCAL_BATCHES = arg('local-batches', '32').split(',').filter(Boolean).map(Number);
 const ROUNDS = Number(arg('rounds', '3'));
 const EPOCHS = Math.max(2, Number(arg('epochs', '3')));
 const TARGET = 1.6;
@@ -35,7 +40,10 @@ interface Run {
   batch: number;
   /** the first job of a configuration, on fresh caches */
   fill: boolean;
+  /** training samples/s (the report's samplesPerSec) */
   epochSamplesPerSec: number[];
+  /** samples over the coordinator's wall clock for the epoch */
+  epochWallSamplesPerSec: number[];
   epochSeconds: number[];
 }
 
@@ -67,12 +75,15 @@ function run(workers: number, batch: number, epochs: number, cacheDir: string, f
       clearTimeout(timer);
       try {
         if (code !== 0) throw new Error(`coordinator exited ${code}`);
-        const r = JSON.parse(readFileSync(report, 'utf8')) as { epochs: { samplesPerSec: number; seconds: number }[] };
+        const r = JSON.parse(readFileSync(report, 'utf8')) as {
+          epochs: { samplesPerSec: number; seconds: number; wallSeconds: number }[];
+        };
         done({
           workers,
           batch,
           fill,
           epochSamplesPerSec: r.epochs.map((e) => e.samplesPerSec),
+          epochWallSamplesPerSec: r.epochs.map((e) => (e.samplesPerSec * e.seconds) / e.wallSeconds),
           epochSeconds: r.epochs.map((e) => e.seconds),
         });
       } catch (e) {
@@ -84,42 +95,60 @@ function run(workers: number, batch: number, epochs: number, cacheDir: string, f
   });
 }
 
+/** One comparison: the batch 1 worker and 2 workers train at, and what the pair means. */
+interface Pairing {
+  label: string;
+  one: number;
+  two: number;
+}
+const PAIRINGS: Pairing[] = [
+  ...BATCHES.map((b) => ({ label: `same global batch ${b}`, one: b, two: b })),
+  ...LOCAL_BATCHES.map((b) => ({ label: `same batch ${b} per worker`, one: b, two: 2 * b })),
+];
+const configs = [...new Set(PAIRINGS.flatMap((p) => [`1/${p.one}`, `2/${p.two}`]))].map(
+  (c) => c.split('/').map(Number) as [number, number],
+);
+
 const runs: Run[] = [];
 const caches = mkdtempSync(join(tmpdir(), 'permafrost-scaling-caches-'));
+// a worker's cache holds its shards' activations whatever the batch size: one fill per worker count
+const cacheOf = (workers: number) => join(caches, `w${workers}`);
+const fillBatch = BATCHES[0] ?? 32;
 try {
-  for (const batch of BATCHES) {
-    const cacheOf = (workers: number) => join(caches, `b${batch}-w${workers}`);
-    for (const workers of [1, 2]) {
-      process.stderr.write(`batch ${batch}, ${workers} worker(s): epoch 1, filling the caches...\n`);
-      runs.push(await run(workers, batch, 1, cacheOf(workers), true));
-    }
-    for (let round = 1; round <= ROUNDS; round++) {
-      for (const workers of [1, 2]) {
-        process.stderr.write(`batch ${batch}, ${workers} worker(s): cached, round ${round} of ${ROUNDS}...\n`);
-        runs.push(await run(workers, batch, EPOCHS, cacheOf(workers), false));
-      }
+  for (const workers of [1, 2]) {
+    process.stderr.write(`${workers} worker(s), batch ${fillBatch}: epoch 1, filling the caches...\n`);
+    runs.push(await run(workers, fillBatch, 1, cacheOf(workers), true));
+  }
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [workers, batch] of configs) {
+      process.stderr.write(`${workers} worker(s), global batch ${batch}: cached, round ${round} of ${ROUNDS}...\n`);
+      runs.push(await run(workers, batch, EPOCHS, cacheOf(workers), false));
     }
   }
 } finally {
   rmSync(caches, { recursive: true, force: true });
 }
-const rows: (string | number)[][] = [];
-const ratios: Record<string, { epoch1: number; cached: number }> = {};
-for (const batch of BATCHES) {
-  const of = (workers: number, fill: boolean) => runs.filter((r) => r.batch === batch && r.workers === workers && r.fill === fill);
-  const first = (workers: number) => of(workers, true)[0]?.epochSamplesPerSec[0] ?? Number.NaN;
-  const cached = (workers: number) => median(of(workers, false).flatMap((r) => r.epochSamplesPerSec.slice(1)));
-  ratios[batch] = { epoch1: first(2) / first(1), cached: cached(2) / cached(1) };
-  rows.push([
-    String(batch),
-    first(1),
-    first(2),
-    `${(first(2) / first(1)).toFixed(2)}x`,
-    cached(1),
-    cached(2),
-    `${(cached(2) / cached(1)).toFixed(2)}x`,
-  ]);
-}
+const cachedOf = (workers: number, batch: number) => runs.filter((r) => r.batch === batch && r.workers === workers && !r.fill);
+// each job's first epoch warms up the JIT and the kernels: left out
+const cached = (workers: number, batch: number) => median(cachedOf(workers, batch).flatMap((r) => r.epochSamplesPerSec.slice(1)));
+const cachedWall = (workers: number, batch: number) => median(cachedOf(workers, batch).flatMap((r) => r.epochWallSamplesPerSec.slice(1)));
+const first = (workers: number) => runs.find((r) => r.workers === workers && r.fill)?.epochSamplesPerSec[0] ?? Number.NaN;
+const ratios: Record<string, { cached: number; cachedWall: number }> = {};
+const rows = PAIRINGS.map((p) => {
+  const r = { cached: cached(2, p.two) / cached(1, p.one), cachedWall: cachedWall(2, p.two) / cachedWall(1, p.one) };
+  ratios[p.label] = r;
+  return [
+    p.label,
+    `${p.one} / ${p.two}`,
+    cached(1, p.one),
+    cached(2, p.two),
+    `${r.cached.toFixed(2)}x`,
+    cachedWall(1, p.one),
+    cachedWall(2, p.two),
+    `${r.cachedWall.toFixed(2)}x`,
+  ];
+});
+const epoch1 = { one: first(1), two: first(2), ratio: first(2) / first(1) };
 process.stderr.write('timing a step of the head alone...\n');
 const stepBatches = [...new Set(BATCHES.flatMap((b) => [Math.ceil(b / 2), b]))].sort((a, b) => a - b);
 const { msPerStep } = await runVariant<{ msPerStep: Record<number, number> }>(resolve(import.meta.dirname, 'step-cost.ts'), 'steps', [
@@ -130,19 +159,33 @@ const stepRows = BATCHES.map((b) => {
   const [full, half] = [msPerStep[b] ?? Number.NaN, msPerStep[Math.ceil(b / 2)] ?? Number.NaN];
   return [String(b), full, half, `${(full / half).toFixed(2)}x`];
 });
-const met = BATCHES.filter((b) => (ratios[b]?.cached ?? 0) >= TARGET);
+const met = PAIRINGS.filter((p) => (ratios[p.label]?.cached ?? 0) >= TARGET).map((p) => p.label);
 const md = [
   `### scaling (${new Date().toISOString().slice(0, 10)}, ${machine().cpus} cores, wasm backend)`,
   '',
-  `coordinator + N local workers, mobilenet_v2 96x96 / out_relu / gap-128-10, ${SAMPLES} Fashion-MNIST samples; samples/s per epoch as the coordinator measures it (rank 0 writes a checkpoint every epoch). Epoch 1: one job on fresh caches, the prefix runs. Cached: the median over ${ROUNDS} jobs of ${EPOCHS} epochs per worker count on the filled caches, the jobs of 1 and 2 workers alternating, each job's first epoch (warm-up) left out. Target: cached epochs with 2 workers at least ${TARGET}x 1 worker.`,
+  `coordinator + N local workers, mobilenet_v2 96x96 / out_relu / gap-128-10, ${SAMPLES} Fashion-MNIST samples, gradients over the job's default transport. Training samples/s of cached epochs (every sample a cache hit): the median over ${ROUNDS} jobs of ${EPOCHS} epochs per configuration, the configurations alternating, each job's first epoch (warm-up) left out. "training" is the report's samplesPerSec (the step loop, timed by the slowest rank); "wall" divides by the coordinator's clock for the whole epoch, which adds validation of 64 samples and the rank-0 checkpoint every epoch. Same global batch: the equivalence setting (2 workers reproduce 1 worker's updates). Same batch per worker: each worker keeps its batch and the global batch doubles, which is how Horovod and DDP report scaling. Target: cached epochs with 2 workers at least ${TARGET}x 1 worker.`,
   '',
-  table(['global batch', 'epoch 1, 1 worker', 'epoch 1, 2 workers', 'ratio', 'cached, 1 worker', 'cached, 2 workers', 'ratio'], rows),
+  table(
+    [
+      'comparison',
+      'global batch, 1 / 2 workers',
+      'training, 1 worker',
+      'training, 2 workers',
+      'ratio',
+      'wall, 1 worker',
+      'wall, 2 workers',
+      'ratio',
+    ],
+    rows,
+  ),
   '',
-  `Target: cached epochs with 2 workers at least ${TARGET}x: met at global batch ${met.length ? met.join(', ') : 'none'} of ${BATCHES.join(', ')}.`,
+  `Target (training samples/s): met for ${met.length ? met.join('; ') : 'none'} of ${PAIRINGS.map((p) => p.label).join('; ')}.`,
   '',
-  'A cached step of the head alone (one process, random activations, no network; median ms): a second worker halves the local batch, but every replica still runs a whole step on its half, so the step at the full batch over the step at half of it is the most 2 workers can gain, before any communication.',
+  `Epoch 1 on fresh caches (the frozen prefix runs for every sample, split between the workers), global batch ${fillBatch}: ${epoch1.one.toFixed(1)} samples/s with 1 worker, ${epoch1.two.toFixed(1)} with 2, ${epoch1.ratio.toFixed(2)}x.`,
+  '',
+  'A cached step of the head alone (one process, random activations, no network; median ms): at the same global batch a second worker halves the local batch, but every replica still runs a whole step on its half, so the step at the full batch over the step at half of it is the most 2 workers can gain there, before any communication.',
   '',
   table(['global batch', 'step at the full batch, ms', 'step at half the batch, ms', 'most 2 workers can gain'], stepRows),
   '',
 ].join('\n');
-writeResults('scaling', { date: new Date().toISOString(), machine: machine(), samples: SAMPLES, runs, ratios, msPerStep }, md);
+writeResults('scaling', { date: new Date().toISOString(), machine: machine(), samples: SAMPLES, runs, ratios, epoch1, msPerStep }, md);

@@ -239,8 +239,8 @@ export class Coordinator implements CoordinatorHandlers {
     const formed = this.membership.formed;
     if (!formed) return;
     const byRank = formed.members.map((m) => ({ member: m, result: this.results.get(m.workerId) as EpochResult }));
-    const seconds = (performance.now() - this.epochStarted) / 1000;
-    const { summary, problem } = summarizeEpoch(this.epoch, byRank, this.opts.trainIds, seconds);
+    const wallSeconds = (performance.now() - this.epochStarted) / 1000;
+    const { summary, problem } = summarizeEpoch(this.epoch, byRank, this.opts.trainIds, wallSeconds);
     if (problem) {
       this.fail(problem);
       return;

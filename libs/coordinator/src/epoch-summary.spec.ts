@@ -30,11 +30,28 @@ describe('epoch summary', () => {
       2,
     );
     assert.equal(problem, undefined);
+    // no rank reported its training time: the wall clock stands in
     assert.equal(summary.samplesPerSec, 1.5);
+    assert.equal(summary.wallSeconds, 2);
     assert.equal(summary.trainLoss, 1);
     assert.equal(summary.valLoss, 0.5);
     assert.equal(summary.valAccuracy, 0.75);
     assert.deepEqual(summary.samplesByRank, [2, 1]);
+  });
+
+  it('times the epoch by its slowest rank, keeping the wall clock apart', () => {
+    const { summary } = summarizeEpoch(
+      1,
+      [
+        { member: member(0), result: result([1, 3], 'h', { seconds: 0.5 }) },
+        { member: member(1), result: result([2], 'h', { seconds: 1 }) },
+      ],
+      [1, 2, 3],
+      4,
+    );
+    assert.equal(summary.seconds, 1);
+    assert.equal(summary.samplesPerSec, 3);
+    assert.equal(summary.wallSeconds, 4);
   });
 
   it('names the ranks whose weights differ', () => {

@@ -25,6 +25,12 @@ export interface EpochSummary
     | 'trainableLayers'
     | 'boundary'
   > {
+  /**
+   * the coordinator's clock from announcing the epoch to the last rank's result: training plus
+   * validation, the rank-0 checkpoint and the round trips (`seconds` is the training alone, as
+   * in a single-process run's report)
+   */
+  wallSeconds: number;
   weightsHash: string;
   checkpoint: string | undefined;
   /** per rank: samples trained this epoch */
@@ -35,7 +41,7 @@ export function summarizeEpoch(
   epoch: number,
   byRank: { member: Member; result: EpochResult }[],
   trainIds: readonly number[],
-  seconds: number,
+  wallSeconds: number,
 ): { summary: EpochSummary; problem?: string } {
   const hashes = byRank.map((r) => r.result.weightsHash);
   let problem: string | undefined;
@@ -58,10 +64,14 @@ export function summarizeEpoch(
   const sum = (f: (r: EpochResult) => number) => byRank.reduce((a, r) => a + f(r.result), 0);
   const samples = sum((r) => r.samples);
   const first = byRank[0]?.result;
+  // ranks step in lockstep (every step ends in an allreduce): the slowest one's training time is
+  // the fleet's; a result without it (0) falls back to the wall clock
+  const seconds = Math.max(...byRank.map((r) => r.result.seconds)) || wallSeconds;
   const summary: EpochSummary = {
     epoch,
     seconds,
     samplesPerSec: samples / seconds,
+    wallSeconds,
     trainLoss: sum((r) => r.trainLossSum) / Math.max(samples, 1),
     valLoss: first && first.valCount > 0 ? first.valLossSum / first.valCount : Number.NaN,
     valAccuracy: first && first.valCount > 0 ? first.valCorrect / first.valCount : Number.NaN,

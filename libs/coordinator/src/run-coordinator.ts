@@ -92,6 +92,7 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<Distribu
     progress.milestone(`epoch ${s.epoch}/${job.train.epochs}`, {
       seconds: Math.round(s.seconds * 100) / 100,
       samplesPerSec: Math.round(s.samplesPerSec),
+      wallSeconds: Math.round(s.wallSeconds * 100) / 100,
       trainLoss: Math.round(s.trainLoss * 1e4) / 1e4,
       valLoss: Math.round(s.valLoss * 1e4) / 1e4,
       valAccuracy: Math.round(s.valAccuracy * 1e4) / 1e4,

@@ -51,4 +51,37 @@ describe('wasm gradient kernels registration', () => {
     assert.equal(tf.engine().backend.numDataIds(), buffers, 'backend buffers');
     tf.dispose(inputs);
   });
+
+  it('trains a pooled dense head like the cpu backend, through the wrapped BatchMatMul and Mean, without leaks', async () => {
+    const r = seeded(11);
+    const values = [randomValues(r, [4, 3, 3, 6]), randomValues(r, [6, 5]), randomValues(r, [5, 3])];
+    const run = async (backend: 'wasm' | 'cpu') => {
+      await initEngine(backend);
+      const [x, w1, w2] = [
+        tf.tensor4d(values[0] as Float32Array, [4, 3, 3, 6]),
+        tf.tensor2d(values[1] as Float32Array, [6, 5]),
+        tf.tensor2d(values[2] as Float32Array, [5, 3]),
+      ];
+      const head = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.matMul(tf.relu(tf.matMul(tf.mean(x, [1, 2]), a)), b)));
+      const g = tf.grads(head);
+      const step = () => g([w1 as tf.Tensor, w2 as tf.Tensor]);
+      const first = step();
+      const out = await Promise.all(first.map((t) => t.data() as Promise<Float32Array>));
+      tf.dispose(first);
+      const tensors = tf.memory().numTensors;
+      const buffers = tf.engine().backend.numDataIds();
+      for (let i = 0; i < 3; i++) tf.dispose(step());
+      assert.equal(tf.memory().numTensors, tensors, `${backend} tensors`);
+      assert.equal(tf.engine().backend.numDataIds(), buffers, `${backend} backend buffers`);
+      tf.dispose([x, w1, w2]);
+      return out;
+    };
+    const wasm = await run('wasm');
+    const cpu = await run('cpu');
+    wasm.forEach((w, i) => {
+      const c = cpu[i] as Float32Array;
+      for (let j = 0; j < c.length; j++)
+        assert.ok(Math.abs((w[j] as number) - (c[j] as number)) <= 1e-4 * Math.max(1, Math.abs(c[j] as number)), `grad ${i}[${j}]`);
+    });
+  });
 });

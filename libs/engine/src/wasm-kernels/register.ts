@@ -3,13 +3,19 @@
  * depthwise and separable conv layers can train on it. The registry is global and keyed by
  * (kernel, backend), so this affects only the wasm backend; a kernel already registered (by an
  * earlier call, or natively by a later tfjs release) is left alone, which makes it idempotent.
- * Two kernels the backend does have, Conv2DBackpropInput and Tile, are replaced by faster ones.
+ * Kernels the backend does have but runs slowly on every training step's path are replaced:
+ * Conv2DBackpropInput and Tile outright; BatchMatMul's transposed forms (batch-mat-mul.ts) and
+ * Mean over NHWC's spatial axes (mean.ts) by wrappers around the backend's own kernels, which
+ * keep the backend's setup (it binds the wasm functions) since the backend initializes after
+ * this runs.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { batchMatMulConfig, wrapBackendBatchMatMul } from './batch-mat-mul';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input';
 import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter';
 import { depthwiseBackpropInputConfig } from './depthwise-backprop-input';
+import { meanConfig, wrapBackendMean } from './mean';
 import { tileConfig } from './tile';
 
 const CONFIGS = [conv2dBackpropFilterConfig, depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig];
@@ -21,7 +27,13 @@ export const WASM_GRADIENT_KERNELS: readonly string[] = CONFIGS.map((c) => c.ker
  * Kernels the backend has but runs as scalar loops, on every training step's path: replaced
  * (the backend's own registration is removed first).
  */
-const REPLACEMENTS = [conv2dBackpropInputConfig, tileConfig];
+const REPLACEMENTS = [conv2dBackpropInputConfig, tileConfig, batchMatMulConfig, meanConfig];
+
+/** Replacements that call the backend's kernel they replace, and how each is handed it. */
+const WRAPPERS = new Map<tf.KernelConfig, (backendKernel: tf.KernelFunc) => void>([
+  [batchMatMulConfig, wrapBackendBatchMatMul],
+  [meanConfig, wrapBackendMean],
+]);
 
 /** The kernels this module replaces in the wasm backend. */
 export const WASM_REPLACED_KERNELS: readonly string[] = REPLACEMENTS.map((c) => c.kernelName);
@@ -38,7 +50,14 @@ export function registerWasmGradientKernels(): string[] {
     const current = tf.getKernel(config.kernelName, config.backendName);
     if (current?.kernelFunc === config.kernelFunc) continue;
     if (current) tf.unregisterKernel(config.kernelName, config.backendName);
-    tf.registerKernel(config);
+    const wrap = WRAPPERS.get(config);
+    if (wrap) {
+      if (!current) throw new Error(`the wasm backend has no ${config.kernelName} kernel to wrap`);
+      wrap(current.kernelFunc);
+      tf.registerKernel({ ...config, setupFunc: current.setupFunc });
+    } else {
+      tf.registerKernel(config);
+    }
     added.push(config.kernelName);
   }
   return added;

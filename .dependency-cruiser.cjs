@@ -53,10 +53,17 @@ module.exports = {
     },
     {
       name: 'only-public-index-across-libs',
-      comment: 'another lib is used through its index.ts only',
+      comment: 'another lib is used through its index.ts only (and specs through its testing.ts)',
       severity: 'error',
       from: { path: '^(libs|apps)/([^/]+)/' },
-      to: { path: '^libs/([^/]+)/src/', pathNot: ['^libs/$2/', '^libs/[^/]+/src/index\\.ts$'] },
+      to: { path: '^libs/([^/]+)/src/', pathNot: ['^libs/$2/', '^libs/[^/]+/src/(index|testing)\\.ts$'] },
+    },
+    {
+      name: 'test-support-only-in-tests',
+      comment: "a lib's testing.ts (node:test suites and helpers) is for specs and test files only",
+      severity: 'error',
+      from: { path: '^(libs|apps)/', pathNot: ['\\.spec\\.ts$', '^libs/[^/]+/src/(testing|test-[^/]+)\\.ts$'] },
+      to: { path: '^libs/[^/]+/src/testing\\.ts$' },
     },
   ],
   options: {

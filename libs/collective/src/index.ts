@@ -1,3 +1,4 @@
+export { byDeadline } from './deadline';
 export { Inbox } from './inbox';
 export { Mailboxes, MailboxRefused, type RefusalKind } from './mailboxes';
 export { MemoryHub, MemoryTransport } from './memory-transport';

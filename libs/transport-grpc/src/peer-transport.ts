@@ -15,6 +15,7 @@
  */
 import { Client } from '@grpc/grpc-js';
 import {
+  byDeadline,
   type Chunk,
   CollectiveError,
   type Inbox,
@@ -143,26 +144,11 @@ export class PeerTransport implements Transport {
   private drained(stream: OutgoingStream, deadline: number, timedOut: string): Promise<void> {
     const done = stream.drained();
     if (stream.idle) return done;
-    return new Promise<void>((ok, fail) => {
-      const timer = setTimeout(
-        () => {
-          const e = new CollectiveError(timedOut);
-          stream.cancel(e);
-          this.doom(stream.sequence, e.message);
-          fail(e);
-        },
-        Math.max(0, deadline - Date.now()),
-      );
-      done.then(
-        () => {
-          clearTimeout(timer);
-          ok();
-        },
-        (e: unknown) => {
-          clearTimeout(timer);
-          fail(e);
-        },
-      );
+    return byDeadline(done, deadline, () => {
+      const e = new CollectiveError(timedOut);
+      stream.cancel(e);
+      this.doom(stream.sequence, e.message);
+      return e;
     });
   }
 

@@ -1,44 +1,16 @@
 import assert from 'node:assert/strict';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { CollectiveError, ringAllreduce, type Transport } from '@permafrost/collective';
+import { CollectiveError, type Transport } from '@permafrost/collective';
+import { chunk, transportContract } from '@permafrost/collective/testing';
 import { startDataServer } from './data-server';
-import { chunk, inputs, ring } from './test-ring';
+import { ring } from './test-ring';
 
 const quick = (t0: number, ms: number) => assert.ok(Date.now() - t0 < ms, `took ${Date.now() - t0} ms`);
 
-describe('tcp data connections', () => {
-  it('deliver chunks in order, in place, and end a collective when the next one begins', async () => {
-    const tcp = await ring(2);
-    const [t0, t1] = tcp.transports as [Transport, Transport];
-    try {
-      const send = t0.openSend(1, 5, 5000);
-      send.write(chunk(5, [1, 2, 3]));
-      send.write(chunk(5, [4], 1));
-      send.write(chunk(5, [], 2));
-      await send.flush();
-      const got = [await t1.recv(0, 5, 5000), await t1.recv(0, 5, 5000), await t1.recv(0, 5, 5000)];
-      assert.deepEqual(
-        got.map((c) => [c.step, Array.from(c.data)]),
-        [
-          [0, [1, 2, 3]],
-          [1, [4]],
-          [2, []],
-        ],
-      );
-      assert.equal(got[0]?.totalElements, 100);
-      assert.equal(got[0]?.signature, 'sig');
-      const past = t1.recv(0, 5, 5000);
-      const next = t0.openSend(1, 6, 5000);
-      next.write(chunk(6, [5]));
-      await next.flush();
-      await assert.rejects(past, (e) => e instanceof CollectiveError && /ended after 3 chunks/.test(e.message));
-      assert.deepEqual(Array.from((await t1.recv(0, 6, 5000)).data), [5]);
-    } finally {
-      await tcp.close();
-    }
-  });
+transportContract('TcpTransport', ring);
 
+describe('tcp data connections', () => {
   it('refuses a sender of another generation, naming both, and the sender gives up at once', async () => {
     const tcp = await ring(2, [3n, 1n]);
     const t0 = tcp.transports[0] as Transport;
@@ -70,63 +42,11 @@ describe('tcp data connections', () => {
     }
   });
 
-  it('fails a waiting receive fast when the sender aborts, and the next collective reconnects', async () => {
+  it('refuses a late chunk of a collective the receiver has moved past', async () => {
     const tcp = await ring(2);
     const [t0, t1] = tcp.transports as [Transport, Transport];
     try {
-      const send = t0.openSend(1, 1, 10_000);
-      send.write(chunk(1, [1, 2]));
-      await send.flush();
-      assert.deepEqual(Array.from((await t1.recv(0, 1, 10_000)).data), [1, 2]);
-      const waiting = t1.recv(0, 1, 10_000);
-      const t = Date.now();
-      send.abort(new Error('the local reduction failed'));
-      await assert.rejects(
-        waiting,
-        (e) => e instanceof CollectiveError && /broke after 1 chunk.*the local reduction failed/.test(e.message),
-      );
-      quick(t, 1000);
-      await assert.rejects(send.flush(), /aborted: the local reduction failed/);
-      const again = t0.openSend(1, 2, 10_000);
-      again.write(chunk(2, [3]));
-      await again.flush();
-      assert.deepEqual(Array.from((await t1.recv(0, 2, 10_000)).data), [3]);
-    } finally {
-      await tcp.close();
-    }
-  });
-
-  it('fails every rank fast when one closes its server mid-collective', async () => {
-    const tcp = await ring(3);
-    try {
-      const xs = inputs(3, 200_000);
-      const t = Date.now();
-      // rank 2 never joins the collective and shuts down; the failure travels back around the ring
-      const runs = [0, 1].map((r) =>
-        ringAllreduce(xs[r] as Float32Array, tcp.transports[r] as Transport, {
-          sequence: 1,
-          signature: 'sig',
-          chunkElements: 1000,
-          timeoutMs: 10_000,
-        }),
-      );
-      const settled = Promise.allSettled(runs);
-      await new Promise((r) => setTimeout(r, 50));
-      await tcp.close(tcp.servers[2] as (typeof tcp.servers)[number]);
-      for (const r of await settled) {
-        assert.ok(r.status === 'rejected' && r.reason instanceof CollectiveError, String(r.status === 'rejected' && r.reason));
-      }
-      quick(t, 2000);
-    } finally {
-      await tcp.close();
-    }
-  });
-
-  it('times out a receive nobody sends to, and refuses a late chunk of an abandoned collective', async () => {
-    const tcp = await ring(2);
-    const [t0, t1] = tcp.transports as [Transport, Transport];
-    try {
-      await assert.rejects(t1.recv(0, 1, 100), (e) => e instanceof CollectiveError && /timed out after 100 ms/.test(e.message));
+      await t1.recv(0, 1, 50).catch(() => undefined);
       const next = t1.recv(0, 2, 5000);
       const late = t0.openSend(1, 1, 5000);
       late.write(chunk(1, [9]));

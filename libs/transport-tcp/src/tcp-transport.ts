@@ -10,7 +10,7 @@
  * collectives in order, late chunks refused, a doomed collective's feeds refused so the failure
  * travels back around the ring at once.
  */
-import { type Chunk, CollectiveError, type Inbox, Mailboxes, type SendChannel, type Transport } from '@permafrost/collective';
+import { byDeadline, type Chunk, CollectiveError, type Inbox, Mailboxes, type SendChannel, type Transport } from '@permafrost/collective';
 import { OutgoingConnection } from './outgoing-connection';
 import type { Hello } from './protocol';
 
@@ -120,26 +120,11 @@ export class TcpTransport implements Transport {
 
   /** Waits until `conn` has handed everything to the kernel, cutting it at `deadline`. */
   private drained(conn: OutgoingConnection, deadline: number, timedOut: string): Promise<void> {
-    return new Promise<void>((ok, fail) => {
-      const timer = setTimeout(
-        () => {
-          const e = new CollectiveError(timedOut);
-          conn.cancel(e);
-          this.boxes.doom(conn.sequence, e.message);
-          fail(e);
-        },
-        Math.max(0, deadline - Date.now()),
-      );
-      conn.drained().then(
-        () => {
-          clearTimeout(timer);
-          ok();
-        },
-        (e: unknown) => {
-          clearTimeout(timer);
-          fail(e);
-        },
-      );
+    return byDeadline(conn.drained(), deadline, () => {
+      const e = new CollectiveError(timedOut);
+      conn.cancel(e);
+      this.boxes.doom(conn.sequence, e.message);
+      return e;
     });
   }
 

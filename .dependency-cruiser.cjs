@@ -1,14 +1,14 @@
 /**
  * Module boundaries (DESIGN §1). Layers, top to bottom:
  *   apps/*                                  the CLI: parsing and wiring
- *   libs/{coordinator,worker,transport-grpc} feature libs
+ *   libs/{coordinator,worker,transport-grpc,transport-tcp} feature libs
  *   libs/{trainer,cache,model,data,freeze,collective,job} core libs
  *   libs/{engine,proto,telemetry}           foundation
  * Arrows point down only; core libs never import gRPC, the CLI or a tfjs backend package (only
  * libs/engine chooses backends); other libs are reached only through their package name
  * (@permafrost/x -> libs/x/src/index.ts), never by reaching into their files.
  */
-const FEATURE = '(coordinator|worker|transport-grpc)';
+const FEATURE = '(coordinator|worker|transport-grpc|transport-tcp)';
 const CORE = '(trainer|cache|model|data|freeze|collective|job)';
 const FOUNDATION = '(engine|proto|telemetry)';
 const BACKENDS = '^(node_modules/)?@tensorflow/tfjs-(backend-[a-z]+|node|node-gpu)(/|$)';
@@ -38,6 +38,13 @@ module.exports = {
       to: { path: '(^|/)node_modules/(@grpc/|commander/)' },
     },
     {
+      name: 'tcp-data-plane-without-grpc',
+      comment: 'the raw TCP data plane stands beside gRPC, not on it',
+      severity: 'error',
+      from: { path: '^libs/transport-tcp/' },
+      to: { path: ['(^|/)node_modules/@grpc/', '^libs/(transport-grpc|proto)/'] },
+    },
+    {
       name: 'no-tfjs-union-package',
       comment: 'import @tensorflow/tfjs-core / -layers; the union package registers backends as a side effect',
       severity: 'error',
@@ -46,10 +53,17 @@ module.exports = {
     },
     {
       name: 'only-public-index-across-libs',
-      comment: 'another lib is used through its index.ts only',
+      comment: 'another lib is used through its index.ts only (and specs through its testing.ts)',
       severity: 'error',
       from: { path: '^(libs|apps)/([^/]+)/' },
-      to: { path: '^libs/([^/]+)/src/', pathNot: ['^libs/$2/', '^libs/[^/]+/src/index\\.ts$'] },
+      to: { path: '^libs/([^/]+)/src/', pathNot: ['^libs/$2/', '^libs/[^/]+/src/(index|testing)\\.ts$'] },
+    },
+    {
+      name: 'test-support-only-in-tests',
+      comment: "a lib's testing.ts (node:test suites and helpers) is for specs and test files only",
+      severity: 'error',
+      from: { path: '^(libs|apps)/', pathNot: ['\\.spec\\.ts$', '^libs/[^/]+/src/(testing|test-[^/]+)\\.ts$'] },
+      to: { path: '^libs/[^/]+/src/testing\\.ts$' },
     },
   ],
   options: {

@@ -1,6 +1,6 @@
 /**
  * Distributed training with real processes on loopback: a coordinator with 2 and 3 local workers
- * matches the single-process run (same seed, same global batch), keeps replicas identical and
+ * (allreduce over the TCP data plane, and 2 over the gRPC Peer service) matches the single-process run (same seed, same global batch), keeps replicas identical and
  * trains every sample once per epoch (the coordinator checks both each epoch and fails the job
  * otherwise); resume continues from the checkpoint.
  */
@@ -63,11 +63,23 @@ describe('distributed training', () => {
     single = await finalWeights('single');
   });
 
-  for (const n of [2, 3]) {
-    it(`${n} local workers match the single-process run`, async () => {
-      const name = `w${n}`;
-      const r = await runCli(['coordinator', 'start', '--local-workers', String(n), ...job(name)], { timeoutMs: 120_000 });
+  // the default transport is the raw TCP data plane; the gRPC Peer service stays selectable
+  for (const [n, transport] of [
+    [2, 'tcp'],
+    [3, 'tcp'],
+    [2, 'grpc'],
+  ] as const) {
+    it(`${n} local workers match the single-process run (allreduce over ${transport})`, async () => {
+      const name = `w${n}-${transport}`;
+      const flags = transport === 'tcp' ? [] : ['--transport', transport];
+      const r = await runCli(['coordinator', 'start', '--local-workers', String(n), ...flags, ...job(name)], { timeoutMs: 120_000 });
       assert.equal(r.code, 0, r.stderr);
+      const used = r.stderr.split('\n').filter((l) => l.includes('"msg":"allreduce transport"'));
+      assert.equal(used.length, n, r.stderr);
+      assert.ok(
+        used.every((l) => l.includes(`"transport":"${transport}"`)),
+        used.join('\n'),
+      );
       const report = JSON.parse(readFileSync(join(tmp.path, `${name}.json`), 'utf8'));
       assert.equal(report.workers, n);
       assert.equal(report.epochs.length, 2);

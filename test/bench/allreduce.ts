@@ -1,8 +1,9 @@
 /**
- * Benchmark: ring allreduce over the gRPC Peer service, next to what grpc-js moves point to point.
+ * Benchmark: ring allreduce over the TCP data plane and over the gRPC Peer service, next to what
+ * node:net and grpc-js move point to point.
  *
- *   ring  n worker processes on loopback (n = 2, 3, 4), each one rank with its own PeerServer,
- *         sum a float32 buffer of 1, 4, 16 and 64 MiB. After a JIT warm-up (20 allreduces of
+ *   ring  n worker processes on loopback (n = 2, 3, 4), each one rank with its own DataServer
+ *         (--transport tcp) or PeerServer (grpc), sum a float32 buffer of 1, 4, 16 and 64 MiB. After a JIT warm-up (20 allreduces of
  *         1 MiB), each size gets one warm-up and --reps timed repetitions, each after a barrier
  *         (a one-element allreduce). A repetition lasts until its slowest rank is done; the
  *         table shows the median. algbw = bytes / time,
@@ -10,29 +11,35 @@
  *   p2p   raw grpc-js, the same number of bytes (raw-grpc.ts): one process sending to another
  *         (the reference for the target), and two processes sending to each other at once (what
  *         each rank of a 2-ring does, the most a ring's transport could reach here); median of
- *         --reps.
+ *         --reps. Raw node:net, one process sending to another (raw-tcp.ts): the TCP reference.
  *
  * The ranks learn each other's addresses through the parent: each child prints its bound
  * address, the parent sends every child the full list on stdin, the children print their
- * timings as one JSON line. The chunk size is tuned first on 3 ranks at 16 and 64 MiB (skip with
- * --chunk-elements). Target: at 16 MiB and above, busbw >= 60% of p2p.
+ * timings as one JSON line. The chunk size is tuned first on 3 ranks at 16 and 64 MiB over the
+ * first transport listed (skip with --chunk-elements). Target: at 16 MiB and above, busbw >= 60%
+ * of (grpc-js) p2p.
  *
- * Run: node --import tsx test/bench/allreduce.ts [--reps 5] [--sizes 1,4,16,64] [--ranks 2,3,4] [--chunk-elements N]
- * (children are this script with --role rank | p2p-recv | p2p-send | both-ways)
+ * Run: node --import tsx test/bench/allreduce.ts [--transport tcp,grpc] [--reps 5] [--sizes 1,4,16,64]
+ *      [--ranks 2,3,4] [--chunk-elements N]
+ * (children are this script with --role rank | p2p-recv | p2p-send | both-ways | tcp-recv | tcp-send)
  */
 import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { ringAllreduce } from '@permafrost/collective';
+import { ringAllreduce, type Transport } from '@permafrost/collective';
 import { startPeerServer } from '@permafrost/transport-grpc';
+import { startDataServer } from '@permafrost/transport-tcp';
 import { arg, machine, median, table, writeResults } from './bench-util';
 import { bothWaysRole, measured, p2pRecvRole, p2pSendRole, type RoleContext, type Round } from './raw-grpc';
+import { tcpRecvRole, tcpSendRole } from './raw-tcp';
 
 const MiB = 1024 * 1024;
 const REPS = Math.max(5, Number(arg('reps', '5')));
 const SIZES_MIB = arg('sizes', '1,4,16,64').split(',').map(Number);
 const RANKS = arg('ranks', '2,3,4').split(',').map(Number);
+const TRANSPORTS = arg('transport', 'tcp,grpc').split(',') as ('tcp' | 'grpc')[];
+for (const t of TRANSPORTS) if (t !== 'tcp' && t !== 'grpc') throw new Error(`--transport: tcp or grpc, not '${t}'`);
 const CHUNK_CANDIDATES = [64 * 1024, 256 * 1024, 1024 * 1024];
 const TARGET = 0.6;
 const TARGET_FROM_MIB = 16;
@@ -71,20 +78,35 @@ async function timeSizes(sizesMiB: number[], round: (bytes: number) => Promise<R
   return out;
 }
 
+/** This rank's server of the chosen transport; transport() once every address is known. */
+async function rankServer(
+  rank: number,
+  n: number,
+  kind: string,
+): Promise<{ address: string; transport(addresses: string[]): Transport; close(): Promise<void> }> {
+  if (kind === 'grpc') {
+    const peer = await startPeerServer({ listen: '127.0.0.1:0' });
+    return { address: peer.address, transport: (addresses) => peer.transport(rank, n, addresses, 1n), close: () => peer.close() };
+  }
+  const data = await startDataServer({ listen: '127.0.0.1:0' });
+  const ids = Array.from({ length: n }, (_, r) => `rank-${r}`);
+  return { address: data.address, transport: (addresses) => data.transport(rank, n, addresses, ids, 1n), close: () => data.close() };
+}
+
 async function rankRole(): Promise<void> {
   const rank = Number(arg('rank', '0'));
   const n = Number(arg('n', '2'));
-  const peer = await startPeerServer({ listen: '127.0.0.1:0' });
+  const peer = await rankServer(rank, n, arg('transport', 'tcp'));
   emit({ address: peer.address });
   const [line] = (await once(createInterface({ input: process.stdin }), 'line')) as [string];
   const plan = JSON.parse(line) as { addresses: string[]; sizesMiB: number[]; chunkElements: number };
-  const t = peer.transport(rank, n, plan.addresses, 1n);
+  const t = peer.transport(plan.addresses);
   let sequence = 0;
   const allreduce = (b: Float32Array) =>
     ringAllreduce(b, t, { sequence: ++sequence, signature: 'bench', chunkElements: plan.chunkElements, timeoutMs: 120_000 });
   const want = (n * (n + 1)) / 2;
   // Steady state is what a training job sees: the JIT warms up on the whole path (encoding,
-  // gRPC, reduction) before anything is timed, then every size gets its own warm-up round.
+  // the transport, reduction) before anything is timed, then every size gets its own warm-up round.
   for (let i = 0; i < WARMUP_ROUNDS; i++) await allreduce(new Float32Array(WARMUP_ELEMENTS));
   let buffer = new Float32Array(0);
   const results = await timeSizes(plan.sizesMiB, async (bytes) => {
@@ -133,19 +155,22 @@ function child(role: string, args: string[]): { proc: ChildProcessByStdio<Writab
 }
 
 /** One ring of n rank processes over `sizesMiB`; per size, the slowest rank's time of each repetition. */
-async function ring(n: number, sizesMiB: number[], chunkElements: number): Promise<Timings[]> {
-  const ranks = Array.from({ length: n }, (_, r) => child('rank', ['--rank', String(r), '--n', String(n)]));
+async function ring(transport: string, n: number, sizesMiB: number[], chunkElements: number): Promise<Timings[]> {
+  const ranks = Array.from({ length: n }, (_, r) => child('rank', ['--rank', String(r), '--n', String(n), '--transport', transport]));
   const addresses = await Promise.all(ranks.map(async (c) => (await c.next<{ address: string }>()).address));
   for (const c of ranks) c.proc.stdin.end(`${JSON.stringify({ addresses, sizesMiB, chunkElements })}\n`);
   const all = await Promise.all(ranks.map((c) => c.next<{ results: Timings[] }>()));
   return latest(all.map((a) => a.results));
 }
 
-/** One process sending to another: the sender's timings, and per size the receiver's CPU of each repetition. */
-async function p2p(): Promise<{ send: Timings[]; receiveCpuMs: number[][] }> {
-  const recv = child('p2p-recv', []);
+/**
+ * One process sending to another over raw grpc-js (`p2p`) or node:net (`tcp`): the sender's
+ * timings, and per size the receiver's CPU of each repetition.
+ */
+async function p2p(kind: 'p2p' | 'tcp'): Promise<{ send: Timings[]; receiveCpuMs: number[][] }> {
+  const recv = child(`${kind}-recv`, []);
   const { address } = await recv.next<{ address: string }>();
-  const { results } = await child('p2p-send', ['--address', address]).next<{ results: Timings[] }>();
+  const { results } = await child(`${kind}-send`, ['--address', address]).next<{ results: Timings[] }>();
   recv.proc.stdin.end();
   // the receiver saw the warm-up uploads, then per size an untimed one and REPS timed ones
   const { cpuMs } = await recv.next<{ cpuMs: number[] }>();
@@ -182,14 +207,15 @@ const TUNING_HEADER = ['chunk KiB', 'MiB', 'median ms', 'busbw GB/s'];
 const busbw = (n: number, t: Timings) => (gbps(t.bytes, median(t.times)) * 2 * (n - 1)) / n;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-/** The chunk size with the best total busbw on 3 ranks at the target sizes, and what was measured. */
+/** The chunk size with the best total busbw on 3 ranks at the target sizes (first transport), and what was measured. */
 async function tune(): Promise<{ chunkElements: number; rows: (string | number)[][] }> {
+  const transport = TRANSPORTS[0] as string;
   const sizes = SIZES_MIB.filter((m) => m >= TARGET_FROM_MIB);
   const rows: (string | number)[][] = [];
   let best = { score: -1, chunkElements: CHUNK_CANDIDATES[0] as number };
   for (const c of CHUNK_CANDIDATES) {
-    log(`tuning: 3 ranks, chunks of ${kib(c)} KiB...`);
-    const r = await ring(3, sizes, c);
+    log(`tuning: 3 ranks over ${transport}, chunks of ${kib(c)} KiB...`);
+    const r = await ring(transport, 3, sizes, c);
     for (const t of r) rows.push([kib(c), String(t.bytes / MiB), median(t.times), busbw(3, t)]);
     const score = r.reduce((a, t) => a + busbw(3, t), 0);
     if (score > best.score) best = { score, chunkElements: c };
@@ -197,38 +223,80 @@ async function tune(): Promise<{ chunkElements: number; rows: (string | number)[
   return { chunkElements: best.chunkElements, rows };
 }
 
+type Row = Timings & { transport: string } & Record<
+    'n' | 'medianMs' | 'algbw' | 'busbw' | 'p2p' | 'tcpP2p' | 'p2pBothWays' | 'rankCpu',
+    number
+  >;
+
+/** Per transport: met / not met at the target sizes, against grpc-js p2p. */
+function verdicts(rows: Row[]): { transport: string; verdict: string; passed: number; judged: number }[] {
+  return TRANSPORTS.map((transport) => {
+    const judged = rows.filter((r) => r.transport === transport && r.bytes >= TARGET_FROM_MIB * MiB);
+    const passed = judged.filter((r) => r.busbw >= TARGET * r.p2p).length;
+    const verdict = judged.length === 0 ? 'not measured' : passed === judged.length ? 'met' : 'not met';
+    return { transport, verdict, passed, judged: judged.length };
+  });
+}
+
 async function main(): Promise<void> {
   const fixed = Number(arg('chunk-elements', '0'));
   const tuning = fixed ? { chunkElements: fixed, rows: [] } : await tune();
   const { chunkElements } = tuning;
   log('p2p...');
-  const { send: oneWay, receiveCpuMs } = await p2p();
+  const { send: oneWay, receiveCpuMs } = await p2p('p2p');
   log('p2p both ways...');
   const twoWay = await bothWays();
-  const rows: (Timings & Record<'n' | 'medianMs' | 'algbw' | 'busbw' | 'p2p' | 'p2pBothWays' | 'rankCpu', number>)[] = [];
-  for (const n of RANKS) {
-    log(`ring of ${n}, chunks of ${kib(chunkElements)} KiB...`);
-    const r = await ring(n, SIZES_MIB, chunkElements);
-    for (const [i, t] of r.entries()) {
-      const [ms, ref] = [median(t.times), gbps(t.bytes, median((oneWay[i] as Timings).times))];
-      const both = gbps(t.bytes, median((twoWay[i] as Timings).times));
-      // a rank sends (and receives) 2(n-1)/n of the buffer
-      const rankCpu = cpuPerMiB(t.cpuMs, (t.bytes * 2 * (n - 1)) / n);
-      rows.push({ n, ...t, medianMs: ms, algbw: gbps(t.bytes, ms), busbw: busbw(n, t), p2p: ref, p2pBothWays: both, rankCpu });
+  log('tcp p2p...');
+  const { send: tcpOneWay, receiveCpuMs: tcpReceiveCpuMs } = await p2p('tcp');
+  const rows: Row[] = [];
+  for (const transport of TRANSPORTS) {
+    for (const n of RANKS) {
+      log(`ring of ${n} over ${transport}, chunks of ${kib(chunkElements)} KiB...`);
+      const r = await ring(transport, n, SIZES_MIB, chunkElements);
+      for (const [i, t] of r.entries()) {
+        const ms = median(t.times);
+        const ref = (x: Timings[]) => gbps(t.bytes, median((x[i] as Timings).times));
+        // a rank sends (and receives) 2(n-1)/n of the buffer
+        const rankCpu = cpuPerMiB(t.cpuMs, (t.bytes * 2 * (n - 1)) / n);
+        rows.push({
+          transport,
+          n,
+          ...t,
+          medianMs: ms,
+          algbw: gbps(t.bytes, ms),
+          busbw: busbw(n, t),
+          p2p: ref(oneWay),
+          tcpP2p: ref(tcpOneWay),
+          p2pBothWays: ref(twoWay),
+          rankCpu,
+        });
+      }
     }
   }
-  const judged = rows.filter((r) => r.bytes >= TARGET_FROM_MIB * MiB);
-  const passed = judged.filter((r) => r.busbw >= TARGET * r.p2p).length;
-  const verdict = judged.length === 0 ? 'not measured' : passed === judged.length ? 'met' : 'not met';
+  const judged = verdicts(rows);
   const cores = machine().cpus;
   const md = [
     `### allreduce (${new Date().toISOString().slice(0, 10)}, ${cores} cores, Node ${process.version})`,
     '',
-    `Ring allreduce (sum) of float32 buffers over the gRPC Peer service on loopback, one process per rank, all sharing the machine's ${cores} cores; chunks of ${chunkElements} elements (${kib(chunkElements)} KiB). Median of ${REPS} repetitions after a warm-up; a repetition lasts until its slowest rank is done. GB/s = 1e9 bytes/s. p2p: raw grpc-js client streams, 1 MiB messages, no protobuf, with the Peer service's server and channel options, measured in the same run: one process sending to another (the reference), and two processes sending to each other at the same time (per direction), which is what every rank of a 2-ring does.`,
+    `Ring allreduce (sum) of float32 buffers on loopback, over the TCP data plane (tcp) and over the gRPC Peer service (grpc), one process per rank, all sharing the machine's ${cores} cores; chunks of ${chunkElements} elements (${kib(chunkElements)} KiB). Median of ${REPS} repetitions after a warm-up; a repetition lasts until its slowest rank is done. GB/s = 1e9 bytes/s. grpc p2p: raw grpc-js client streams, 1 MiB messages, no protobuf, with the Peer service's server and channel options, measured in the same run: one process sending to another (the issue's reference), and two processes sending to each other at the same time (per direction), which is what every rank of a 2-ring does. tcp p2p: raw node:net, one process writing 1 MiB buffers to another.`,
     '',
     table(
-      ['ranks', 'MiB', 'median ms', 'algbw GB/s', 'busbw GB/s', 'p2p GB/s', 'busbw / p2p', 'p2p both ways GB/s', 'busbw / both ways'],
+      [
+        'transport',
+        'ranks',
+        'MiB',
+        'median ms',
+        'algbw GB/s',
+        'busbw GB/s',
+        'grpc p2p GB/s',
+        'busbw / grpc p2p',
+        'tcp p2p GB/s',
+        'busbw / tcp p2p',
+        'grpc both ways GB/s',
+        'busbw / both ways',
+      ],
       rows.map((r) => [
+        r.transport,
         `${r.n}`,
         `${r.bytes / MiB}`,
         r.medianMs,
@@ -236,40 +304,59 @@ async function main(): Promise<void> {
         r.busbw,
         r.p2p,
         percent(r.busbw / r.p2p),
+        r.tcpP2p,
+        percent(r.busbw / r.tcpP2p),
         r.p2pBothWays,
         percent(r.busbw / r.p2pBothWays),
       ]),
     ),
     '',
-    `Target: busbw >= ${TARGET * 100}% of p2p at ${TARGET_FROM_MIB} MiB and above: **${verdict}** (${passed} of ${judged.length} cases).`,
+    `Target: busbw >= ${TARGET * 100}% of grpc p2p at ${TARGET_FROM_MIB} MiB and above: ${judged.map((j) => `${j.transport} **${j.verdict}** (${j.passed} of ${j.judged} cases)`).join('; ')}.`,
     '',
-    `Reading the ratios: p2p has one process sending and one receiving, a core each. A ring rank sends and receives at the same time (and adds), so even raw grpc-js with nothing on top, both ways, is the ceiling for a 2-ring; with ${RANKS.at(-1)} ranks on ${cores} cores each rank also gets only part of a core.`,
+    `Reading the ratios: p2p has one process sending and one receiving, a core each. A ring rank sends and receives at the same time (and adds), so even raw grpc-js with nothing on top, both ways, is the ceiling for a 2-ring over gRPC; with ${RANKS.at(-1)} ranks on ${cores} cores each rank also gets only part of a core.`,
     '',
-    `CPU milliseconds per MiB a process sends (median; where it also receives as much, that is included; all threads of the process): p2p's sender and receiver, one process of p2p both ways, and a ring rank (2(n-1)/n of the buffer out and in, plus the additions). With ${cores} cores for n ranks, a rank that needs x ms per MiB cannot exceed ${cores}/(n x) MiB/ms of busbw.`,
+    `CPU milliseconds per MiB a process sends (median; where it also receives as much, that is included; all threads of the process): p2p's sender and receiver, one process of grpc p2p both ways, and a ring rank (2(n-1)/n of the buffer out and in, plus the additions). With ${cores} cores for n ranks, a rank that needs x ms per MiB cannot exceed ${cores}/(n x) MiB/ms of busbw.`,
     '',
     table(
-      ['MiB', 'p2p send', 'p2p receive', 'p2p both ways', ...RANKS.map((n) => `ring rank, ${n} ranks`)],
+      [
+        'MiB',
+        'grpc p2p send',
+        'grpc p2p receive',
+        'tcp p2p send',
+        'tcp p2p receive',
+        'grpc p2p both ways',
+        ...TRANSPORTS.flatMap((tr) => RANKS.map((n) => `${tr} ring rank, ${n} ranks`)),
+      ],
       oneWay.map((t, s) => [
         `${t.bytes / MiB}`,
         cpuPerMiB(t.cpuMs, t.bytes),
         cpuPerMiB(receiveCpuMs[s] as number[], t.bytes),
+        cpuPerMiB((tcpOneWay[s] as Timings).cpuMs, t.bytes),
+        cpuPerMiB(tcpReceiveCpuMs[s] as number[], t.bytes),
         cpuPerMiB((twoWay[s] as Timings).cpuMs, t.bytes),
-        ...RANKS.map((n) => rows.find((r) => r.n === n && r.bytes === t.bytes)?.rankCpu ?? Number.NaN),
+        ...TRANSPORTS.flatMap((tr) =>
+          RANKS.map((n) => rows.find((r) => r.transport === tr && r.n === n && r.bytes === t.bytes)?.rankCpu ?? Number.NaN),
+        ),
       ]),
     ),
     '',
-    ...(tuning.rows.length ? [`Chunk size, 3 ranks (chosen: ${kib(chunkElements)} KiB):`, '', table(TUNING_HEADER, tuning.rows), ''] : []),
+    ...(tuning.rows.length
+      ? [`Chunk size, 3 ranks over ${TRANSPORTS[0]} (chosen: ${kib(chunkElements)} KiB):`, '', table(TUNING_HEADER, tuning.rows), '']
+      : []),
   ].join('\n');
-  const target = { ratio: TARGET, fromMiB: TARGET_FROM_MIB, verdict };
+  const target = { ratio: TARGET, fromMiB: TARGET_FROM_MIB, reference: 'grpc p2p', verdicts: judged };
   const json = {
     date: new Date().toISOString(),
     machine: machine(),
     reps: REPS,
     chunkElements,
+    transports: TRANSPORTS,
     target,
     p2p: oneWay,
     p2pReceiveCpuMs: receiveCpuMs,
     p2pBothWays: twoWay,
+    tcpP2p: tcpOneWay,
+    tcpP2pReceiveCpuMs: tcpReceiveCpuMs,
   };
   writeResults('allreduce', { ...json, ring: rows, tuning: tuning.rows }, md);
 }
@@ -280,6 +367,8 @@ try {
   else if (role === 'p2p-recv') await p2pRecvRole(roleContext);
   else if (role === 'p2p-send') await p2pSendRole(roleContext, arg('address', ''));
   else if (role === 'both-ways') await bothWaysRole(roleContext);
+  else if (role === 'tcp-recv') await tcpRecvRole(roleContext);
+  else if (role === 'tcp-send') await tcpSendRole(roleContext, arg('address', ''));
   else await main();
 } catch (e) {
   console.error(e);

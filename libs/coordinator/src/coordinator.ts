@@ -33,7 +33,10 @@ import {
 import { log } from '@permafrost/telemetry';
 import { type CoordinatorHandlers, RpcError, type SessionStream } from '@permafrost/transport-grpc';
 import { type EpochSummary, summarizeEpoch } from './epoch-summary';
-import { type Formed, Membership, MembershipError } from './membership';
+import { type Formed, type Member, Membership, MembershipError } from './membership';
+
+const peerInfo = (m: Member) =>
+  create(PeerInfoSchema, { rank: m.rank, workerId: m.workerId, address: m.peerAddress, dataAddress: m.dataAddress ?? '' });
 
 export interface CoordinatorOptions {
   jobJson: string;
@@ -104,7 +107,12 @@ export class Coordinator implements CoordinatorHandlers {
     if (!req.peerAddress) throw new RpcError('invalid-argument', 'peer_address is required');
     let formed: Formed;
     try {
-      formed = await this.membership.join({ workerId: req.workerId, peerAddress: req.peerAddress, backend: req.backend });
+      formed = await this.membership.join({
+        workerId: req.workerId,
+        peerAddress: req.peerAddress,
+        dataAddress: req.dataAddress,
+        backend: req.backend,
+      });
     } catch (e) {
       if (e instanceof MembershipError) {
         if (e.code === 'deadline-exceeded') this.fail(e.message);
@@ -115,12 +123,12 @@ export class Coordinator implements CoordinatorHandlers {
     if (this.state === 'joining') this.startRunning();
     const me = formed.members.find((m) => m.workerId === req.workerId);
     if (!me) throw new RpcError('internal', 'joined but not a member');
-    log().info('worker joined', { worker: me.workerId, rank: me.rank, peer: me.peerAddress, backend: me.backend });
+    log().info('worker joined', { worker: me.workerId, rank: me.rank, peer: me.peerAddress, data: me.dataAddress, backend: me.backend });
     return create(JoinResponseSchema, {
       membership: { generation: formed.generation, jobId: 'job' },
       rank: me.rank,
       worldSize: formed.members.length,
-      peers: formed.members.map((m) => create(PeerInfoSchema, { rank: m.rank, workerId: m.workerId, address: m.peerAddress })),
+      peers: formed.members.map(peerInfo),
       jobSpecJson: this.opts.jobJson,
       shards: me.shards,
       shardCount: this.opts.shardCount,
@@ -305,7 +313,7 @@ export class Coordinator implements CoordinatorHandlers {
     return create(StatusResponseSchema, {
       membership: { generation: formed?.generation ?? 0n, jobId: 'job' },
       state: this.state,
-      workers: (formed?.members ?? []).map((m) => create(PeerInfoSchema, { rank: m.rank, workerId: m.workerId, address: m.peerAddress })),
+      workers: (formed?.members ?? []).map(peerInfo),
       epoch: this.epoch,
     });
   }

@@ -13,6 +13,8 @@ import { assignShards } from '@permafrost/data';
 export interface JoinInfo {
   workerId: string;
   peerAddress: string;
+  /** the worker's TCP data plane, '' if it serves none */
+  dataAddress?: string;
   backend: string;
 }
 

@@ -107,6 +107,12 @@ export const clusterSection = z
     minWorkers: posInt.default(1),
     joinTimeoutMs: posInt.default(60_000),
     heartbeatMs: posInt.default(1_000),
+    /**
+     * what carries the gradient allreduce between workers: tcp, a raw TCP data plane (each worker's
+     * data port, `worker start --data-listen`), or grpc, the Peer service on each worker's
+     * `--listen` port (slower: grpc-js costs several ms of CPU per MiB). Control stays on gRPC.
+     */
+    transport: z.enum(['tcp', 'grpc']).default('tcp'),
   })
   .strict();
 

@@ -85,7 +85,7 @@ describe('coordinator unary calls', () => {
   it('round-trip Join, Leave and Status', async () => {
     const client = await serve({});
     const joined = await client.join(
-      { $typeName: 'permafrost.v1.JoinRequest', workerId: 'w1', peerAddress: '127.0.0.1:7', backend: 'cpu' },
+      { $typeName: 'permafrost.v1.JoinRequest', workerId: 'w1', peerAddress: '127.0.0.1:7', dataAddress: '127.0.0.1:8', backend: 'cpu' },
       5000,
     );
     assert.equal(joined.membership?.generation, 3n);
@@ -110,7 +110,7 @@ describe('coordinator unary calls', () => {
       },
     });
     const join = (workerId: string) =>
-      client.join({ $typeName: 'permafrost.v1.JoinRequest', workerId, peerAddress: '', backend: '' }, 5000);
+      client.join({ $typeName: 'permafrost.v1.JoinRequest', workerId, peerAddress: '', dataAddress: '', backend: '' }, 5000);
     await assert.rejects(
       join('dup'),
       (e) => e instanceof RpcError && e.code === 'already-exists' && e.message === "worker 'dup' already joined",

@@ -14,11 +14,10 @@
  */
 import { create } from '@bufbuild/protobuf';
 import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
-import type { Transport } from '@permafrost/collective';
+import type { Inbox, Transport } from '@permafrost/collective';
 import { type ExchangeRequest, type ExchangeResponse, ExchangeResponseSchema } from '@permafrost/proto';
 import { decodeChunk } from './chunk-codec';
 import { bindServer, newServer } from './grpc-setup';
-import type { Inbox } from './inbox';
 import { PeerTransport } from './peer-transport';
 import { peerService } from './services';
 import { toServiceError } from './status';

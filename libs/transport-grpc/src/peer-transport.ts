@@ -9,46 +9,58 @@
  * collective in flight with it (see doom); the next collective opens a new call.
  * Receiving: the PeerServer feeds each incoming chunk to this transport's Inbox for (sending
  * rank, sequence); recv takes from it in arrival order. A stream that moves on to the next
- * collective ends the previous one's mailbox, so a receive past its end fails at once.
- *
- * Collectives run one after another, so a receive for collective s from rank r means every
- * earlier collective with r is over: their mailboxes are dropped, and a chunk of an earlier
- * collective that turns up late is refused. A collective that failed here (a send failed, timed
- * out or was aborted) is doomed: the streams feeding it are refused, so the failure travels
- * around the ring.
+ * collective ends the previous one's mailbox, so a receive past its end fails at once. The
+ * rules (collectives in order, late chunks refused, a collective that failed here doomed and
+ * the streams feeding it refused) are Mailboxes' (@permafrost/collective).
  */
 import { Client } from '@grpc/grpc-js';
-import { type Chunk, CollectiveError, type SendChannel, type Transport } from '@permafrost/collective';
+import {
+  byDeadline,
+  type Chunk,
+  CollectiveError,
+  type Inbox,
+  Mailboxes,
+  MailboxRefused,
+  type RefusalKind,
+  type SendChannel,
+  type Transport,
+} from '@permafrost/collective';
 import { ChunkEncoder } from './chunk-codec';
 import { insecure, PEER_CHANNEL_OPTIONS } from './grpc-setup';
-import { Inbox } from './inbox';
 import { OutgoingStream } from './outgoing-stream';
-import { RpcError } from './types';
+import { type RpcCode, RpcError } from './types';
+
+/** the status a refused stream ends with */
+const REFUSAL_CODES: Record<RefusalKind, RpcCode> = {
+  retired: 'failed-precondition',
+  'not-a-peer': 'invalid-argument',
+  doomed: 'aborted',
+  over: 'failed-precondition',
+  taken: 'already-exists',
+};
 
 export class PeerTransport implements Transport {
   private readonly clients = new Map<number, Client>();
   private readonly outgoing = new Map<number, OutgoingStream>();
-  private readonly inboxes = new Map<string, Inbox>();
   /** cancels of the incoming streams this transport admitted */
   private readonly feeds = new Set<(reason: string) => void>();
-  /** per sending rank, the highest collective a receive has asked for */
-  private readonly reached = new Map<number, number>();
-  /** collectives that cannot complete here any more, and why */
-  private readonly doomed = new Map<number, string>();
-  private retired: string | undefined;
+  private readonly boxes: Mailboxes;
 
   constructor(
     readonly rank: number,
     readonly size: number,
     private readonly addresses: readonly string[],
     readonly generation: bigint,
-  ) {}
+  ) {
+    this.boxes = new Mailboxes(rank, size, `generation ${generation}`);
+  }
 
   openSend(to: number, sequence: number, timeoutMs: number): SendChannel {
     const what = `collective ${sequence} to rank ${to}`;
-    const stream = this.retired ? undefined : this.stream(to, sequence);
+    const retired = this.boxes.retired;
+    const stream = retired ? undefined : this.stream(to, sequence);
     if (!stream) {
-      const e = new CollectiveError(`cannot send ${what}: ${this.retired ?? `no rank ${to} in a ring of ${this.size}`}`);
+      const e = new CollectiveError(`cannot send ${what}: ${retired ?? `no rank ${to} in a ring of ${this.size}`}`);
       return { write: () => undefined, flush: () => Promise.reject(e), abort: () => undefined };
     }
     stream.sequence = sequence;
@@ -77,20 +89,7 @@ export class PeerTransport implements Transport {
   }
 
   recv(from: number, sequence: number, timeoutMs: number): Promise<Chunk> {
-    if (this.retired) return Promise.reject(new CollectiveError(`cannot receive collective ${sequence}: ${this.retired}`));
-    if (!this.isPeer(from)) return Promise.reject(new CollectiveError(`no rank ${from} to receive from in a ring of ${this.size}`));
-    const doomed = this.doomed.get(sequence);
-    if (doomed) return Promise.reject(new CollectiveError(`collective ${sequence} cannot complete: ${doomed}`));
-    this.forgetBefore(from, sequence);
-    const box = this.inbox(from, sequence);
-    const ready = box.poll();
-    if (ready) return Promise.resolve(ready);
-    // A mailbox no stream feeds after its receive timed out is dead weight. Consumed ones stay,
-    // empty, until the next collective from that rank: a receive past the end fails at once.
-    return box.take(timeoutMs).catch((e: unknown) => {
-      if (!box.attached && !box.exhausted) this.inboxes.delete(key(from, sequence));
-      throw e;
-    });
+    return this.boxes.recv(from, sequence, timeoutMs);
   }
 
   /**
@@ -110,22 +109,12 @@ export class PeerTransport implements Transport {
    * feeds it.
    */
   incoming(from: number, sequence: number): Inbox {
-    if (this.retired)
-      throw new RpcError('failed-precondition', `rank ${this.rank} no longer takes part in generation ${this.generation}: ${this.retired}`);
-    if (!this.isPeer(from))
-      throw new RpcError('invalid-argument', `from_rank ${from} is not another rank of a ring of ${this.size} (this is rank ${this.rank})`);
-    const doomed = this.doomed.get(sequence);
-    if (doomed) throw new RpcError('aborted', `rank ${this.rank} gave up collective ${sequence}: ${doomed}`);
-    const reached = this.reached.get(from) ?? 0;
-    if (sequence < reached) {
-      throw new RpcError(
-        'failed-precondition',
-        `rank ${this.rank} has moved on to collective ${reached}; collective ${sequence} from rank ${from} is abandoned`,
-      );
+    try {
+      return this.boxes.incoming(from, sequence);
+    } catch (e) {
+      if (e instanceof MailboxRefused) throw new RpcError(REFUSAL_CODES[e.kind], e.message);
+      throw e;
     }
-    const box = this.inbox(from, sequence);
-    if (box.attached) throw new RpcError('already-exists', `rank ${from} already streams collective ${sequence} to rank ${this.rank}`);
-    return box;
   }
 
   /**
@@ -135,12 +124,7 @@ export class PeerTransport implements Transport {
    * trail its last chunk (its server's close cuts them after a grace period anyway).
    */
   retire(reason: string, cancelStreams: boolean): void {
-    this.retired ??= reason;
-    for (const box of this.inboxes.values()) {
-      if (cancelStreams) box.discard(reason);
-      else box.release(reason);
-    }
-    this.inboxes.clear();
+    this.boxes.retire(reason, cancelStreams);
     if (cancelStreams) for (const cancel of [...this.feeds]) cancel(reason);
     for (const s of this.outgoing.values()) {
       if (cancelStreams) s.cancel(new CollectiveError(reason));
@@ -151,43 +135,20 @@ export class PeerTransport implements Transport {
     this.clients.clear();
   }
 
-  /**
-   * Collective `sequence` cannot complete here: pending and later receives of it fail now,
-   * and the streams feeding it are refused, which tells the ranks before this one in the ring,
-   * hop by hop, instead of every rank sitting out its timeout.
-   */
+  /** Collective `sequence` cannot complete here; the streams feeding it are refused (Mailboxes.doom). */
   private doom(sequence: number, reason: string): void {
-    if (this.doomed.has(sequence)) return;
-    this.doomed.set(sequence, reason);
-    for (const s of this.doomed.keys()) if (s < sequence - 16) this.doomed.delete(s);
-    for (const box of this.inboxes.values())
-      if (box.sequence === sequence) box.discard(`collective ${sequence} cannot complete: ${reason}`);
+    this.boxes.doom(sequence, reason);
   }
 
   /** Waits until `stream` has handed everything to HTTP/2, cancelling it at `deadline`. */
   private drained(stream: OutgoingStream, deadline: number, timedOut: string): Promise<void> {
     const done = stream.drained();
     if (stream.idle) return done;
-    return new Promise<void>((ok, fail) => {
-      const timer = setTimeout(
-        () => {
-          const e = new CollectiveError(timedOut);
-          stream.cancel(e);
-          this.doom(stream.sequence, e.message);
-          fail(e);
-        },
-        Math.max(0, deadline - Date.now()),
-      );
-      done.then(
-        () => {
-          clearTimeout(timer);
-          ok();
-        },
-        (e: unknown) => {
-          clearTimeout(timer);
-          fail(e);
-        },
-      );
+    return byDeadline(done, deadline, () => {
+      const e = new CollectiveError(timedOut);
+      stream.cancel(e);
+      this.doom(stream.sequence, e.message);
+      return e;
     });
   }
 
@@ -209,36 +170,11 @@ export class PeerTransport implements Transport {
     return s;
   }
 
-  private isPeer(r: number): boolean {
-    return Number.isInteger(r) && r >= 0 && r < this.size && r !== this.rank;
-  }
-
-  private inbox(from: number, sequence: number): Inbox {
-    const k = key(from, sequence);
-    let box = this.inboxes.get(k);
-    if (!box) {
-      box = new Inbox(from, sequence);
-      this.inboxes.set(k, box);
-    }
-    return box;
-  }
-
-  private forgetBefore(from: number, sequence: number): void {
-    if ((this.reached.get(from) ?? 0) >= sequence) return;
-    this.reached.set(from, sequence);
-    for (const [k, box] of this.inboxes) {
-      if (box.from === from && box.sequence < sequence) {
-        box.release(`rank ${this.rank} has moved on to collective ${sequence}`);
-        this.inboxes.delete(k);
-      }
-    }
-  }
-
   // One channel per peer for the transport's lifetime: its HTTP/2 connection (and TCP window)
   // stays warm from one collective to the next.
   private client(to: number): Client | undefined {
     const address = this.addresses[to];
-    if (!this.isPeer(to) || !address) return undefined;
+    if (!this.boxes.isPeer(to) || !address) return undefined;
     let c = this.clients.get(to);
     if (!c) {
       c = new Client(address, insecure(), PEER_CHANNEL_OPTIONS);
@@ -247,5 +183,3 @@ export class PeerTransport implements Transport {
     return c;
   }
 }
-
-const key = (from: number, sequence: number) => `${from}/${sequence}`;

@@ -1,7 +1,8 @@
 /**
  * A worker process: the data plane.
  *
- *   1. Serve the Peer service (ring neighbours stream allreduce chunks to it).
+ *   1. Serve the data plane: the TCP data server (ring neighbours stream allreduce chunks to it when
+ *      the job's cluster.transport is tcp, the default) and the gRPC Peer service (when it is grpc).
  *   2. Join the coordinator (retried while it is not up yet, bounded by `joinTimeoutMs`); get rank,
  *      peers, the job spec and this worker's shards.
  *   3. Build engine, dataset, model (seeded: every rank starts bit-identical, or from the same
@@ -14,6 +15,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import type { Transport } from '@permafrost/collective';
 import { type JobSpec, validateJob } from '@permafrost/job';
 import {
   type EpochPlan,
@@ -39,10 +41,12 @@ import {
 import {
   type CoordinatorClient,
   createCoordinatorClient,
+  type PeerServer,
   RpcError,
   type SessionClientStream,
   startPeerServer,
 } from '@permafrost/transport-grpc';
+import { type DataServer, startDataServer } from '@permafrost/transport-tcp';
 import { RingReducer } from './ring-reducer';
 import { type EpochContext, runWorkerEpoch } from './worker-epoch';
 
@@ -53,6 +57,10 @@ export interface WorkerOptions {
   listen?: string;
   /** the address peers dial; default: the bound listen address */
   advertise?: string;
+  /** TCP data plane address (default: the host of `listen`, any free port) */
+  dataListen?: string;
+  /** the data address peers dial; default: the host of `advertise` with the bound data port, else the bound data address */
+  dataAdvertise?: string;
   cacheDir?: string;
   /** stable id (default: host name + cache directory) */
   id?: string;
@@ -91,14 +99,24 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   const cacheDir = resolve(opts.cacheDir ?? '.permafrost/cache');
   const workerId = opts.id ?? `${hostname()}:${cacheDir}`;
   const heartbeatMs = opts.heartbeatMs ?? 1000;
-  const peer = await startPeerServer({ listen: opts.listen ?? '127.0.0.1:0' });
+  const listen = opts.listen ?? '127.0.0.1:0';
+  const peer = await startPeerServer({ listen });
+  const data = await startDataServer({ listen: opts.dataListen ?? `${hostOf(listen)}:0` }).catch(async (e) => {
+    await peer.close();
+    throw e;
+  });
   const client = createCoordinatorClient(opts.coordinator);
   let session: SessionClientStream | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   try {
     const joined = await joinWithRetry(
       client,
-      create(JoinRequestSchema, { workerId, peerAddress: opts.advertise ?? peer.address, backend: '' }),
+      create(JoinRequestSchema, {
+        workerId,
+        peerAddress: opts.advertise ?? peer.address,
+        dataAddress: opts.dataAdvertise ?? (opts.advertise ? `${hostOf(opts.advertise)}:${portOf(data.address)}` : data.address),
+        backend: '',
+      }),
       opts.joinTimeoutMs ?? 60_000,
     );
     const membership = joined.membership;
@@ -121,12 +139,8 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
       const meta = await readCheckpointMeta(joined.resumeFrom);
       await restoreCheckpoint(joined.resumeFrom, model.full, ctl.trainer, () => ctl.seek(meta.step));
     }
-    const transport = peer.transport(
-      joined.rank,
-      joined.worldSize,
-      joined.peers.map((p) => p.address),
-      generation,
-    );
+    const transport = ringTransport(job, joined, generation, { peer, data });
+    l.info('allreduce transport', { transport: job.cluster.transport, worldSize: joined.worldSize });
     const ctx: EpochContext = {
       ctl,
       reducer: new RingReducer(transport, opts.collectiveTimeoutMs ?? 20_000),
@@ -237,6 +251,35 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
     clearInterval(heartbeat);
     session?.end();
     client.close();
-    await peer.close();
+    await Promise.all([peer.close(), data.close()]);
   }
+}
+
+const hostOf = (address: string) => address.slice(0, address.lastIndexOf(':'));
+const portOf = (address: string) => address.slice(address.lastIndexOf(':') + 1);
+
+/** The transport the job asks for, over the ranks the coordinator announced. */
+function ringTransport(job: JobSpec, joined: JoinResponse, generation: bigint, servers: { peer: PeerServer; data: DataServer }): Transport {
+  const { rank, worldSize, peers } = joined;
+  if (job.cluster.transport === 'grpc') {
+    return servers.peer.transport(
+      rank,
+      worldSize,
+      peers.map((p) => p.address),
+      generation,
+    );
+  }
+  const missing = peers.filter((p) => !p.dataAddress);
+  if (missing.length > 0) {
+    throw new WorkerError(
+      `cluster.transport is tcp but ${missing.map((p) => `rank ${p.rank} (worker ${p.workerId})`).join(', ')} announced no data address (a worker of an older version?); use cluster.transport: grpc or upgrade it`,
+    );
+  }
+  return servers.data.transport(
+    rank,
+    worldSize,
+    peers.map((p) => p.dataAddress),
+    peers.map((p) => p.workerId),
+    generation,
+  );
 }

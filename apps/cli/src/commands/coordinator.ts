@@ -15,6 +15,7 @@ export function registerCoordinator(program: Command): void {
     .option('--local-workers <n>', 'spawn N worker processes on loopback (the embedded default)')
     .option('--min-workers <n>', 'workers to wait for (cluster.minWorkers)')
     .option('--join-timeout-ms <ms>', 'how long to wait for workers to join (cluster.joinTimeoutMs)')
+    .option('--transport <tcp|grpc>', 'what carries the allreduce between workers (cluster.transport, default tcp)')
     .option('--resume', 'continue from the latest checkpoint in checkpoint.dir')
     .option('--report <file>', 'write the JSON run report here');
   addJobFlags(start).action(async (opts: Record<string, unknown>) => {
@@ -25,6 +26,7 @@ export function registerCoordinator(program: Command): void {
     if (opts.joinTimeoutMs !== undefined)
       overrides['cluster.joinTimeoutMs'] = parseCount(String(opts.joinTimeoutMs), '--join-timeout-ms', 1);
     if (opts.listen !== undefined) overrides['cluster.listen'] = String(opts.listen);
+    if (opts.transport !== undefined) overrides['cluster.transport'] = String(opts.transport);
     const job = await loadJob(opts.config as string | undefined, overrides);
     const localWorkers = job.cluster.localWorkers;
     const listen = opts.listen !== undefined ? String(opts.listen) : localWorkers > 0 ? '127.0.0.1:0' : job.cluster.listen;

@@ -8,10 +8,12 @@ export function registerWorker(program: Command): void {
   const worker = program.command('worker').description('a data-plane process of a distributed job');
   worker
     .command('start')
-    .description("join a coordinator, train this worker's shards, serve the Peer service; exit when the job ends")
+    .description("join a coordinator, train this worker's shards, serve the data plane; exit when the job ends")
     .requiredOption('--coordinator <host:port>', 'the coordinator to join')
     .option('--listen <host:port>', 'Peer service address (default 127.0.0.1:0)')
     .option('--advertise <host:port>', 'the address peers dial (default: the bound --listen address)')
+    .option('--data-listen <host:port>', "TCP data plane address (default: --listen's host, any free port)")
+    .option('--data-advertise <host:port>', "the data address peers dial (default: --advertise's host with the bound data port)")
     .option('--cache-dir <dir>', "this worker's activation cache (default .permafrost/cache)")
     .option('--id <id>', 'stable worker id (default: host name + cache directory)')
     .option('--join-timeout-ms <ms>', 'give up joining after this long (default 60000)')
@@ -20,18 +22,28 @@ export function registerWorker(program: Command): void {
         coordinator: string;
         listen?: string;
         advertise?: string;
+        dataListen?: string;
+        dataAdvertise?: string;
         cacheDir?: string;
         id?: string;
         joinTimeoutMs?: string;
       }) => {
-        if (!/^[^:\s]+:\d+$/.test(opts.coordinator) && !/^\[[^\]]+\]:\d+$/.test(opts.coordinator)) {
-          throw new UserError(`expected HOST:PORT, got '${opts.coordinator}'`, '--coordinator');
+        for (const [flag, value] of [
+          ['--coordinator', opts.coordinator],
+          ['--data-listen', opts.dataListen],
+          ['--data-advertise', opts.dataAdvertise],
+        ] as const) {
+          if (value !== undefined && !/^[^:\s]+:\d+$/.test(value) && !/^\[[^\]]+\]:\d+$/.test(value)) {
+            throw new UserError(`expected HOST:PORT, got '${value}'`, flag);
+          }
         }
         try {
           await runWorker({
             coordinator: opts.coordinator,
             listen: opts.listen,
             advertise: opts.advertise,
+            dataListen: opts.dataListen,
+            dataAdvertise: opts.dataAdvertise,
             cacheDir: opts.cacheDir,
             id: opts.id,
             joinTimeoutMs: opts.joinTimeoutMs === undefined ? undefined : parseCount(opts.joinTimeoutMs, '--join-timeout-ms', 1),

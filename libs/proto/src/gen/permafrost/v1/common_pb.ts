@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file permafrost/v1/common.proto.
  */
 export const file_permafrost_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChpwZXJtYWZyb3N0L3YxL2NvbW1vbi5wcm90bxINcGVybWFmcm9zdC52MSIwCgpNZW1iZXJzaGlwEhIKCmdlbmVyYXRpb24YASABKAQSDgoGam9iX2lkGAIgASgJIjwKCFBlZXJJbmZvEgwKBHJhbmsYASABKA0SEQoJd29ya2VyX2lkGAIgASgJEg8KB2FkZHJlc3MYAyABKAliBnByb3RvMw");
+  fileDesc("ChpwZXJtYWZyb3N0L3YxL2NvbW1vbi5wcm90bxINcGVybWFmcm9zdC52MSIwCgpNZW1iZXJzaGlwEhIKCmdlbmVyYXRpb24YASABKAQSDgoGam9iX2lkGAIgASgJIlIKCFBlZXJJbmZvEgwKBHJhbmsYASABKA0SEQoJd29ya2VyX2lkGAIgASgJEg8KB2FkZHJlc3MYAyABKAkSFAoMZGF0YV9hZGRyZXNzGAQgASgJYgZwcm90bzM");
 
 /**
  * Every message that belongs to a membership carries its generation. The coordinator starts a
@@ -58,6 +58,13 @@ export type PeerInfo = Message<"permafrost.v1.PeerInfo"> & {
    * @generated from field: string address = 3;
    */
   address: string;
+
+  /**
+   * host:port of the worker's TCP data plane; empty if it serves none
+   *
+   * @generated from field: string data_address = 4;
+   */
+  dataAddress: string;
 };
 
 /**

@@ -1,13 +1,14 @@
 /**
  * Where incoming chunks wait for the collective: one FIFO mailbox per (sending rank, collective
- * sequence), fed by the Exchange stream from that rank while it carries that collective.
+ * sequence), fed by the stream from that rank (a gRPC Exchange call, a TCP connection) while it
+ * carries that collective. Transports keep them in Mailboxes (mailboxes.ts).
  *
  * A receive waits at most its timeout, but not when waiting is pointless: once the feed is over,
  * because the stream moved on to the next collective or ended, or because it broke (the sender
  * aborted, its process died, the connection dropped), a receive that finds the mailbox empty
  * fails at once instead of sitting out the timeout.
  */
-import { type Chunk, CollectiveError } from '@permafrost/collective';
+import { type Chunk, CollectiveError } from './transport';
 
 interface Waiter {
   ok(c: Chunk): void;

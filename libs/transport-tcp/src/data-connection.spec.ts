@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { CollectiveError, type Transport } from '@permafrost/collective';
+import { chunk, transportContract } from '@permafrost/collective/testing';
+import { startDataServer } from './data-server';
+import { ring } from './test-ring';
+
+const quick = (t0: number, ms: number) => assert.ok(Date.now() - t0 < ms, `took ${Date.now() - t0} ms`);
+
+transportContract('TcpTransport', ring);
+
+describe('tcp data connections', () => {
+  it('refuses a sender of another generation, naming both, and the sender gives up at once', async () => {
+    const tcp = await ring(2, [3n, 1n]);
+    const t0 = tcp.transports[0] as Transport;
+    try {
+      const send = t0.openSend(1, 1, 5000);
+      send.write(chunk(1, [1]));
+      const t = Date.now();
+      const clear = (e: unknown) =>
+        e instanceof CollectiveError && /rank 1 at .* refused .*: generation 3 is not the current generation 1/.test(e.message);
+      await assert.rejects(send.flush(), clear);
+      await assert.rejects(t0.recv(1, 1, 5000), clear);
+      quick(t, 1000);
+    } finally {
+      await tcp.close();
+    }
+  });
+
+  it('refuses a worker that is not the one the membership gives the rank', async () => {
+    const [s0, s1] = await Promise.all([startDataServer({ listen: '127.0.0.1:0' }), startDataServer({ listen: '127.0.0.1:0' })]);
+    try {
+      const addresses = [s0.address, s1.address];
+      const t0 = s0.transport(0, 2, addresses, ['impostor', 'worker-1'], 1n);
+      s1.transport(1, 2, addresses, ['worker-0', 'worker-1'], 1n);
+      const send = t0.openSend(1, 1, 5000);
+      send.write(chunk(1, [1]));
+      await assert.rejects(send.flush(), /unknown worker 'impostor': rank 0 of generation 1 is worker 'worker-0'/);
+    } finally {
+      await Promise.all([s0.close(), s1.close()]);
+    }
+  });
+
+  it('refuses a late chunk of a collective the receiver has moved past', async () => {
+    const tcp = await ring(2);
+    const [t0, t1] = tcp.transports as [Transport, Transport];
+    try {
+      await t1.recv(0, 1, 50).catch(() => undefined);
+      const next = t1.recv(0, 2, 5000);
+      const late = t0.openSend(1, 1, 5000);
+      late.write(chunk(1, [9]));
+      // the chunk may be with the kernel before the refusal arrives: flush() need not fail
+      await late.flush().catch(() => undefined);
+      await assert.rejects(t0.recv(1, 1, 5000), /refused collective 1: rank 1 has moved on to collective 2/);
+      const send = t0.openSend(1, 2, 5000);
+      send.write(chunk(2, [7]));
+      await send.flush();
+      assert.deepEqual(Array.from((await next).data), [7]);
+    } finally {
+      await tcp.close();
+    }
+  });
+
+  it('fails a send to a peer that never answers: at the deadline, or at the connect timeout', async () => {
+    const sockets: Socket[] = [];
+    const mute = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((done) => mute.listen(0, '127.0.0.1', done));
+    const muteAddress = `127.0.0.1:${(mute.address() as AddressInfo).port}`;
+    const server = await startDataServer({ listen: '127.0.0.1:0', connectTimeoutMs: 400 });
+    try {
+      const t = server.transport(0, 2, [server.address, muteAddress], ['w0', 'w1'], 1n);
+      const send = t.openSend(1, 1, 200);
+      send.write(chunk(1, [1]));
+      const t0 = Date.now();
+      await assert.rejects(send.flush(), (e) => e instanceof CollectiveError && /timed out after 200 ms/.test(e.message));
+      quick(t0, 1000);
+      await assert.rejects(t.recv(1, 1, 5000), /cannot complete/);
+      const slow = t.openSend(1, 2, 5000);
+      await assert.rejects(slow.flush(), /no answer to the handshake within 400 ms/);
+      quick(t0, 1500);
+    } finally {
+      await server.close();
+      for (const socket of sockets) socket.destroy();
+      mute.close();
+    }
+  });
+
+  it('fails at once when nothing listens at the peer address', async () => {
+    const server = await startDataServer({ listen: '127.0.0.1:0' });
+    const gone = await startDataServer({ listen: '127.0.0.1:0' });
+    await gone.close();
+    try {
+      const t = server.transport(0, 2, [server.address, gone.address], ['w0', 'w1'], 1n);
+      const send = t.openSend(1, 1, 5000);
+      send.write(chunk(1, [1]));
+      const t0 = Date.now();
+      await assert.rejects(send.flush(), /sending to rank 1 at .* failed: .*ECONNREFUSED/);
+      quick(t0, 1000);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('retires the old transport when a new membership begins', async () => {
+    const tcp = await ring(2);
+    try {
+      const waiting = (tcp.transports[1] as Transport).recv(0, 1, 5000);
+      const fresh = (tcp.servers[1] as (typeof tcp.servers)[number]).transport(0, 1, [tcp.addresses[1] as string], ['w'], 2n);
+      assert.equal(fresh.size, 1);
+      await assert.rejects(waiting, /replaced by generation 2/);
+      // the old membership's sender is refused by the new one
+      const send = (tcp.transports[0] as Transport).openSend(1, 1, 5000);
+      send.write(chunk(1, [1]));
+      await assert.rejects(send.flush(), /generation 1 is not the current generation 2/);
+    } finally {
+      await tcp.close();
+    }
+  });
+});

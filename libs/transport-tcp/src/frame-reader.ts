@@ -1,0 +1,155 @@
+/**
+ * Frames (protocol.ts) out of a socket's 'data' events, incrementally: a 1 MiB chunk arrives as
+ * many reads of a few dozen KiB, and a frame's head may be cut anywhere.
+ *
+ * A head (prefix, fixed fields, text) is gathered in one scratch buffer per connection, a few
+ * dozen bytes copied; a chunk's values are copied once, straight from each read into the fresh
+ * Float32Array the chunk will carry, with no Buffer.concat and nothing else allocated per chunk
+ * (the signature string is reused while its bytes do not change). Anything malformed throws
+ * ProtocolError; the caller closes the connection.
+ */
+import type { Chunk } from '@permafrost/collective';
+import { FIXED_BYTES, type Hello, Kind, LITTLE_ENDIAN, MAGIC, MAX_CHUNK_ELEMENTS, MAX_HEAD_BYTES, PREFIX_BYTES, VERSION } from './protocol';
+
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+}
+
+/** What a reader hands on; a side gets only the kinds the other side sends it. */
+export interface FrameHandler {
+  hello?(h: Hello): void;
+  chunk?(c: Chunk): void;
+  /** ABORT (from a sender) or REFUSE (from a receiver) of collective `sequence` */
+  stop?(kind: typeof Kind.abort | typeof Kind.refuse, sequence: number, reason: string): void;
+  accept?(): void;
+  reject?(reason: string): void;
+}
+
+const KIND_NAMES: Record<number, keyof FrameHandler> = {
+  [Kind.hello]: 'hello',
+  [Kind.chunk]: 'chunk',
+  [Kind.abort]: 'stop',
+  [Kind.refuse]: 'stop',
+  [Kind.accept]: 'accept',
+  [Kind.reject]: 'reject',
+};
+
+export class FrameReader {
+  private readonly head = Buffer.allocUnsafe(MAX_HEAD_BYTES);
+  /** head bytes gathered, and how many the current head has (known once the prefix is in) */
+  private have = 0;
+  private need = PREFIX_BYTES;
+  /** the chunk whose values are coming in, and the bytes of them still to come */
+  private chunk: Chunk | undefined;
+  private bytes: Uint8Array | undefined;
+  private filled = 0;
+  private signature = '';
+  private readonly signatureBytes = Buffer.alloc(MAX_HEAD_BYTES);
+  private signatureLength = -1;
+  private stopped = false;
+  /** frames read, HELLO included */
+  frames = 0;
+
+  constructor(private readonly handler: FrameHandler) {}
+
+  /** Reads no further frames (the connection is being closed). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Consumes one read from the socket; calls the handler for every frame it completes. */
+  push(data: Buffer): void {
+    let at = 0;
+    while (at < data.length && !this.stopped) {
+      if (this.bytes) {
+        const n = Math.min(data.length - at, this.bytes.length - this.filled);
+        this.bytes.set(data.subarray(at, at + n), this.filled);
+        this.filled += n;
+        at += n;
+        if (this.filled === this.bytes.length) this.finishChunk();
+        continue;
+      }
+      const n = Math.min(data.length - at, this.need - this.have);
+      data.copy(this.head, this.have, at, at + n);
+      this.have += n;
+      at += n;
+      if (this.have < this.need) continue;
+      if (this.need === PREFIX_BYTES) {
+        const fixed = FIXED_BYTES[this.head.readUInt8(0)];
+        if (fixed === undefined) throw new ProtocolError(`unknown frame kind ${this.head.readUInt8(0)}`);
+        this.need = PREFIX_BYTES + fixed + this.head.readUInt16LE(2);
+        if (this.have < this.need) continue;
+      }
+      this.dispatch();
+      this.have = 0;
+      this.need = PREFIX_BYTES;
+    }
+  }
+
+  private dispatch(): void {
+    const h = this.head;
+    const kind = h.readUInt8(0);
+    const name = KIND_NAMES[kind] as keyof FrameHandler;
+    if (!this.handler[name]) throw new ProtocolError(`unexpected ${name} frame`);
+    this.frames++;
+    const fixed = FIXED_BYTES[kind] as number;
+    const text = () => h.toString('utf8', PREFIX_BYTES + fixed, this.need);
+    const at = PREFIX_BYTES;
+    if (kind === Kind.chunk) this.startChunk(fixed);
+    else if (kind === Kind.hello) {
+      if (h.readUInt32LE(at) !== MAGIC) throw new ProtocolError('not a Permafrost data connection (bad magic)');
+      const version = h.readUInt16LE(at + 4);
+      if (version !== VERSION) throw new ProtocolError(`protocol version ${version}, this worker speaks ${VERSION}`);
+      this.handler.hello?.({
+        generation: h.readBigUInt64LE(at + 8),
+        from: h.readUInt32LE(at + 16),
+        to: h.readUInt32LE(at + 20),
+        workerId: text(),
+      });
+    } else if (kind === Kind.abort || kind === Kind.refuse) this.handler.stop?.(kind, h.readUInt32LE(at), text());
+    else if (kind === Kind.accept) this.handler.accept?.();
+    else this.handler.reject?.(text());
+  }
+
+  private startChunk(fixed: number): void {
+    const h = this.head;
+    const count = h.readUInt32LE(PREFIX_BYTES + 20);
+    if (count > MAX_CHUNK_ELEMENTS) throw new ProtocolError(`a chunk of ${count} elements is more than ${MAX_CHUNK_ELEMENTS}`);
+    // allocUnsafeSlow: an ArrayBuffer of its own (so aligned) that is not zero-filled first
+    const data = count === 0 ? new Float32Array(0) : new Float32Array(Buffer.allocUnsafeSlow(count * 4).buffer, 0, count);
+    this.chunk = {
+      sequence: h.readUInt32LE(PREFIX_BYTES),
+      step: h.readUInt32LE(PREFIX_BYTES + 4),
+      segment: h.readUInt32LE(PREFIX_BYTES + 8),
+      offset: h.readUInt32LE(PREFIX_BYTES + 12),
+      totalElements: h.readUInt32LE(PREFIX_BYTES + 16),
+      signature: this.signatureOf(PREFIX_BYTES + fixed, this.need),
+      data,
+    };
+    this.bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    this.filled = 0;
+    if (count === 0) this.finishChunk();
+  }
+
+  private finishChunk(): void {
+    const c = this.chunk as Chunk;
+    this.chunk = undefined;
+    this.bytes = undefined;
+    if (!LITTLE_ENDIAN) {
+      const view = new DataView(c.data.buffer, c.data.byteOffset, c.data.byteLength);
+      for (let i = 0; i < c.data.length; i++) c.data[i] = view.getFloat32(i * 4, true);
+    }
+    this.handler.chunk?.(c);
+  }
+
+  /** the signature in head[from, to), the previous string while the bytes are the same */
+  private signatureOf(from: number, to: number): string {
+    const length = to - from;
+    if (length !== this.signatureLength || this.head.compare(this.signatureBytes, 0, length, from, to) !== 0) {
+      this.head.copy(this.signatureBytes, 0, from, to);
+      this.signatureLength = length;
+      this.signature = this.head.toString('utf8', from, to);
+    }
+    return this.signature;
+  }
+}

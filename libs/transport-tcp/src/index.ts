@@ -1,0 +1,3 @@
+export type { DataServer } from './data-server';
+export { startDataServer } from './data-server';
+export type { TcpTransport, TcpTransportOptions } from './tcp-transport';

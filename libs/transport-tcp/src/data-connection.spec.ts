@@ -28,6 +28,26 @@ describe('tcp data connections', () => {
     }
   });
 
+  it('lets a neighbour finish the last collective when a rank that is done closes its server', async () => {
+    const tcp = await ring(2);
+    const [t0, t1] = tcp.transports as [Transport, Transport];
+    try {
+      // rank 0 has sent all it will send to rank 1, but still waits for rank 1's part
+      const s0 = t0.openSend(1, 1, 5000);
+      s0.write(chunk(1, [1, 2]));
+      const s1 = t1.openSend(0, 1, 5000);
+      s1.write(chunk(1, [3, 4]));
+      await s1.flush();
+      assert.deepEqual(Array.from((await t1.recv(0, 1, 5000)).data), [1, 2]);
+      // rank 1 is done and shuts down
+      await tcp.stop(1);
+      assert.deepEqual(Array.from((await t0.recv(1, 1, 5000)).data), [3, 4]);
+      await s0.flush();
+    } finally {
+      await tcp.close();
+    }
+  });
+
   it('refuses a worker that is not the one the membership gives the rank', async () => {
     const [s0, s1] = await Promise.all([startDataServer({ listen: '127.0.0.1:0' }), startDataServer({ listen: '127.0.0.1:0' })]);
     try {

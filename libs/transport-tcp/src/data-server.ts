@@ -9,6 +9,9 @@ import { IncomingConnection } from './incoming-connection';
 import { splitAddress } from './outgoing-connection';
 import { TcpTransport, type TcpTransportOptions } from './tcp-transport';
 
+/** how long a closing server waits for its neighbours to hang up before cutting them */
+const CLOSE_GRACE_MS = 2000;
+
 export interface DataServer {
   /** the address actually bound, HOST:PORT */
   address: string;
@@ -37,17 +40,14 @@ function listen(server: Server, address: string): Promise<string> {
 /** Serves the data plane on `opts.listen` ('HOST:PORT', port 0 for any free port). */
 export async function startDataServer(opts: { listen: string } & TcpTransportOptions): Promise<DataServer> {
   let current: TcpTransport | undefined;
-  const connections = new Set<IncomingConnection>();
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    connections.add(
-      new IncomingConnection(
-        socket,
-        () => current,
-        (c) => connections.delete(c),
-      ),
+    new IncomingConnection(
+      socket,
+      () => current,
+      () => undefined,
     );
   });
   const address = await listen(server, opts.listen);
@@ -64,14 +64,16 @@ export async function startDataServer(opts: { listen: string } & TcpTransportOpt
       return current;
     },
     async close() {
+      // Not a refusal: a neighbour may still be inside the last collective (waiting on its own
+      // left neighbour) with its chunks to this rank all sent, and a REFUSE would fail it. Its
+      // connection ends when it closes in turn; a new collective on it is refused (the
+      // transport is retired); whoever does not hang up is cut after a grace period.
       current?.retire('the data server closed', false);
       current = undefined;
-      for (const c of connections) c.close('the data server closed');
       const closed = new Promise<void>((done) => server.close(() => done()));
-      // refused senders hang up at once; whoever does not is cut after a moment
       const grace = setTimeout(() => {
         for (const s of sockets) s.destroy();
-      }, 200);
+      }, CLOSE_GRACE_MS);
       await closed;
       clearTimeout(grace);
     },

@@ -106,11 +106,13 @@ export class TcpTransport implements Transport {
   /**
    * Fails everything in flight and closes the connections. A new membership cuts them in both
    * directions; a closing server ends its outgoing ones normally (the receivers see a clean end)
-   * and refuses its incoming ones.
+   * and lets its incoming ones end when their senders hang up, since a neighbour may still be
+   * inside the last collective with everything for this rank already sent (a new collective on
+   * them is refused: this transport is retired).
    */
   retire(reason: string, cancelConnections: boolean): void {
     this.boxes.retire(reason, cancelConnections);
-    for (const close of [...this.feeds]) close(reason);
+    if (cancelConnections) for (const close of [...this.feeds]) close(reason);
     for (const c of this.outgoing.values()) {
       if (cancelConnections) c.cancel(new CollectiveError(reason));
       else c.end();

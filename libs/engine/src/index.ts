@@ -1,2 +1,3 @@
 export type { BackendChoice, ConcreteBackend, EngineInfo } from './backend';
 export { BACKENDS, engineInfo, initEngine, missingKernels } from './backend';
+export { readInto } from './read-into';

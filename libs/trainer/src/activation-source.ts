@@ -65,6 +65,8 @@ export interface Upstream {
 
 export class ActivationSource {
   private readonly elements: number;
+  /** the batch array, reused (see batch) */
+  private scratch: Float32Array | undefined;
 
   constructor(
     readonly upstream: Upstream,
@@ -87,6 +89,7 @@ export class ActivationSource {
     return Int32Array.from(ids, (id) => this.dataset.label(id));
   }
 
+  /** The batch's activations and labels; its tensor must be disposed before the next call. */
   async batch(ids: readonly number[]): Promise<ActivationBatch> {
     const c = emptyCounters();
     if (this.cache && !this.cache.store.healthy) this.dropCache();
@@ -97,7 +100,11 @@ export class ActivationSource {
     }
     const { store, handle } = this.cache;
     const n = ids.length;
-    const out = new Float32Array(n * this.elements);
+    // one array for every batch, grown as needed: tf.tensor copies it into the backend (or, on the
+    // cpu backend, keeps it until the batch's tensor is disposed, which callers do before asking
+    // for the next batch), so a cached epoch allocates no batch-sized arrays
+    if ((this.scratch?.length ?? 0) < n * this.elements) this.scratch = new Float32Array(n * this.elements);
+    const out = (this.scratch as Float32Array).subarray(0, n * this.elements);
     const missing: number[] = [];
     const fresh = new Set<number>();
     const t0 = performance.now();

@@ -11,6 +11,7 @@
  * applies the update: identical inputs on every rank keep replicas bit-identical.
  */
 import { createHash } from 'node:crypto';
+import { readInto } from '@permafrost/engine';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { BlockOptimizers } from './block-optimizers';
@@ -48,6 +49,7 @@ export class SuffixTrainer {
   signature = '';
   private order: { variable: tf.Variable; group: string }[] = [];
   private sizes: number[] = [];
+  private flat: Float32Array | undefined;
 
   constructor(
     private suffix: tfl.LayersModel,
@@ -94,7 +96,7 @@ export class SuffixTrainer {
     }
     let divisor = opts.globalCount ?? count;
     if (opts.reducer) {
-      const flat = await this.flatten(grads, [lossSum, count]);
+      const flat = this.flatten(grads, [lossSum, count]);
       await opts.reducer.allreduce(flat, this.signature);
       grads = this.unflatten(flat);
       divisor = opts.globalCount ?? (flat[flat.length - 1] as number);
@@ -105,13 +107,18 @@ export class SuffixTrainer {
     return { lossSum, count };
   }
 
-  private async flatten(grads: tf.NamedTensorMap, extra: number[]): Promise<Float32Array> {
-    const total = this.sizes.reduce((a, b) => a + b, 0);
-    const flat = new Float32Array(total + extra.length);
+  /**
+   * The gradient, loss sum and count in one flat buffer, the trainer's own and reused every step
+   * (nothing keeps it past the step: the reduction works in place and unflatten copies out), so
+   * a step allocates no gradient-sized arrays (see readInto).
+   */
+  private flatten(grads: tf.NamedTensorMap, extra: number[]): Float32Array {
+    const total = this.sizes.reduce((a, b) => a + b, 0) + extra.length;
+    if (this.flat?.length !== total) this.flat = new Float32Array(total);
+    const flat = this.flat;
     let at = 0;
     for (const v of this.variables) {
-      const g = grads[v.name] as tf.Tensor;
-      flat.set((await g.data()) as Float32Array, at);
+      readInto(grads[v.name] as tf.Tensor, flat, at);
       at += v.size;
     }
     flat.set(extra, at);

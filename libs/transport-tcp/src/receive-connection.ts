@@ -89,9 +89,9 @@ export class ReceiveConnection {
       noDelay: true,
       onread: {
         buffer: readBuffer(),
-        callback: (n: number, buf: Uint8Array) => {
+        callback: (n: number) => {
           try {
-            this.reader.push(Buffer.from(buf.buffer, buf.byteOffset, n));
+            this.reader.push(readBuffer(), n);
           } catch (e) {
             const why = `rank ${from} broke the protocol: ${(e as Error).message}`;
             if (this.accepted) this.refuse(this.inbox?.sequence ?? 0, why);

@@ -11,17 +11,25 @@ const quick = (t0: number, ms: number) => assert.ok(Date.now() - t0 < ms, `took 
 transportContract('TcpTransport', ring);
 
 describe('tcp data connections', () => {
-  it('refuses a sender of another generation, naming both, and the sender gives up at once', async () => {
+  it('refuses a receiver of another generation, naming both, and both sides give up at once', async () => {
     const tcp = await ring(2, [3n, 1n]);
-    const t0 = tcp.transports[0] as Transport;
+    const [t0, t1] = tcp.transports as [Transport, Transport];
     try {
       const send = t0.openSend(1, 1, 5000);
       send.write(chunk(1, [1]));
       const t = Date.now();
-      const clear = (e: unknown) =>
-        e instanceof CollectiveError && /rank 1 at .* refused .*: generation 3 is not the current generation 1/.test(e.message);
-      await assert.rejects(send.flush(), clear);
-      await assert.rejects(t0.recv(1, 1, 5000), clear);
+      // rank 1 (generation 1) asks rank 0 (generation 3) for its data and is turned away
+      const sender = (e: unknown) =>
+        e instanceof CollectiveError &&
+        /rank 0 refused the data connection from rank 1 at .*: generation 1 is not the current generation 3/.test(e.message);
+      await assert.rejects(send.flush(), sender);
+      await assert.rejects(t0.recv(1, 1, 5000), sender);
+      await assert.rejects(
+        t1.recv(0, 1, 5000),
+        (e) =>
+          e instanceof CollectiveError &&
+          /rank 0 at .* refused the data connection from rank 1: generation 1 is not the current generation 3/.test(e.message),
+      );
       quick(t, 1000);
     } finally {
       await tcp.close();
@@ -48,15 +56,23 @@ describe('tcp data connections', () => {
     }
   });
 
-  it('refuses a worker that is not the one the membership gives the rank', async () => {
+  it('refuses a worker that is not the one the membership gives the rank, on both sides', async () => {
     const [s0, s1] = await Promise.all([startDataServer({ listen: '127.0.0.1:0' }), startDataServer({ listen: '127.0.0.1:0' })]);
     try {
       const addresses = [s0.address, s1.address];
       const t0 = s0.transport(0, 2, addresses, ['impostor', 'worker-1'], 1n);
-      s1.transport(1, 2, addresses, ['worker-0', 'worker-1'], 1n);
-      const send = t0.openSend(1, 1, 5000);
+      const t1 = s1.transport(1, 2, addresses, ['worker-0', 'worker-1'], 1n);
+      // rank 0 asks rank 1 for its data as 'impostor'
+      const send = t1.openSend(0, 1, 5000);
       send.write(chunk(1, [1]));
-      await assert.rejects(send.flush(), /unknown worker 'impostor': rank 0 of generation 1 is worker 'worker-0'/);
+      await assert.rejects(
+        send.flush(),
+        /rank 1 refused the data connection from rank 0 at .*: unknown worker 'impostor': rank 0 of generation 1 is worker 'worker-0'/,
+      );
+      await assert.rejects(
+        t0.recv(1, 1, 5000),
+        /rank 1 at .* refused the data connection from rank 0: unknown worker 'impostor': rank 0 of generation 1 is worker 'worker-0'/,
+      );
     } finally {
       await Promise.all([s0.close(), s1.close()]);
     }
@@ -96,8 +112,11 @@ describe('tcp data connections', () => {
       await assert.rejects(send.flush(), (e) => e instanceof CollectiveError && /timed out after 200 ms/.test(e.message));
       quick(t0, 1000);
       await assert.rejects(t.recv(1, 1, 5000), /cannot complete/);
+      // the receiver never connects for the data
       const slow = t.openSend(1, 2, 5000);
-      await assert.rejects(slow.flush(), /no answer to the handshake within 400 ms/);
+      await assert.rejects(slow.flush(), /no data connection from rank 1 at .* within 400 ms/);
+      // the sender never answers the handshake
+      await assert.rejects(t.recv(1, 3, 5000), /connecting to rank 1 at .*: no answer to the handshake within 400 ms/);
       quick(t0, 1500);
     } finally {
       await server.close();
@@ -106,7 +125,7 @@ describe('tcp data connections', () => {
     }
   });
 
-  it('fails at once when nothing listens at the peer address', async () => {
+  it('fails sends and receives at once when nothing listens at the peer address', async () => {
     const server = await startDataServer({ listen: '127.0.0.1:0' });
     const gone = await startDataServer({ listen: '127.0.0.1:0' });
     await gone.close();
@@ -115,7 +134,8 @@ describe('tcp data connections', () => {
       const send = t.openSend(1, 1, 5000);
       send.write(chunk(1, [1]));
       const t0 = Date.now();
-      await assert.rejects(send.flush(), /sending to rank 1 at .* failed: .*ECONNREFUSED/);
+      await assert.rejects(send.flush(), /connecting to rank 1 at .* failed: .*ECONNREFUSED/);
+      await assert.rejects(t.recv(1, 1, 5000), /connecting to rank 1 at .* failed: .*ECONNREFUSED/);
       quick(t0, 1000);
     } finally {
       await server.close();
@@ -129,10 +149,22 @@ describe('tcp data connections', () => {
       const fresh = (tcp.servers[1] as (typeof tcp.servers)[number]).transport(0, 1, [tcp.addresses[1] as string], ['w'], 2n);
       assert.equal(fresh.size, 1);
       await assert.rejects(waiting, /replaced by generation 2/);
-      // the old membership's sender is refused by the new one
-      const send = (tcp.transports[0] as Transport).openSend(1, 1, 5000);
-      send.write(chunk(1, [1]));
-      await assert.rejects(send.flush(), /generation 1 is not the current generation 2/);
+      // The old membership's sender learns that its receiver left it: the connection was open,
+      // so a chunk may be with the kernel before the refusal arrives, but then the next send fails.
+      const t0 = tcp.transports[0] as Transport;
+      const t = Date.now();
+      let failure: unknown;
+      for (let sequence = 1; failure === undefined && Date.now() - t < 2000; sequence++) {
+        const send = t0.openSend(1, sequence, 5000);
+        send.write(chunk(sequence, [1]));
+        failure = await send.flush().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        // let the socket be read (a flush to a connected receiver may settle without any I/O)
+        await new Promise((next) => setImmediate(next));
+      }
+      assert.match(String(failure), /rank 1 at .* refused collective 4294967295: generation 1 was replaced by generation 2/);
     } finally {
       await tcp.close();
     }

@@ -1,12 +1,17 @@
 /**
- * A worker's data server: its ring neighbours connect here and stream allreduce chunks over raw
- * TCP (protocol.ts), one connection per sending rank, kept for the whole membership. It mirrors
- * the gRPC PeerServer: transport() builds the Transport of one membership (retiring the previous
- * one, whose collectives fail at once), and connections are checked against the current one.
+ * A worker's data server: the ring neighbours that receive from this worker connect here and
+ * take its allreduce chunks over raw TCP (protocol.ts), one connection per receiving rank, kept
+ * for the whole membership. It mirrors the gRPC PeerServer: transport() builds the Transport of
+ * one membership (retiring the previous one, whose collectives fail at once), and connections are
+ * checked against the current one. A receiver whose HELLO names a generation this worker has not
+ * reached yet waits, unanswered, until it does (or the receiver's connect timeout ends the wait):
+ * the members of a new generation do not all learn of it at the same moment.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { IncomingConnection } from './incoming-connection';
-import { splitAddress } from './outgoing-connection';
+import { FrameReader } from './frame-reader';
+import { encodeReject, type Hello, Kind } from './protocol';
+import { splitAddress } from './receive-connection';
+import { LINGER_MS, type SendConnection } from './send-connection';
 import { TcpTransport, type TcpTransportOptions } from './tcp-transport';
 
 /** how long a closing server waits for its neighbours to hang up before cutting them */
@@ -37,18 +42,85 @@ function listen(server: Server, address: string): Promise<string> {
   });
 }
 
+/**
+ * A receiver's connection: its HELLO is checked against the current membership, answered with
+ * REJECT (naming why) or handed to the transport as the connection carrying this rank's data to
+ * it. `parked` holds the retries of HELLOs of a generation not reached yet.
+ */
+function handshake(socket: Socket, server: { current: TcpTransport | undefined; closed: boolean }, parked: Set<() => void>): void {
+  socket.setNoDelay(true);
+  let hello: Hello | undefined;
+  let conn: SendConnection | undefined;
+  let done = false;
+  const reject = (reason: string) => {
+    if (done) return;
+    done = true;
+    reader.stop();
+    socket.end(encodeReject(reason));
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
+  const admit = () => {
+    parked.delete(admit);
+    const t = server.current;
+    const h = hello as Hello;
+    if (done) return;
+    if (server.closed) {
+      reject('the data server closed');
+      return;
+    }
+    if (!t || h.generation > t.generation) {
+      // a membership this worker has not reached yet
+      parked.add(admit);
+      return;
+    }
+    const refusal = t.admit(h);
+    if (refusal !== undefined) {
+      t.rejected(h, refusal);
+      reject(refusal);
+      return;
+    }
+    done = true;
+    conn = t.admitted(h.to, socket);
+  };
+  const reader = new FrameReader({
+    hello: (h) => {
+      if (reader.frames !== 1) throw new Error('a second HELLO');
+      hello = h;
+      admit();
+    },
+    stop: (kind, sequence, reason) => {
+      if (kind !== Kind.refuse || !conn) throw new Error(`an unexpected ${kind === Kind.abort ? 'ABORT' : 'REFUSE'}`);
+      conn.refused(sequence, reason);
+    },
+  });
+  socket.on('data', (d: Buffer) => {
+    try {
+      reader.push(d);
+    } catch (e) {
+      const why = (e as Error).message;
+      if (conn) conn.broke(why);
+      else reject(`rank ${hello?.to ?? '?'} broke the protocol: ${why}`);
+    }
+  });
+  socket.on('error', () => undefined);
+  socket.on('close', () => {
+    done = true;
+    parked.delete(admit);
+  });
+}
+
 /** Serves the data plane on `opts.listen` ('HOST:PORT', port 0 for any free port). */
 export async function startDataServer(opts: { listen: string } & TcpTransportOptions): Promise<DataServer> {
-  let current: TcpTransport | undefined;
+  const state: { current: TcpTransport | undefined; closed: boolean } = { current: undefined, closed: false };
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
+  const track = (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    new IncomingConnection(
-      socket,
-      () => current,
-      () => undefined,
-    );
+  };
+  const parked = new Set<() => void>();
+  const server = createServer((socket) => {
+    track(socket);
+    handshake(socket, state, parked);
   });
   const address = await listen(server, opts.listen);
   return {
@@ -59,23 +131,28 @@ export async function startDataServer(opts: { listen: string } & TcpTransportOpt
       }
       if (dataAddresses.length !== size) throw new RangeError(`${dataAddresses.length} data addresses for a ring of ${size}`);
       if (workerIds.length !== size) throw new RangeError(`${workerIds.length} worker ids for a ring of ${size}`);
-      current?.retire(`generation ${current.generation} was replaced by generation ${generation}`, true);
-      current = new TcpTransport(rank, size, dataAddresses, workerIds, generation, opts);
-      return current;
+      const previous = state.current;
+      previous?.retire(`generation ${previous.generation} was replaced by generation ${generation}`, true);
+      const t = new TcpTransport(rank, size, dataAddresses, workerIds, generation, opts, track);
+      state.current = t;
+      for (const retry of [...parked]) retry();
+      return t;
     },
     async close() {
       // Not a refusal: a neighbour may still be inside the last collective (waiting on its own
-      // left neighbour) with its chunks to this rank all sent, and a REFUSE would fail it. Its
-      // connection ends when it closes in turn; a new collective on it is refused (the
-      // transport is retired); whoever does not hang up is cut after a grace period.
-      current?.retire('the data server closed', false);
-      current = undefined;
+      // left neighbour) with its chunks from this rank all received, and a REFUSE would fail it.
+      // The connections this rank receives on end when their senders close in turn; a new
+      // collective on them is refused (the transport is retired); whoever does not hang up is
+      // cut after a grace period.
+      state.current?.retire('the data server closed', false);
+      state.current = undefined;
+      state.closed = true;
+      for (const retry of [...parked]) retry();
       const closed = new Promise<void>((done) => server.close(() => done()));
-      const grace = setTimeout(() => {
+      setTimeout(() => {
         for (const s of sockets) s.destroy();
-      }, CLOSE_GRACE_MS);
+      }, CLOSE_GRACE_MS).unref();
       await closed;
-      clearTimeout(grace);
     },
   };
 }

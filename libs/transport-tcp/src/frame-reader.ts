@@ -1,6 +1,8 @@
 /**
- * Frames (protocol.ts) out of a socket's 'data' events, incrementally: a 1 MiB chunk arrives as
- * many reads of a few dozen KiB, and a frame's head may be cut anywhere.
+ * Frames (protocol.ts) out of a socket's reads, incrementally: a 1 MiB chunk arrives as many
+ * reads of a few dozen KiB, and a frame's head may be cut anywhere. push() copies everything it
+ * keeps out of the read before it returns and holds no reference to it, so the caller may read
+ * into the same buffer again (Node's `onread`, receive-connection.ts).
  *
  * A head (prefix, fixed fields, text) is gathered in one scratch buffer per connection, a few
  * dozen bytes copied; a chunk's values are copied once, straight from each read into the fresh
@@ -57,19 +59,19 @@ export class FrameReader {
     this.stopped = true;
   }
 
-  /** Consumes one read from the socket; calls the handler for every frame it completes. */
-  push(data: Buffer): void {
+  /** Consumes one read, data[0, length); calls the handler for every frame it completes. */
+  push(data: Buffer, length = data.length): void {
     let at = 0;
-    while (at < data.length && !this.stopped) {
+    while (at < length && !this.stopped) {
       if (this.bytes) {
-        const n = Math.min(data.length - at, this.bytes.length - this.filled);
+        const n = Math.min(length - at, this.bytes.length - this.filled);
         this.bytes.set(data.subarray(at, at + n), this.filled);
         this.filled += n;
         at += n;
         if (this.filled === this.bytes.length) this.finishChunk();
         continue;
       }
-      const n = Math.min(data.length - at, this.need - this.have);
+      const n = Math.min(length - at, this.need - this.have);
       data.copy(this.head, this.have, at, at + n);
       this.have += n;
       at += n;

@@ -1,33 +1,40 @@
 /**
  * The data-plane wire protocol: allreduce chunks over plain TCP, one connection per (sending rank,
- * receiving rank) pair of a membership, opened by the sender, kept for collective after
- * collective. gRPC (the coordinator) is the control plane; these are only the bulk bytes.
+ * receiving rank) pair of a membership, kept for collective after collective. The RECEIVER opens
+ * it: it dials the sender's data server, so that it reads into one reused buffer (Node's `onread`
+ * exists only for sockets a process dials). gRPC (the coordinator) is the control plane; these
+ * are only the bulk bytes.
  *
  * Every frame is a 4-byte prefix, fields whose size the frame's kind fixes, a UTF-8 text of the
  * prefix's length, and (chunks only) a payload. Integers are little-endian.
  *
  *   prefix     u8 kind, u8 reserved (0), u16 text bytes
  *
- *   sender -> receiver
- *   HELLO  1   u32 magic "PFDP", u16 version, u16 reserved, u64 generation, u32 from rank,
- *              u32 to rank; text: the sender's worker id. The first frame, and only there.
+ *   receiver (dialing) -> sender (accepting)
+ *   HELLO  1   u32 magic "PFDP", u16 version, u16 reserved, u64 generation, u32 from rank (the
+ *              sender, whose data the receiver asks for), u32 to rank (the receiver itself);
+ *              text: the receiver's worker id. The first frame, and only there.
+ *   REFUSE 19  u32 sequence; text: why the receiver will not take collective `sequence` (it gave
+ *              up on it, or has moved past it), or any collective when sequence is 0xffffffff
+ *              (it left the membership). The receiver closes after it, and the sender fails
+ *              that collective at once: a failure travels back around the ring hop by hop, as
+ *              fast as it would over gRPC. The receiver dials again for the next collective.
+ *
+ *   sender (accepting) -> receiver (dialing)
+ *   ACCEPT 17  (nothing): the handshake passed; chunks follow.
+ *   REJECT 18  text: why the handshake failed (another generation, an unknown worker, not a
+ *              rank of this ring). The sender closes after it.
  *   CHUNK  2   u32 sequence, u32 step, u32 segment, u32 offset, u32 total elements,
  *              u32 element count; text: the tensor-set signature; then count float32 values.
  *   ABORT  3   u32 sequence; text: why. The sender gave up collective `sequence` (a local
  *              failure) and closes the connection after this frame.
  *
- *   receiver -> sender
- *   ACCEPT 17  (nothing): the handshake passed; chunks may follow (the sender need not wait).
- *   REJECT 18  text: why the handshake failed (another generation, an unknown worker, not a
- *              rank of this ring). The receiver closes after it.
- *   REFUSE 19  u32 sequence; text: why the receiver will not take collective `sequence` (it gave
- *              up on it, or has moved past it, or is retired). The receiver closes after it,
- *              and the sender fails that collective at once: a failure travels back around the
- *              ring hop by hop, as fast as it would over gRPC. The next collective reconnects.
- *
- * The receiver checks the HELLO against its current membership: the generation is its own, the
- * from rank another rank of the ring, the to rank itself, and the worker id the one the
- * membership gives that rank. A chunk of a collective earlier than the one the connection
+ * The sender checks the HELLO against its current membership: the generation is its own, the
+ * from rank itself, the to rank another rank of the ring, and the worker id the one the
+ * membership gives that rank. A HELLO of a generation the sender has not reached yet waits,
+ * unanswered, until it does (or the receiver's connect timeout ends the wait). A rejected HELLO
+ * fails both sides: the receiver learns why from the REJECT, the sender fails its sends to that
+ * rank with the same reason. A chunk of a collective earlier than the one the connection
  * carries is a protocol error. A connection that closes without ABORT or REFUSE takes the
  * collective in flight on it with it (a dead peer), and any frame that breaks these rules
  * closes the connection with a clear error.
@@ -36,7 +43,9 @@
 import type { Chunk } from '@permafrost/collective';
 
 export const MAGIC = 0x50444650; // "PFDP" read as a little-endian u32
-export const VERSION = 1;
+export const VERSION = 2;
+/** REFUSE's sequence for every collective: the receiver left the membership */
+export const EVERY = 0xffffffff;
 
 export const Kind = {
   hello: 1,

@@ -1,28 +1,40 @@
 /**
  * The collective Transport over raw TCP (protocol.ts), for one membership generation.
  *
- * Sending: one long-lived connection per receiving rank (outgoing-connection.ts) carries every
- * collective to it, one after another; a collective's flush() waits until the receiver accepted
- * the handshake and every chunk is with the kernel, at most until the collective's deadline. A
- * connection that fails takes the collective in flight with it (doomed here); the next collective
- * opens a new one. Receiving: the data server hands each accepted connection's chunks to the
- * mailboxes (Mailboxes, @permafrost/collective), which keep the rules the gRPC transport keeps:
- * collectives in order, late chunks refused, a doomed collective's feeds refused so the failure
- * travels back around the ring at once.
+ * Every connection carries one direction, sender to receiver, and the receiver opens it: it dials
+ * the sender's data server, so that it can read into one reused buffer (receive-connection.ts),
+ * which Node offers only for sockets it dials. A transport dials the rank a ring receives from
+ * (its left neighbour) as soon as it is created, and any other rank at the first receive from it;
+ * it dials again for the next collective once a connection was refused or aborted, and at the
+ * next receive once one broke.
+ *
+ * Sending: one long-lived connection per receiving rank (send-connection.ts) carries every
+ * collective to it, one after another; a collective that starts before the receiver has
+ * connected queues its chunks until it does. flush() waits until the receiver is connected and
+ * every chunk is with the kernel, at most until the collective's deadline. A connection that
+ * fails takes the collective in flight with it (doomed here). Receiving: the mailboxes
+ * (Mailboxes, @permafrost/collective) keep the rules the gRPC transport keeps: collectives in
+ * order, late chunks refused, a doomed collective's feeds refused so the failure travels back
+ * around the ring at once.
  */
+import type { Socket } from 'node:net';
 import { byDeadline, type Chunk, CollectiveError, type Inbox, Mailboxes, type SendChannel, type Transport } from '@permafrost/collective';
-import { OutgoingConnection } from './outgoing-connection';
-import type { Hello } from './protocol';
+import { EVERY, type Hello } from './protocol';
+import { ReceiveConnection } from './receive-connection';
+import { SendConnection } from './send-connection';
 
 export interface TcpTransportOptions {
-  /** how long a new connection may take to be accepted (default 10000 ms) */
+  /** how long a new connection may take to be accepted, and a sender waits for its receiver to connect (default 10000 ms) */
   connectTimeoutMs?: number;
 }
 
 export class TcpTransport implements Transport {
-  private readonly outgoing = new Map<number, OutgoingConnection>();
-  /** closers of the incoming connections this transport admitted */
-  private readonly feeds = new Set<(reason: string) => void>();
+  private readonly sending = new Map<number, SendConnection>();
+  private readonly receiving = new Map<number, ReceiveConnection>();
+  /** per receiving rank, why it cannot connect for this rank's data: sends to it fail at once */
+  private readonly refusals = new Map<number, string>();
+  /** per sending rank, the newest collective a receive asked for */
+  private readonly wanted = new Map<number, number>();
   private readonly boxes: Mailboxes;
   private readonly connectTimeoutMs: number;
 
@@ -33,21 +45,27 @@ export class TcpTransport implements Transport {
     private readonly workerIds: readonly string[],
     readonly generation: bigint,
     opts: TcpTransportOptions = {},
+    /** told of every socket this transport dials */
+    private readonly track: (s: Socket) => void = () => undefined,
   ) {
     this.boxes = new Mailboxes(rank, size, `generation ${generation}`);
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    if (size > 1) this.receiveFrom((rank + size - 1) % size);
   }
 
   openSend(to: number, sequence: number, timeoutMs: number): SendChannel {
     const what = `collective ${sequence} to rank ${to}`;
-    const retired = this.boxes.retired;
-    const conn = retired ? undefined : this.connection(to, sequence);
-    if (!conn) {
-      const e = new CollectiveError(`cannot send ${what}: ${retired ?? `no rank ${to} with a data address in a ring of ${this.size}`}`);
+    const peer = this.boxes.isPeer(to) && this.addresses[to] !== undefined;
+    const conn = this.boxes.retired || !peer ? undefined : this.sendTo(to);
+    const refusal = this.boxes.retired ?? (peer ? this.refusals.get(to) : `no rank ${to} with a data address in a ring of ${this.size}`);
+    if (!conn || (!conn.connected && refusal !== undefined)) {
+      const e = new CollectiveError(`cannot send ${what}: ${refusal}`);
+      if (this.boxes.retired === undefined && peer) this.boxes.doom(sequence, e.message);
       return { write: () => undefined, flush: () => Promise.reject(e), abort: () => undefined };
     }
     conn.sequence = sequence;
     conn.busy = true;
+    conn.expect(this.connectTimeoutMs);
     const deadline = Date.now() + timeoutMs;
     let aborted: Error | undefined;
     return {
@@ -65,91 +83,144 @@ export class TcpTransport implements Transport {
         if (aborted) return;
         aborted = new CollectiveError(`sending ${what} aborted: ${reason.message}`);
         conn.abort(sequence, aborted);
-        if (this.outgoing.get(to) === conn) this.outgoing.delete(to);
+        if (this.sending.get(to) === conn) this.sending.delete(to);
         this.boxes.doom(sequence, `rank ${this.rank} failed: ${reason.message}`);
       },
     };
   }
 
   recv(from: number, sequence: number, timeoutMs: number): Promise<Chunk> {
+    if (!this.boxes.retired && this.boxes.isPeer(from)) {
+      this.wanted.set(from, Math.max(sequence, this.wanted.get(from) ?? 0));
+      this.receiveFrom(from);
+    }
     return this.boxes.recv(from, sequence, timeoutMs);
   }
 
-  /** Checks a connection's HELLO against this membership: undefined to accept, else why not. */
+  /**
+   * Checks a receiver's HELLO against this membership: undefined to accept, else why not. The
+   * receiver asks for the data of `from` (this rank) and is rank `to`.
+   */
   admit(h: Hello): string | undefined {
     if (h.generation !== this.generation) {
       return `generation ${h.generation} is not the current generation ${this.generation} of rank ${this.rank}`;
     }
     if (this.boxes.retired) return `rank ${this.rank} no longer takes part in generation ${this.generation}: ${this.boxes.retired}`;
-    if (h.to !== this.rank) return `this is rank ${this.rank}, not rank ${h.to}`;
-    if (!this.boxes.isPeer(h.from)) return `rank ${h.from} is not another rank of a ring of ${this.size} (this is rank ${this.rank})`;
-    const expected = this.workerIds[h.from];
+    if (h.from !== this.rank) return `this is rank ${this.rank}, not rank ${h.from}`;
+    if (!this.boxes.isPeer(h.to)) return `rank ${h.to} is not another rank of a ring of ${this.size} (this is rank ${this.rank})`;
+    const expected = this.workerIds[h.to];
     if (h.workerId !== expected) {
-      return `unknown worker '${h.workerId}': rank ${h.from} of generation ${this.generation} is worker '${expected}'`;
+      return `unknown worker '${h.workerId}': rank ${h.to} of generation ${this.generation} is worker '${expected}'`;
     }
     return undefined;
   }
 
-  /** An incoming connection was admitted; `close` refuses it. Returns what to call once it is over. */
-  adopt(close: (reason: string) => void): () => void {
-    this.feeds.add(close);
-    return () => {
-      this.feeds.delete(close);
-    };
+  /** The HELLO `h` was turned away for `reason`: sends to the rank it claims fail, clearly. */
+  rejected(h: Hello, reason: string): void {
+    if (this.boxes.retired || h.from !== this.rank || !this.boxes.isPeer(h.to)) return;
+    this.refuse(h.to, `rank ${this.rank} refused the data connection from rank ${h.to} at ${this.addresses[h.to]}: ${reason}`);
   }
 
-  /** The mailbox an incoming connection feeds next; throws MailboxRefused when it must be refused. */
-  incoming(from: number, sequence: number): Inbox {
-    return this.boxes.incoming(from, sequence);
+  /** A receiver's connection was admitted: it carries this rank's data to rank `to` from now on. */
+  admitted(to: number, socket: Socket): SendConnection {
+    this.refusals.delete(to);
+    let c = this.sending.get(to);
+    if (c && !c.attach(socket)) {
+      // the receiver dialed again: it has given up the connection it had
+      c.cancel(new CollectiveError(`rank ${to} opened a new data connection`));
+      c = undefined;
+    }
+    if (!c) {
+      c = this.newSend(to);
+      c.attach(socket);
+    }
+    return c;
   }
 
   /**
    * Fails everything in flight and closes the connections. A new membership cuts them in both
-   * directions; a closing server ends its outgoing ones normally (the receivers see a clean end)
-   * and lets its incoming ones end when their senders hang up, since a neighbour may still be
+   * directions (a receiving one with a REFUSE of every collective, so its sender stops waiting
+   * for it); a closing server ends its sending ones normally (the receivers see a clean end) and
+   * lets its receiving ones end when their senders hang up, since a neighbour may still be
    * inside the last collective with everything for this rank already sent (a new collective on
    * them is refused: this transport is retired).
    */
   retire(reason: string, cancelConnections: boolean): void {
     this.boxes.retire(reason, cancelConnections);
-    if (cancelConnections) for (const close of [...this.feeds]) close(reason);
-    for (const c of this.outgoing.values()) {
+    if (cancelConnections) for (const c of [...this.receiving.values()]) c.close(EVERY, reason);
+    for (const c of this.sending.values()) {
       if (cancelConnections) c.cancel(new CollectiveError(reason));
       else c.end();
     }
-    this.outgoing.clear();
+    this.sending.clear();
   }
 
   /** Waits until `conn` has handed everything to the kernel, cutting it at `deadline`. */
-  private drained(conn: OutgoingConnection, deadline: number, timedOut: string): Promise<void> {
+  private drained(conn: SendConnection, deadline: number, timedOut: string): Promise<void> {
     return byDeadline(conn.drained(), deadline, () => {
       const e = new CollectiveError(timedOut);
       conn.cancel(e);
+      if (this.sending.get(conn.to) === conn) this.sending.delete(conn.to);
       this.boxes.doom(conn.sequence, e.message);
       return e;
     });
   }
 
-  /** The open connection to rank `to`, or a new one when there is none or it has moved past `sequence`. */
-  private connection(to: number, sequence: number): OutgoingConnection | undefined {
-    const current = this.outgoing.get(to);
-    if (current?.open && current.sequence <= sequence) return current;
-    current?.end();
-    const address = this.addresses[to];
-    if (!this.boxes.isPeer(to) || !address) return undefined;
-    const c = new OutgoingConnection(
-      to,
-      address,
-      { generation: this.generation, from: this.rank, to, workerId: this.workerIds[this.rank] ?? '' },
-      this.connectTimeoutMs,
-      (failed, error, refused) => {
-        if (this.outgoing.get(to) === failed) this.outgoing.delete(to);
-        // a failure between collectives costs nothing: the next collective opens a new connection
-        if (failed.busy) this.boxes.doom(failed.sequence, error.message);
-        if (refused !== undefined) this.boxes.doom(refused, error.message);
-      },
-    );
-    this.outgoing.set(to, c);
+  /** rank `to` cannot take this rank's data: sends waiting for it, and later ones, fail at once */
+  private refuse(to: number, why: string): void {
+    this.refusals.set(to, why);
+    const c = this.sending.get(to);
+    if (c && !c.connected) c.failWith(new CollectiveError(why));
+  }
+
+  /** The open connection to rank `to`, or a new one that waits for the receiver to connect. */
+  private sendTo(to: number): SendConnection {
+    const current = this.sending.get(to);
+    if (current?.open) return current;
+    return this.newSend(to);
+  }
+
+  private newSend(to: number): SendConnection {
+    const c = new SendConnection(to, this.addresses[to] ?? '', (failed, error, refused) => {
+      if (this.sending.get(to) === failed) this.sending.delete(to);
+      if (refused === EVERY) this.refusals.set(to, error.message);
+      // a failure between collectives costs nothing: the receiver connects again
+      if (failed.busy) this.boxes.doom(failed.sequence, error.message);
+      if (refused !== undefined && refused !== EVERY) this.boxes.doom(refused, error.message);
+    });
+    this.sending.set(to, c);
     return c;
+  }
+
+  /** Dials rank `from` for its data unless a connection to it is open or being opened. */
+  private receiveFrom(from: number): void {
+    if (this.boxes.retired || this.receiving.get(from)?.open) return;
+    const address = this.addresses[from];
+    if (!address) return;
+    const hello = { generation: this.generation, from, to: this.rank, workerId: this.workerIds[this.rank] ?? '' };
+    const owner = {
+      incoming: (f: number, sequence: number): Inbox => this.boxes.incoming(f, sequence),
+      over: (c: ReceiveConnection, error: Error | undefined, redial: boolean, unreachable: boolean) => {
+        if (this.receiving.get(from) !== c) return;
+        this.receiving.delete(from);
+        if (this.boxes.retired) return;
+        if (redial) {
+          setImmediate(() => this.receiveFrom(from));
+          return;
+        }
+        // nothing listens for rank `from`: it cannot connect for this rank's data either
+        if (unreachable && error) this.refuse(from, error.message);
+        // a receive waiting for a collective the connection never carried learns why now
+        const wanted = this.wanted.get(from) ?? 0;
+        if (wanted > c.sequence) {
+          try {
+            this.boxes.incoming(from, wanted).end(error);
+          } catch {
+            // fed or refused already
+          }
+        }
+      },
+    };
+    this.receiving.set(from, new ReceiveConnection(owner, from, address, hello, this.connectTimeoutMs, this.track));
   }
 }

@@ -1,0 +1,208 @@
+/**
+ * The receiving side of one data connection: this rank dials the data server of the ring
+ * neighbour it receives from, introduces itself (HELLO) and, once accepted, takes collective
+ * after collective from it.
+ *
+ * The socket reads into one buffer the whole process shares (Node's `onread`), instead of a new
+ * Buffer per read: FrameReader copies whatever it keeps out of each read before the callback
+ * returns, and reads are delivered one at a time on the main thread, so nothing else can be
+ * written into the buffer meanwhile.
+ *
+ * Once accepted, each chunk goes to the mailbox of its collective; the first chunk of a
+ * collective opens that mailbox (refused if the collective is doomed or over here) and ends the
+ * previous one's. A refusal is a REFUSE frame back to the sender, then the connection closes. A
+ * sender's ABORT, or the connection breaking, fails the receives of the collective in flight at
+ * once; a normal end (the sender closed after its last chunk) ends it without an error.
+ */
+import { connect, type Socket } from 'node:net';
+import { type Chunk, CollectiveError, type Inbox, MailboxRefused } from '@permafrost/collective';
+import { FrameReader } from './frame-reader';
+import { encodeHello, encodeStop, type Hello, Kind } from './protocol';
+import { LINGER_MS } from './send-connection';
+
+const READ_BUFFER_BYTES = 256 * 1024;
+let shared: Buffer | undefined;
+/** the one buffer every receiving socket of this process reads into */
+function readBuffer(): Buffer {
+  shared ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  return shared;
+}
+
+/** 'HOST:PORT' or '[IPV6]:PORT' */
+export function splitAddress(address: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(address);
+  if (!m) throw new CollectiveError(`'${address}' is not a HOST:PORT data address`);
+  return { host: m[1] as string, port: Number(m[2]) };
+}
+
+/** What a receiving connection needs of its transport. */
+export interface ReceiveOwner {
+  /** The mailbox the connection feeds next; throws MailboxRefused when it must be refused. */
+  incoming(from: number, sequence: number): Inbox;
+  /**
+   * The connection is over. `error`: why, undefined for the sender's normal end. `redial`: it was
+   * this side's refusal or the sender's abort, and the next collective needs a new connection.
+   * `unreachable`: it never connected (nothing listens at the address).
+   */
+  over(c: ReceiveConnection, error: Error | undefined, redial: boolean, unreachable: boolean): void;
+}
+
+export class ReceiveConnection {
+  private readonly socket: Socket;
+  private readonly reader: FrameReader;
+  private accepted = false;
+  private connected = false;
+  /** the mailbox of the collective the connection carries now */
+  private inbox: Inbox | undefined;
+  private done = false;
+  /** closed before the sender accepted: the REFUSE to send once it does */
+  private leaving: { sequence: number; reason: string } | undefined;
+  private readonly connectTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly owner: ReceiveOwner,
+    readonly from: number,
+    readonly address: string,
+    hello: Hello,
+    connectTimeoutMs: number,
+    track: (s: Socket) => void,
+  ) {
+    const what = `rank ${from} at ${address}`;
+    const { host, port } = splitAddress(address);
+    this.reader = new FrameReader({
+      accept: () => {
+        this.accepted = true;
+        clearTimeout(this.connectTimer);
+        // closed while the handshake was on: the sender hears why now, and stops waiting for it
+        if (this.leaving) this.hangUp(encodeStop(Kind.refuse, this.leaving.sequence, this.leaving.reason));
+      },
+      reject: (reason) => this.finish(new CollectiveError(`${what} refused the data connection from rank ${hello.to}: ${reason}`)),
+      chunk: (c) => this.chunk(c),
+      stop: (kind, sequence, reason) => {
+        if (kind !== Kind.abort) throw new Error('a REFUSE from the sender');
+        this.aborted(sequence, reason);
+      },
+    });
+    this.socket = connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: readBuffer(),
+        callback: (n: number) => {
+          try {
+            this.reader.push(readBuffer(), n);
+          } catch (e) {
+            const why = `rank ${from} broke the protocol: ${(e as Error).message}`;
+            if (this.accepted) this.refuse(this.inbox?.sequence ?? 0, why);
+            else this.finish(new CollectiveError(why));
+          }
+          return true;
+        },
+      },
+    });
+    track(this.socket);
+    this.socket.write(encodeHello(hello));
+    this.connectTimer = setTimeout(
+      () => this.finish(new CollectiveError(`connecting to ${what}: no answer to the handshake within ${connectTimeoutMs} ms`)),
+      connectTimeoutMs,
+    );
+    this.socket.on('connect', () => {
+      this.connected = true;
+    });
+    // the sender's normal end: everything it sent has arrived
+    this.socket.on('end', () => this.finish());
+    this.socket.on('error', (e) =>
+      this.finish(new CollectiveError(`${this.connected ? 'receiving from' : 'connecting to'} ${what} failed: ${e.message}`)),
+    );
+    this.socket.on('close', () => this.finish(new CollectiveError(`the data connection from ${what} closed`)));
+  }
+
+  /** usable for another collective (or still being opened) */
+  get open(): boolean {
+    return !this.done;
+  }
+
+  /** Refuses what the connection carries and closes it (a new membership, a protocol error). */
+  close(sequence: number, reason: string): void {
+    if (this.accepted || this.done) this.refuse(sequence, reason);
+    else {
+      this.leaving = { sequence, reason };
+      this.finish(new CollectiveError(reason), true);
+      const socket = this.socket;
+      setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    }
+  }
+
+  /** the collective the connection carries now, 0 before the first */
+  get sequence(): number {
+    return this.inbox?.sequence ?? 0;
+  }
+
+  private chunk(c: Chunk): void {
+    if (!this.accepted) throw new Error('a chunk before the ACCEPT');
+    if (this.done) return;
+    let box = this.inbox;
+    if (c.sequence !== box?.sequence) {
+      if (box && c.sequence < box.sequence) throw new Error(`collective ${c.sequence} came after collective ${box.sequence}`);
+      box?.end();
+      box = this.mailbox(c.sequence);
+      if (!box) return;
+      const opened = box;
+      // a mailbox the connection has left behind may be discarded later without stopping it
+      opened.attach((reason) => {
+        if (this.inbox === opened) this.refuse(opened.sequence, reason);
+      });
+      this.inbox = opened;
+    }
+    box.push(c);
+  }
+
+  /** the mailbox of collective `sequence`, or undefined once the connection is refused */
+  private mailbox(sequence: number): Inbox | undefined {
+    try {
+      return this.owner.incoming(this.from, sequence);
+    } catch (e) {
+      if (!(e instanceof MailboxRefused)) throw e;
+      this.refuse(sequence, e.message);
+      return undefined;
+    }
+  }
+
+  /** The sender gave up collective `sequence`: its receives here fail now. */
+  private aborted(sequence: number, reason: string): void {
+    const why = new Error(`rank ${this.from} aborted collective ${sequence}: ${reason}`);
+    if (this.inbox?.sequence !== sequence && !this.done) {
+      this.inbox?.end();
+      this.inbox = undefined;
+      try {
+        this.owner.incoming(this.from, sequence).end(why);
+      } catch {
+        // the collective is over or doomed here anyway
+      }
+    }
+    this.finish(why, true);
+  }
+
+  private refuse(sequence: number, reason: string): void {
+    if (this.done) return;
+    this.finish(new CollectiveError(reason), true);
+    this.hangUp(encodeStop(Kind.refuse, sequence, reason));
+  }
+
+  private hangUp(last: Buffer): void {
+    this.socket.end(last);
+    const socket = this.socket;
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  }
+
+  private finish(error?: Error, redial = false): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.connectTimer);
+    if (!this.leaving) this.reader.stop();
+    this.inbox?.end(error);
+    if (error && !redial) this.socket.destroy();
+    this.owner.over(this, error, redial, !this.connected && !this.accepted);
+  }
+}

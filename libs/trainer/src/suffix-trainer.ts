@@ -109,8 +109,9 @@ export class SuffixTrainer {
 
   /**
    * The gradient, loss sum and count in one flat buffer, the trainer's own and reused every step
-   * (nothing keeps it past the step: the reduction works in place and unflatten copies out), so
-   * a step allocates no gradient-sized arrays (see readInto).
+   * (nothing keeps it past the step: the reduction works in place, and the tensors unflatten
+   * makes of it, which the cpu backend backs with the buffer itself, are disposed before step()
+   * returns), so a step allocates no gradient-sized arrays (see readInto).
    */
   private flatten(grads: tf.NamedTensorMap, extra: number[]): Float32Array {
     const total = this.sizes.reduce((a, b) => a + b, 0) + extra.length;

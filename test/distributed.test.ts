@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { initEngine } from '@permafrost/engine';
+import { sharedMemoryUnavailable } from '@permafrost/transport-tcp';
 import { runCli, tempDir } from './helpers';
 import { checkpointWeights, maxAbsDiff } from './weights';
 
@@ -80,6 +81,15 @@ describe('distributed training', () => {
         used.every((l) => l.includes(`"transport":"${transport}"`)),
         used.join('\n'),
       );
+      if (transport === 'tcp' && (sharedMemoryUnavailable() === undefined || process.env.PERMAFROST_REQUIRE_TOOLS === '1')) {
+        // local workers share one host: every gradient chunk goes through shared memory
+        const done = r.stderr.split('\n').filter((l) => l.includes('"msg":"worker finished"'));
+        assert.equal(done.length, n, r.stderr);
+        for (const l of done) {
+          const { sharedChunks, wireChunks } = JSON.parse(l).dataPlane;
+          assert.ok(sharedChunks > 0 && wireChunks === 0, l);
+        }
+      }
       const report = JSON.parse(readFileSync(join(tmp.path, `${name}.json`), 'utf8'));
       assert.equal(report.workers, n);
       assert.equal(report.epochs.length, 2);

@@ -1,9 +1,11 @@
 /**
- * Benchmark: ring allreduce over the TCP data plane and over the gRPC Peer service, next to what
- * node:net and grpc-js move point to point.
+ * Benchmark: ring allreduce over the data plane (tcp: values through shared memory between ranks
+ * of one host, as in production on one machine; tcp-wire: shared memory off, values over TCP, the
+ * path between hosts) and over the gRPC Peer service, next to what node:net and grpc-js move point
+ * to point.
  *
  *   ring  n worker processes on loopback (n = 2, 3, 4), each one rank with its own DataServer
- *         (--transport tcp) or PeerServer (grpc), sum a float32 buffer of 1, 4, 16 and 64 MiB. After a JIT warm-up (20 allreduces of
+ *         (--transport tcp, tcp-wire) or PeerServer (grpc), sum a float32 buffer of 1, 4, 16 and 64 MiB. After a JIT warm-up (20 allreduces of
  *         1 MiB), each size gets one warm-up and --reps timed repetitions, each after a barrier
  *         (a one-element allreduce). A repetition lasts until its slowest rank is done; the
  *         table shows the median. algbw = bytes / time,
@@ -19,7 +21,7 @@
  * first transport listed (skip with --chunk-elements). Target: at 16 MiB and above, busbw >= 60%
  * of (grpc-js) p2p.
  *
- * Run: node --import tsx test/bench/allreduce.ts [--transport tcp,grpc] [--reps 5] [--sizes 1,4,16,64]
+ * Run: node --import tsx test/bench/allreduce.ts [--transport tcp,tcp-wire,grpc] [--reps 5] [--sizes 1,4,16,64]
  *      [--ranks 2,3,4] [--chunk-elements N]
  * (children are this script with --role rank | p2p-recv | p2p-send | both-ways | tcp-recv | tcp-send)
  */
@@ -29,7 +31,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { ringAllreduce, type Transport } from '@permafrost/collective';
 import { startPeerServer } from '@permafrost/transport-grpc';
-import { startDataServer } from '@permafrost/transport-tcp';
+import { sharedMemoryUnavailable, startDataServer, type TcpTransport } from '@permafrost/transport-tcp';
 import { arg, machine, median, table, writeResults } from './bench-util';
 import { bothWaysRole, measured, p2pRecvRole, p2pSendRole, type RoleContext, type Round } from './raw-grpc';
 import { tcpRecvRole, tcpSendRole } from './raw-tcp';
@@ -38,8 +40,9 @@ const MiB = 1024 * 1024;
 const REPS = Math.max(5, Number(arg('reps', '5')));
 const SIZES_MIB = arg('sizes', '1,4,16,64').split(',').map(Number);
 const RANKS = arg('ranks', '2,3,4').split(',').map(Number);
-const TRANSPORTS = arg('transport', 'tcp,grpc').split(',') as ('tcp' | 'grpc')[];
-for (const t of TRANSPORTS) if (t !== 'tcp' && t !== 'grpc') throw new Error(`--transport: tcp or grpc, not '${t}'`);
+const KINDS = ['tcp', 'tcp-wire', 'grpc'] as const;
+const TRANSPORTS = arg('transport', KINDS.join(',')).split(',') as (typeof KINDS)[number][];
+for (const t of TRANSPORTS) if (!KINDS.includes(t)) throw new Error(`--transport: ${KINDS.join(', ')}, not '${t}'`);
 const CHUNK_CANDIDATES = [64 * 1024, 256 * 1024, 1024 * 1024];
 const TARGET = 0.6;
 const TARGET_FROM_MIB = 16;
@@ -83,14 +86,33 @@ async function rankServer(
   rank: number,
   n: number,
   kind: string,
-): Promise<{ address: string; transport(addresses: string[]): Transport; close(): Promise<void> }> {
+): Promise<{ address: string; transport(addresses: string[]): Transport; check(): void; close(): Promise<void> }> {
   if (kind === 'grpc') {
     const peer = await startPeerServer({ listen: '127.0.0.1:0' });
-    return { address: peer.address, transport: (addresses) => peer.transport(rank, n, addresses, 1n), close: () => peer.close() };
+    const check = () => undefined;
+    return { address: peer.address, transport: (addresses) => peer.transport(rank, n, addresses, 1n), check, close: () => peer.close() };
   }
-  const data = await startDataServer({ listen: '127.0.0.1:0' });
+  const wire = kind === 'tcp-wire';
+  const data = await startDataServer({ listen: '127.0.0.1:0', ...(wire ? { sharedMemoryBytes: 0 } : {}) });
   const ids = Array.from({ length: n }, (_, r) => `rank-${r}`);
-  return { address: data.address, transport: (addresses) => data.transport(rank, n, addresses, ids, 1n), close: () => data.close() };
+  let t: TcpTransport | undefined;
+  return {
+    address: data.address,
+    transport: (addresses) => {
+      t = data.transport(rank, n, addresses, ids, 1n);
+      return t;
+    },
+    // the path measured is the path named: tcp shares memory between these same-host ranks, tcp-wire never
+    check: () => {
+      const shared = t?.stats.sharedChunks ?? 0;
+      if (wire ? shared > 0 : shared === 0) {
+        throw new Error(
+          `rank ${rank} over ${kind} sent ${shared} chunks through shared memory (${sharedMemoryUnavailable() ?? 'available'})`,
+        );
+      }
+    },
+    close: () => data.close(),
+  };
 }
 
 async function rankRole(): Promise<void> {
@@ -120,6 +142,7 @@ async function rankRole(): Promise<void> {
   });
   // a last barrier, so that no rank closes its server while a neighbour still needs it
   await allreduce(new Float32Array(1));
+  peer.check();
   emit({ rank, results });
   await peer.close();
 }
@@ -278,7 +301,7 @@ async function main(): Promise<void> {
   const md = [
     `### allreduce (${new Date().toISOString().slice(0, 10)}, ${cores} cores, Node ${process.version})`,
     '',
-    `Ring allreduce (sum) of float32 buffers on loopback, over the TCP data plane (tcp) and over the gRPC Peer service (grpc), one process per rank, all sharing the machine's ${cores} cores; chunks of ${chunkElements} elements (${kib(chunkElements)} KiB). Median of ${REPS} repetitions after a warm-up; a repetition lasts until its slowest rank is done. GB/s = 1e9 bytes/s. grpc p2p: raw grpc-js client streams, 1 MiB messages, no protobuf, with the Peer service's server and channel options, measured in the same run: one process sending to another (the issue's reference), and two processes sending to each other at the same time (per direction), which is what every rank of a 2-ring does. tcp p2p: raw node:net, one process writing 1 MiB buffers to another.`,
+    `Ring allreduce (sum) of float32 buffers on loopback, over the data plane as it runs between ranks of one host (tcp: heads over TCP, values through shared memory), over the same data plane with shared memory off (tcp-wire: values over TCP too, the path between hosts) and over the gRPC Peer service (grpc), one process per rank, all sharing the machine's ${cores} cores; chunks of ${chunkElements} elements (${kib(chunkElements)} KiB). Median of ${REPS} repetitions after a warm-up; a repetition lasts until its slowest rank is done. GB/s = 1e9 bytes/s. grpc p2p: raw grpc-js client streams, 1 MiB messages, no protobuf, with the Peer service's server and channel options, measured in the same run: one process sending to another (the issue's reference), and two processes sending to each other at the same time (per direction), which is what every rank of a 2-ring does. tcp p2p: raw node:net, one process writing 1 MiB buffers to another.`,
     '',
     table(
       [

@@ -50,7 +50,10 @@ export class Inbox {
   }
 
   push(c: Chunk): void {
-    if (this.ended) return;
+    if (this.ended) {
+      c.release?.();
+      return;
+    }
     this.received++;
     const w = this.waiters.shift();
     if (w) {
@@ -81,7 +84,7 @@ export class Inbox {
    * arrived yet.
    */
   release(reason: string): void {
-    this.queue.length = 0;
+    for (const c of this.queue.splice(0)) c.release?.();
     this.end(new Error(reason));
   }
 

@@ -44,6 +44,7 @@ export async function pairAllreduce(buffer: Float32Array, t: Transport, opts: Al
       const length = Math.min(chunk, buffer.length - o);
       if (got.data.length !== length) throw new CollectiveError(`rank ${other} sent ${got.data.length} elements, expected ${length}`);
       addInto(buffer.subarray(o, o + length), got.data);
+      got.release?.();
     }
     await send.flush();
   } catch (e) {

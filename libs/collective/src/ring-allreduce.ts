@@ -121,6 +121,7 @@ export async function ringAllreduce(buffer: Float32Array, t: Transport, opts: Al
         const region = buffer.subarray(at, at + c.length);
         if (reduce) addInto(region, got.data);
         else region.set(got.data);
+        got.release?.();
         // What arrives at step `step` is exactly what this rank forwards at step `step + 1`,
         // except the last all-gather step (nothing left to forward).
         if (step + 1 < steps) send.write(out(step + 1, segIn, c.offset, region));

@@ -17,6 +17,11 @@ export interface Chunk {
   offset: number;
   totalElements: number;
   data: Float32Array;
+  /**
+   * Set when `data` is lent by the transport (shared memory it will reuse): the consumer calls
+   * it once, as soon as it no longer reads `data`. Consumers call it whenever it is set.
+   */
+  release?: () => void;
 }
 
 export interface Transport {

@@ -8,7 +8,8 @@ import { ring } from './test-ring';
 
 const quick = (t0: number, ms: number) => assert.ok(Date.now() - t0 < ms, `took ${Date.now() - t0} ms`);
 
-transportContract('TcpTransport', ring);
+transportContract('TcpTransport, values through shared memory', ring);
+transportContract('TcpTransport, values over TCP', (n) => ring(n, [], { sharedMemoryBytes: 0 }));
 
 describe('tcp data connections', () => {
   it('refuses a receiver of another generation, naming both, and both sides give up at once', async () => {

@@ -92,6 +92,14 @@ function handshake(socket: Socket, server: { current: TcpTransport | undefined; 
       if (kind !== Kind.refuse || !conn) throw new Error(`an unexpected ${kind === Kind.abort ? 'ABORT' : 'REFUSE'}`);
       conn.refused(sequence, reason);
     },
+    mapped: (why) => {
+      if (!conn) throw new Error('MAPPED before the ACCEPT');
+      conn.mapped(why);
+    },
+    credit: (position) => {
+      if (!conn) throw new Error('CREDIT before the ACCEPT');
+      conn.credit(position);
+    },
   });
   socket.on('data', (d: Buffer) => {
     try {

@@ -7,11 +7,14 @@
  * A head (prefix, fixed fields, text) is gathered in one scratch buffer per connection, a few
  * dozen bytes copied; a chunk's values are copied once, straight from each read into the fresh
  * Float32Array the chunk will carry, with no Buffer.concat and nothing else allocated per chunk
- * (the signature string is reused while its bytes do not change). Anything malformed throws
- * ProtocolError; the caller closes the connection.
+ * (the signature string is reused while its bytes do not change). A SHM_CHUNK's values are not
+ * copied at all: its chunk is a view of the shared segment (`segment`, set once mapped), and the
+ * handler learns the position to credit back. Anything malformed throws ProtocolError; the caller
+ * closes the connection.
  */
 import type { Chunk } from '@permafrost/collective';
 import { FIXED_BYTES, type Hello, Kind, LITTLE_ENDIAN, MAGIC, MAX_CHUNK_ELEMENTS, MAX_HEAD_BYTES, PREFIX_BYTES, VERSION } from './protocol';
+import type { IncomingSegment } from './shared-segment';
 
 export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';
@@ -20,20 +23,28 @@ export class ProtocolError extends Error {
 /** What a reader hands on; a side gets only the kinds the other side sends it. */
 export interface FrameHandler {
   hello?(h: Hello): void;
-  chunk?(c: Chunk): void;
+  /** a chunk; `position`: it is a view of the shared segment, to be credited back there */
+  chunk?(c: Chunk, position?: number): void;
   /** ABORT (from a sender) or REFUSE (from a receiver) of collective `sequence` */
   stop?(kind: typeof Kind.abort | typeof Kind.refuse, sequence: number, reason: string): void;
-  accept?(): void;
+  /** ACCEPT, with the shared segment's offer ('' for none) */
+  accept?(offer: string): void;
   reject?(reason: string): void;
+  /** the answer to a shared segment's offer: `why` it was not mapped, undefined when it was */
+  mapped?(why: string | undefined): void;
+  credit?(position: number): void;
 }
 
 const KIND_NAMES: Record<number, keyof FrameHandler> = {
   [Kind.hello]: 'hello',
   [Kind.chunk]: 'chunk',
+  [Kind.shmChunk]: 'chunk',
   [Kind.abort]: 'stop',
   [Kind.refuse]: 'stop',
   [Kind.accept]: 'accept',
   [Kind.reject]: 'reject',
+  [Kind.mapped]: 'mapped',
+  [Kind.credit]: 'credit',
 };
 
 export class FrameReader {
@@ -49,6 +60,8 @@ export class FrameReader {
   private readonly signatureBytes = Buffer.alloc(MAX_HEAD_BYTES);
   private signatureLength = -1;
   private stopped = false;
+  /** the sender's shared segment, once mapped */
+  segment: IncomingSegment | undefined;
   /** frames read, HELLO included */
   frames = 0;
 
@@ -98,6 +111,7 @@ export class FrameReader {
     const text = () => h.toString('utf8', PREFIX_BYTES + fixed, this.need);
     const at = PREFIX_BYTES;
     if (kind === Kind.chunk) this.startChunk(fixed);
+    else if (kind === Kind.shmChunk) this.sharedChunk(fixed);
     else if (kind === Kind.hello) {
       if (h.readUInt32LE(at) !== MAGIC) throw new ProtocolError('not a Permafrost data connection (bad magic)');
       const version = h.readUInt16LE(at + 4);
@@ -109,17 +123,16 @@ export class FrameReader {
         workerId: text(),
       });
     } else if (kind === Kind.abort || kind === Kind.refuse) this.handler.stop?.(kind, h.readUInt32LE(at), text());
-    else if (kind === Kind.accept) this.handler.accept?.();
+    else if (kind === Kind.accept) this.handler.accept?.(text());
+    else if (kind === Kind.mapped) this.handler.mapped?.(h.readUInt32LE(at) === 1 ? undefined : text());
+    else if (kind === Kind.credit) this.handler.credit?.(h.readUInt32LE(at));
     else this.handler.reject?.(text());
   }
 
-  private startChunk(fixed: number): void {
+  /** CHUNK and SHM_CHUNK fields, the signature, and `data` */
+  private chunkOf(fixed: number, data: Float32Array): Chunk {
     const h = this.head;
-    const count = h.readUInt32LE(PREFIX_BYTES + 20);
-    if (count > MAX_CHUNK_ELEMENTS) throw new ProtocolError(`a chunk of ${count} elements is more than ${MAX_CHUNK_ELEMENTS}`);
-    // allocUnsafeSlow: an ArrayBuffer of its own (so aligned) that is not zero-filled first
-    const data = count === 0 ? new Float32Array(0) : new Float32Array(Buffer.allocUnsafeSlow(count * 4).buffer, 0, count);
-    this.chunk = {
+    return {
       sequence: h.readUInt32LE(PREFIX_BYTES),
       step: h.readUInt32LE(PREFIX_BYTES + 4),
       segment: h.readUInt32LE(PREFIX_BYTES + 8),
@@ -128,6 +141,32 @@ export class FrameReader {
       signature: this.signatureOf(PREFIX_BYTES + fixed, this.need),
       data,
     };
+  }
+
+  private count(): number {
+    const count = this.head.readUInt32LE(PREFIX_BYTES + 20);
+    if (count > MAX_CHUNK_ELEMENTS) throw new ProtocolError(`a chunk of ${count} elements is more than ${MAX_CHUNK_ELEMENTS}`);
+    return count;
+  }
+
+  private sharedChunk(fixed: number): void {
+    if (!this.segment) throw new ProtocolError('a SHM_CHUNK on a connection without a shared segment');
+    const count = this.count();
+    const position = this.head.readUInt32LE(PREFIX_BYTES + 24);
+    let data: Float32Array;
+    try {
+      data = this.segment.view(position, count);
+    } catch (e) {
+      throw new ProtocolError((e as Error).message);
+    }
+    this.handler.chunk?.(this.chunkOf(fixed, data), position);
+  }
+
+  private startChunk(fixed: number): void {
+    const count = this.count();
+    // allocUnsafeSlow: an ArrayBuffer of its own (so aligned) that is not zero-filled first
+    const data = count === 0 ? new Float32Array(0) : new Float32Array(Buffer.allocUnsafeSlow(count * 4).buffer, 0, count);
+    this.chunk = this.chunkOf(fixed, data);
     this.bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     this.filled = 0;
     if (count === 0) this.finishChunk();

@@ -14,6 +14,11 @@
  *   HELLO  1   u32 magic "PFDP", u16 version, u16 reserved, u64 generation, u32 from rank (the
  *              sender, whose data the receiver asks for), u32 to rank (the receiver itself);
  *              text: the receiver's worker id. The first frame, and only there.
+ *   MAPPED 20  u32 mapped (1 or 0); text: why not, when 0. The answer to an ACCEPT that offered
+ *              a shared segment, right after it: 1 when the receiver mapped it (same host), and
+ *              SHM_CHUNK frames may follow. The sender holds its chunks until the answer.
+ *   CREDIT 21  u32 position: the receiver is done with the SHM_CHUNK at that position of the
+ *              segment; the sender may reuse it.
  *   REFUSE 19  u32 sequence; text: why the receiver will not take collective `sequence` (it gave
  *              up on it, or has moved past it), or any collective when sequence is 0xffffffff
  *              (it left the membership). The receiver closes after it, and the sender fails
@@ -21,11 +26,14 @@
  *              fast as it would over gRPC. The receiver dials again for the next collective.
  *
  *   sender (accepting) -> receiver (dialing)
- *   ACCEPT 17  (nothing): the handshake passed; chunks follow.
+ *   ACCEPT 17  text: empty, or the offer of a shared-memory segment (shared-segment.ts: boot id,
+ *              pid, fd, bytes, token); the handshake passed, chunks follow.
  *   REJECT 18  text: why the handshake failed (another generation, an unknown worker, not a
  *              rank of this ring). The sender closes after it.
  *   CHUNK  2   u32 sequence, u32 step, u32 segment, u32 offset, u32 total elements,
  *              u32 element count; text: the tensor-set signature; then count float32 values.
+ *   SHM_CHUNK 4  CHUNK's fields, then u32 position; text: the signature. The values are in the
+ *              shared segment at `position`, not on the wire (only after MAPPED).
  *   ABORT  3   u32 sequence; text: why. The sender gave up collective `sequence` (a local
  *              failure) and closes the connection after this frame.
  *
@@ -43,7 +51,7 @@
 import type { Chunk } from '@permafrost/collective';
 
 export const MAGIC = 0x50444650; // "PFDP" read as a little-endian u32
-export const VERSION = 2;
+export const VERSION = 3;
 /** REFUSE's sequence for every collective: the receiver left the membership */
 export const EVERY = 0xffffffff;
 
@@ -51,9 +59,12 @@ export const Kind = {
   hello: 1,
   chunk: 2,
   abort: 3,
+  shmChunk: 4,
   accept: 17,
   reject: 18,
   refuse: 19,
+  mapped: 20,
+  credit: 21,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -63,13 +74,16 @@ export const FIXED_BYTES: Readonly<Record<number, number>> = {
   [Kind.hello]: 24,
   [Kind.chunk]: 24,
   [Kind.abort]: 4,
+  [Kind.shmChunk]: 28,
   [Kind.accept]: 0,
   [Kind.reject]: 0,
   [Kind.refuse]: 4,
+  [Kind.mapped]: 4,
+  [Kind.credit]: 4,
 };
 export const MAX_TEXT_BYTES = 0xffff;
 /** the largest head (prefix, fixed fields, text) of any frame */
-export const MAX_HEAD_BYTES = PREFIX_BYTES + 24 + MAX_TEXT_BYTES;
+export const MAX_HEAD_BYTES = PREFIX_BYTES + 28 + MAX_TEXT_BYTES;
 /** a larger chunk is refused as garbage (256 MiB of float32) */
 export const MAX_CHUNK_ELEMENTS = 64 * 1024 * 1024;
 
@@ -115,8 +129,18 @@ export function encodeStop(kind: typeof Kind.abort | typeof Kind.refuse, sequenc
   return frame(kind, 4, reason, (b, at) => b.writeUInt32LE(sequence, at));
 }
 
-export function encodeAccept(): Buffer {
-  return frame(Kind.accept, 0, '', () => undefined);
+/** ACCEPT, with the shared segment's offer or '' */
+export function encodeAccept(offer = ''): Buffer {
+  return frame(Kind.accept, 0, offer, () => undefined);
+}
+
+/** the answer to a shared segment's offer: `why` it was not mapped, undefined when it was */
+export function encodeMapped(why?: string): Buffer {
+  return frame(Kind.mapped, 4, why ?? '', (b, at) => b.writeUInt32LE(why === undefined ? 1 : 0, at));
+}
+
+export function encodeCredit(position: number): Buffer {
+  return frame(Kind.credit, 4, '', (b, at) => b.writeUInt32LE(position, at));
 }
 
 export function encodeReject(reason: string): Buffer {
@@ -132,9 +156,15 @@ export function u32(v: number, what: string): number {
 /** CHUNK's head minus its signature text */
 export const CHUNK_HEAD_BYTES = PREFIX_BYTES + 24;
 
-/** Writes a CHUNK's head (prefix, fields, `signature`) at `at` of `b`; returns the bytes written. */
-export function writeChunkHead(b: Buffer, at: number, c: Omit<Chunk, 'signature'>, signature: Buffer): number {
-  b.writeUInt8(Kind.chunk, at);
+/** SHM_CHUNK's head minus its signature text */
+export const SHM_CHUNK_HEAD_BYTES = PREFIX_BYTES + 28;
+
+/**
+ * Writes a CHUNK's head (prefix, fields, `signature`) at `at` of `b`, or a SHM_CHUNK's when the
+ * values are at `position` of the shared segment; returns the bytes written.
+ */
+export function writeChunkHead(b: Buffer, at: number, c: Omit<Chunk, 'signature'>, signature: Buffer, position?: number): number {
+  b.writeUInt8(position === undefined ? Kind.chunk : Kind.shmChunk, at);
   b.writeUInt8(0, at + 1);
   b.writeUInt16LE(signature.length, at + 2);
   b.writeUInt32LE(u32(c.sequence, 'sequence'), at + 4);
@@ -143,8 +173,13 @@ export function writeChunkHead(b: Buffer, at: number, c: Omit<Chunk, 'signature'
   b.writeUInt32LE(u32(c.offset, 'offset'), at + 16);
   b.writeUInt32LE(u32(c.totalElements, 'total elements'), at + 20);
   b.writeUInt32LE(u32(c.data.length, 'element count'), at + 24);
-  signature.copy(b, at + CHUNK_HEAD_BYTES);
-  return CHUNK_HEAD_BYTES + signature.length;
+  if (position === undefined) {
+    signature.copy(b, at + CHUNK_HEAD_BYTES);
+    return CHUNK_HEAD_BYTES + signature.length;
+  }
+  b.writeUInt32LE(u32(position, 'position'), at + 28);
+  signature.copy(b, at + SHM_CHUNK_HEAD_BYTES);
+  return SHM_CHUNK_HEAD_BYTES + signature.length;
 }
 
 /** The float32 values as wire bytes: a view (no copy) on little-endian hosts. */

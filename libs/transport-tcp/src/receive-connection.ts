@@ -13,12 +13,17 @@
  * previous one's. A refusal is a REFUSE frame back to the sender, then the connection closes. A
  * sender's ABORT, or the connection breaking, fails the receives of the collective in flight at
  * once; a normal end (the sender closed after its last chunk) ends it without an error.
+ *
+ * When the ACCEPT offers a shared segment and this process can map it (same host), the receiver
+ * answers MAPPED; the sender's SHM_CHUNKs then arrive as views of that segment, and each one's
+ * release() (called by the collective once it has added or stored the values) sends its CREDIT.
  */
 import { connect, type Socket } from 'node:net';
 import { type Chunk, CollectiveError, type Inbox, MailboxRefused } from '@permafrost/collective';
 import { FrameReader } from './frame-reader';
-import { encodeHello, encodeStop, type Hello, Kind } from './protocol';
+import { encodeCredit, encodeHello, encodeMapped, encodeStop, type Hello, Kind } from './protocol';
 import { LINGER_MS } from './send-connection';
+import { IncomingSegment } from './shared-segment';
 
 const READ_BUFFER_BYTES = 256 * 1024;
 let shared: Buffer | undefined;
@@ -66,18 +71,31 @@ export class ReceiveConnection {
     hello: Hello,
     connectTimeoutMs: number,
     track: (s: Socket) => void,
+    /** map a shared segment the sender offers */
+    shareMemory = true,
   ) {
     const what = `rank ${from} at ${address}`;
     const { host, port } = splitAddress(address);
     this.reader = new FrameReader({
-      accept: () => {
+      accept: (offer) => {
         this.accepted = true;
         clearTimeout(this.connectTimer);
+        if (offer && !this.leaving) {
+          const mapped = shareMemory ? IncomingSegment.map(offer) : 'shared memory is off here';
+          if (typeof mapped === 'string') this.socket.write(encodeMapped(mapped));
+          else {
+            this.reader.segment = mapped;
+            this.socket.write(encodeMapped());
+          }
+        }
         // closed while the handshake was on: the sender hears why now, and stops waiting for it
         if (this.leaving) this.hangUp(encodeStop(Kind.refuse, this.leaving.sequence, this.leaving.reason));
       },
       reject: (reason) => this.finish(new CollectiveError(`${what} refused the data connection from rank ${hello.to}: ${reason}`)),
-      chunk: (c) => this.chunk(c),
+      chunk: (c, position) => {
+        if (position !== undefined) c.release = this.credit(position);
+        this.chunk(c);
+      },
       stop: (kind, sequence, reason) => {
         if (kind !== Kind.abort) throw new Error('a REFUSE from the sender');
         this.aborted(sequence, reason);
@@ -139,6 +157,16 @@ export class ReceiveConnection {
     return this.inbox?.sequence ?? 0;
   }
 
+  /** release() of the shared chunk at `position`: its CREDIT, once */
+  private credit(position: number): () => void {
+    let sent = false;
+    return () => {
+      if (sent || this.done) return;
+      sent = true;
+      this.socket.write(encodeCredit(position));
+    };
+  }
+
   private chunk(c: Chunk): void {
     if (!this.accepted) throw new Error('a chunk before the ACCEPT');
     if (this.done) return;
@@ -147,7 +175,10 @@ export class ReceiveConnection {
       if (box && c.sequence < box.sequence) throw new Error(`collective ${c.sequence} came after collective ${box.sequence}`);
       box?.end();
       box = this.mailbox(c.sequence);
-      if (!box) return;
+      if (!box) {
+        c.release?.();
+        return;
+      }
       const opened = box;
       // a mailbox the connection has left behind may be discarded later without stopping it
       opened.attach((reason) => {

@@ -14,14 +14,26 @@
  * (the receiver refused a collective, the socket closed or broke, no receiver in time): whatever
  * waits on it fails at once and the owner hears why; the receiver dials again for the next
  * collective.
+ *
+ * On one host the values skip the socket: the ACCEPT offers a shared segment (shared-segment.ts),
+ * and once the receiver has MAPPED it, a chunk is copied into a free region there and only its
+ * head is written. A chunk that finds no free region waits for the receiver's CREDITs, and
+ * later chunks wait behind it; drained() waits for them too.
  */
 import type { Socket } from 'node:net';
 import { type Chunk, CollectiveError } from '@permafrost/collective';
-import { CHUNK_HEAD_BYTES, encodeAccept, encodeStop, Kind, payloadBytes, writeChunkHead } from './protocol';
+import { encodeAccept, encodeStop, Kind, payloadBytes, SHM_CHUNK_HEAD_BYTES, writeChunkHead } from './protocol';
+import { OutgoingSegment } from './shared-segment';
 
 const SLAB_BYTES = 64 * 1024;
 /** how long an aborted connection may take to deliver its ABORT before it is cut */
 export const LINGER_MS = 1000;
+
+/** chunks sent through a shared segment, and with their values on the wire */
+export interface ChunkStats {
+  sharedChunks: number;
+  wireChunks: number;
+}
 
 interface Waiter {
   ok(): void;
@@ -45,12 +57,24 @@ export class SendConnection {
   sequence = 0;
   /** a collective is using the connection and has not flushed yet */
   busy = false;
+  /** the segment offered to the receiver, whether it has answered the offer, and whether it mapped it */
+  private segment: OutgoingSegment | undefined;
+  private answered = true;
+  private shared = false;
+  /** why the receiver did not map the segment offered, if it did not */
+  declined: string | undefined;
+  /** chunks waiting for room in the segment, and the chunks written after them */
+  private waiting: Chunk[] = [];
 
   constructor(
     readonly to: number,
     readonly address: string,
     /** the connection failed; `refused`: the collective the receiver refused, if it did */
     private readonly onFailure: (c: SendConnection, error: Error, refused: number | undefined) => void,
+    /** the shared segment to offer a receiver on this host, 0 for none */
+    private readonly sharedMemoryBytes = 0,
+    /** counts the chunks sent each way */
+    private readonly stats: ChunkStats = { sharedChunks: 0, wireChunks: 0 },
   ) {}
 
   /** usable for another collective */
@@ -84,15 +108,46 @@ export class SendConnection {
     socket.setNoDelay(true);
     socket.on('error', (e) => this.fail(new CollectiveError(`sending to ${this.what} failed: ${e.message}`)));
     socket.on('close', () => this.fail(new CollectiveError(`${this.what} closed the data connection`)));
-    socket.write(encodeAccept());
+    this.segment = OutgoingSegment.create(this.sharedMemoryBytes);
+    this.answered = this.segment === undefined;
+    socket.write(encodeAccept(this.segment?.offer()));
+    this.sendQueued();
+    return true;
+  }
+
+  private sendQueued(): void {
+    if (!this.answered) return;
     for (const c of this.queued.splice(0)) this.write(c);
     this.settle();
-    return true;
   }
 
   /** The receiver refused collective `sequence` (REFUSE) and closes the connection. */
   refused(sequence: number, reason: string): void {
     this.fail(new CollectiveError(`${this.what} refused collective ${sequence}: ${reason}`), sequence);
+  }
+
+  /** The receiver's answer to the segment's offer (`why` not, or undefined: it mapped it); held chunks go now. */
+  mapped(why: string | undefined): void {
+    if (!this.segment || this.answered) {
+      this.broke('MAPPED, but no shared segment was offered');
+      return;
+    }
+    this.answered = true;
+    this.shared = why === undefined;
+    this.declined = why;
+    if (!this.shared) this.segment.close();
+    this.sendQueued();
+  }
+
+  /** The receiver is done with the region at `position`: chunks waiting for room go now. */
+  credit(position: number): void {
+    if (this.failure) return;
+    if (!this.segment?.ring.give(position)) {
+      this.broke(`a CREDIT for position ${position}, where no chunk is outstanding`);
+      return;
+    }
+    while (this.socket && this.waiting.length > 0 && this.put(this.socket, this.waiting[0] as Chunk)) this.waiting.shift();
+    this.settle();
   }
 
   /** The receiver sent something this side cannot read. */
@@ -107,38 +162,63 @@ export class SendConnection {
 
   write(c: Chunk): void {
     if (this.failure) return;
-    if (!this.socket) {
-      this.queued.push(c);
-      return;
+    if (!this.socket || !this.answered) this.queued.push(c);
+    else if (this.waiting.length > 0 || !this.put(this.socket, c)) this.waiting.push(c);
+  }
+
+  /** Sends `c`, through the segment when it can; false if it must wait for room there. */
+  private put(socket: Socket, c: Chunk): boolean {
+    const segment = this.shared ? this.segment : undefined;
+    const viaSegment = segment !== undefined && c.data.length > 0 && c.data.byteLength <= segment.ring.capBytes;
+    const position = viaSegment ? segment.ring.take(c.data.byteLength) : undefined;
+    if (viaSegment && position === undefined) return false;
+    const head = this.head(c, position);
+    if (!head) return true;
+    if (segment && position !== undefined) {
+      segment.put(position, c.data);
+      this.stats.sharedChunks++;
+      this.send(socket, head);
+      return true;
     }
-    let head: Buffer;
+    this.stats.wireChunks++;
+    socket.cork();
+    this.send(socket, head);
+    if (c.data.length > 0) this.send(socket, payloadBytes(c.data));
+    socket.uncork();
+    return true;
+  }
+
+  /** The head of `c` (a SHM_CHUNK's when `position` is set), cut from the slab; undefined after failing the connection. */
+  private head(c: Chunk, position: number | undefined): Buffer | undefined {
     try {
       if (c.signature !== this.signature) {
         this.signature = c.signature;
         this.signatureBytes = Buffer.from(c.signature, 'utf8');
       }
-      const bytes = CHUNK_HEAD_BYTES + this.signatureBytes.length;
+      const bytes = SHM_CHUNK_HEAD_BYTES + this.signatureBytes.length;
       if (this.slabAt + bytes > this.slab.length) {
         this.slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, bytes));
         this.slabAt = 0;
       }
-      head = this.slab.subarray(this.slabAt, this.slabAt + bytes);
-      writeChunkHead(head, 0, c, this.signatureBytes);
-      this.slabAt += bytes;
+      const written = writeChunkHead(this.slab, this.slabAt, c, this.signatureBytes, position);
+      const head = this.slab.subarray(this.slabAt, this.slabAt + written);
+      this.slabAt += written;
+      return head;
     } catch (e) {
       this.fail(new CollectiveError(`cannot send a chunk of collective ${c.sequence}: ${(e as Error).message}`));
-      return;
+      return undefined;
     }
-    this.socket.cork();
-    this.send(this.socket, head);
-    if (c.data.length > 0) this.send(this.socket, payloadBytes(c.data));
-    this.socket.uncork();
+  }
+
+  /** connected, and everything written is with the kernel */
+  private get idle(): boolean {
+    return this.socket !== undefined && this.answered && this.pending === 0 && this.waiting.length === 0;
   }
 
   /** Resolves once the receiver is connected and everything written is with the kernel. */
   drained(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.socket && this.pending === 0) return Promise.resolve();
+    if (this.idle) return Promise.resolve();
     return new Promise((ok, fail) => this.waiters.push({ ok, fail }));
   }
 
@@ -168,6 +248,8 @@ export class SendConnection {
   private hangUp(last?: Buffer): void {
     clearTimeout(this.connectTimer);
     this.queued = [];
+    this.waiting = [];
+    this.segment?.close();
     const socket = this.socket;
     if (!socket) return;
     if (last) socket.end(last);
@@ -185,7 +267,7 @@ export class SendConnection {
   }
 
   private settle(): void {
-    if (this.socket && this.pending === 0 && !this.failure) this.release();
+    if (this.idle && !this.failure) this.release();
   }
 
   private fail(e: Error, refused?: number): void {
@@ -198,6 +280,8 @@ export class SendConnection {
   private close(e: Error): void {
     clearTimeout(this.connectTimer);
     this.queued = [];
+    this.waiting = [];
+    this.segment?.close();
     this.socket?.destroy();
     this.release(e);
   }

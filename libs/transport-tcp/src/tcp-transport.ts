@@ -21,12 +21,20 @@ import type { Socket } from 'node:net';
 import { byDeadline, type Chunk, CollectiveError, type Inbox, Mailboxes, type SendChannel, type Transport } from '@permafrost/collective';
 import { EVERY, type Hello } from './protocol';
 import { ReceiveConnection } from './receive-connection';
-import { SendConnection } from './send-connection';
+import { type ChunkStats, SendConnection } from './send-connection';
 
 export interface TcpTransportOptions {
   /** how long a new connection may take to be accepted, and a sender waits for its receiver to connect (default 10000 ms) */
   connectTimeoutMs?: number;
+  /**
+   * the shared segment each sending connection offers a receiver on the same host (default
+   * 8 MiB; 0 sends every chunk's values over TCP); see shared-segment.ts
+   */
+  sharedMemoryBytes?: number;
 }
+
+/** default TcpTransportOptions.sharedMemoryBytes */
+export const SHARED_MEMORY_BYTES = 8 * 1024 * 1024;
 
 export class TcpTransport implements Transport {
   private readonly sending = new Map<number, SendConnection>();
@@ -37,6 +45,9 @@ export class TcpTransport implements Transport {
   private readonly wanted = new Map<number, number>();
   private readonly boxes: Mailboxes;
   private readonly connectTimeoutMs: number;
+  private readonly sharedMemoryBytes: number;
+  /** chunks this rank sent through shared segments and over the wire */
+  readonly stats: ChunkStats = { sharedChunks: 0, wireChunks: 0 };
 
   constructor(
     readonly rank: number,
@@ -50,6 +61,7 @@ export class TcpTransport implements Transport {
   ) {
     this.boxes = new Mailboxes(rank, size, `generation ${generation}`);
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.sharedMemoryBytes = opts.sharedMemoryBytes ?? SHARED_MEMORY_BYTES;
     if (size > 1) this.receiveFrom((rank + size - 1) % size);
   }
 
@@ -181,13 +193,19 @@ export class TcpTransport implements Transport {
   }
 
   private newSend(to: number): SendConnection {
-    const c = new SendConnection(to, this.addresses[to] ?? '', (failed, error, refused) => {
-      if (this.sending.get(to) === failed) this.sending.delete(to);
-      if (refused === EVERY) this.refusals.set(to, error.message);
-      // a failure between collectives costs nothing: the receiver connects again
-      if (failed.busy) this.boxes.doom(failed.sequence, error.message);
-      if (refused !== undefined && refused !== EVERY) this.boxes.doom(refused, error.message);
-    });
+    const c = new SendConnection(
+      to,
+      this.addresses[to] ?? '',
+      (failed, error, refused) => {
+        if (this.sending.get(to) === failed) this.sending.delete(to);
+        if (refused === EVERY) this.refusals.set(to, error.message);
+        // a failure between collectives costs nothing: the receiver connects again
+        if (failed.busy) this.boxes.doom(failed.sequence, error.message);
+        if (refused !== undefined && refused !== EVERY) this.boxes.doom(refused, error.message);
+      },
+      this.sharedMemoryBytes,
+      this.stats,
+    );
     this.sending.set(to, c);
     return c;
   }
@@ -221,6 +239,9 @@ export class TcpTransport implements Transport {
         }
       },
     };
-    this.receiving.set(from, new ReceiveConnection(owner, from, address, hello, this.connectTimeoutMs, this.track));
+    this.receiving.set(
+      from,
+      new ReceiveConnection(owner, from, address, hello, this.connectTimeoutMs, this.track, this.sharedMemoryBytes > 0),
+    );
   }
 }

@@ -46,7 +46,13 @@ import {
   type SessionClientStream,
   startPeerServer,
 } from '@permafrost/transport-grpc';
-import { type DataServer, startDataServer } from '@permafrost/transport-tcp';
+import {
+  type DataServer,
+  SHARED_MEMORY_BYTES,
+  sharedMemoryUnavailable,
+  startDataServer,
+  type TcpTransport,
+} from '@permafrost/transport-tcp';
 import { RingReducer } from './ring-reducer';
 import { type EpochContext, runWorkerEpoch } from './worker-epoch';
 
@@ -68,6 +74,8 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** deadline of each allreduce receive (default 20000 ms) */
   collectiveTimeoutMs?: number;
+  /** shared segment per data connection to a rank on this host (default SHARED_MEMORY_BYTES, 8 MiB; 0: values over TCP) */
+  sharedMemoryBytes?: number;
 }
 
 export class WorkerError extends Error {
@@ -101,7 +109,8 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   const heartbeatMs = opts.heartbeatMs ?? 1000;
   const listen = opts.listen ?? '127.0.0.1:0';
   const peer = await startPeerServer({ listen });
-  const data = await startDataServer({ listen: opts.dataListen ?? `${hostOf(listen)}:0` }).catch(async (e) => {
+  const sharedMemoryBytes = opts.sharedMemoryBytes ?? SHARED_MEMORY_BYTES;
+  const data = await startDataServer({ listen: opts.dataListen ?? `${hostOf(listen)}:0`, sharedMemoryBytes }).catch(async (e) => {
     await peer.close();
     throw e;
   });
@@ -140,7 +149,18 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
       await restoreCheckpoint(joined.resumeFrom, model.full, ctl.trainer, () => ctl.seek(meta.step));
     }
     const transport = ringTransport(job, joined, generation, { peer, data });
-    l.info('allreduce transport', { transport: job.cluster.transport, worldSize: joined.worldSize });
+    l.info('allreduce transport', {
+      transport: job.cluster.transport,
+      worldSize: joined.worldSize,
+      ...(job.cluster.transport === 'tcp'
+        ? {
+            sharedMemory:
+              sharedMemoryBytes === 0
+                ? 'off'
+                : (sharedMemoryUnavailable() ?? `${sharedMemoryBytes} bytes per connection to a rank on this host`),
+          }
+        : {}),
+    });
     const ctx: EpochContext = {
       ctl,
       reducer: new RingReducer(transport, opts.collectiveTimeoutMs ?? 20_000),
@@ -246,7 +266,8 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
     await ctl.close();
     await dataset.close();
     await client.leave(create(LeaveRequestSchema, { membership, workerId, reason: 'finished' }), 2000).catch(() => undefined);
-    l.info('worker finished');
+    // which path the gradients took: shared memory between ranks of this host, or the wire
+    l.info('worker finished', 'stats' in transport ? { dataPlane: (transport as TcpTransport).stats } : {});
   } finally {
     clearInterval(heartbeat);
     session?.end();

@@ -4,6 +4,13 @@ import type { Command } from 'commander';
 import { parseCount } from '../parse';
 import { JobFailedExit } from './coordinator';
 
+/** --shared-memory-bytes, else PERMAFROST_SHARED_MEMORY_BYTES (how local workers get it), else the default */
+function sharedMemoryBytes(flag: string | undefined): number | undefined {
+  if (flag !== undefined) return parseCount(flag, '--shared-memory-bytes', 0);
+  const env = process.env.PERMAFROST_SHARED_MEMORY_BYTES;
+  return env === undefined || env === '' ? undefined : parseCount(env, 'PERMAFROST_SHARED_MEMORY_BYTES', 0);
+}
+
 export function registerWorker(program: Command): void {
   const worker = program.command('worker').description('a data-plane process of a distributed job');
   worker
@@ -17,6 +24,10 @@ export function registerWorker(program: Command): void {
     .option('--cache-dir <dir>', "this worker's activation cache (default .permafrost/cache)")
     .option('--id <id>', 'stable worker id (default: host name + cache directory)')
     .option('--join-timeout-ms <ms>', 'give up joining after this long (default 60000)')
+    .option(
+      '--shared-memory-bytes <n>',
+      'shared segment per data connection to a rank on this host; 0: values over TCP only (default 8388608, or PERMAFROST_SHARED_MEMORY_BYTES)',
+    )
     .action(
       async (opts: {
         coordinator: string;
@@ -27,6 +38,7 @@ export function registerWorker(program: Command): void {
         cacheDir?: string;
         id?: string;
         joinTimeoutMs?: string;
+        sharedMemoryBytes?: string;
       }) => {
         for (const [flag, value] of [
           ['--coordinator', opts.coordinator],
@@ -47,6 +59,7 @@ export function registerWorker(program: Command): void {
             cacheDir: opts.cacheDir,
             id: opts.id,
             joinTimeoutMs: opts.joinTimeoutMs === undefined ? undefined : parseCount(opts.joinTimeoutMs, '--join-timeout-ms', 1),
+            sharedMemoryBytes: sharedMemoryBytes(opts.sharedMemoryBytes),
           });
         } catch (e) {
           if (e instanceof WorkerError) throw new JobFailedExit(e.message);

@@ -15,6 +15,25 @@ import { type AllreduceOptions, chunkCheck } from './ring-allreduce';
 import { CollectiveError, type Transport } from './transport';
 import { addInto } from './vector-add';
 
+/**
+ * Per transport, the copy of the buffer a rank sends while it adds into the buffer itself, kept
+ * for the next collective: a training step reduces a same-sized gradient every time, and a fresh
+ * copy per step (hundreds of KiB of ArrayBuffer) made V8 collect on external-memory pressure
+ * every few steps. The previous collective has flushed before this one starts, so the transport
+ * no longer reads it.
+ */
+const sendCopies = new WeakMap<Transport, Float32Array>();
+
+function sendCopy(t: Transport, buffer: Float32Array): Float32Array {
+  let copy = sendCopies.get(t);
+  if (copy?.length !== buffer.length) {
+    copy = new Float32Array(buffer.length);
+    sendCopies.set(t, copy);
+  }
+  copy.set(buffer);
+  return copy;
+}
+
 /** Sums `buffer` across the two ranks of `t`, in place. */
 export async function pairAllreduce(buffer: Float32Array, t: Transport, opts: AllreduceOptions): Promise<void> {
   if (t.size !== 2) throw new CollectiveError(`a pair allreduce needs 2 ranks, not ${t.size}`);
@@ -23,7 +42,7 @@ export async function pairAllreduce(buffer: Float32Array, t: Transport, opts: Al
   const other = 1 - t.rank;
   const check = chunkCheck(buffer, t.rank, other, opts);
   // the transport may read what it sends until flush(), and this rank adds into `buffer` before
-  const mine = buffer.slice();
+  const mine = sendCopy(t, buffer);
   const send = t.openSend(other, opts.sequence, timeoutMs);
   const offsets: number[] = [];
   for (let o = 0; o < buffer.length || (o === 0 && buffer.length === 0); o += chunk) offsets.push(o);
@@ -48,6 +67,8 @@ export async function pairAllreduce(buffer: Float32Array, t: Transport, opts: Al
     }
     await send.flush();
   } catch (e) {
+    // an aborted send may still be reading it: the next collective gets a copy of its own
+    sendCopies.delete(t);
     send.abort(e instanceof Error ? e : new Error(String(e)));
     throw e;
   }

@@ -66,6 +66,21 @@ describe('SuffixTrainer', () => {
     });
   }
 
+  it('leaves no tensor behind, with a reducer or without, with samples or with an empty share', async () => {
+    const [solo] = new MemoryHub().transports(1);
+    const reducer = new Reducer(solo as Transport);
+    for (const opts of [{}, { reducer }, { reducer, globalCount: 8 }]) {
+      const t = new SuffixTrainer(head(), spec);
+      // the first step creates the optimizer's slots
+      await t.step(x, labels, opts);
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) await t.step(x, labels, opts);
+      await t.step(undefined, new Int32Array(0), opts);
+      assert.equal(tf.memory().numTensors, before, `steps with ${Object.keys(opts).join(', ') || 'no options'}`);
+      t.dispose();
+    }
+  });
+
   it('reports the summed loss and the sample count', async () => {
     const t = new SuffixTrainer(head(), spec);
     const r = await t.step(x, labels);

@@ -97,6 +97,8 @@ export class SuffixTrainer {
     let divisor = opts.globalCount ?? count;
     if (opts.reducer) {
       const flat = this.flatten(grads, [lossSum, count]);
+      // the local gradient is in `flat` now; its tensors would otherwise outlive the step
+      tf.dispose(Object.values(grads));
       await opts.reducer.allreduce(flat, this.signature);
       grads = this.unflatten(flat);
       divisor = opts.globalCount ?? (flat[flat.length - 1] as number);

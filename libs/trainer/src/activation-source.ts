@@ -65,8 +65,9 @@ export interface Upstream {
 
 export class ActivationSource {
   private readonly elements: number;
-  /** the batch array, reused (see batch) */
-  private scratch: Float32Array | undefined;
+  /** the batch arrays, used in turn (see batch) */
+  private readonly scratch: (Float32Array | undefined)[] = [undefined, undefined];
+  private turn = 0;
 
   constructor(
     readonly upstream: Upstream,
@@ -89,7 +90,11 @@ export class ActivationSource {
     return Int32Array.from(ids, (id) => this.dataset.label(id));
   }
 
-  /** The batch's activations and labels; its tensor must be disposed before the next call. */
+  /**
+   * The batch's activations and labels. Its tensor must be disposed before the call after next:
+   * a caller may fetch the next batch while it still trains on this one (the worker does, while
+   * the gradient is being reduced).
+   */
   async batch(ids: readonly number[]): Promise<ActivationBatch> {
     const c = emptyCounters();
     if (this.cache && !this.cache.store.healthy) this.dropCache();
@@ -100,11 +105,16 @@ export class ActivationSource {
     }
     const { store, handle } = this.cache;
     const n = ids.length;
-    // one array for every batch, grown as needed: tf.tensor copies it into the backend (or, on the
-    // cpu backend, keeps it until the batch's tensor is disposed, which callers do before asking
-    // for the next batch), so a cached epoch allocates no batch-sized arrays
-    if ((this.scratch?.length ?? 0) < n * this.elements) this.scratch = new Float32Array(n * this.elements);
-    const out = (this.scratch as Float32Array).subarray(0, n * this.elements);
+    // two arrays used in turn, grown as needed: tf.tensor copies one into the backend (or, on the
+    // cpu backend, keeps it until the batch's tensor is disposed, which callers do before the call
+    // after next), so a cached epoch allocates no batch-sized arrays
+    this.turn = 1 - this.turn;
+    let scratch = this.scratch[this.turn];
+    if ((scratch?.length ?? 0) < n * this.elements) {
+      scratch = new Float32Array(n * this.elements);
+      this.scratch[this.turn] = scratch;
+    }
+    const out = (scratch as Float32Array).subarray(0, n * this.elements);
     const missing: number[] = [];
     const fresh = new Set<number>();
     const t0 = performance.now();

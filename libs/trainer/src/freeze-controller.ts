@@ -68,6 +68,11 @@ export class FreezeController {
     return this.suffix.layers.filter((l) => l.trainableWeights.length > 0).length;
   }
 
+  /** whether the plan moves the boundary before global step `step` (the source changes then) */
+  movesAt(step: number): boolean {
+    return this.opts.plan.eventAt(step) !== undefined;
+  }
+
   /** Applies the plan's event and learning rates for global step `step`; returns the event. */
   beforeStep(step: number): FreezeEvent | undefined {
     const event = this.opts.plan.eventAt(step);

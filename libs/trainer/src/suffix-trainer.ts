@@ -33,6 +33,12 @@ export interface StepOptions {
   reducer?: GradientReducer;
   /** samples in the global batch (default: this rank's count) */
   globalCount?: number;
+  /**
+   * Called once the local gradient has gone out to the reducer (it has sent what it can), before
+   * the step waits for the sums: work started here (the next batch's cache reads) fills the wait
+   * for the other ranks instead of following it. Called without a reducer too.
+   */
+  whileReducing?: () => void;
 }
 
 /** Which optimizer group a layer's variables belong to (its block; default: one group). */
@@ -99,10 +105,12 @@ export class SuffixTrainer {
       const flat = this.flatten(grads, [lossSum, count]);
       // the local gradient is in `flat` now; its tensors would otherwise outlive the step
       tf.dispose(Object.values(grads));
-      await opts.reducer.allreduce(flat, this.signature);
+      const reduced = opts.reducer.allreduce(flat, this.signature);
+      opts.whileReducing?.();
+      await reduced;
       grads = this.unflatten(flat);
       divisor = opts.globalCount ?? (flat[flat.length - 1] as number);
-    }
+    } else opts.whileReducing?.();
     const scaled = tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.div(g, Math.max(divisor, 1))])));
     tf.dispose(Object.values(grads));
     this.optimizers.apply(scaled, this.order);

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Dataset, openDataset } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
@@ -55,5 +58,86 @@ describe('runWorkerEpoch and the announced freeze events', () => {
       /freeze plan mismatch at step 5: the coordinator announced boundary dense_2, this worker's plan says boundary dense_1/,
     );
     ctl.trainer.dispose();
+  });
+});
+
+describe('runWorkerEpoch reads the next batch while the gradient is reduced', () => {
+  let dataset: Dataset;
+  let dir: string;
+  before(async () => {
+    await initEngine('wasm');
+    dataset = await openDataset('mnist');
+    dir = mkdtempSync(join(tmpdir(), 'permafrost-prefetch-'));
+  });
+  after(async () => {
+    await dataset.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** two epochs on a cached mlp; `log` records batch reads and reductions in order */
+  async function twoEpochs(name: string, prefetch: boolean) {
+    const model = await assemble({ name: 'mlp', inputSize: 14 }, { boundary: 'dense_1' }, 10, 3);
+    const plan = freezePlanFor(model, { policy: 'prefix' }, 8);
+    const ctl = new FreezeController({
+      model,
+      dataset,
+      plan,
+      optimizer: adam,
+      cache: { dir: join(dir, name), codec: 'float32', modelName: 'mlp' },
+    });
+    if (!prefetch) Object.defineProperty(ctl.source, 'cached', { get: () => false });
+    const log: string[] = [];
+    const read = ctl.source.batch.bind(ctl.source);
+    ctl.source.batch = (ids) => {
+      log.push(`read ${ids[0]}`);
+      return read(ids);
+    };
+    const ctx = {
+      ctl,
+      reducer: {
+        allreduce: async () => {
+          log.push('reduce');
+          await new Promise<void>((r) => setImmediate(r));
+          log.push('reduced');
+        },
+      },
+      trainIds,
+      valIds: [1, 2, 3],
+      seed: 1,
+      shards: Array.from({ length: 40 }, (_, i) => i),
+      shardCount: 40,
+      batchSize: 10,
+    };
+    const epochs = [await runWorkerEpoch(ctx, 1, 10), await runWorkerEpoch(ctx, 2, 10)];
+    ctl.trainer.dispose();
+    await ctl.close();
+    return { log, epochs };
+  }
+
+  it('from cache hits, between sending the gradient and getting the sums, and trains exactly the same', async () => {
+    const on = await twoEpochs('on', true);
+    const off = await twoEpochs('off', false);
+    // per epoch: 4 steps of 10, then validation (one read, one reduction)
+    const kinds = (l: string[]) => l.map((x) => x.split(' ')[0]).join(' ');
+    assert.equal(
+      kinds(on.log.slice(0, 15)),
+      'read reduce reduced read reduce reduced read reduce reduced read reduce reduced read reduce reduced',
+      'epoch 1 misses the cache: every batch is read in its turn',
+    );
+    assert.equal(
+      kinds(on.log.slice(15)),
+      'read reduce read reduced reduce read reduced reduce read reduced reduce reduced read reduce reduced',
+      'epoch 2 hits: each next batch is read while the reduction is on',
+    );
+    assert.equal(kinds(off.log.slice(15)), kinds(on.log.slice(0, 15)), 'without a cache to read from, in turn again');
+    assert.equal(on.epochs[1]?.counters.hits, 40);
+    assert.deepEqual(
+      on.epochs.map((e) => e.weightsHash),
+      off.epochs.map((e) => e.weightsHash),
+    );
+    assert.deepEqual(
+      on.epochs.map((e) => e.sampleIds),
+      off.epochs.map((e) => e.sampleIds),
+    );
   });
 });

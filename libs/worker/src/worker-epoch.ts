@@ -6,12 +6,14 @@
  */
 import { localEpochPlan, shardOf } from '@permafrost/data';
 import {
+  type ActivationBatch,
   addCounters,
   type BatchCounters,
   emptyCounters,
   evaluate,
   type FreezeController,
   type GradientReducer,
+  type StepResult,
   weightsHash,
 } from '@permafrost/trainer';
 
@@ -66,6 +68,29 @@ function beforeStep(ctx: EpochContext, step: number, announced: readonly Announc
   }
 }
 
+/**
+ * Reads the batch of global step `step` now, while a step's gradient is being reduced: that is
+ * time a rank spends waiting for the slowest one, and the next batch's cache reads (a few ms)
+ * fill it instead of following it. Only where the reads are cheap and come from where they will
+ * come from: the last batch was all cache hits (a miss runs the frozen prefix, seconds of work
+ * that would hold up this rank's end of the allreduce), and the boundary does not move before
+ * that step (that changes the source).
+ */
+function prefetch(
+  ctx: EpochContext,
+  ids: number[] | undefined,
+  step: number,
+  announced: readonly AnnouncedFreeze[],
+  lastMisses: number,
+): Promise<ActivationBatch> | undefined {
+  if (!ids || ids.length === 0 || lastMisses > 0 || !ctx.ctl.source.cached) return undefined;
+  if (ctx.ctl.movesAt(step) || announced.some((e) => e.step === step)) return undefined;
+  const p = ctx.ctl.source.batch(ids);
+  // a failure surfaces when the step awaits it; until then it must not count as unhandled
+  p.catch(() => undefined);
+  return p;
+}
+
 export async function runWorkerEpoch(
   ctx: EpochContext,
   epoch: number,
@@ -79,16 +104,31 @@ export async function runWorkerEpoch(
   let samples = 0;
   let lossSum = 0;
   const sampleIds: number[] = [];
+  // the next step's batch, read while this step's gradient is being reduced (see prefetch)
+  let next: Promise<ActivationBatch> | undefined;
   for (let s = 0; s < plan.steps.length; s++) {
     beforeStep(ctx, firstStep + s, announced);
     const ids = plan.steps[s] as number[];
-    const batch = ids.length > 0 ? await ctx.ctl.source.batch(ids) : undefined;
+    const fetched = next;
+    next = undefined;
+    const batch = fetched ? await fetched : ids.length > 0 ? await ctx.ctl.source.batch(ids) : undefined;
     if (batch) counters = addCounters(counters, batch.counters);
-    const r = await ctx.ctl.trainer.step(batch?.activations, batch?.labels ?? new Int32Array(0), {
-      reducer: ctx.reducer,
-      globalCount: plan.globalCounts[s],
-    });
-    batch?.activations.dispose();
+    let r: StepResult;
+    try {
+      r = await ctx.ctl.trainer.step(batch?.activations, batch?.labels ?? new Int32Array(0), {
+        reducer: ctx.reducer,
+        globalCount: plan.globalCounts[s],
+        whileReducing: () => {
+          next = prefetch(ctx, plan.steps[s + 1], firstStep + s + 1, announced, batch?.counters.misses ?? 1);
+        },
+      });
+    } catch (e) {
+      // the job fails; the batch read meanwhile is not going to be trained
+      void (next as Promise<ActivationBatch> | undefined)?.then((b) => b.activations.dispose()).catch(() => undefined);
+      throw e;
+    } finally {
+      batch?.activations.dispose();
+    }
     samples += ids.length;
     lossSum += r.lossSum;
     sampleIds.push(...ids);

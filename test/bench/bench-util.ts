@@ -13,9 +13,15 @@ export function median(xs: readonly number[]): number {
 }
 
 /** Runs `script --variant name ...args` in a fresh Node process; returns its last stdout line as JSON. */
-export function runVariant<T>(script: string, name: string, args: string[] = [], timeoutMs = 3_600_000): Promise<T> {
+export function runVariant<T>(
+  script: string,
+  name: string,
+  args: string[] = [],
+  timeoutMs = 3_600_000,
+  nodeArgs: string[] = [],
+): Promise<T> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, '--variant', name, ...args], {
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, '--variant', name, ...args], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, PERMAFROST_LOG: process.env.PERMAFROST_LOG ?? 'warn' },
     });

@@ -159,6 +159,42 @@ const stepRows = BATCHES.map((b) => {
   const [full, half] = [msPerStep[b] ?? Number.NaN, msPerStep[Math.ceil(b / 2)] ?? Number.NaN];
   return [String(b), full, half, `${(full / half).toFixed(2)}x`];
 });
+// What this machine gives two processes that share nothing: a worker's step compute alone, and
+// two copies at once (as two local workers run: --single-threaded-gc), no network, no lockstep.
+// Twice the lone step time over the paired one is the most a second worker can add at the same
+// batch per worker, whatever the allreduce costs.
+const CEILING_SECONDS = 8;
+const ceilingRows: string[][] = [];
+const ceilings: Record<number, { alone: number[]; together: number[]; ratio: number }> = {};
+for (const b of LOCAL_BATCHES) {
+  const alone: number[] = [];
+  const together: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    process.stderr.write(`two trainers at once, batch ${b}: round ${round + 1} of 3...\n`);
+    const timed = (nodeArgs: string[]) => {
+      const startAt = String(Date.now() + 20_000);
+      const args = ['--batches', String(b), '--seconds', String(CEILING_SECONDS), '--start-at', startAt];
+      return (n: number) =>
+        Promise.all(
+          Array.from({ length: n }, () =>
+            runVariant<{ msPerStep: Record<number, number> }>(
+              resolve(import.meta.dirname, 'step-cost.ts'),
+              'alone',
+              args,
+              600_000,
+              nodeArgs,
+            ),
+          ),
+        );
+    };
+    alone.push(...(await timed([])(1)).map((r) => r.msPerStep[b] ?? Number.NaN));
+    together.push(...(await timed(['--single-threaded-gc'])(2)).map((r) => r.msPerStep[b] ?? Number.NaN));
+  }
+  const ratio = (2 * median(alone)) / median(together);
+  ceilings[b] = { alone, together, ratio };
+  ceilingRows.push([String(b), median(alone).toFixed(2), median(together).toFixed(2), `${ratio.toFixed(2)}x`]);
+}
+
 const met = PAIRINGS.filter((p) => (ratios[p.label]?.cached ?? 0) >= TARGET).map((p) => p.label);
 const md = [
   `### scaling (${new Date().toISOString().slice(0, 10)}, ${machine().cpus} cores, wasm backend)`,
@@ -187,5 +223,13 @@ const md = [
   '',
   table(['global batch', 'step at the full batch, ms', 'step at half the batch, ms', 'most 2 workers can gain'], stepRows),
   '',
+  `Two trainers that share nothing: the same step, in one process alone and in two processes at the same time (each with --single-threaded-gc, as two local workers run), no network and no lockstep, ${CEILING_SECONDS} s each, 3 rounds; median ms per step. Twice the lone step time over the paired one is what this machine gives a second process doing a worker's compute, so the most a second worker can add at the same batch per worker, whatever the allreduce costs.`,
+  '',
+  table(['batch per process', 'alone, ms per step', 'two at once, ms per step', 'two over one (the ceiling)'], ceilingRows),
+  '',
 ].join('\n');
-writeResults('scaling', { date: new Date().toISOString(), machine: machine(), samples: SAMPLES, runs, ratios, epoch1, msPerStep }, md);
+writeResults(
+  'scaling',
+  { date: new Date().toISOString(), machine: machine(), samples: SAMPLES, runs, ratios, epoch1, msPerStep, ceilings },
+  md,
+);

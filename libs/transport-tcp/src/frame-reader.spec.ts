@@ -36,7 +36,7 @@ describe('frame reader', () => {
       const got: unknown[] = [];
       const r = new FrameReader({
         hello: (h) => got.push(h),
-        chunk: (x) => got.push({ ...x, data: Array.from(x.data) }),
+        chunk: ({ release: _, ...x }) => got.push({ ...x, data: Array.from(x.data) }),
         stop: (kind, sequence, reason) => got.push({ kind, sequence, reason }),
       });
       for (let at = 0; at < wire.length; at += cut) r.push(wire.subarray(at, at + cut));
@@ -55,6 +55,23 @@ describe('frame reader', () => {
     new FrameReader({ chunk: (x) => (got = x) }).push(chunkFrame(c(1, 4)));
     assert.equal(got?.data.byteOffset, 0);
     assert.equal(got?.data.buffer.byteLength, 16);
+  });
+
+  it('reuses a released array for a later chunk of its size, never one still held', () => {
+    const got: Chunk[] = [];
+    const reader = new FrameReader({ chunk: (x) => got.push(x) });
+    reader.push(Buffer.concat([chunkFrame(c(1, 4)), chunkFrame(c(2, 4))]));
+    const [a, b] = got as [Chunk, Chunk];
+    assert.notEqual(a.data.buffer, b.data.buffer, 'both held: two arrays');
+    a.release?.();
+    a.release?.();
+    reader.push(Buffer.concat([chunkFrame(c(3, 4)), chunkFrame(c(4, 2)), chunkFrame(c(5, 4))]));
+    const [, , third, small, fifth] = got as [Chunk, Chunk, Chunk, Chunk, Chunk];
+    assert.equal(third.data.buffer, a.data.buffer, 'the released array, once');
+    assert.deepEqual(Array.from(third.data), Array.from(c(3, 4).data));
+    assert.notEqual(small.data.buffer, a.data.buffer, 'another size: a new array');
+    assert.notEqual(fifth.data.buffer, a.data.buffer, 'released once, reused once');
+    assert.notEqual(fifth.data.buffer, b.data.buffer, 'b is still held');
   });
 
   it('refuses frames the side does not expect, unknown kinds and a bad magic', () => {

@@ -5,9 +5,10 @@
  * into the same buffer again (Node's `onread`, receive-connection.ts).
  *
  * A head (prefix, fixed fields, text) is gathered in one scratch buffer per connection, a few
- * dozen bytes copied; a chunk's values are copied once, straight from each read into the fresh
- * Float32Array the chunk will carry, with no Buffer.concat and nothing else allocated per chunk
- * (the signature string is reused while its bytes do not change). A SHM_CHUNK's values are not
+ * dozen bytes copied; a chunk's values are copied once, straight from each read into the
+ * Float32Array the chunk will carry (one its consumer released earlier, when there is one of that
+ * size), with no Buffer.concat and nothing else allocated per chunk (the signature string is
+ * reused while its bytes do not change). A SHM_CHUNK's values are not
  * copied at all: its chunk is a view of the shared segment (`segment`, set once mapped), and the
  * handler learns the position to credit back. Anything malformed throws ProtocolError; the caller
  * closes the connection.
@@ -15,6 +16,9 @@
 import type { Chunk } from '@permafrost/collective';
 import { FIXED_BYTES, type Hello, Kind, LITTLE_ENDIAN, MAGIC, MAX_CHUNK_ELEMENTS, MAX_HEAD_BYTES, PREFIX_BYTES, VERSION } from './protocol';
 import type { IncomingSegment } from './shared-segment';
+
+/** released values arrays a reader keeps for reuse (a ring step's chunks in flight, roughly) */
+const SPARE_BUFFERS = 8;
 
 export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';
@@ -60,6 +64,8 @@ export class FrameReader {
   private readonly signatureBytes = Buffer.alloc(MAX_HEAD_BYTES);
   private signatureLength = -1;
   private stopped = false;
+  /** values arrays that consumers released (Chunk.release), for the next chunks of their size */
+  private readonly spare: ArrayBuffer[] = [];
   /** the sender's shared segment, once mapped */
   segment: IncomingSegment | undefined;
   /** frames read, HELLO included */
@@ -164,12 +170,33 @@ export class FrameReader {
 
   private startChunk(fixed: number): void {
     const count = this.count();
-    // allocUnsafeSlow: an ArrayBuffer of its own (so aligned) that is not zero-filled first
-    const data = count === 0 ? new Float32Array(0) : new Float32Array(Buffer.allocUnsafeSlow(count * 4).buffer, 0, count);
+    const data = count === 0 ? new Float32Array(0) : new Float32Array(this.values(count * 4), 0, count);
     this.chunk = this.chunkOf(fixed, data);
+    if (count > 0) this.chunk.release = this.giveBack(data.buffer as ArrayBuffer);
     this.bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     this.filled = 0;
     if (count === 0) this.finishChunk();
+  }
+
+  /**
+   * An ArrayBuffer of `bytes` for a chunk's values: a released one of that size, else a new one
+   * (allocUnsafeSlow: its own, so aligned, and not zero-filled). Reusing them spares a chunk's
+   * worth of fresh pages (page faults) and of ArrayBuffer turnover (garbage collection) per chunk.
+   */
+  private values(bytes: number): ArrayBuffer {
+    const i = this.spare.findIndex((b) => b.byteLength === bytes);
+    if (i >= 0) return this.spare.splice(i, 1)[0] as ArrayBuffer;
+    return Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer;
+  }
+
+  /** Chunk.release of values in `buffer`: it goes back for reuse, once; a few are kept */
+  private giveBack(buffer: ArrayBuffer): () => void {
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      if (this.spare.length < SPARE_BUFFERS) this.spare.push(buffer);
+    };
   }
 
   private finishChunk(): void {

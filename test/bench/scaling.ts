@@ -164,6 +164,16 @@ const stepRows = BATCHES.map((b) => {
 // Twice the lone step time over the paired one is the most a second worker can add at the same
 // batch per worker, whatever the allreduce costs.
 const CEILING_SECONDS = 8;
+
+/** ms per step at batch b of `copies` step-cost processes started together (they time the same seconds) */
+async function stepTimes(b: number, copies: number, nodeArgs: string[]): Promise<number[]> {
+  const args = ['--batches', String(b), '--seconds', String(CEILING_SECONDS), '--start-at', String(Date.now() + 20_000)];
+  const script = resolve(import.meta.dirname, 'step-cost.ts');
+  const runs = await Promise.all(
+    Array.from({ length: copies }, () => runVariant<{ msPerStep: Record<number, number> }>(script, 'alone', args, 600_000, nodeArgs)),
+  );
+  return runs.map((r) => r.msPerStep[b] ?? Number.NaN);
+}
 const ceilingRows: string[][] = [];
 const ceilings: Record<number, { alone: number[]; together: number[]; ratio: number }> = {};
 for (const b of LOCAL_BATCHES) {
@@ -171,24 +181,8 @@ for (const b of LOCAL_BATCHES) {
   const together: number[] = [];
   for (let round = 0; round < 3; round++) {
     process.stderr.write(`two trainers at once, batch ${b}: round ${round + 1} of 3...\n`);
-    const timed = (nodeArgs: string[]) => {
-      const startAt = String(Date.now() + 20_000);
-      const args = ['--batches', String(b), '--seconds', String(CEILING_SECONDS), '--start-at', startAt];
-      return (n: number) =>
-        Promise.all(
-          Array.from({ length: n }, () =>
-            runVariant<{ msPerStep: Record<number, number> }>(
-              resolve(import.meta.dirname, 'step-cost.ts'),
-              'alone',
-              args,
-              600_000,
-              nodeArgs,
-            ),
-          ),
-        );
-    };
-    alone.push(...(await timed([])(1)).map((r) => r.msPerStep[b] ?? Number.NaN));
-    together.push(...(await timed(['--single-threaded-gc'])(2)).map((r) => r.msPerStep[b] ?? Number.NaN));
+    alone.push(...(await stepTimes(b, 1, [])));
+    together.push(...(await stepTimes(b, 2, ['--single-threaded-gc'])));
   }
   const ratio = (2 * median(alone)) / median(together);
   ceilings[b] = { alone, together, ratio };

@@ -18,8 +18,9 @@ export interface Chunk {
   totalElements: number;
   data: Float32Array;
   /**
-   * Set when `data` is lent by the transport (shared memory it will reuse): the consumer calls
-   * it once, as soon as it no longer reads `data`. Consumers call it whenever it is set.
+   * Set when `data` is lent by the transport (a shared segment's pages, or a receive array it
+   * reuses): the consumer calls it once, as soon as it no longer reads `data`, and must not read
+   * `data` after. Consumers call it whenever it is set.
    */
   release?: () => void;
 }

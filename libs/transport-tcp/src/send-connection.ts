@@ -61,8 +61,6 @@ export class SendConnection {
   private segment: OutgoingSegment | undefined;
   private answered = true;
   private shared = false;
-  /** why the receiver did not map the segment offered, if it did not */
-  declined: string | undefined;
   /** chunks waiting for room in the segment, and the chunks written after them */
   private waiting: Chunk[] = [];
 
@@ -134,7 +132,6 @@ export class SendConnection {
     }
     this.answered = true;
     this.shared = why === undefined;
-    this.declined = why;
     if (!this.shared) this.segment.close();
     this.sendQueued();
   }

@@ -6,11 +6,25 @@ import { after, before, describe, it } from 'node:test';
 import { type Dataset, openDataset } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
 import { assemble } from '@permafrost/model';
-import { FreezeController, freezePlanFor } from '@permafrost/trainer';
-import { FreezeMismatch, runWorkerEpoch } from './worker-epoch';
+import { FreezeController, freezePlanFor, type GradientReducer } from '@permafrost/trainer';
+import { type EpochContext, FreezeMismatch, runWorkerEpoch } from './worker-epoch';
 
 const adam = { optimizer: 'adam' as const, lr: 0.01, momentum: 0, nesterov: false, weightDecay: 0 };
 const trainIds = Array.from({ length: 40 }, (_, i) => i * 7);
+
+/** one rank owning every shard of `trainIds`, batches of 10 */
+function epochContext(ctl: FreezeController, reducer: GradientReducer): EpochContext {
+  return {
+    ctl,
+    reducer,
+    trainIds,
+    valIds: [1, 2, 3],
+    seed: 1,
+    shards: Array.from({ length: 40 }, (_, i) => i),
+    shardCount: 40,
+    batchSize: 10,
+  };
+}
 
 describe('runWorkerEpoch and the announced freeze events', () => {
   let dataset: Dataset;
@@ -27,16 +41,7 @@ describe('runWorkerEpoch and the announced freeze events', () => {
     const model = await assemble({ name: 'mlp', inputSize: 14 }, { k: 2 }, 10, 3);
     const plan = freezePlanFor(model, { policy: 'freezeout', schedule: 'linear', t0: 0.5, scaleLr: true }, 8);
     const ctl = new FreezeController({ model, dataset, plan, optimizer: adam });
-    const ctx = {
-      ctl,
-      reducer: { allreduce: async () => undefined },
-      trainIds,
-      valIds: [1, 2, 3],
-      seed: 1,
-      shards: Array.from({ length: 40 }, (_, i) => i),
-      shardCount: 40,
-      batchSize: 10,
-    };
+    const ctx = epochContext(ctl, { allreduce: async () => undefined });
     await runWorkerEpoch(ctx, 1, 10, []);
     return { plan, run: () => runWorkerEpoch(ctx, 2, 10, announced), ctl };
   }
@@ -92,22 +97,13 @@ describe('runWorkerEpoch reads the next batch while the gradient is reduced', ()
       log.push(`read ${ids[0]}`);
       return read(ids);
     };
-    const ctx = {
-      ctl,
-      reducer: {
-        allreduce: async () => {
-          log.push('reduce');
-          await new Promise<void>((r) => setImmediate(r));
-          log.push('reduced');
-        },
+    const ctx = epochContext(ctl, {
+      allreduce: async () => {
+        log.push('reduce');
+        await new Promise<void>((r) => setImmediate(r));
+        log.push('reduced');
       },
-      trainIds,
-      valIds: [1, 2, 3],
-      seed: 1,
-      shards: Array.from({ length: 40 }, (_, i) => i),
-      shardCount: 40,
-      batchSize: 10,
-    };
+    });
     const epochs = [await runWorkerEpoch(ctx, 1, 10), await runWorkerEpoch(ctx, 2, 10)];
     ctl.trainer.dispose();
     await ctl.close();

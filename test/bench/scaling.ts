@@ -17,7 +17,11 @@
  *            worker keeping batch b (weak scaling, how Horovod and DDP report it).
  *
  * Then step-cost.ts times a cached step's compute alone at the full and the half local batch: the
- * ratio of the two is the most a second worker can gain, whatever the network costs.
+ * ratio of the two is the most a second worker can gain, whatever the network costs. Last, per
+ * --local-batches b, the step at batch b in one process, in two that share nothing, and in two
+ * that reduce each step's gradient in lockstep through the workers' pair allreduce: the first
+ * pair says what this machine gives a second process, the second what synchronous data
+ * parallelism keeps of that here with no cache, coordinator or data path involved.
  *
  * Run: npx tsx test/bench/scaling.ts [--samples 2048] [--batches 32,256] [--local-batches 32] [--rounds 3] [--epochs 3]
  */
@@ -159,34 +163,69 @@ const stepRows = BATCHES.map((b) => {
   const [full, half] = [msPerStep[b] ?? Number.NaN, msPerStep[Math.ceil(b / 2)] ?? Number.NaN];
   return [String(b), full, half, `${(full / half).toFixed(2)}x`];
 });
-// What this machine gives two processes that share nothing: a worker's step compute alone, and
-// two copies at once (as two local workers run: --single-threaded-gc), no network, no lockstep.
-// Twice the lone step time over the paired one is the most a second worker can add at the same
-// batch per worker, whatever the allreduce costs.
+// What this machine gives a second process doing a worker's compute: the step alone, two copies
+// at once (as two local workers run: --single-threaded-gc) sharing nothing, and two copies in
+// lockstep through the workers' own pair allreduce, without the data path or the coordinator.
+// Twice the lone step time over the shared one is the most a second worker can add at the same
+// batch per worker, first whatever the allreduce costs, then for synchronous training as such.
 const CEILING_SECONDS = 8;
+const LOCKSTEP_STEPS = 500;
+
+interface StepTimes {
+  median: number;
+  mean: number;
+}
 
 /** ms per step at batch b of `copies` step-cost processes started together (they time the same seconds) */
-async function stepTimes(b: number, copies: number, nodeArgs: string[]): Promise<number[]> {
-  const args = ['--batches', String(b), '--seconds', String(CEILING_SECONDS), '--start-at', String(Date.now() + 20_000)];
+async function stepTimes(b: number, copies: number, nodeArgs: string[], lockstep = false): Promise<StepTimes[]> {
+  const dir = lockstep ? mkdtempSync(join(tmpdir(), 'permafrost-lockstep-')) : '';
+  const common = ['--batches', String(b), '--start-at', String(Date.now() + 20_000)];
   const script = resolve(import.meta.dirname, 'step-cost.ts');
-  const runs = await Promise.all(
-    Array.from({ length: copies }, () => runVariant<{ msPerStep: Record<number, number> }>(script, 'alone', args, 600_000, nodeArgs)),
-  );
-  return runs.map((r) => r.msPerStep[b] ?? Number.NaN);
+  try {
+    const runs = await Promise.all(
+      Array.from({ length: copies }, (_, r) =>
+        runVariant<{ msPerStep: Record<number, number>; meanMsPerStep: Record<number, number> }>(
+          script,
+          'alone',
+          lockstep
+            ? [...common, '--steps', String(LOCKSTEP_STEPS), '--lockstep', dir, '--rank', String(r)]
+            : [...common, '--seconds', String(CEILING_SECONDS)],
+          600_000,
+          nodeArgs,
+        ),
+      ),
+    );
+    return runs.map((x) => ({ median: x.msPerStep[b] ?? Number.NaN, mean: x.meanMsPerStep[b] ?? Number.NaN }));
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
 }
+type CeilingKind = 'alone' | 'together' | 'lockstep';
 const ceilingRows: string[][] = [];
-const ceilings: Record<number, { alone: number[]; together: number[]; ratio: number }> = {};
+const ceilings: Record<number, Record<CeilingKind, StepTimes[]> & { ratio: Record<string, number> }> = {};
 for (const b of LOCAL_BATCHES) {
-  const alone: number[] = [];
-  const together: number[] = [];
+  const t: Record<CeilingKind, StepTimes[]> = { alone: [], together: [], lockstep: [] };
   for (let round = 0; round < 3; round++) {
     process.stderr.write(`two trainers at once, batch ${b}: round ${round + 1} of 3...\n`);
-    alone.push(...(await stepTimes(b, 1, [])));
-    together.push(...(await stepTimes(b, 2, ['--single-threaded-gc'])));
+    t.alone.push(...(await stepTimes(b, 1, [])));
+    t.together.push(...(await stepTimes(b, 2, ['--single-threaded-gc'])));
+    t.lockstep.push(...(await stepTimes(b, 2, ['--single-threaded-gc'], true)));
   }
-  const ratio = (2 * median(alone)) / median(together);
-  ceilings[b] = { alone, together, ratio };
-  ceilingRows.push([String(b), median(alone).toFixed(2), median(together).toFixed(2), `${ratio.toFixed(2)}x`]);
+  const of = (k: CeilingKind, m: keyof StepTimes) => median(t[k].map((x) => x[m]));
+  const ratio = {
+    together: (2 * of('alone', 'median')) / of('together', 'median'),
+    lockstep: (2 * of('alone', 'median')) / of('lockstep', 'median'),
+    lockstepMean: (2 * of('alone', 'mean')) / of('lockstep', 'mean'),
+  };
+  ceilings[b] = { ...t, ratio };
+  ceilingRows.push([
+    String(b),
+    `${of('alone', 'median').toFixed(2)} / ${of('alone', 'mean').toFixed(2)}`,
+    `${of('together', 'median').toFixed(2)} / ${of('together', 'mean').toFixed(2)}`,
+    `${ratio.together.toFixed(2)}x`,
+    `${of('lockstep', 'median').toFixed(2)} / ${of('lockstep', 'mean').toFixed(2)}`,
+    `${ratio.lockstep.toFixed(2)}x / ${ratio.lockstepMean.toFixed(2)}x`,
+  ]);
 }
 
 const met = PAIRINGS.filter((p) => (ratios[p.label]?.cached ?? 0) >= TARGET).map((p) => p.label);
@@ -217,9 +256,19 @@ const md = [
   '',
   table(['global batch', 'step at the full batch, ms', 'step at half the batch, ms', 'most 2 workers can gain'], stepRows),
   '',
-  `Two trainers that share nothing: the same step, in one process alone and in two processes at the same time (each with --single-threaded-gc, as two local workers run), no network and no lockstep, ${CEILING_SECONDS} s each, 3 rounds; median ms per step. Twice the lone step time over the paired one is what this machine gives a second process doing a worker's compute, so the most a second worker can add at the same batch per worker, whatever the allreduce costs.`,
+  `Two trainers without the data path: the same step (random activations, no cache, no coordinator) in one process alone, in two processes at the same time that share nothing (each with --single-threaded-gc, as two local workers run; ${CEILING_SECONDS} s), and in two processes in lockstep that reduce every step's gradient through the workers' own pair allreduce (shared memory) and run ${LOCKSTEP_STEPS} steps each; 3 rounds, ms per step as median / mean (the mean is what throughput sees). Twice the lone step time over the paired one: "share nothing" is what this machine gives a second process doing a worker's compute; "lockstep" is what synchronous data parallelism keeps of it here, before any cache read.`,
   '',
-  table(['batch per process', 'alone, ms per step', 'two at once, ms per step', 'two over one (the ceiling)'], ceilingRows),
+  table(
+    [
+      'batch per process',
+      'alone, ms per step',
+      'two sharing nothing, ms per step',
+      'two over one',
+      'two in lockstep, ms per step',
+      'two over one (median / mean)',
+    ],
+    ceilingRows,
+  ),
   '',
 ].join('\n');
 writeResults(

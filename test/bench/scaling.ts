@@ -176,7 +176,10 @@ interface StepTimes {
   mean: number;
 }
 
-/** ms per step at batch b of `copies` step-cost processes started together (they time the same seconds) */
+/**
+ * ms per step at batch b of `copies` step-cost processes started together: for the same seconds,
+ * or, in lockstep (a pair), for the same steps
+ */
 async function stepTimes(b: number, copies: number, nodeArgs: string[], lockstep = false): Promise<StepTimes[]> {
   const dir = lockstep ? mkdtempSync(join(tmpdir(), 'permafrost-lockstep-')) : '';
   const common = ['--batches', String(b), '--start-at', String(Date.now() + 20_000)];
@@ -186,7 +189,7 @@ async function stepTimes(b: number, copies: number, nodeArgs: string[], lockstep
       Array.from({ length: copies }, (_, r) =>
         runVariant<{ msPerStep: Record<number, number>; meanMsPerStep: Record<number, number> }>(
           script,
-          'alone',
+          lockstep ? 'lockstep' : 'alone',
           lockstep
             ? [...common, '--steps', String(LOCKSTEP_STEPS), '--lockstep', dir, '--rank', String(r)]
             : [...common, '--seconds', String(CEILING_SECONDS)],
@@ -202,7 +205,8 @@ async function stepTimes(b: number, copies: number, nodeArgs: string[], lockstep
 }
 type CeilingKind = 'alone' | 'together' | 'lockstep';
 const ceilingRows: string[][] = [];
-const ceilings: Record<number, Record<CeilingKind, StepTimes[]> & { ratio: Record<string, number> }> = {};
+const ceilings: Record<number, Record<CeilingKind, StepTimes[]> & { ratio: { together: number; lockstep: number; lockstepMean: number } }> =
+  {};
 for (const b of LOCAL_BATCHES) {
   const t: Record<CeilingKind, StepTimes[]> = { alone: [], together: [], lockstep: [] };
   for (let round = 0; round < 3; round++) {

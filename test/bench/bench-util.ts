@@ -12,16 +12,21 @@ export function median(xs: readonly number[]): number {
   return s.length === 0 ? Number.NaN : s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-/** Runs `script --variant name ...args` in a fresh Node process; returns its last stdout line as JSON. */
+/**
+ * Runs `script --variant name ...args` in a fresh Node process (under `wrapper`, a command such
+ * as taskset that runs the rest, when given); returns its last stdout line as JSON.
+ */
 export function runVariant<T>(
   script: string,
   name: string,
   args: string[] = [],
   timeoutMs = 3_600_000,
   nodeArgs: string[] = [],
+  wrapper: string[] = [],
 ): Promise<T> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script, '--variant', name, ...args], {
+    const command = [...wrapper, process.execPath, ...nodeArgs, '--import', 'tsx', script, '--variant', name, ...args];
+    const child = spawn(command[0] as string, command.slice(1), {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, PERMAFROST_LOG: process.env.PERMAFROST_LOG ?? 'warn' },
     });

@@ -21,7 +21,10 @@
  * --local-batches b, the step at batch b in one process, in two that share nothing, and in two
  * that reduce each step's gradient in lockstep through the workers' pair allreduce: the first
  * pair says what this machine gives a second process, the second what synchronous data
- * parallelism keeps of that here with no cache, coordinator or data path involved.
+ * parallelism keeps of that here with no cache, coordinator or data path involved. After every
+ * round of jobs, core-speed.ts times the same pure arithmetic on each vCPU (pinned with taskset):
+ * how far apart the vCPUs run at the same moment, which no code of a synchronous job can change,
+ * beside that round's ratio.
  *
  * Run: npx tsx test/bench/scaling.ts [--samples 2048] [--batches 32,256] [--local-batches 32] [--rounds 3] [--epochs 3]
  */
@@ -30,6 +33,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { arg, machine, median, runVariant, table, writeResults } from './bench-util';
+import { type CoreSpeed, canPin, probeCoreSpeed } from './core-speed';
 
 const CLI = resolve(import.meta.dirname, '../../bin/permafrost.mjs');
 const SAMPLES = Number(arg('samples', '2048'));
@@ -44,6 +48,8 @@ interface Run {
   batch: number;
   /** the first job of a configuration, on fresh caches */
   fill: boolean;
+  /** the round of cached jobs it ran in, from 1 (0: a fill) */
+  round: number;
   /** training samples/s (the report's samplesPerSec) */
   epochSamplesPerSec: number[];
   /** samples over the coordinator's wall clock for the epoch */
@@ -52,7 +58,7 @@ interface Run {
 }
 
 /** One job of `epochs` epochs with its activation caches under `cacheDir`. */
-function run(workers: number, batch: number, epochs: number, cacheDir: string, fill: boolean): Promise<Run> {
+function run(workers: number, batch: number, epochs: number, cacheDir: string, round: number): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'permafrost-scaling-'));
   const report = join(dir, 'report.json');
   const args = [CLI, 'coordinator', 'start', '--local-workers', String(workers), '--model', 'mobilenet_v2', '--input-size', '96']
@@ -85,7 +91,8 @@ function run(workers: number, batch: number, epochs: number, cacheDir: string, f
         done({
           workers,
           batch,
-          fill,
+          fill: round === 0,
+          round,
           epochSamplesPerSec: r.epochs.map((e) => e.samplesPerSec),
           epochWallSamplesPerSec: r.epochs.map((e) => (e.samplesPerSec * e.seconds) / e.wallSeconds),
           epochSeconds: r.epochs.map((e) => e.seconds),
@@ -114,6 +121,12 @@ const configs = [...new Set(PAIRINGS.flatMap((p) => [`1/${p.one}`, `2/${p.two}`]
 );
 
 const runs: Run[] = [];
+// After every round of jobs, the vCPUs alone (core-speed.ts), so each round's ratio has beside it
+// how far apart the vCPUs ran in the same minutes; windows of one cached step at batch 32.
+const CORE_SECONDS = 4;
+const CORE_WINDOW_MS = 20;
+const pin = canPin();
+const coreRounds: CoreSpeed[] = [];
 const caches = mkdtempSync(join(tmpdir(), 'permafrost-scaling-caches-'));
 // a worker's cache holds its shards' activations whatever the batch size: one fill per worker count
 const cacheOf = (workers: number) => join(caches, `w${workers}`);
@@ -121,12 +134,16 @@ const fillBatch = BATCHES[0] ?? 32;
 try {
   for (const workers of [1, 2]) {
     process.stderr.write(`${workers} worker(s), batch ${fillBatch}: epoch 1, filling the caches...\n`);
-    runs.push(await run(workers, fillBatch, 1, cacheOf(workers), true));
+    runs.push(await run(workers, fillBatch, 1, cacheOf(workers), 0));
   }
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [workers, batch] of configs) {
       process.stderr.write(`${workers} worker(s), global batch ${batch}: cached, round ${round} of ${ROUNDS}...\n`);
-      runs.push(await run(workers, batch, EPOCHS, cacheOf(workers), false));
+      runs.push(await run(workers, batch, EPOCHS, cacheOf(workers), round));
+    }
+    if (pin) {
+      process.stderr.write(`the vCPUs themselves, round ${round} of ${ROUNDS}...\n`);
+      coreRounds.push(await probeCoreSpeed(1, CORE_SECONDS, CORE_WINDOW_MS));
     }
   }
 } finally {
@@ -232,6 +249,46 @@ for (const b of LOCAL_BATCHES) {
   ]);
 }
 
+// each round's ratio at the same batch per worker, beside what the vCPUs gave in the same minutes
+const perWorker = PAIRINGS.find((p) => p.two === 2 * p.one) ?? PAIRINGS[0];
+function roundRatio(round: number): number {
+  if (!perWorker) return Number.NaN;
+  const of = (workers: number, batch: number) =>
+    median(
+      runs.filter((r) => r.round === round && r.workers === workers && r.batch === batch).flatMap((r) => r.epochSamplesPerSec.slice(1)),
+    );
+  return of(2, perWorker.two) / of(1, perWorker.one);
+}
+const coreRows = coreRounds.map((c, i) => [
+  String(i + 1),
+  `${roundRatio(i + 1).toFixed(2)}x`,
+  `${Math.min(...c.alone.map((x) => x.p10)).toFixed(2)}-${Math.max(...c.alone.map((x) => x.p90)).toFixed(2)}`,
+  `${c.skew.median.toFixed(2)}x / ${c.skew.p90.toFixed(2)}x`,
+  `${(100 * c.lockstepKeeps).toFixed(0)}%`,
+]);
+// what two trainers that share nothing get (the table above), times what lockstep keeps of two vCPUs
+const together = median(Object.values(ceilings).map((c) => c.ratio.together));
+const keeps = median(coreRounds.map((c) => c.lockstepKeeps));
+const syncBound = together * keeps;
+const coreSection = pin
+  ? [
+      `The vCPUs themselves, after every round of jobs (core-speed.ts): one unit of pure integer arithmetic (about 0.8 ms on an idle core, no memory traffic, nothing else in the process), timed over and over for ${CORE_SECONDS} s on each vCPU alone and then on all of them at once, each probe pinned with taskset. On dedicated cores every unit takes the same time and lockstep keeps 100%. "slower over faster" compares the vCPUs while all are busy, in windows of ${CORE_WINDOW_MS} ms (a cached step at batch 32): the mean unit time of the slower vCPU over the faster one's in the same window. Two processes that wait for each other once per window do two units' work each time the slower vCPU does one; "lockstep keeps" is that over what the two vCPUs do independently in the same windows. Both compare the vCPUs at the same moment, so they hold whatever the host does from one minute to the next; the rates alone and together, measured seconds apart, are in the JSON (coreRounds).`,
+      '',
+      table(
+        [
+          'round',
+          `jobs: ${perWorker?.label ?? ''}`,
+          'unit ms, one vCPU alone (p10-p90)',
+          'slower over faster vCPU (median / p90)',
+          'lockstep keeps',
+        ],
+        coreRows,
+      ),
+      '',
+      `Lockstep keeps ${(100 * keeps).toFixed(0)}% (median over the rounds) of two vCPUs here; times the ${together.toFixed(2)}x that two trainers sharing nothing got above, a synchronous pair of workers can reach at most ${syncBound.toFixed(2)}x one worker on this machine, before its own exchange, imbalance or cache reads.`,
+      '',
+    ]
+  : ['The vCPUs themselves: not measured (taskset is not available to pin a probe to each vCPU).', ''];
 const met = PAIRINGS.filter((p) => (ratios[p.label]?.cached ?? 0) >= TARGET).map((p) => p.label);
 const md = [
   `### scaling (${new Date().toISOString().slice(0, 10)}, ${machine().cpus} cores, wasm backend)`,
@@ -274,9 +331,21 @@ const md = [
     ceilingRows,
   ),
   '',
+  ...coreSection,
 ].join('\n');
 writeResults(
   'scaling',
-  { date: new Date().toISOString(), machine: machine(), samples: SAMPLES, runs, ratios, epoch1, msPerStep, ceilings },
+  {
+    date: new Date().toISOString(),
+    machine: machine(),
+    samples: SAMPLES,
+    runs,
+    ratios,
+    epoch1,
+    msPerStep,
+    ceilings,
+    coreRounds,
+    syncBound,
+  },
   md,
 );

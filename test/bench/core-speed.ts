@@ -90,31 +90,26 @@ export function canPin(): boolean {
   }
 }
 
-/** `rounds` rounds of: each vCPU alone, then all at once, `seconds` each; lockstep judged per `windowMs`. */
-export async function probeCoreSpeed(rounds: number, seconds: number, windowMs: number): Promise<CoreSpeed> {
+/** Each vCPU alone, then all at once, `seconds` each; lockstep judged per `windowMs`. */
+export async function probeCoreSpeed(seconds: number, windowMs: number): Promise<CoreSpeed> {
   const cores = cpus().map((_, i) => i);
-  const alone: number[][] = cores.map(() => []);
-  const together: number[][] = cores.map(() => []);
+  const alone: number[][] = [];
+  for (const c of cores) alone.push((await probe([c], seconds))[0]?.ms ?? []);
+  const all = await probe(cores, seconds);
+  const together = all.map((p) => p.ms);
   const skews: number[] = [];
   let lockstepRate = 0;
   let independentRate = 0;
-  for (let round = 0; round < rounds; round++) {
-    for (const c of cores) alone[c]?.push(...((await probe([c], seconds))[0]?.ms ?? []));
-    const all = await probe(cores, seconds);
-    all.forEach((p, c) => {
-      together[c]?.push(...p.ms);
-    });
-    const perCore = all.map((p) => windows(p, windowMs));
-    const n = Math.min(...perCore.map((w) => w.length));
-    for (let w = 0; w < n; w++) {
-      const t = perCore.map((x) => x[w]);
-      if (t.some((x) => x === undefined)) continue;
-      const ms = t as number[];
-      const slowest = Math.max(...ms);
-      skews.push(slowest / Math.min(...ms));
-      lockstepRate += ms.length / slowest;
-      independentRate += ms.reduce((a, x) => a + 1 / x, 0);
-    }
+  const perCore = all.map((p) => windows(p, windowMs));
+  const n = Math.min(...perCore.map((w) => w.length));
+  for (let w = 0; w < n; w++) {
+    const t = perCore.map((x) => x[w]);
+    if (t.some((x) => x === undefined)) continue;
+    const ms = t as number[];
+    const slowest = Math.max(...ms);
+    skews.push(slowest / Math.min(...ms));
+    lockstepRate += ms.length / slowest;
+    independentRate += ms.reduce((a, x) => a + 1 / x, 0);
   }
   const s = [...skews].sort((a, b) => a - b);
   // units per second over the whole time busy, so slow stretches count for their length

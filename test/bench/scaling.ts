@@ -46,9 +46,7 @@ const TARGET = 1.6;
 interface Run {
   workers: number;
   batch: number;
-  /** the first job of a configuration, on fresh caches */
-  fill: boolean;
-  /** the round of cached jobs it ran in, from 1 (0: a fill) */
+  /** the round of cached jobs it ran in, from 1; 0 for the first job of a worker count, on fresh caches */
   round: number;
   /** training samples/s (the report's samplesPerSec) */
   epochSamplesPerSec: number[];
@@ -91,7 +89,6 @@ function run(workers: number, batch: number, epochs: number, cacheDir: string, r
         done({
           workers,
           batch,
-          fill: round === 0,
           round,
           epochSamplesPerSec: r.epochs.map((e) => e.samplesPerSec),
           epochWallSamplesPerSec: r.epochs.map((e) => (e.samplesPerSec * e.seconds) / e.wallSeconds),
@@ -143,17 +140,20 @@ try {
     }
     if (pin) {
       process.stderr.write(`the vCPUs themselves, round ${round} of ${ROUNDS}...\n`);
-      coreRounds.push(await probeCoreSpeed(1, CORE_SECONDS, CORE_WINDOW_MS));
+      coreRounds.push(await probeCoreSpeed(CORE_SECONDS, CORE_WINDOW_MS));
     }
   }
 } finally {
   rmSync(caches, { recursive: true, force: true });
 }
-const cachedOf = (workers: number, batch: number) => runs.filter((r) => r.batch === batch && r.workers === workers && !r.fill);
+/** the cached jobs of a configuration, of one round when given */
+const cachedOf = (workers: number, batch: number, round?: number) =>
+  runs.filter((r) => r.batch === batch && r.workers === workers && r.round > 0 && (round === undefined || r.round === round));
 // each job's first epoch warms up the JIT and the kernels: left out
-const cached = (workers: number, batch: number) => median(cachedOf(workers, batch).flatMap((r) => r.epochSamplesPerSec.slice(1)));
+const cached = (workers: number, batch: number, round?: number) =>
+  median(cachedOf(workers, batch, round).flatMap((r) => r.epochSamplesPerSec.slice(1)));
 const cachedWall = (workers: number, batch: number) => median(cachedOf(workers, batch).flatMap((r) => r.epochWallSamplesPerSec.slice(1)));
-const first = (workers: number) => runs.find((r) => r.workers === workers && r.fill)?.epochSamplesPerSec[0] ?? Number.NaN;
+const first = (workers: number) => runs.find((r) => r.workers === workers && r.round === 0)?.epochSamplesPerSec[0] ?? Number.NaN;
 const ratios: Record<string, { cached: number; cachedWall: number }> = {};
 const rows = PAIRINGS.map((p) => {
   const r = { cached: cached(2, p.two) / cached(1, p.one), cachedWall: cachedWall(2, p.two) / cachedWall(1, p.one) };
@@ -251,14 +251,7 @@ for (const b of LOCAL_BATCHES) {
 
 // each round's ratio at the same batch per worker, beside what the vCPUs gave in the same minutes
 const perWorker = PAIRINGS.find((p) => p.two === 2 * p.one) ?? PAIRINGS[0];
-function roundRatio(round: number): number {
-  if (!perWorker) return Number.NaN;
-  const of = (workers: number, batch: number) =>
-    median(
-      runs.filter((r) => r.round === round && r.workers === workers && r.batch === batch).flatMap((r) => r.epochSamplesPerSec.slice(1)),
-    );
-  return of(2, perWorker.two) / of(1, perWorker.one);
-}
+const roundRatio = (round: number) => (perWorker ? cached(2, perWorker.two, round) / cached(1, perWorker.one, round) : Number.NaN);
 const coreRows = coreRounds.map((c, i) => [
   String(i + 1),
   `${roundRatio(i + 1).toFixed(2)}x`,

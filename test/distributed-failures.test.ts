@@ -56,9 +56,9 @@ describe('distributed failures', () => {
   });
 
   it('a lone worker busy for longer than the heartbeat timeout still heartbeats', async () => {
-    // 8 x 100 ms heartbeats, floored at 3 s: the first epoch (prefix over 1,500 samples, about 7 s) takes longer
+    // 100 ms heartbeats, lost after 3 s of silence: the first epoch (prefix over 1,500 samples, about 7 s) takes longer
     const config = join(tmp.path, 'fast-heartbeat.yaml');
-    writeFileSync(config, 'model:\n  name: mobilenet_v2\ndata:\n  dataset: mnist\ncluster:\n  heartbeatMs: 100\n');
+    writeFileSync(config, 'model:\n  name: mobilenet_v2\ndata:\n  dataset: mnist\ncluster:\n  heartbeatMs: 100\n  heartbeatTimeoutMs: 3000\n');
     const r = await runCli(
       ['coordinator', 'start', '--config', config, '--local-workers', '1', ...slowJob('busy'), '--train-samples', '1500', '--epochs', '1'],
       { timeoutMs: 120_000 },
@@ -96,9 +96,10 @@ describe('distributed failures', () => {
           s.onClose(done);
           s.send(create(SessionRequestSchema, { membership, workerId, event: { case: 'hello', value: {} } }));
         });
-      const stale = await closed({ generation: 7n, jobId: 'job' }, 'w-raw');
+      const jobId = joined.membership?.jobId ?? '';
+      const stale = await closed({ generation: 7n, jobId }, 'w-raw');
       assert.match(String(stale), /generation 7 is not the current generation 1/);
-      const stranger = await closed({ generation: 1n, jobId: 'job' }, 'w-nobody');
+      const stranger = await closed({ generation: 1n, jobId }, 'w-nobody');
       assert.match(String(stranger), /unknown worker 'w-nobody'/);
       client.close();
     } finally {

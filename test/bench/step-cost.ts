@@ -36,8 +36,8 @@ const TIMED_STEPS = 20;
 await initEngine('auto');
 const model = await assemble({ name: 'mobilenet_v2', inputSize: 96, head: 'gap-128' }, {}, 10, 42);
 const trainer = new SuffixTrainer(model.suffix, { optimizer: 'adam', lr: 0.001, momentum: 0, nesterov: false, weightDecay: 0 });
-// a reducer that sums over one rank: the flatten/unflatten of a distributed step, no network
-const local: GradientReducer = { allreduce: async () => undefined };
+// a reducer that sums over one rank but takes a distributed step's path (flatten/unflatten), no network
+const local: GradientReducer = { worldSize: 2, allreduce: async () => undefined };
 
 /** A pair reducer with the other --lockstep process, found through files in `dir` (bounded wait). */
 async function pairReducer(dir: string, rank: number): Promise<GradientReducer> {

@@ -1,5 +1,4 @@
 export { createCoordinatorClient } from './coordinator-client';
-export type { CoordinatorServer } from './coordinator-server';
 export { startCoordinatorServer } from './coordinator-server';
 export type { BoundServer } from './grpc-setup';
 // grpc-js as Permafrost configures it (message sizes, keepalive, HTTP/2 windows), for tools and

@@ -1,7 +1,8 @@
 /**
- * The seams between gRPC and the rest: the coordinator's logic implements CoordinatorHandlers and
- * never sees grpc-js; the worker drives a CoordinatorClient. Message types are the protobuf-es
- * types generated into libs/proto.
+ * The worker's seam to the control plane: it drives a CoordinatorClient and never sees grpc-js
+ * (the coordinator's side, CoordinatorHandlers, is defined by libs/coordinator). Message types are
+ * the protobuf-es types generated into libs/proto; a failed call rejects with a PermafrostError
+ * carrying the status's code.
  */
 import type {
   JoinRequest,
@@ -13,56 +14,6 @@ import type {
   StatusRequest,
   StatusResponse,
 } from '@permafrost/proto';
-
-/** gRPC status codes the handlers use, by name. */
-export type RpcCode =
-  | 'invalid-argument'
-  | 'not-found'
-  | 'already-exists'
-  | 'failed-precondition'
-  | 'deadline-exceeded'
-  | 'unavailable'
-  | 'aborted'
-  | 'internal'
-  // the rest of gRPC's codes, so that a client can report any status it receives faithfully
-  | 'cancelled'
-  | 'unknown'
-  | 'permission-denied'
-  | 'resource-exhausted'
-  | 'out-of-range'
-  | 'unimplemented'
-  | 'data-loss'
-  | 'unauthenticated';
-
-/** Thrown by handlers (and raised by clients) to carry a gRPC status. */
-export class RpcError extends Error {
-  override readonly name = 'RpcError';
-  constructor(
-    readonly code: RpcCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** One worker's Session stream, server side. */
-export interface SessionStream {
-  /** the peer's address, for logs */
-  readonly peer: string;
-  onMessage(fn: (m: SessionRequest) => void): void;
-  /** the stream ended or broke (the worker died, the network failed, the client cancelled) */
-  onClose(fn: (error: Error | undefined) => void): void;
-  send(m: SessionResponse): void;
-  /** ends the stream with a status: OK without `error` */
-  end(error?: RpcError): void;
-}
-
-export interface CoordinatorHandlers {
-  join(req: JoinRequest): Promise<JoinResponse>;
-  session(stream: SessionStream): void;
-  leave(req: LeaveRequest): Promise<LeaveResponse>;
-  status(req: StatusRequest): Promise<StatusResponse>;
-}
 
 /** The worker's side of a Session stream. */
 export interface SessionClientStream {

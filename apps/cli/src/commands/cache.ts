@@ -22,13 +22,12 @@ import {
   showEntry,
 } from '@permafrost/cache';
 import { type JobSpec, loadJob } from '@permafrost/job';
-import { UserError } from '@permafrost/telemetry';
+import { PermafrostError, UserError } from '@permafrost/telemetry';
 import { jobFingerprint, type VerifySelection, verifyCache } from '@permafrost/trainer';
 import type { Command } from 'commander';
 import { addJobFlags, jobOverrides } from '../job-flags';
 import { parseCount, parseDuration, parseFraction } from '../parse';
 import { exportText, gcText, lsText, showText, statsText, verifyText } from './cache-output';
-import { JobFailedExit } from './coordinator';
 
 const DEFAULT_DIR = '.permafrost/cache';
 type Opts = Record<string, unknown>;
@@ -157,7 +156,7 @@ function registerVerify(cache: Command): void {
     const failed = reports.filter((r) => r.status !== 'ok');
     if (opts.json) process.stdout.write(`${JSON.stringify({ dir, fingerprints: reports, skipped }, null, 2)}\n`);
     else for (const s of skipped) process.stdout.write(`${s.id} ${s.fingerprint.slice(0, 12)} skipped: ${s.reason}\n`);
-    if (failed.length > 0) throw new JobFailedExit(`verify: ${failed.length} of ${reports.length} fingerprints failed`);
+    if (failed.length > 0) throw new PermafrostError('data-loss', `verify: ${failed.length} of ${reports.length} fingerprints failed`);
   });
 }
 
@@ -181,7 +180,7 @@ function registerGc(cache: Command): void {
           const r = await collectGarbage(opts.cacheDir, { olderThanMs, keep, dryRun: opts.dryRun, compactTo: opts.compactTo });
           print(r, gcText(r, idsByHex(records)), opts.json);
         } catch (e) {
-          if (e instanceof GcRefusedError) throw new JobFailedExit(`gc refused: ${e.message}`);
+          if (e instanceof GcRefusedError) throw new PermafrostError('failed-precondition', `gc refused: ${e.message}`);
           if (e instanceof CacheError) throw new UserError(e.message);
           throw e;
         }

@@ -1,0 +1,47 @@
+/**
+ * The seam between the coordinator and whatever carries its calls: the coordinator implements
+ * CoordinatorHandlers and sees only protobuf-es messages; libs/transport-grpc serves it over gRPC.
+ * A handler refuses a call by throwing a PermafrostError, whose code the transport passes on as
+ * the call's status.
+ */
+import type {
+  JoinRequest,
+  JoinResponse,
+  LeaveRequest,
+  LeaveResponse,
+  SessionRequest,
+  SessionResponse,
+  StatusRequest,
+  StatusResponse,
+} from '@permafrost/proto';
+import type { PermafrostError } from '@permafrost/telemetry';
+
+/** One worker's Session stream, server side. */
+export interface SessionStream {
+  /** the peer's address, for logs */
+  readonly peer: string;
+  onMessage(fn: (m: SessionRequest) => void): void;
+  /** the stream ended or broke (the worker died, the network failed, the client cancelled) */
+  onClose(fn: (error: Error | undefined) => void): void;
+  send(m: SessionResponse): void;
+  /** ends the stream with a status: OK without `error` */
+  end(error?: PermafrostError): void;
+}
+
+export interface CoordinatorHandlers {
+  join(req: JoinRequest): Promise<JoinResponse>;
+  session(stream: SessionStream): void;
+  leave(req: LeaveRequest): Promise<LeaveResponse>;
+  status(req: StatusRequest): Promise<StatusResponse>;
+}
+
+/** A server carrying the handlers: its bound address, and how to stop it. */
+export interface CoordinatorServer {
+  /** the address actually bound, HOST:PORT */
+  address: string;
+  /** stops accepting calls, lets calls in flight finish for a moment, then cuts them */
+  close(): Promise<void>;
+}
+
+/** Starts a server for `handlers` on `listen` (HOST:PORT; port 0: any free port). */
+export type ServeCoordinator = (listen: string, handlers: CoordinatorHandlers) => Promise<CoordinatorServer>;

@@ -16,7 +16,7 @@
  * steps from T. That is two workers without the data path, the coordinator or the cache: what
  * synchronous data parallelism itself costs on this machine.
  *
- * Run by scaling.ts: npx tsx test/bench/step-cost.ts --variant steps --batches 16,32,128,256
+ * Run by scaling.ts: npx tsx test/bench/support/step-cost.ts --variant steps --batches 16,32,128,256
  * (prints one JSON line: median milliseconds per step, by batch size)
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';

@@ -10,7 +10,7 @@ export function registerCoordinator(program: Command): void {
   const start = coordinator
     .command('start')
     .description('validate the job, wait for workers, drive the epochs, write the report; exit 0 when done')
-    .option('--listen <host:port>', 'where workers reach the coordinator (default 127.0.0.1:0 with local workers, else 0.0.0.0:7070)')
+    .option('--listen <host:port>', 'where workers reach the coordinator (default 127.0.0.1:0 with local workers, else cluster.listen)')
     .option('--local-workers <n>', 'spawn N worker processes on loopback (the embedded default)')
     .option('--min-workers <n>', 'workers to wait for (cluster.minWorkers)')
     .option('--join-timeout-ms <ms>', 'how long to wait for workers to join (cluster.joinTimeoutMs)')

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { renderReport } from './bench/report/render';
-import { ROOT } from './helpers';
+import { ROOT } from './support';
 
 const GENERATOR = join(ROOT, 'test/bench/report/main.ts');
 const tmp = mkdtempSync(join(tmpdir(), 'permafrost-bench-report-'));

@@ -3,39 +3,30 @@
  * bounded time and leave no processes behind.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { JoinRequestSchema, SessionRequestSchema } from '@permafrost/proto';
 import { createCoordinatorClient } from '@permafrost/transport-grpc';
-import { alive, childrenOf, runCli, startCli, tempDir } from './helpers';
+import { alive, childrenOf, type JobFlags, jobFlags, runCli, runPaths, startCli, tempDir } from './support';
 
 const tmp = tempDir('dist-fail');
-after(tmp.cleanup);
 
-const slowJob = (name: string) => [
-  '--model',
-  'mobilenet_v2',
-  '--input-size',
-  '32',
-  '--dataset',
-  'mnist',
-  '--train-samples',
-  '2000',
-  '--val-samples',
-  '16',
-  '--epochs',
-  '3',
-  '--batch-size',
-  '16',
-  '--backend',
-  'wasm',
-  '--cache-dir',
-  join(tmp.path, name, 'cache'),
-  '--checkpoint-dir',
-  join(tmp.path, name, 'ckpt'),
-];
+const slowJob = (name: string, flags: Partial<JobFlags> = {}) => {
+  const { cacheDir, checkpointDir } = runPaths(tmp.path, name);
+  return jobFlags({
+    model: 'mobilenet_v2',
+    inputSize: 32,
+    trainSamples: 2000,
+    valSamples: 16,
+    epochs: 3,
+    batchSize: 16,
+    cacheDir,
+    checkpointDir,
+    ...flags,
+  });
+};
 
 describe('distributed failures', () => {
   it('kill -9 of a worker mid-epoch: the job stops within 10 s naming it, no orphans', async () => {
@@ -57,10 +48,12 @@ describe('distributed failures', () => {
 
   it('a lone worker busy for longer than the heartbeat timeout still heartbeats', async () => {
     // 100 ms heartbeats, lost after 3 s of silence: the first epoch (prefix over 1,500 samples, about 7 s) takes longer
-    const config = join(tmp.path, 'fast-heartbeat.yaml');
-    writeFileSync(config, 'model:\n  name: mobilenet_v2\ndata:\n  dataset: mnist\ncluster:\n  heartbeatMs: 100\n  heartbeatTimeoutMs: 3000\n');
+    const config = tmp.file(
+      'fast-heartbeat.yaml',
+      'model:\n  name: mobilenet_v2\ndata:\n  dataset: mnist\ncluster:\n  heartbeatMs: 100\n  heartbeatTimeoutMs: 3000\n',
+    );
     const r = await runCli(
-      ['coordinator', 'start', '--config', config, '--local-workers', '1', ...slowJob('busy'), '--train-samples', '1500', '--epochs', '1'],
+      ['coordinator', 'start', '--config', config, '--local-workers', '1', ...slowJob('busy', { trainSamples: 1500, epochs: 1 })],
       { timeoutMs: 120_000 },
     );
     assert.equal(r.code, 0, r.stderr);

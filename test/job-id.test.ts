@@ -4,28 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { runCli, startCli, tempDir } from './helpers';
+import { describe, it } from 'node:test';
+import { jobFlags, runCli, startCli, tempDir } from './support';
 
 const tmp = tempDir('job-id');
-after(tmp.cleanup);
 
-const job = (name: string) => [
-  '--model',
-  'mlp',
-  '--input-size',
-  '10',
-  '--dataset',
-  'mnist',
-  '--train-samples',
-  '64',
-  '--val-samples',
-  '8',
-  '--epochs',
-  '1',
-  '--cache-dir',
-  join(tmp.path, name),
-];
+const job = (name: string) =>
+  jobFlags({ model: 'mlp', inputSize: 10, trainSamples: 64, valSamples: 8, epochs: 1, cacheDir: join(tmp.path, name) });
 
 describe('job ids', () => {
   it('a worker of another job is refused with a message naming both job ids', async () => {

@@ -8,6 +8,7 @@ export { epochRecord } from './epoch-record';
 export type { FitOptions, FitResult, ProgressEvent } from './fit';
 export { fit } from './fit';
 export { freezePolicy, planJob } from './freeze-setup';
+export type { OptimizerSpec } from './optimizer';
 export type { GradientReducer } from './reducer';
 export type { DataInfo, RunReport } from './report';
 export { dataInfo, runReport } from './report';

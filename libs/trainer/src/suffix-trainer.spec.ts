@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { GradientReducer } from './reducer';
 import { SuffixTrainer, weightsHash } from './suffix-trainer';
+import { sgd } from './testing';
 
 function head(): tfl.LayersModel {
   const x = tfl.input({ shape: [6] });
@@ -25,7 +26,7 @@ class Reducer implements GradientReducer {
   }
 }
 
-const spec = { optimizer: 'sgd' as const, lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 };
+const spec = sgd(0.1, { momentum: 0.9, nesterov: true, weightDecay: 0.01 });
 let x: tf.Tensor2D;
 const labels = Int32Array.from([0, 1, 2, 0, 1, 2, 1, 0]);
 

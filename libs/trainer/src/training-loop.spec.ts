@@ -10,9 +10,11 @@ import { type Assembled, assemble } from '@permafrost/model';
 import { PermafrostError } from '@permafrost/telemetry';
 import type { CacheSpec } from './cache-setup';
 import type { GradientReducer } from './reducer';
+import { adam as adamAt } from './testing';
 import { TrainingLoop } from './training-loop';
 
-const adam = { optimizer: 'adam' as const, lr: 0.01, momentum: 0, nesterov: false, weightDecay: 0 };
+const adam = adamAt(0.01);
+
 const trainIds = Array.from({ length: 40 }, (_, i) => i * 7);
 
 /** one rank of a fleet owning every shard of `trainIds`, global batches of 10, 2 epochs */

@@ -11,13 +11,14 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** Child process ids of `pid` (Linux /proc). */
-export function childrenOf(pid: number): number[] {
+/** Child process ids of `pid` (Linux /proc), only those whose command line matches `cmdline` if given. */
+export function childrenOf(pid: number, cmdline?: RegExp): number[] {
   return readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d))
     .filter((d) => {
       try {
-        return readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]?.split(' ')[1] === String(pid);
+        const parent = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]?.split(' ')[1];
+        return parent === String(pid) && (!cmdline || cmdline.test(readFileSync(`/proc/${d}/cmdline`, 'utf8').replaceAll('\0', ' ')));
       } catch {
         return false;
       }

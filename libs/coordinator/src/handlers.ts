@@ -1,8 +1,9 @@
 /**
- * The seam between the coordinator and whatever carries its calls: the coordinator implements
- * CoordinatorHandlers and sees only protobuf-es messages; libs/transport-grpc serves it over gRPC.
- * A handler refuses a call by throwing a PermafrostError, whose code the transport passes on as
- * the call's status.
+ * The seams of the control plane, both ends: the coordinator implements CoordinatorHandlers and a
+ * worker drives a CoordinatorClient; both see only protobuf-es messages, and libs/transport-grpc
+ * carries them over gRPC. A handler refuses a call by throwing a PermafrostError, whose code the
+ * transport passes on as the call's status; a client's failed call rejects with a PermafrostError
+ * carrying that code.
  */
 import type {
   JoinRequest,
@@ -45,3 +46,19 @@ export interface CoordinatorServer {
 
 /** Starts a server for `handlers` on `listen` (HOST:PORT; port 0: any free port). */
 export type ServeCoordinator = (listen: string, handlers: CoordinatorHandlers) => Promise<CoordinatorServer>;
+
+/** The worker's side of a Session stream. */
+export interface SessionClientStream {
+  send(m: SessionRequest): void;
+  onMessage(fn: (m: SessionResponse) => void): void;
+  onClose(fn: (error: Error | undefined) => void): void;
+  end(): void;
+}
+
+export interface CoordinatorClient {
+  join(req: JoinRequest, timeoutMs: number): Promise<JoinResponse>;
+  session(): SessionClientStream;
+  leave(req: LeaveRequest, timeoutMs: number): Promise<LeaveResponse>;
+  status(req: StatusRequest, timeoutMs: number): Promise<StatusResponse>;
+  close(): void;
+}

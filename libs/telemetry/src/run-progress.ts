@@ -18,18 +18,20 @@ export interface StepLine {
   workers?: number;
 }
 
-export interface EpochLine {
-  epoch: number;
-  seconds: number;
-  wallSeconds: number;
-  samplesPerSec: number;
-  trainLoss: number;
-  valLoss: number;
-  valAccuracy: number;
-  cacheHits: number;
-  cacheMisses: number;
-  samplesByRank: number[];
-}
+/** An epoch's record: the fields EPOCH_FIELDS names are shown, rounded. */
+export type EpochLine = { epoch: number; samplesByRank: number[] } & Record<(typeof EPOCH_FIELDS)[number][0], number>;
+
+/** the record's fields an epoch's line shows, with the decimals each is rounded to */
+const EPOCH_FIELDS = [
+  ['seconds', 2],
+  ['wallSeconds', 2],
+  ['samplesPerSec', 2],
+  ['trainLoss', 4],
+  ['valLoss', 4],
+  ['valAccuracy', 4],
+  ['cacheHits', 0],
+  ['cacheMisses', 0],
+] as const;
 
 export class RunProgress {
   constructor(private readonly progress: Progress = new Progress()) {}
@@ -48,17 +50,9 @@ export class RunProgress {
   }
 
   epochDone(r: EpochLine, epochs: number): void {
-    this.progress.milestone(`epoch ${r.epoch}/${epochs}`, {
-      seconds: round(r.seconds),
-      wallSeconds: round(r.wallSeconds),
-      samplesPerSec: round(r.samplesPerSec),
-      trainLoss: round(r.trainLoss, 4),
-      valLoss: round(r.valLoss, 4),
-      valAccuracy: round(r.valAccuracy, 4),
-      cacheHits: r.cacheHits,
-      cacheMisses: r.cacheMisses,
-      ...(r.samplesByRank.length > 1 ? { samplesByRank: r.samplesByRank } : {}),
-    });
+    const fields = Object.fromEntries(EPOCH_FIELDS.map(([k, digits]) => [k, round(r[k], digits)]));
+    const byRank = r.samplesByRank.length > 1 ? { samplesByRank: r.samplesByRank } : {};
+    this.progress.milestone(`epoch ${r.epoch}/${epochs}`, { ...fields, ...byRank });
   }
 
   checkpointWritten(dir: string): void {

@@ -9,15 +9,12 @@ import { initEngine } from '@permafrost/engine';
 import { assemble } from '@permafrost/model';
 import { open } from 'lmdb';
 import { fit } from './fit';
-import { adam as adamAt, maxRelDiff, trainableValues as weightsOf } from './testing';
+import { adam as adamAt, maxRelDiff, smallRun, trainableValues as weightsOf } from './testing';
 
 const adam = adamAt(0.01);
 
 const root = mkdtempSync(join(tmpdir(), 'permafrost-trainer-cache-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-const trainIds = Array.from({ length: 48 }, (_, i) => i * 197);
-const valIds = [5, 1505, 3005, 4505, 6005, 7505, 9005, 9999];
 
 async function run(opts: { cacheDir?: string; head?: string; codec?: 'float32' | 'float16' }) {
   const dataset = await openDataset('mnist');
@@ -25,11 +22,7 @@ async function run(opts: { cacheDir?: string; head?: string; codec?: 'float32' |
   const r = await fit({
     model,
     dataset,
-    trainIds,
-    valIds,
-    epochs: 3,
-    batchSize: 16,
-    seed: 4,
+    ...smallRun,
     optimizer: adam,
     cache: opts.cacheDir ? { dir: opts.cacheDir, codec: opts.codec ?? 'float32', modelName: 'mobilenet_v2' } : undefined,
   });

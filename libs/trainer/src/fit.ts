@@ -3,30 +3,13 @@
  * after every epoch (if asked) and after the last. The epoch records are computed exactly as a
  * fleet's are (epoch-record.ts), from this one rank's sums.
  */
-import type { Dataset } from '@permafrost/data';
-import type { FreezePolicy } from '@permafrost/freeze';
-import type { Assembled } from '@permafrost/model';
-import type { CacheSpec } from './cache-setup';
 import { type EpochRecord, epochRecord } from './epoch-record';
-import type { OptimizerSpec } from './optimizer';
 import type { SuffixTrainer } from './suffix-trainer';
-import { type LoopEvent, TrainingLoop } from './training-loop';
+import { type LoopEvent, type LoopOptions, TrainingLoop } from './training-loop';
 
 export type ProgressEvent = LoopEvent | { type: 'epoch'; record: EpochRecord; epochs: number } | { type: 'checkpoint'; dir: string };
 
-export interface FitOptions {
-  model: Assembled;
-  dataset: Dataset;
-  trainIds: readonly number[];
-  valIds: readonly number[];
-  epochs: number;
-  batchSize: number;
-  seed: number;
-  optimizer: OptimizerSpec;
-  /** the activation cache; undefined trains uncached */
-  cache?: CacheSpec & { modelName: string };
-  /** the freeze policy (default: the fixed boundary the model was assembled with) */
-  freeze?: FreezePolicy;
+export interface FitOptions extends Omit<LoopOptions, 'reducer' | 'shards' | 'onEvent'> {
   checkpoint?: { dir: string; everyEpoch: boolean; meta?: Record<string, unknown> };
   onProgress?: (e: ProgressEvent) => void;
 }

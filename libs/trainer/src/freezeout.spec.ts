@@ -10,15 +10,13 @@ import { assemble } from '@permafrost/model';
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { fit } from './fit';
-import { adam as adamAt, maxRelDiff, sgd } from './testing';
+import { adam as adamAt, maxRelDiff, sgd, smallRun } from './testing';
 
 const adam = adamAt(0.01);
 
 const root = mkdtempSync(join(tmpdir(), 'permafrost-freezeout-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const trainIds = Array.from({ length: 48 }, (_, i) => i * 197);
-const valIds = [5, 1505, 3005, 4505, 6005, 7505, 9005, 9999];
 // 3 trainable blocks (block_15, block_16, Conv_1); 9 steps; t_i = 0.5, 0.667, 0.833 -> freezes at steps 5, 7, 8
 const freezeout: FreezePolicy = { policy: 'freezeout', schedule: 'linear', t0: 0.5, scaleLr: true };
 
@@ -46,11 +44,7 @@ async function run(opts: { cacheDir?: string; policy?: FreezePolicy; sgd?: boole
   const r = await fit({
     model,
     dataset,
-    trainIds,
-    valIds,
-    epochs: 3,
-    batchSize: 16,
-    seed: 4,
+    ...smallRun,
     optimizer: opts.sgd ? sgd(0.05, { momentum: 0.9 }) : adam,
     freeze: opts.policy ?? freezeout,
     cache: opts.cacheDir ? { dir: opts.cacheDir, codec: 'float32', modelName: 'mobilenet_v2' } : undefined,

@@ -12,7 +12,7 @@ export type { OptimizerSpec } from './optimizer';
 export type { GradientReducer } from './reducer';
 export type { DataInfo, RunReport } from './report';
 export { dataInfo, runReport } from './report';
-export { cacheOf, checkpointRoot, describeModel, prepareRun } from './run-setup';
+export { cacheOf, checkpointRoot, describeModel, loopOptionsOf, prepareRun } from './run-setup';
 export { SuffixTrainer } from './suffix-trainer';
 export type { TrainJobOptions } from './train-job';
 export { previewJob, trainJob } from './train-job';

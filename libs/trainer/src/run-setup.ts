@@ -8,6 +8,7 @@ import { type EngineInfo, initEngine } from '@permafrost/engine';
 import type { JobSpec } from '@permafrost/job';
 import { type Assembled, assemble } from '@permafrost/model';
 import type { CacheSpec } from './cache-setup';
+import { freezePolicy } from './freeze-setup';
 import { prefixRecipe } from './prefix-recipe';
 
 export interface PreparedRun {
@@ -58,6 +59,13 @@ export function describeModel(job: JobSpec, model: Assembled): ModelInfo {
     trainableParams: model.suffix.trainableWeights.reduce((a, w) => a + w.shape.reduce<number>((x, y) => x * (y ?? 1), 1), 0),
     inputSize: model.input.sizePx,
   };
+}
+
+/** The training loop's options every run of `job` shares, one process or a rank of a fleet. */
+export function loopOptionsOf(job: JobSpec, run: PreparedRun) {
+  const { model, dataset, train, val } = run;
+  const { epochs, batchSize, seed } = job.train;
+  return { model, dataset, trainIds: train, valIds: val, epochs, batchSize, seed, optimizer: job.train, freeze: freezePolicy(job.freeze) };
 }
 
 /** Where a job's checkpoints go (checkpoint.dir, else .permafrost/checkpoints). */

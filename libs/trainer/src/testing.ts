@@ -34,3 +34,12 @@ export function maxRelDiff(a: Float32Array[], b: Float32Array[]): number {
   });
   return worst;
 }
+
+/** The small MNIST run the cache and FreezeOut specs share: 48 training ids (3 batches of 16), 8 validation ids, 3 epochs. */
+export const smallRun = {
+  trainIds: Array.from({ length: 48 }, (_, i) => i * 197),
+  valIds: [5, 1505, 3005, 4505, 6005, 7505, 9005, 9999],
+  epochs: 3,
+  batchSize: 16,
+  seed: 4,
+};

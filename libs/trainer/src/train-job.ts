@@ -10,9 +10,9 @@ import type { SchedulePreview } from '@permafrost/freeze';
 import type { JobSpec } from '@permafrost/job';
 import { log, RunProgress } from '@permafrost/telemetry';
 import { fit, type ProgressEvent } from './fit';
-import { freezePolicy, planJob } from './freeze-setup';
+import { planJob } from './freeze-setup';
 import { dataInfo, type RunReport, runReport } from './report';
-import { cacheOf, checkpointRoot, describeModel, prepareRun } from './run-setup';
+import { cacheOf, checkpointRoot, describeModel, loopOptionsOf, prepareRun } from './run-setup';
 
 export interface TrainJobOptions {
   /** where to write the JSON report */
@@ -23,7 +23,8 @@ export interface TrainJobOptions {
 
 export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promise<RunReport> {
   const startedAt = new Date();
-  const { engine, dataset, train, val, model } = await prepareRun(job);
+  const run = await prepareRun(job);
+  const { engine, dataset, train, val, model } = run;
   try {
     const info = describeModel(job, model);
     log().info('model ready', {
@@ -36,16 +37,8 @@ export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promis
     log().info('data ready', { dataset: dataset.name, train: train.length, val: val.length, classes: dataset.numClasses });
     const progress = opts.progress ?? new RunProgress();
     const result = await fit({
-      model,
-      dataset,
-      trainIds: train,
-      valIds: val,
-      epochs: job.train.epochs,
-      batchSize: job.train.batchSize,
-      seed: job.train.seed,
-      optimizer: job.train,
+      ...loopOptionsOf(job, run),
       cache: cacheOf(job, job.cache.dir),
-      freeze: freezePolicy(job.freeze),
       checkpoint: { dir: checkpointRoot(job), everyEpoch: job.checkpoint.everyEpoch && job.checkpoint.dir !== undefined, meta: { job } },
       onProgress: (e) => {
         opts.onProgress?.(e);

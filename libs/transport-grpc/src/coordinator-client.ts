@@ -5,13 +5,13 @@
  * the coordinator finished it, refused it or vanished, reaches onClose exactly once.
  */
 import { Client, type ClientDuplexStream, Metadata, type MethodDefinition, type StatusObject, status } from '@grpc/grpc-js';
+import type { CoordinatorClient, SessionClientStream } from '@permafrost/coordinator';
 import type { SessionRequest, SessionResponse } from '@permafrost/proto';
 import { PermafrostError } from '@permafrost/telemetry';
 import { CHANNEL_OPTIONS, insecure } from './grpc-setup';
 import { coordinatorService } from './services';
 import { fromServiceError, rpcCode } from './status';
 import { StreamEvents } from './stream-events';
-import type { CoordinatorClient, SessionClientStream } from './types';
 
 class ClientSession implements SessionClientStream {
   private readonly events = new StreamEvents<SessionResponse>();

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
-import type { CoordinatorHandlers, CoordinatorServer, SessionStream } from '@permafrost/coordinator';
+import type { CoordinatorClient, CoordinatorHandlers, CoordinatorServer, SessionStream } from '@permafrost/coordinator';
 import {
   JoinResponseSchema,
   LeaveResponseSchema,
@@ -16,7 +16,6 @@ import {
 import { PermafrostError } from '@permafrost/telemetry';
 import { createCoordinatorClient } from './coordinator-client';
 import { startCoordinatorServer } from './coordinator-server';
-import type { CoordinatorClient } from './types';
 
 const servers: CoordinatorServer[] = [];
 const clients: CoordinatorClient[] = [];

@@ -11,4 +11,3 @@ export {
 } from './grpc-setup';
 export type { PeerServer } from './peer-server';
 export { startPeerServer } from './peer-server';
-export * from './types';

@@ -3,10 +3,10 @@
  * bounded by `timeoutMs`; any other refusal ends the worker with the coordinator's reason.
  */
 import { create } from '@bufbuild/protobuf';
+import type { CoordinatorClient } from '@permafrost/coordinator';
 import { engineInfo } from '@permafrost/engine';
 import { JoinRequestSchema, type JoinResponse } from '@permafrost/proto';
 import { PermafrostError } from '@permafrost/telemetry';
-import type { CoordinatorClient } from '@permafrost/transport-grpc';
 
 export interface JoinAs {
   workerId: string;

@@ -7,9 +7,9 @@
  * with the reason (a failed plan is also reported up as a WorkerFailure), never a hang.
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import type { CoordinatorClient, SessionClientStream } from '@permafrost/coordinator';
 import { type EpochPlan, type Membership, MembershipSchema, SessionRequestSchema } from '@permafrost/proto';
 import { PermafrostError } from '@permafrost/telemetry';
-import type { CoordinatorClient, SessionClientStream } from '@permafrost/transport-grpc';
 
 export type SessionEvent = MessageInitShape<typeof SessionRequestSchema>['event'];
 

@@ -14,12 +14,13 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { create } from '@bufbuild/protobuf';
+import type { CoordinatorClient } from '@permafrost/coordinator';
 import { initEngine } from '@permafrost/engine';
 import { type JobSpec, validateJob, type WorkerSettings } from '@permafrost/job';
 import { type JoinResponse, LeaveRequestSchema } from '@permafrost/proto';
 import { log } from '@permafrost/telemetry';
-import { cacheOf, describeModel, freezePolicy, prepareRun, TrainingLoop } from '@permafrost/trainer';
-import { type CoordinatorClient, createCoordinatorClient } from '@permafrost/transport-grpc';
+import { cacheOf, describeModel, loopOptionsOf, prepareRun, TrainingLoop } from '@permafrost/trainer';
+import { createCoordinatorClient } from '@permafrost/transport-grpc';
 import { DataPlane } from './data-plane';
 import { EpochDriver } from './epoch-driver';
 import { joinCoordinator } from './join';
@@ -52,22 +53,15 @@ async function train(
 ): Promise<void> {
   const l = log().child({ worker: workerId, rank: joined.rank });
   const job: JobSpec = validateJob(JSON.parse(joined.jobSpecJson) as Record<string, unknown>, 'job spec from the coordinator');
-  const { engine, dataset, train, val, model } = await prepareRun(job);
+  const run = await prepareRun(job);
+  const { engine, dataset, model } = run;
   const transport = plane.transport(job, joined);
   l.info('allreduce transport', plane.describe(job, joined.worldSize));
   const session = new WorkerSession(client, joined.membership, workerId, settings.coordinator);
   let driver: EpochDriver | undefined;
   const loop = new TrainingLoop({
-    model,
-    dataset,
-    trainIds: train,
-    valIds: val,
-    epochs: job.train.epochs,
-    batchSize: job.train.batchSize,
-    seed: job.train.seed,
-    optimizer: job.train,
+    ...loopOptionsOf(job, run),
     cache: cacheOf(job, cacheDir),
-    freeze: freezePolicy(job.freeze),
     reducer: new RingReducer(transport, settings.collectiveTimeoutMs),
     shards: { owned: joined.shards, count: joined.shardCount },
     onEvent: (e) => driver?.onEvent(e),

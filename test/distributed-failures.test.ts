@@ -76,6 +76,29 @@ describe('distributed failures', () => {
     assert.match(w.stderr(), /permafrost: lost the coordinator/);
   });
 
+  it('a worker whose coordinator stops answering (SIGSTOP) exits within the heartbeat timeout', async () => {
+    const config = tmp.file(
+      'stop.yaml',
+      'model:\n  name: mobilenet_v2\ndata:\n  dataset: mnist\ncluster:\n  heartbeatMs: 200\n  heartbeatTimeoutMs: 3000\n',
+    );
+    const c = startCli(['coordinator', 'start', '--config', config, '--listen', '127.0.0.1:0', '--min-workers', '1', ...slowJob('stop')]);
+    try {
+      const address = JSON.parse(await c.waitFor(/coordinator listening/)).address as string;
+      const w = startCli(['worker', 'start', '--coordinator', address, '--id', 'orphan', '--cache-dir', join(tmp.path, 'stop', 'w')]);
+      await c.waitFor(/"msg":"progress"/, 90_000);
+      const t0 = Date.now();
+      c.child.kill('SIGSTOP');
+      const exit = await w.exit;
+      assert.ok(exit.at - t0 < 3000 + 5000, `worker exited after ${exit.at - t0} ms`);
+      assert.notEqual(exit.code, 0);
+      assert.match(w.stderr(), /permafrost: lost the coordinator at .*: it stopped answering \(nothing for \d+ ms\)/);
+    } finally {
+      c.child.kill('SIGKILL');
+      c.child.kill('SIGCONT');
+      await c.exit;
+    }
+  });
+
   it('rejects session messages from a wrong generation or an unknown worker', async () => {
     const c = startCli(['coordinator', 'start', '--listen', '127.0.0.1:0', '--min-workers', '1', ...slowJob('proto')]);
     try {

@@ -13,9 +13,9 @@
  *      computed and reported; then EpochPlan(e + 1), or Finish after the last epoch.
  *
  * Every message must carry this job's id, the current generation and a member's worker id, or the
- * stream is ended with FAILED_PRECONDITION / NOT_FOUND. A worker whose stream breaks, or who sends
- * nothing for `heartbeatTimeoutMs`, fails the job: every session gets Abort, and `done` rejects
- * naming it.
+ * stream is ended with FAILED_PRECONDITION / NOT_FOUND. Heartbeats go both ways every
+ * `heartbeatMs`. A worker whose stream breaks, or who sends nothing for `heartbeatTimeoutMs`,
+ * fails the job: every session gets Abort, and `done` rejects naming it.
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import {
@@ -91,6 +91,7 @@ export class Coordinator implements CoordinatorHandlers {
   private modelInfo: Record<string, unknown> = {};
   private state: 'joining' | 'running' | 'finished' | 'failed' = 'joining';
   private watchdog: NodeJS.Timeout | undefined;
+  private beat: NodeJS.Timeout | undefined;
   private resolveDone!: (r: CoordinatorResult) => void;
   private rejectDone!: (e: Error) => void;
   /** settles when the job finishes (resolve) or fails (reject with a PermafrostError) */
@@ -154,6 +155,7 @@ export class Coordinator implements CoordinatorHandlers {
       shardCount: this.opts.shardCount,
       resumeFrom: this.opts.resumeFrom,
       heartbeatMs: this.opts.heartbeatMs,
+      heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs,
     });
   }
 
@@ -161,6 +163,11 @@ export class Coordinator implements CoordinatorHandlers {
     this.state = 'running';
     this.formedAt = Date.now();
     this.watchdog = setInterval(() => this.checkHeartbeats(), Math.min(500, this.opts.heartbeatTimeoutMs / 4));
+    // heartbeats down too: a worker notices a coordinator that stopped answering (docs/distributed.md#failures)
+    this.beat = setInterval(
+      () => this.broadcast({ command: { case: 'heartbeat', value: { sentAtMs: BigInt(Date.now()) } } }),
+      this.opts.heartbeatMs,
+    );
   }
 
   session(stream: SessionStream): void {
@@ -316,6 +323,7 @@ export class Coordinator implements CoordinatorHandlers {
 
   private stop(): void {
     clearInterval(this.watchdog);
+    clearInterval(this.beat);
     this.membership.close();
   }
 

@@ -4,12 +4,21 @@
  * Heartbeat every `heartbeatMs` (the period the coordinator gave in the Join answer), progress,
  * and one EpochResult per EpochPlan. Plans are handled one after another, in order; Finish ends
  * the session once the plans before it are done; Abort, a broken stream or a failed plan ends it
- * with the reason (a failed plan is also reported up as a WorkerFailure), never a hang.
+ * with the reason (a failed plan is also reported up as a WorkerFailure), never a hang. The
+ * coordinator heartbeats down as well: nothing from it for `heartbeatTimeoutMs` ends the session
+ * too (a stopped or partitioned coordinator). A watchdog that itself ran late measures this
+ * process's own stall (a long kernel), not the coordinator's silence, and starts counting again.
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { CoordinatorClient, SessionClientStream } from '@permafrost/coordinator';
 import { type EpochPlan, type Membership, MembershipSchema, SessionRequestSchema } from '@permafrost/proto';
 import { PermafrostError } from '@permafrost/telemetry';
+
+/** The heartbeat period both ways, and how long a silence means the other end is lost. */
+export interface Heartbeats {
+  heartbeatMs: number;
+  heartbeatTimeoutMs: number;
+}
 
 export type SessionEvent = MessageInitShape<typeof SessionRequestSchema>['event'];
 
@@ -17,6 +26,7 @@ export class WorkerSession {
   private readonly stream: SessionClientStream;
   private readonly membership: Membership;
   private heartbeat: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
     client: CoordinatorClient,
@@ -32,16 +42,18 @@ export class WorkerSession {
     this.stream.send(create(SessionRequestSchema, { membership: this.membership, workerId: this.workerId, event }));
   }
 
-  /** Says Hello and handles plans until Finish; rejects on Abort, a broken stream or a failed plan. */
-  run(modelInfo: Record<string, unknown>, heartbeatMs: number, onPlan: (plan: EpochPlan) => Promise<void>): Promise<void> {
+  /** Says Hello and handles plans until Finish; rejects on Abort, a broken stream, a silent coordinator or a failed plan. */
+  run(modelInfo: Record<string, unknown>, beat: Heartbeats, onPlan: (plan: EpochPlan) => Promise<void>): Promise<void> {
     return new Promise<void>((done, fail) => {
       let finished = false;
       let queue = Promise.resolve();
-      this.stream.onClose((error) => {
-        if (!finished)
-          fail(new PermafrostError('unavailable', `lost the coordinator at ${this.coordinator}${error ? `: ${error.message}` : ''}`));
-      });
+      const lost = (why: string) => {
+        if (!finished) fail(new PermafrostError('unavailable', `lost the coordinator at ${this.coordinator}: ${why}`));
+      };
+      this.stream.onClose((error) => lost(error ? error.message : 'the session ended'));
+      const heard = this.watch(beat.heartbeatTimeoutMs, (ms) => lost(`it stopped answering (nothing for ${ms} ms)`));
       this.stream.onMessage((m) => {
+        heard();
         const c = m.command;
         if (c.case === 'finish') {
           finished = true;
@@ -55,8 +67,28 @@ export class WorkerSession {
         }
       });
       this.send({ case: 'hello', value: { modelInfoJson: JSON.stringify(modelInfo) } });
-      this.heartbeat = setInterval(() => this.send({ case: 'heartbeat', value: { sentAtMs: BigInt(Date.now()) } }), heartbeatMs);
+      this.heartbeat = setInterval(() => this.send({ case: 'heartbeat', value: { sentAtMs: BigInt(Date.now()) } }), beat.heartbeatMs);
     });
+  }
+
+  /** Calls `silent` once nothing was heard for `timeoutMs`; returns what to call on every message. */
+  private watch(timeoutMs: number, silent: (ms: number) => void): () => void {
+    const periodMs = Math.max(10, Math.min(500, timeoutMs / 4));
+    let lastHeard = Date.now();
+    let lastTick = Date.now();
+    this.watchdog = setInterval(() => {
+      const now = Date.now();
+      // this process stalled (a long kernel, a GC pause): its own silence, not the coordinator's
+      if (now - lastTick > 2 * periodMs) lastHeard = now;
+      lastTick = now;
+      if (now - lastHeard > timeoutMs) {
+        clearInterval(this.watchdog);
+        silent(now - lastHeard);
+      }
+    }, periodMs);
+    return () => {
+      lastHeard = Date.now();
+    };
   }
 
   private failed(e: unknown, fail: (e: Error) => void): void {
@@ -67,6 +99,7 @@ export class WorkerSession {
 
   end(): void {
     clearInterval(this.heartbeat);
+    clearInterval(this.watchdog);
     this.stream.end();
   }
 }

@@ -70,7 +70,11 @@ async function train(
     if (joined.resumeFrom) await loop.restore(joined.resumeFrom);
     driver = new EpochDriver(loop, session, job, joined.rank, joined.worldSize, l);
     const modelInfo = { ...describeModel(job, model), backend: engine.backend };
-    await session.run(modelInfo, joined.heartbeatMs || job.cluster.heartbeatMs, (plan) => (driver as EpochDriver).run(plan));
+    const beat = {
+      heartbeatMs: joined.heartbeatMs || job.cluster.heartbeatMs,
+      heartbeatTimeoutMs: joined.heartbeatTimeoutMs || job.cluster.heartbeatTimeoutMs,
+    };
+    await session.run(modelInfo, beat, (plan) => (driver as EpochDriver).run(plan));
     const leave = create(LeaveRequestSchema, { membership: joined.membership, workerId, reason: 'finished' });
     await client.leave(leave, 2000).catch(() => undefined);
     l.info('worker finished', { dataPlane: transport.stats });

@@ -6,6 +6,5 @@ export type {
   SessionClientStream,
   SessionStream,
 } from './handlers';
-export type { RunCoordinatorOptions } from './run-coordinator';
 export { runCoordinator } from './run-coordinator';
 export { encodeRankEpoch } from './session-codec';

@@ -1,8 +1,5 @@
 export type { ErrorCode } from './errors';
-export { exitCodeOf, isExpectedFailure, isUserError, PermafrostError, UserError } from './errors';
-export type { LogFields, Logger, LoggerOptions, LogLevel } from './logger';
-export { createLogger, log, setLogger } from './logger';
-export type { ProgressOptions } from './progress';
-export { Progress } from './progress';
-export type { EpochLine, StepLine } from './run-progress';
+export { exitCodeOf, isExpectedFailure, PermafrostError, UserError } from './errors';
+export type { Logger } from './logger';
+export { log } from './logger';
 export { RunProgress } from './run-progress';

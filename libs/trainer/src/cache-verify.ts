@@ -50,6 +50,8 @@ export interface VerifyReport {
   checked: number;
   /** sample ids whose stored value failed its checksum (or header/length check) */
   corrupt: number[];
+  /** entries in an older value format: not checked, recomputed by the next run that reads them */
+  outdated: number;
   /** sample ids whose stored value differs from the recomputed one beyond the tolerance */
   mismatched: number[];
   maxAbsDiff: number;
@@ -136,6 +138,7 @@ export async function verifyFingerprint(
     storedEntries: all.length,
     checked: 0,
     corrupt: [],
+    outdated: 0,
     mismatched: [],
     maxAbsDiff: 0,
     maxRelDiff: 0,
@@ -146,7 +149,11 @@ export async function verifyFingerprint(
     for (const id of ids.slice(at, at + SLICE)) {
       const bytes = cache.rawValue(record.id, id);
       if (bytes === undefined) continue; // removed since the listing (a gc)
-      const check = inspectValue(bytes, elements);
+      const check = inspectValue(bytes, elements, { fingerprintId: record.id, sampleId: id });
+      if (check.outdated) {
+        report.outdated++;
+        continue;
+      }
       if (check.ok && check.values && check.codec) good.push({ id, values: check.values, codec: check.codec });
       else report.corrupt.push(id);
     }

@@ -147,6 +147,11 @@ export class ActivationCache {
       const env = open({ path: join(dir, ENV_FILE), maxDbs: 4, readOnly, compression: false, ...(readOnly ? { mapSize: 0 } : {}) });
       const values = env.openDB<Buffer, Buffer>({ name: 'activations', keyEncoding: 'binary', encoding: 'binary' });
       const meta = env.openDB<unknown, string>({ name: 'meta', encoding: 'json' });
+      // lmdb-js hands back no handle (instead of an error) when the main tree is unreadable
+      if (!values || !meta) {
+        void env.close();
+        throw corruptCache(dir, `the databases in ${ENV_FILE} cannot be opened (its main tree is damaged)`);
+      }
       writer = readOnly ? undefined : registerWriter(dir, opts.writerRole ?? 'train');
       const cache = new ActivationCache(dir, env, values, meta, opts.codec ?? 'float32', readOnly, writer);
       cache.onError = opts.onError;

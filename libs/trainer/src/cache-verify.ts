@@ -68,7 +68,11 @@ export interface RebuiltPrefix {
 /** Builds a job's frozen prefix and opens its dataset; the caller disposes it. */
 export async function rebuildPrefix(job: JobSpec): Promise<RebuiltPrefix> {
   await initEngine(job.train.backend);
-  const dataset = await openDataset(job.data.dataset, { fashionMnistDir: job.data.fashionMnistDir });
+  const dataset = await openDataset(job.data.dataset, {
+    fashionMnistDir: job.data.fashionMnistDir,
+    validate: job.data.validate,
+    fingerprint: job.data.fingerprint,
+  });
   try {
     const model = await assemble(job.model, job.freeze, dataset.numClasses, job.train.seed);
     return {

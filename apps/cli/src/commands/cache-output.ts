@@ -3,7 +3,7 @@
  * result objects as they are). Tables are padded columns; sizes are binary units; times are UTC
  * to the minute, as a person scanning a listing wants them.
  */
-import type { CacheStats, EntryView, ExportResult, FingerprintRow, GcItem, GcResult } from '@permafrost/cache';
+import type { CacheStats, EntryView, ExportResult, FingerprintRow, GcItem, GcResult, RepairResult } from '@permafrost/cache';
 import type { VerifyReport } from '@permafrost/trainer';
 
 export function formatBytes(n: number): string {
@@ -148,4 +148,15 @@ export function exportText(r: ExportResult): string {
   const corrupt =
     r.corrupt.length > 0 ? `; left out ${r.corrupt.length} corrupt entries (samples ${r.corrupt.slice(0, 10).join(', ')})` : '';
   return `exported ${r.rows} rows of [${r.shape.slice(1).join(',')}] ${r.dtype} (fingerprint ${r.id}) as ${r.format}${corrupt}:\n${r.files.map((f) => `  ${f}\n`).join('')}`;
+}
+
+export function repairText(r: RepairResult): string {
+  const lines = [`repaired ${r.dir}${r.out === r.dir ? '' : ` into ${r.out}`}: kept ${r.keptEntries} entries`];
+  if (r.fileProblem) lines.push(`  damage: ${r.fileProblem}`);
+  for (const f of r.fingerprints) lines.push(`  ${f.id} ${short(f.fingerprint)}: ${f.kept} entries kept`);
+  if (r.unreadableRegions > 0) lines.push(`  ${r.unreadableRegions} unreadable region(s) skipped`);
+  if (r.droppedValues > 0) lines.push(`  ${r.droppedValues} value(s) dropped: they failed their checks`);
+  if (r.recordsLost) lines.push('  some fingerprint records were unreadable: their entries are gone');
+  if (r.damagedFile) lines.push(`damaged file kept as ${r.damagedFile}`);
+  return `${lines.join('\n')}\n`;
 }

@@ -15,8 +15,9 @@
  *
  * A damaged environment is a CacheError with `corrupt` set, never a crash: before lmdb maps
  * `cache.mdb`, its meta pages are checked against the file's length (lmdb-file-check.ts; a
- * truncated file would otherwise be a SIGBUS), and any error LMDB raises at open, read or write is
- * caught here. A read error marks the cache unhealthy like a failed write: the run goes on
+ * truncated file would otherwise be a SIGBUS) and its trees are walked (lmdb-tree-check.ts; a
+ * damaged page pointer would be a SIGBUS or an LMDB assertion), and any error LMDB raises at
+ * open, read or write is caught here. A read error marks the cache unhealthy like a failed write: the run goes on
  * uncached.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -24,7 +25,7 @@ import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import type { FingerprintInfo, FingerprintRecord } from './fingerprint-record';
 import { activationKey, fingerprintRange, parseKey } from './keys';
-import { checkLmdbFile } from './lmdb-file-check';
+import { checkLmdbTrees } from './lmdb-tree-check';
 import { type Codec, decodeInto, encodedBytes, encodeValue } from './value-codec';
 import { registerWriter, type WriterRegistration, type WriterRole } from './writers';
 
@@ -365,11 +366,14 @@ export class ActivationCache {
   }
 }
 
-/** Throws a corrupt CacheError when `cache.mdb` is shorter than its meta pages say (see lmdb-file-check.ts). */
+/**
+ * Throws a corrupt CacheError when `cache.mdb` is shorter than its meta pages say, or a page of
+ * its trees is damaged (lmdb-file-check.ts, lmdb-tree-check.ts): mapping it could kill the process.
+ */
 function checkEnvFile(dir: string): void {
-  let check: ReturnType<typeof checkLmdbFile>;
+  let check: ReturnType<typeof checkLmdbTrees>;
   try {
-    check = checkLmdbFile(join(dir, ENV_FILE));
+    check = checkLmdbTrees(join(dir, ENV_FILE));
   } catch (e) {
     throw new CacheError(`cannot read ${join(dir, ENV_FILE)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }

@@ -152,11 +152,9 @@ export function exportText(r: ExportResult): string {
 
 export function repairText(r: RepairResult): string {
   const lines = [`repaired ${r.dir}${r.out === r.dir ? '' : ` into ${r.out}`}: kept ${r.keptEntries} entries`];
-  if (r.fileProblem) lines.push(`  damage: ${r.fileProblem}`);
   for (const f of r.fingerprints) lines.push(`  ${f.id} ${short(f.fingerprint)}: ${f.kept} entries kept`);
-  if (r.unreadableRegions > 0) lines.push(`  ${r.unreadableRegions} unreadable region(s) skipped`);
-  if (r.droppedValues > 0) lines.push(`  ${r.droppedValues} value(s) dropped: they failed their checks`);
-  if (r.recordsLost) lines.push('  some fingerprint records were unreadable: their entries are gone');
+  if (r.damageCount > 0) lines.push(`  ${r.damageCount} damaged part(s) skipped, e.g. ${r.damage[0]}`);
+  if (r.droppedValues > 0) lines.push(`  ${r.droppedValues} value(s) dropped: they failed their checks or lost their record`);
   if (r.damagedFile) lines.push(`damaged file kept as ${r.damagedFile}`);
   return `${lines.join('\n')}\n`;
 }

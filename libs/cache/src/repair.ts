@@ -81,7 +81,8 @@ function salvage(file: string): Salvaged {
       else if (typeof parsed === 'number' && key.toString('utf8').endsWith('next-id')) out.nextId = Math.max(out.nextId, parsed);
     }
   });
-  if (walk.problem) throw new CacheError(`cannot repair: ${join(file)}: ${walk.problem}`);
+  if (walk.problem)
+    throw new CacheError(`cannot repair ${file}: ${walk.problem}; nothing in it can be read, delete its directory`, { corrupt: true });
   out.damage = walk.skipped;
   out.nextId = Math.max(out.nextId, 1 + Math.max(0, ...out.records.map((r) => r.id)));
   return out;

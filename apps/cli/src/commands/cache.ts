@@ -196,7 +196,7 @@ function registerGc(cache: Command): void {
           print(r, gcText(r, idsByHex(records)), opts.json);
         } catch (e) {
           if (e instanceof GcRefusedError) throw new JobFailedExit(`gc refused: ${e.message}`);
-          if (e instanceof CacheError) throw new UserError(e.message);
+          if (e instanceof CacheError) throw e.corrupt ? new JobFailedExit(e.message) : new UserError(e.message);
           throw e;
         }
       },
@@ -212,7 +212,7 @@ function registerRepair(cache: Command): void {
         print(r, repairText(r), opts.json);
       } catch (e) {
         if (e instanceof GcRefusedError) throw new JobFailedExit(`repair refused: ${e.message.replace('run gc', 'run repair')}`);
-        if (e instanceof CacheError) throw new UserError(e.message, '--cache-dir');
+        if (e instanceof CacheError) throw e.corrupt ? new JobFailedExit(e.message) : new UserError(e.message, '--cache-dir');
         throw e;
       }
     });

@@ -107,13 +107,17 @@ export function showText(e: EntryView, png: string | undefined): string {
   return `${out.join('\n')}\n`;
 }
 
+/** Entries of an older value format: neither checked nor a failure (the next run recomputes them). */
+const outdated = (r: VerifyReport) =>
+  r.outdated > 0 ? `; ${r.outdated} in an older value format, recomputed by the next run that reads them` : '';
+
 export function verifyText(r: VerifyReport): string {
   const head = `${r.id} ${short(r.fingerprint)}`;
   const diffs = `max abs diff ${num(r.maxAbsDiff)}, max rel diff ${num(r.maxRelDiff)}`;
   const sample = (ids: number[]) => `${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ', ...' : ''}`;
   switch (r.status) {
     case 'ok':
-      return `${head} ok: ${r.checked} of ${r.storedEntries} entries recomputed, ${diffs}\n`;
+      return `${head} ok: ${r.checked} of ${r.storedEntries} entries recomputed, ${diffs}${outdated(r)}\n`;
     case 'stale':
       return `${head} STALE: the model or dataset no longer match the cached entries (rebuilt fingerprint ${short(r.rebuiltFingerprint)}; changed: ${r.changed.join('; ')})\n`;
     case 'corrupt':

@@ -23,11 +23,13 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
+import { CacheError, checkEnvFile, corruptCache, isLmdbDamage, lmdbFailure } from './cache-errors';
 import type { FingerprintInfo, FingerprintRecord } from './fingerprint-record';
 import { activationKey, fingerprintRange, parseKey } from './keys';
-import { checkLmdbTrees } from './lmdb-tree-check';
 import { type Codec, decodeInto, encodedBytes, encodeValue } from './value-codec';
 import { registerWriter, type WriterRegistration, type WriterRole } from './writers';
+
+export { CacheError, corruptCacheHint } from './cache-errors';
 
 export const MARKER = 'permafrost-cache.json';
 export const ENV_FILE = 'cache.mdb';
@@ -55,46 +57,6 @@ export interface FingerprintHandle {
 }
 
 export type Lookup = 'hit' | 'miss' | 'corrupt';
-
-export class CacheError extends Error {
-  override readonly name = 'CacheError';
-  /** the environment itself is damaged (truncated, bad pages): repair or delete it */
-  readonly corrupt: boolean;
-
-  constructor(message: string, opts: { corrupt?: boolean } = {}) {
-    super(message);
-    this.corrupt = opts.corrupt ?? false;
-  }
-}
-
-/** What to tell a person whose cache in `dir` is corrupt. */
-export function corruptCacheHint(dir: string): string {
-  return `run \`permafrost cache repair --cache-dir ${dir}\` to keep its readable entries, or delete ${dir}`;
-}
-
-/** A corrupt CacheError: what is wrong with the cache in `dir`, and how to fix it. */
-export function corruptCache(dir: string, problem: string): CacheError {
-  return new CacheError(`the cache in ${dir} is corrupt: ${problem}; ${corruptCacheHint(dir)}`, { corrupt: true });
-}
-
-/**
- * Whether an error from lmdb-js says the environment is damaged (LMDB's MDB_CORRUPTED,
- * MDB_PAGE_NOTFOUND, MDB_INVALID, MDB_VERSION_MISMATCH, MDB_BAD_TXN and their messages), as
- * opposed to the environment around it (permissions, a full disk).
- */
-export function isLmdbDamage(e: unknown): boolean {
-  const message = e instanceof Error ? e.message : String(e);
-  return /MDB_(CORRUPTED|PAGE_NOTFOUND|INVALID|VERSION_MISMATCH|BAD_TXN|BAD_VALSIZE)|wrong type|page not found|not an LMDB file|corrupt|Input\/output error|EIO\b/i.test(
-    message,
-  );
-}
-
-/** An error LMDB raised on a damaged environment, as a corrupt CacheError. */
-export function lmdbFailure(dir: string, what: string, e: unknown): CacheError {
-  if (e instanceof CacheError) return e;
-  const message = e instanceof Error ? e.message : String(e);
-  return corruptCache(dir, `${what} failed (${message.split('\n')[0]})`);
-}
 
 export interface CacheUsage {
   hits: number;
@@ -364,18 +326,4 @@ export class ActivationCache {
       this.writer?.release();
     }
   }
-}
-
-/**
- * Throws a corrupt CacheError when `cache.mdb` is shorter than its meta pages say, or a page of
- * its trees is damaged (lmdb-file-check.ts, lmdb-tree-check.ts): mapping it could kill the process.
- */
-function checkEnvFile(dir: string): void {
-  let check: ReturnType<typeof checkLmdbTrees>;
-  try {
-    check = checkLmdbTrees(join(dir, ENV_FILE));
-  } catch (e) {
-    throw new CacheError(`cannot read ${join(dir, ENV_FILE)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  if (!check.ok) throw corruptCache(dir, `${ENV_FILE}: ${check.problem}`);
 }

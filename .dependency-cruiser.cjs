@@ -1,5 +1,5 @@
 /**
- * Module boundaries (DESIGN §1). Layers, top to bottom:
+ * Module boundaries (docs/architecture.md#layout). Layers, top to bottom:
  *   apps/*                                  the CLI: parsing and wiring
  *   libs/{coordinator,worker,transport-grpc,transport-tcp} feature libs
  *   libs/{trainer,cache,model,data,freeze,collective,job} core libs

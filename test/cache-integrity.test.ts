@@ -9,13 +9,12 @@
 import assert from 'node:assert/strict';
 import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { ActivationCache, activationKey, decodeValue, type FingerprintRecord } from '@permafrost/cache';
 import sharp from 'sharp';
-import { type CliResult, runCli, tempDir } from './helpers';
+import { type CliResult, runCli, tempDir } from './support';
 
 const tmp = tempDir('cache-integrity');
-after(tmp.cleanup);
 const base = join(tmp.path, 'base');
 
 const train = (cacheDir: string, report: string, dataset = 'mnist', extra: string[] = []) => [

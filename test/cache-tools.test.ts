@@ -7,72 +7,52 @@
  * while a real run writes and removes what the advance left behind.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { inflateSync } from 'node:zlib';
 import { ActivationCache, decodeValue, type FingerprintRecord } from '@permafrost/cache';
-import { ROOT, runCli, startCli, tempDir } from './helpers';
+import { jobFlags, ROOT, runCli, runFixture, runProcess, startCli, tempDir } from './support';
 
 const tmp = tempDir('cache-tools');
-after(tmp.cleanup);
 const cacheDir = join(tmp.path, 'cache');
 const quiet = { env: { PERMAFROST_LOG: 'warn' } };
 
-const run = (boundary: string, epochs: number, dir = cacheDir, samples = 300) => [
+/** a cnn-small run frozen up to `boundary` (none: the freeze flags say where) */
+const run = (boundary: string | undefined, epochs: number, dir = cacheDir, samples = 300) => [
   'train',
-  '--model',
-  'cnn-small',
-  '--input-size',
-  '16',
-  '--boundary',
-  boundary,
-  '--dataset',
-  'mnist',
-  '--train-samples',
-  String(samples),
-  '--val-samples',
-  '50',
-  '--epochs',
-  String(epochs),
-  '--batch-size',
-  '50',
-  '--backend',
-  'wasm',
-  '--cache-dir',
-  dir,
-  '--checkpoint-dir',
-  join(tmp.path, `ck-${boundary}-${samples}`),
+  ...jobFlags({
+    model: 'cnn-small',
+    inputSize: 16,
+    boundary,
+    trainSamples: samples,
+    valSamples: 50,
+    epochs,
+    batchSize: 50,
+    cacheDir: dir,
+    checkpointDir: join(tmp.path, `ck-${boundary ?? 'x'}-${samples}`),
+  }),
 ];
 
-function jobFile(name: string, seed: number): string {
-  const p = join(tmp.path, name);
-  writeFileSync(
-    p,
+const jobFile = (name: string, seed: number): string =>
+  tmp.file(
+    name,
     `model: {name: cnn-small, inputSize: 16}\ndata: {dataset: mnist}\nfreeze: {boundary: conv_2}\ntrain: {seed: ${seed}, backend: wasm}\n`,
   );
-  return p;
-}
 
 /** Builds mdb_stat and mdb_dump from the LMDB source inside the lmdb package, in a temp dir. */
-function buildLmdbTools(): Promise<string | undefined> {
+async function buildLmdbTools(): Promise<string | undefined> {
   const cc = ['cc', 'gcc'].find((c) => spawnSync(c, ['--version']).status === 0);
-  if (!cc || spawnSync('make', ['--version']).status !== 0) return Promise.resolve(undefined);
+  if (!cc || spawnSync('make', ['--version']).status !== 0) return undefined;
   const src = join(ROOT, 'node_modules/lmdb/dependencies/lmdb/libraries/liblmdb');
   const dir = join(tmp.path, 'liblmdb');
   mkdirSync(dir);
   for (const f of readdirSync(src).filter((f) => /\.[ch]$|^Makefile$/.test(f))) copyFileSync(join(src, f), join(dir, f));
-  return new Promise((done, fail) => {
-    const make = spawn('make', ['-s', '-j2', `CC=${cc}`, 'mdb_stat', 'mdb_dump'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    make.stderr.on('data', (c: Buffer) => {
-      err += c.toString();
-    });
-    make.on('error', fail);
-    make.on('close', (code) => (code === 0 ? done(dir) : fail(new Error(`building mdb_stat failed:\n${err}`))));
-  });
+  const make = await runProcess('make', ['-s', '-j2', `CC=${cc}`, 'mdb_stat', 'mdb_dump'], { cwd: dir });
+  if (make.code !== 0) throw new Error(`building mdb_stat failed:\n${make.stderr}`);
+  return dir;
 }
 
 const json = (r: { code: number | null; stdout: string; stderr: string }) => {
@@ -114,10 +94,7 @@ describe('permafrost cache (real runs)', () => {
     assert.equal(a.code, 0, a.stderr);
     const b = await runCli(run('gap', 1));
     assert.equal(b.code, 0, b.stderr);
-    const mark = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/mark-superseded.ts'), cacheDir, '1', '2'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-    });
+    const mark = await runFixture('mark-superseded.ts', [cacheDir, '1', '2']);
     assert.equal(mark.stdout.trim(), '{"ok":true}', mark.stderr);
     tools = await building;
   });
@@ -390,7 +367,7 @@ describe('permafrost cache (real runs)', () => {
     // cnn-small blocks: conv_1 (.. pool_1) | conv_2 (.. gap) | dense_1; k = 2 with linear t0 = 0.5
     // over 2 epochs of 6 steps freezes conv_2 at step 7 and dense_1 at step 10: three boundaries
     const dir = join(tmp.path, 'freezeout-cache');
-    const args = run('x', 2, dir).filter((a, i, all) => a !== '--boundary' && all[i - 1] !== '--boundary');
+    const args = run(undefined, 2, dir);
     const r = await runCli([...args, '--freeze', 'freezeout', '--k', '2', '--schedule', 'linear', '--t0', '0.5'], quiet);
     assert.equal(r.code, 0, r.stderr);
     const before = json(await runCli(['cache', 'ls', '--cache-dir', dir, '--json'], quiet)).fingerprints;

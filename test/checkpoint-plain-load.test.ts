@@ -7,17 +7,16 @@ import { createReadStream, existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, normalize } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { openDataset } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
 import { assemble } from '@permafrost/model';
 import { fit } from '@permafrost/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { tempDir } from './helpers';
+import { adam, tempDir } from './support';
 
 const tmp = tempDir('ckpt-load');
-after(tmp.cleanup);
 
 describe('checkpoint', () => {
   it('loads with plain tf.loadLayersModel and gives the same predictions', async () => {
@@ -32,7 +31,7 @@ describe('checkpoint', () => {
       epochs: 1,
       batchSize: 4,
       seed: 1,
-      optimizer: { optimizer: 'adam', lr: 0.01, momentum: 0, nesterov: false, weightDecay: 0 },
+      optimizer: adam(0.01),
       checkpoint: { dir: join(tmp.path, 'ckpt'), everyEpoch: false },
     });
     result.trainer.dispose();

@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { runCli, tempDir } from './helpers';
+import { describe, it } from 'node:test';
+import { runCli, tempDir } from './support';
 
 const tmp = tempDir('cli-errors');
-after(tmp.cleanup);
-const yaml = (name: string, text: string) => {
-  const p = join(tmp.path, name);
-  writeFileSync(p, text);
-  return p;
-};
 const base = ['train', '--backend', 'wasm', '--checkpoint-dir', join(tmp.path, 'ckpt')];
 
 const cases: { name: string; args: string[]; expect: RegExp }[] = [
@@ -36,7 +29,7 @@ const cases: { name: string; args: string[]; expect: RegExp }[] = [
   },
   {
     name: 'malformed YAML',
-    args: [...base, '--config', yaml('bad.yaml', 'model: {name: mlp\ndata: [\n')],
+    args: [...base, '--config', tmp.file('bad.yaml', 'model: {name: mlp\ndata: [\n')],
     expect: /bad\.yaml: malformed YAML/,
   },
   {
@@ -46,7 +39,7 @@ const cases: { name: string; args: string[]; expect: RegExp }[] = [
   },
   {
     name: 'unknown field in the config',
-    args: [...base, '--config', yaml('typo.yaml', 'model:\n  name: mlp\ndata:\n  dataset: mnist\ntrain:\n  epoch: 3\n')],
+    args: [...base, '--config', tmp.file('typo.yaml', 'model:\n  name: mlp\ndata:\n  dataset: mnist\ntrain:\n  epoch: 3\n')],
     expect: /typo\.yaml: unknown field train\.epoch/,
   },
   {

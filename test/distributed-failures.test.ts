@@ -3,45 +3,37 @@
  * bounded time and leave no processes behind.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { JoinRequestSchema, SessionRequestSchema } from '@permafrost/proto';
 import { createCoordinatorClient } from '@permafrost/transport-grpc';
-import { alive, childrenOf, runCli, startCli, tempDir } from './helpers';
+import { alive, childrenOf, type JobFlags, jobFlags, runCli, runPaths, startCli, tempDir } from './support';
 
 const tmp = tempDir('dist-fail');
-after(tmp.cleanup);
 
-const slowJob = (name: string) => [
-  '--model',
-  'mobilenet_v2',
-  '--input-size',
-  '32',
-  '--dataset',
-  'mnist',
-  '--train-samples',
-  '2000',
-  '--val-samples',
-  '16',
-  '--epochs',
-  '3',
-  '--batch-size',
-  '16',
-  '--backend',
-  'wasm',
-  '--cache-dir',
-  join(tmp.path, name, 'cache'),
-  '--checkpoint-dir',
-  join(tmp.path, name, 'ckpt'),
-];
+const slowJob = (name: string, flags: Partial<JobFlags> = {}) => {
+  const { cacheDir, checkpointDir } = runPaths(tmp.path, name);
+  return jobFlags({
+    model: 'mobilenet_v2',
+    inputSize: 32,
+    trainSamples: 2000,
+    valSamples: 16,
+    epochs: 3,
+    batchSize: 16,
+    cacheDir,
+    checkpointDir,
+    ...flags,
+  });
+};
 
 describe('distributed failures', () => {
   it('kill -9 of a worker mid-epoch: the job stops within 10 s naming it, no orphans', async () => {
     const c = startCli(['coordinator', 'start', '--local-workers', '2', ...slowJob('kill')]);
     await c.waitFor(/"msg":"progress"/, 90_000);
-    const workers = childrenOf(c.child.pid as number);
+    // the worker processes (tsx may also run an esbuild service beside them while it compiles)
+    const workers = childrenOf(c.child.pid as number, / worker start /);
     assert.equal(workers.length, 2, `worker processes: ${workers}`);
     // two workers on one host collect garbage on their own threads (see coordinator.ts)
     for (const pid of workers) assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /--single-threaded-gc/);
@@ -56,11 +48,13 @@ describe('distributed failures', () => {
   });
 
   it('a lone worker busy for longer than the heartbeat timeout still heartbeats', async () => {
-    // 8 x 100 ms heartbeats, floored at 3 s: the first epoch (prefix over 1,500 samples, about 7 s) takes longer
-    const config = join(tmp.path, 'fast-heartbeat.yaml');
-    writeFileSync(config, 'model:\n  name: mobilenet_v2\ndata:\n  dataset: mnist\ncluster:\n  heartbeatMs: 100\n');
+    // 100 ms heartbeats, lost after 3 s of silence: the first epoch (prefix over 1,500 samples, about 7 s) takes longer
+    const config = tmp.file(
+      'fast-heartbeat.yaml',
+      'model:\n  name: mobilenet_v2\ndata:\n  dataset: mnist\ncluster:\n  heartbeatMs: 100\n  heartbeatTimeoutMs: 3000\n',
+    );
     const r = await runCli(
-      ['coordinator', 'start', '--config', config, '--local-workers', '1', ...slowJob('busy'), '--train-samples', '1500', '--epochs', '1'],
+      ['coordinator', 'start', '--config', config, '--local-workers', '1', ...slowJob('busy', { trainSamples: 1500, epochs: 1 })],
       { timeoutMs: 120_000 },
     );
     assert.equal(r.code, 0, r.stderr);
@@ -82,6 +76,29 @@ describe('distributed failures', () => {
     assert.match(w.stderr(), /permafrost: lost the coordinator/);
   });
 
+  it('a worker whose coordinator stops answering (SIGSTOP) exits within the heartbeat timeout', async () => {
+    const config = tmp.file(
+      'stop.yaml',
+      'model:\n  name: mobilenet_v2\ndata:\n  dataset: mnist\ncluster:\n  heartbeatMs: 200\n  heartbeatTimeoutMs: 3000\n',
+    );
+    const c = startCli(['coordinator', 'start', '--config', config, '--listen', '127.0.0.1:0', '--min-workers', '1', ...slowJob('stop')]);
+    try {
+      const address = JSON.parse(await c.waitFor(/coordinator listening/)).address as string;
+      const w = startCli(['worker', 'start', '--coordinator', address, '--id', 'orphan', '--cache-dir', join(tmp.path, 'stop', 'w')]);
+      await c.waitFor(/"msg":"progress"/, 90_000);
+      const t0 = Date.now();
+      c.child.kill('SIGSTOP');
+      const exit = await w.exit;
+      assert.ok(exit.at - t0 < 3000 + 5000, `worker exited after ${exit.at - t0} ms`);
+      assert.notEqual(exit.code, 0);
+      assert.match(w.stderr(), /permafrost: lost the coordinator at .*: it stopped answering \(nothing for \d+ ms\)/);
+    } finally {
+      c.child.kill('SIGKILL');
+      c.child.kill('SIGCONT');
+      await c.exit;
+    }
+  });
+
   it('rejects session messages from a wrong generation or an unknown worker', async () => {
     const c = startCli(['coordinator', 'start', '--listen', '127.0.0.1:0', '--min-workers', '1', ...slowJob('proto')]);
     try {
@@ -96,9 +113,10 @@ describe('distributed failures', () => {
           s.onClose(done);
           s.send(create(SessionRequestSchema, { membership, workerId, event: { case: 'hello', value: {} } }));
         });
-      const stale = await closed({ generation: 7n, jobId: 'job' }, 'w-raw');
+      const jobId = joined.membership?.jobId ?? '';
+      const stale = await closed({ generation: 7n, jobId }, 'w-raw');
       assert.match(String(stale), /generation 7 is not the current generation 1/);
-      const stranger = await closed({ generation: 1n, jobId: 'job' }, 'w-nobody');
+      const stranger = await closed({ generation: 1n, jobId }, 'w-nobody');
       assert.match(String(stranger), /unknown worker 'w-nobody'/);
       client.close();
     } finally {

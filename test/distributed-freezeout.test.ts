@@ -4,34 +4,33 @@
  * change the reduced tensor set together, and end with the weights of the single-process run.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { initEngine } from '@permafrost/engine';
-import { runCli, tempDir } from './helpers';
-import { checkpointWeights, maxAbsDiff } from './weights';
+import { checkpointWeights, jobFlags, maxAbsDiff, readJson, runCli, runPaths, tempDir } from './support';
 
 const tmp = tempDir('distributed-freezeout');
-after(tmp.cleanup);
 
 // mlp blocks: flatten | dense_1 | dense_2, head: classifier. k = 2 leaves dense_1 and dense_2
 // trainable; 3 epochs of 10 steps, linear t0 = 0.5: t = 0.5, 0.75 -> freezes at steps 16 and 23
 const job = (name: string) =>
-  [
-    ['--model', 'mlp', '--input-size', '14', '--dataset', 'mnist', '--train-samples', '480', '--val-samples', '60'],
-    ['--freeze', 'freezeout', '--k', '2', '--schedule', 'linear', '--t0', '0.5'],
-    ['--epochs', '3', '--batch-size', '48', '--optimizer', 'adam', '--lr', '0.01', '--backend', 'wasm', '--seed', '5'],
-    [
-      '--cache-dir',
-      join(tmp.path, name, 'cache'),
-      '--checkpoint-dir',
-      join(tmp.path, name, 'ckpt'),
-      '--report',
-      join(tmp.path, `${name}.json`),
-    ],
-  ].flat();
+  jobFlags({
+    model: 'mlp',
+    inputSize: 14,
+    trainSamples: 480,
+    valSamples: 60,
+    freeze: 'freezeout',
+    k: 2,
+    schedule: 'linear',
+    t0: 0.5,
+    epochs: 3,
+    batchSize: 48,
+    optimizer: 'adam',
+    lr: 0.01,
+    seed: 5,
+    ...runPaths(tmp.path, name),
+  });
 
-const finalWeights = (name: string) => checkpointWeights(join(tmp.path, name, 'ckpt'));
+const finalWeights = (name: string) => checkpointWeights(runPaths(tmp.path, name).checkpointDir);
 
 describe('distributed FreezeOut', () => {
   before(async () => {
@@ -43,8 +42,8 @@ describe('distributed FreezeOut', () => {
     assert.equal(single.code, 0, single.stderr);
     const r = await runCli(['coordinator', 'start', '--local-workers', '2', ...job('w2')], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stderr);
-    const report = JSON.parse(readFileSync(join(tmp.path, 'w2.json'), 'utf8'));
-    const singleReport = JSON.parse(readFileSync(join(tmp.path, 'single.json'), 'utf8'));
+    const report = readJson(runPaths(tmp.path, 'w2').report);
+    const singleReport = readJson(runPaths(tmp.path, 'single').report);
     const boundaries = (rep: { epochs: { boundary: string }[] }) => rep.epochs.map((e) => e.boundary);
     assert.deepEqual(boundaries(report), ['flatten', 'dense_1', 'dense_2']);
     assert.deepEqual(boundaries(singleReport), ['flatten', 'dense_1', 'dense_2']);

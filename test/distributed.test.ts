@@ -5,54 +5,32 @@
  * otherwise); resume continues from the checkpoint.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { initEngine } from '@permafrost/engine';
 import { sharedMemoryUnavailable } from '@permafrost/transport-tcp';
-import { runCli, tempDir } from './helpers';
-import { checkpointWeights, maxAbsDiff } from './weights';
+import { checkpointWeights, type JobFlags, jobFlags, maxAbsDiff, readJson, runCli, runPaths, tempDir } from './support';
 
 const tmp = tempDir('distributed');
-after(tmp.cleanup);
 
-const job = (name: string, extra: string[] = []) => [
-  '--model',
-  'mlp',
-  '--input-size',
-  '14',
-  '--trainable-last',
-  '2',
-  '--dataset',
-  'mnist',
-  '--train-samples',
-  '480',
-  '--val-samples',
-  '60',
-  '--epochs',
-  '2',
-  '--batch-size',
-  '48',
-  '--optimizer',
-  'sgd',
-  '--lr',
-  '0.2',
-  '--momentum',
-  '0.9',
-  '--backend',
-  'wasm',
-  '--seed',
-  '3',
-  '--cache-dir',
-  join(tmp.path, name, 'cache'),
-  '--checkpoint-dir',
-  join(tmp.path, name, 'ckpt'),
-  '--report',
-  join(tmp.path, `${name}.json`),
-  ...extra,
-];
+const job = (name: string, flags: Partial<JobFlags> = {}) =>
+  jobFlags({
+    model: 'mlp',
+    inputSize: 14,
+    trainableLast: 2,
+    trainSamples: 480,
+    valSamples: 60,
+    epochs: 2,
+    batchSize: 48,
+    optimizer: 'sgd',
+    lr: 0.2,
+    momentum: 0.9,
+    seed: 3,
+    ...runPaths(tmp.path, name),
+    ...flags,
+  });
 
-const finalWeights = (name: string) => checkpointWeights(join(tmp.path, name, 'ckpt'));
+const finalWeights = (name: string) => checkpointWeights(runPaths(tmp.path, name).checkpointDir);
+const readReport = (name: string) => readJson(runPaths(tmp.path, name).report);
 
 describe('distributed training', () => {
   let single: Float32Array[];
@@ -90,7 +68,7 @@ describe('distributed training', () => {
           assert.ok(sharedChunks > 0 && wireChunks === 0, l);
         }
       }
-      const report = JSON.parse(readFileSync(join(tmp.path, `${name}.json`), 'utf8'));
+      const report = readReport(name);
       assert.equal(report.workers, n);
       assert.equal(report.epochs.length, 2);
       for (const e of report.epochs) {
@@ -105,23 +83,23 @@ describe('distributed training', () => {
       assert.equal(report.epochs[1].cacheHits, 480);
       const d = maxAbsDiff(await finalWeights(name), single);
       assert.ok(d < 1e-4, `max weight difference to the single-process run: ${d}`);
-      const singleReport = JSON.parse(readFileSync(join(tmp.path, 'single.json'), 'utf8'));
+      const singleReport = readReport('single');
       assert.ok(Math.abs(report.final.valAccuracy - singleReport.final.valAccuracy) < 0.02);
     });
   }
 
   it('resumes from the latest checkpoint and ends where an uninterrupted run ends', async () => {
-    const three = await runCli(['coordinator', 'start', '--local-workers', '2', ...job('three', ['--epochs', '3'])], {
+    const three = await runCli(['coordinator', 'start', '--local-workers', '2', ...job('three', { epochs: 3 })], {
       timeoutMs: 120_000,
     });
     assert.equal(three.code, 0, three.stderr);
     const first = await runCli(['coordinator', 'start', '--local-workers', '2', ...job('resumed')], { timeoutMs: 120_000 });
     assert.equal(first.code, 0, first.stderr);
-    const again = await runCli(['coordinator', 'start', '--local-workers', '2', '--resume', ...job('resumed', ['--epochs', '3'])], {
+    const again = await runCli(['coordinator', 'start', '--local-workers', '2', '--resume', ...job('resumed', { epochs: 3 })], {
       timeoutMs: 120_000,
     });
     assert.equal(again.code, 0, again.stderr);
-    const report = JSON.parse(readFileSync(join(tmp.path, 'resumed.json'), 'utf8'));
+    const report = readReport('resumed');
     assert.equal(report.resumedFromEpoch, 2);
     assert.deepEqual(
       report.epochs.map((e: { epoch: number }) => e.epoch),
@@ -129,7 +107,7 @@ describe('distributed training', () => {
     );
     const d = maxAbsDiff(await finalWeights('resumed'), await finalWeights('three'));
     assert.ok(d < 1e-4, `resumed vs uninterrupted: ${d}`);
-    const nothing = await runCli(['coordinator', 'start', '--local-workers', '2', '--resume', ...job('resumed', ['--epochs', '3'])]);
+    const nothing = await runCli(['coordinator', 'start', '--local-workers', '2', '--resume', ...job('resumed', { epochs: 3 })]);
     assert.equal(nothing.code, 2);
     assert.match(nothing.stderr, /nothing to resume/);
   });

@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadJob } from '@permafrost/job';
-import { ROOT } from './helpers';
+import { ROOT } from './support';
 
 describe('examples/', () => {
   const dir = join(ROOT, 'examples');

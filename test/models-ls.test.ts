@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runCli } from './helpers';
+import { runCli } from './support';
 
 describe('permafrost models ls', () => {
   it('lists bundled and built-in models', async () => {

@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { runCli, tempDir } from './helpers';
+import { describe, it } from 'node:test';
+import { readJson, runCli, tempDir } from './support';
 
 const tmp = tempDir('train-e2e');
-after(tmp.cleanup);
 
 describe('permafrost train (real process)', () => {
   it('trains from a YAML spec with flag overrides, writes the report and a checkpoint', async () => {
-    const config = join(tmp.path, 'job.yaml');
-    writeFileSync(
-      config,
+    const config = tmp.file(
+      'job.yaml',
       [
         'model:',
         '  name: mlp',
@@ -36,7 +33,7 @@ describe('permafrost train (real process)', () => {
     const ckpt = join(tmp.path, 'ckpt');
     const r = await runCli(['train', '--config', config, '--epochs', '2', '--report', report, '--checkpoint-dir', ckpt]);
     assert.equal(r.code, 0, r.stderr);
-    const rep = JSON.parse(readFileSync(report, 'utf8'));
+    const rep = readJson(report);
     assert.equal(rep.backend, 'wasm');
     assert.equal(rep.workers, 1);
     assert.equal(rep.epochs.length, 2, 'flag overrides the file');
@@ -63,7 +60,7 @@ describe('permafrost train (real process)', () => {
     assert.ok(rep.final.valAccuracy > 0.3, `learns something: ${rep.final.valAccuracy}`);
     assert.ok(rep.epochs[1].trainLoss < rep.epochs[0].trainLoss);
     assert.equal(rep.final.checkpoint, join(ckpt, 'final'));
-    const meta = JSON.parse(readFileSync(join(ckpt, 'final', 'meta.json'), 'utf8'));
+    const meta = readJson(join(ckpt, 'final', 'meta.json'));
     assert.equal(meta.epoch, 2);
     assert.equal(meta.step, 16);
     assert.equal(meta.job.train.optimizer, 'sgd');

@@ -10,10 +10,10 @@
  *         (a one-element allreduce). A repetition lasts until its slowest rank is done; the
  *         table shows the median. algbw = bytes / time,
  *         busbw = algbw * 2(n-1)/n, the per-link rate a ring achieves (nccl-tests' convention).
- *   p2p   raw grpc-js, the same number of bytes (raw-grpc.ts): one process sending to another
+ *   p2p   raw grpc-js, the same number of bytes (support/raw-grpc.ts): one process sending to another
  *         (the reference for the target), and two processes sending to each other at once (what
  *         each rank of a 2-ring does, the most a ring's transport could reach here); median of
- *         --reps. Raw node:net, one process sending to another (raw-tcp.ts): the TCP reference.
+ *         --reps. Raw node:net, one process sending to another (support/raw-tcp.ts): the TCP reference.
  *
  * The ranks learn each other's addresses through the parent: each child prints its bound
  * address, the parent sends every child the full list on stdin, the children print their
@@ -21,7 +21,7 @@
  * first transport listed (skip with --chunk-elements). Target: at 16 MiB and above, busbw >= 60%
  * of (grpc-js) p2p.
  *
- * Run: node --import tsx test/bench/allreduce.ts [--transport tcp,tcp-wire,grpc] [--reps 5] [--sizes 1,4,16,64]
+ * Run: npx nx run bench:allreduce -- [--transport tcp,tcp-wire,grpc] [--reps 5] [--sizes 1,4,16,64]
  *      [--ranks 2,3,4] [--chunk-elements N]
  * (children are this script with --role rank | p2p-recv | p2p-send | both-ways | tcp-recv | tcp-send)
  */
@@ -32,9 +32,9 @@ import type { Readable, Writable } from 'node:stream';
 import { ringAllreduce, type Transport } from '@permafrost/collective';
 import { startPeerServer } from '@permafrost/transport-grpc';
 import { sharedMemoryUnavailable, startDataServer, type TcpTransport } from '@permafrost/transport-tcp';
-import { arg, machine, median, table, writeResults } from './bench-util';
-import { bothWaysRole, measured, p2pRecvRole, p2pSendRole, type RoleContext, type Round } from './raw-grpc';
-import { tcpRecvRole, tcpSendRole } from './raw-tcp';
+import { arg, machine, median, writeResults } from './support/bench-util';
+import { bothWaysRole, measured, p2pRecvRole, p2pSendRole, type RoleContext, type Round } from './support/raw-grpc';
+import { tcpRecvRole, tcpSendRole } from './support/raw-tcp';
 
 const MiB = 1024 * 1024;
 const REPS = Math.max(5, Number(arg('reps', '5')));
@@ -225,8 +225,6 @@ function latest(per: Timings[][]): Timings[] {
 /** CPU milliseconds per MiB a process sent (and as much received, where it does both). */
 const cpuPerMiB = (cpuMs: number[], bytes: number) => median(cpuMs) / (bytes / MiB);
 
-const percent = (x: number) => `${(100 * x).toFixed(0)}%`;
-const TUNING_HEADER = ['chunk KiB', 'MiB', 'median ms', 'busbw GB/s'];
 const busbw = (n: number, t: Timings) => (gbps(t.bytes, median(t.times)) * 2 * (n - 1)) / n;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -297,76 +295,6 @@ async function main(): Promise<void> {
     }
   }
   const judged = verdicts(rows);
-  const cores = machine().cpus;
-  const md = [
-    `### allreduce (${new Date().toISOString().slice(0, 10)}, ${cores} cores, Node ${process.version})`,
-    '',
-    `Ring allreduce (sum) of float32 buffers on loopback, over the data plane as it runs between ranks of one host (tcp: heads over TCP, values through shared memory), over the same data plane with shared memory off (tcp-wire: values over TCP too, the path between hosts) and over the gRPC Peer service (grpc), one process per rank, all sharing the machine's ${cores} cores; chunks of ${chunkElements} elements (${kib(chunkElements)} KiB). Median of ${REPS} repetitions after a warm-up; a repetition lasts until its slowest rank is done. GB/s = 1e9 bytes/s. grpc p2p: raw grpc-js client streams, 1 MiB messages, no protobuf, with the Peer service's server and channel options, measured in the same run: one process sending to another (the issue's reference), and two processes sending to each other at the same time (per direction), which is what every rank of a 2-ring does. tcp p2p: raw node:net, one process writing 1 MiB buffers to another.`,
-    '',
-    table(
-      [
-        'transport',
-        'ranks',
-        'MiB',
-        'median ms',
-        'algbw GB/s',
-        'busbw GB/s',
-        'grpc p2p GB/s',
-        'busbw / grpc p2p',
-        'tcp p2p GB/s',
-        'busbw / tcp p2p',
-        'grpc both ways GB/s',
-        'busbw / both ways',
-      ],
-      rows.map((r) => [
-        r.transport,
-        `${r.n}`,
-        `${r.bytes / MiB}`,
-        r.medianMs,
-        r.algbw,
-        r.busbw,
-        r.p2p,
-        percent(r.busbw / r.p2p),
-        r.tcpP2p,
-        percent(r.busbw / r.tcpP2p),
-        r.p2pBothWays,
-        percent(r.busbw / r.p2pBothWays),
-      ]),
-    ),
-    '',
-    `Target: busbw >= ${TARGET * 100}% of grpc p2p at ${TARGET_FROM_MIB} MiB and above: ${judged.map((j) => `${j.transport} **${j.verdict}** (${j.passed} of ${j.judged} cases)`).join('; ')}.`,
-    '',
-    `Reading the ratios: p2p has one process sending and one receiving, a core each. A ring rank sends and receives at the same time (and adds), so even raw grpc-js with nothing on top, both ways, is the ceiling for a 2-ring over gRPC; with ${RANKS.at(-1)} ranks on ${cores} cores each rank also gets only part of a core.`,
-    '',
-    `CPU milliseconds per MiB a process sends (median; where it also receives as much, that is included; all threads of the process): p2p's sender and receiver, one process of grpc p2p both ways, and a ring rank (2(n-1)/n of the buffer out and in, plus the additions). With ${cores} cores for n ranks, a rank that needs x ms per MiB cannot exceed ${cores}/(n x) MiB/ms of busbw.`,
-    '',
-    table(
-      [
-        'MiB',
-        'grpc p2p send',
-        'grpc p2p receive',
-        'tcp p2p send',
-        'tcp p2p receive',
-        'grpc p2p both ways',
-        ...TRANSPORTS.flatMap((tr) => RANKS.map((n) => `${tr} ring rank, ${n} ranks`)),
-      ],
-      oneWay.map((t, s) => [
-        `${t.bytes / MiB}`,
-        cpuPerMiB(t.cpuMs, t.bytes),
-        cpuPerMiB(receiveCpuMs[s] as number[], t.bytes),
-        cpuPerMiB((tcpOneWay[s] as Timings).cpuMs, t.bytes),
-        cpuPerMiB(tcpReceiveCpuMs[s] as number[], t.bytes),
-        cpuPerMiB((twoWay[s] as Timings).cpuMs, t.bytes),
-        ...TRANSPORTS.flatMap((tr) =>
-          RANKS.map((n) => rows.find((r) => r.transport === tr && r.n === n && r.bytes === t.bytes)?.rankCpu ?? Number.NaN),
-        ),
-      ]),
-    ),
-    '',
-    ...(tuning.rows.length
-      ? [`Chunk size, 3 ranks over ${TRANSPORTS[0]} (chosen: ${kib(chunkElements)} KiB):`, '', table(TUNING_HEADER, tuning.rows), '']
-      : []),
-  ].join('\n');
   const target = { ratio: TARGET, fromMiB: TARGET_FROM_MIB, reference: 'grpc p2p', verdicts: judged };
   const json = {
     date: new Date().toISOString(),
@@ -381,7 +309,7 @@ async function main(): Promise<void> {
     tcpP2p: tcpOneWay,
     tcpP2pReceiveCpuMs: tcpReceiveCpuMs,
   };
-  writeResults('allreduce', { ...json, ring: rows, tuning: tuning.rows }, md);
+  writeResults('allreduce', { ...json, ring: rows, tuning: tuning.rows });
 }
 
 const role = arg('role', 'parent');

@@ -8,7 +8,7 @@
  *   (d) uncached  Permafrost with the cache disabled
  *
  * Setup: mobilenet_v2 at 96x96 cut at out_relu, head gap-128-10, batch 32, Fashion-MNIST,
- * 3 epochs. Run: npx tsx test/bench/cache-speedup.ts [--samples 2048] [--epochs 3]
+ * 3 epochs. Run: npx nx run bench:cache-speedup -- [--samples 2048] [--epochs 3]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +19,7 @@ import { type Assembled, assemble } from '@permafrost/model';
 import { fit } from '@permafrost/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { arg, machine, median, runVariant, table, writeResults } from './bench-util';
+import { arg, machine, median, runVariant, writeResults } from './support/bench-util';
 
 const SAMPLES = Number(arg('samples', '2048'));
 const EPOCHS = Number(arg('epochs', '3'));
@@ -143,43 +143,15 @@ async function main(): Promise<void> {
     cachedFirstOverKeras: c1 / perEpoch(a),
     uncachedOverKeras: perEpoch(d) / perEpoch(a),
   };
-  const mb = (x: number) => (x / 2 ** 20).toFixed(0);
-  const rows: (string | number)[][] = [
-    ['(a) Keras-style freezing (model.fit, prefix trainable=false)', perEpoch(a), SAMPLES / perEpoch(a), '', mb(a.peakRssBytes)],
-    [
-      '(b) features precomputed in memory, head trained',
-      later(b),
-      SAMPLES / later(b),
-      `extraction ${b.setupSeconds.toFixed(1)} s`,
-      mb(b.peakRssBytes),
-    ],
-    ['(c) Permafrost, cache, epoch 1', c1, SAMPLES / c1, 'prefix runs, activations written', mb(c.peakRssBytes)],
-    ['(c) Permafrost, cache, epochs 2+', c2, SAMPLES / c2, 'all hits', ''],
-    ['(d) Permafrost, cache disabled', perEpoch(d), SAMPLES / perEpoch(d), '', mb(d.peakRssBytes)],
-  ];
-  const md = [
-    `### cache-speedup (${new Date().toISOString().slice(0, 10)}, ${c.backend} backend, ${machine().cpus} cores)`,
-    '',
-    `mobilenet_v2 ${SIZE}x${SIZE} cut at out_relu, head gap-128-10, batch ${BATCH}, ${SAMPLES} Fashion-MNIST samples, ${EPOCHS} epochs, seed ${SEED}. Epoch times are training only (no validation), medians over the epochs named.`,
-    '',
-    table(['variant', 's / epoch', 'samples/s', 'note', 'peak RSS MiB'], rows),
-    '',
-    table(
-      ['ratio', 'value', 'target'],
-      [
-        ['(a) / (c) epochs 2+', `${ratios.kerasOverCachedLater.toFixed(1)}x`, '>= 25x'],
-        ['(c) epochs 2+ / (b)', `${ratios.cachedLaterOverFeatures.toFixed(2)}x`, '<= 1.25x'],
-        ['(c) epoch 1 / (a)', `${ratios.cachedFirstOverKeras.toFixed(2)}x`, '<= 0.7x'],
-        ['(d) / (a)', `${ratios.uncachedOverKeras.toFixed(2)}x`, ''],
-      ],
-    ),
-    '',
-  ].join('\n');
-  writeResults(
-    'cache-speedup',
-    { date: new Date().toISOString(), machine: machine(), samples: SAMPLES, epochs: EPOCHS, batch: BATCH, results, ratios },
-    md,
-  );
+  writeResults('cache-speedup', {
+    date: new Date().toISOString(),
+    machine: machine(),
+    samples: SAMPLES,
+    epochs: EPOCHS,
+    batch: BATCH,
+    results,
+    ratios,
+  });
 }
 
 await main();

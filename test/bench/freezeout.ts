@@ -11,7 +11,7 @@
  *
  * Wall time counts training and validation (every epoch) from the first step to the last
  * validation; model loading is left out. Setup: mobilenet_v2 at 96x96, head gap-128-10, adam
- * 1e-3, batch 32, Fashion-MNIST. Run: npx tsx test/bench/freezeout.ts [--samples 2048]
+ * 1e-3, batch 32, Fashion-MNIST. Run: npx nx run bench:freezeout -- [--samples 2048]
  * [--val 1024] [--epochs 5]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,7 +22,7 @@ import { initEngine } from '@permafrost/engine';
 import type { FreezePolicy } from '@permafrost/freeze';
 import { assemble } from '@permafrost/model';
 import { type EpochRecord, fit } from '@permafrost/trainer';
-import { arg, machine, runVariant, table, writeResults } from './bench-util';
+import { arg, machine, runVariant, writeResults } from './support/bench-util';
 
 const SAMPLES = Number(arg('samples', '2048'));
 const VAL = Number(arg('val', '1024'));
@@ -124,45 +124,15 @@ async function main(): Promise<void> {
     freezeoutRelativeValError: relErr(b),
     cachedRelativeValError: relErr(c),
   };
-  const row = (label: string, r: VariantResult) => [
-    label,
-    r.wallSeconds,
-    (SAMPLES * EPOCHS) / r.trainSeconds,
-    r.valAccuracy.toFixed(4),
-    r.epochs.map((e) => e.seconds.toFixed(0)).join(' / '),
-    r.prefixSamples,
-  ];
-  const pct = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}%`;
-  const md = [
-    `### freezeout (${new Date().toISOString().slice(0, 10)}, ${a.backend} backend, ${machine().cpus} cores)`,
-    '',
-    `mobilenet_v2 ${SIZE}x${SIZE}, last ${K} blocks (block_14, block_15, block_16, Conv_1) + head gap-128-10 trainable, adam 1e-3, batch ${BATCH}, ${SAMPLES} Fashion-MNIST training and ${VAL} validation samples, ${EPOCHS} epochs, seed ${SEED}. Wall time is training plus validation after every epoch.`,
-    '',
-    table(
-      ['variant', 'wall s', 'train samples/s', 'val accuracy', 's per epoch (training)', 'samples through the prefix'],
-      [
-        row('(a) no freezing, no cache', a),
-        row('(b) FreezeOut cubic t0=0.8, no cache (the paper)', b),
-        row('(c) FreezeOut cubic t0=0.8, cache', c),
-      ],
-    ),
-    '',
-    table(
-      ['ratio', 'value', 'target'],
-      [
-        ['(a) / (b) wall time', `${ratios.noneOverFreezeout.toFixed(2)}x`, '>= 1.15x'],
-        ['(a) / (c) wall time', `${ratios.noneOverCached.toFixed(2)}x`, '>= 2.5x'],
-        ['(b) validation error vs (a), relative', pct(ratios.freezeoutRelativeValError), '<= +3%'],
-        ['(c) validation error vs (a), relative', pct(ratios.cachedRelativeValError), '<= +3%'],
-      ],
-    ),
-    '',
-  ].join('\n');
-  writeResults(
-    'freezeout',
-    { date: new Date().toISOString(), machine: machine(), samples: SAMPLES, val: VAL, epochs: EPOCHS, results, ratios },
-    md,
-  );
+  writeResults('freezeout', {
+    date: new Date().toISOString(),
+    machine: machine(),
+    samples: SAMPLES,
+    val: VAL,
+    epochs: EPOCHS,
+    results,
+    ratios,
+  });
 }
 
 await main();

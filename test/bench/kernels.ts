@@ -9,12 +9,12 @@
  * the output back is not timed). The cpu Conv2DBackpropFilter takes about half a
  * minute per call on these shapes, so repetitions stop once --budget-ms is spent (at least one
  * run). The outputs of the two backends are compared too.
- * Run: npx tsx test/bench/kernels.ts [--reps 7] [--budget-ms 5000]
+ * Run: npx nx run bench:kernels -- [--reps 7] [--budget-ms 5000]
  */
 import { loadavg } from 'node:os';
 import { initEngine } from '@permafrost/engine';
 import * as tf from '@tensorflow/tfjs-core';
-import { arg, machine, median, table, writeResults } from './bench-util';
+import { arg, machine, median, writeResults } from './support/bench-util';
 
 const REPS = Number(arg('reps', '7'));
 const BUDGET_MS = Number(arg('budget-ms', '5000'));
@@ -185,29 +185,14 @@ async function main(): Promise<void> {
   }
   const loadAfter = loadavg()[0] ?? Number.NaN;
   const m = machine();
-  const md = [
-    `### kernels (${new Date().toISOString().slice(0, 10)}, ${m.cpus} cores, Node ${m.node})`,
-    '',
-    `The wasm backend's conv gradient kernels and its replaced Conv2DBackpropInput and Tile (libs/engine/src/wasm-kernels) against the cpu backend's, on MobileNetV2-at-96x96 shapes with batch 32, 'same' padding, one process, same seeded data. Median ms of up to ${REPS} calls after a warm-up on one sample (fewer once ${BUDGET_MS / 1000} s are spent; runs per median in brackets). Error: max |wasm - cpu| / max |cpu|. Load average ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end.`,
-    '',
-    table(
-      ['kernel', 'shape', 'wasm ms', 'cpu ms', 'speedup (cpu / wasm)', 'error'],
-      rows.map((r) => [
-        r.kernel,
-        r.what,
-        `${r.wasm.medianMs.toFixed(1)} (${r.wasm.runsMs.length})`,
-        `${r.cpu.medianMs.toFixed(0)} (${r.cpu.runsMs.length})`,
-        `${r.speedup.toFixed(0)}x`,
-        r.relativeError.toExponential(1),
-      ]),
-    ),
-    '',
-  ].join('\n');
-  writeResults(
-    'kernels',
-    { date: new Date().toISOString(), machine: m, loadAverage: [loadBefore, loadAfter], reps: REPS, budgetMs: BUDGET_MS, rows },
-    md,
-  );
+  writeResults('kernels', {
+    date: new Date().toISOString(),
+    machine: m,
+    loadAverage: [loadBefore, loadAfter],
+    reps: REPS,
+    budgetMs: BUDGET_MS,
+    rows,
+  });
 }
 
 await main();

@@ -1,11 +1,12 @@
 /**
- * The `permafrost` command: argument parsing and wiring only. User mistakes (UserError, bad
- * flags) print one line and exit 2; anything else is a bug and keeps its stack (exit 1).
+ * The `permafrost` command: argument parsing and wiring only. A user mistake (UserError, a bad
+ * flag) prints one line and exits 2; an expected failure (a PermafrostError: a failed job, a lost
+ * peer) prints one line and exits 1; anything else is a bug and keeps its stack (exit 1).
  */
-import { isUserError, log } from '@permafrost/telemetry';
+import { exitCodeOf, isExpectedFailure, log } from '@permafrost/telemetry';
 import { Command, CommanderError } from 'commander';
 import { registerCache } from './commands/cache';
-import { JobFailedExit, registerCoordinator } from './commands/coordinator';
+import { registerCoordinator } from './commands/coordinator';
 import { registerModels } from './commands/models';
 import { registerTrain } from './commands/train';
 import { registerWorker } from './commands/worker';
@@ -38,13 +39,9 @@ export async function main(argv: string[]): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       return 2; // commander already printed the message
     }
-    if (e instanceof JobFailedExit) {
+    if (isExpectedFailure(e)) {
       process.stderr.write(`permafrost: ${e.message}\n`);
-      return 1;
-    }
-    if (isUserError(e)) {
-      process.stderr.write(`permafrost: ${e.message}\n`);
-      return 2;
+      return exitCodeOf(e);
     }
     log().error('internal error', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
     return 1;

@@ -3,7 +3,7 @@
  * algorithms and for single-process simulations; chunks are copied so no rank can see another's
  * memory.
  */
-import { type Chunk, CollectiveError, type SendChannel, type Transport } from './transport';
+import { type Chunk, CollectiveError, type SendChannel, type Transport, type TransportStats } from './transport';
 
 class Mailbox {
   private readonly queue: Chunk[] = [];
@@ -48,6 +48,8 @@ export class MemoryHub {
 }
 
 export class MemoryTransport implements Transport {
+  readonly stats: TransportStats = { sharedChunks: 0, wireChunks: 0 };
+
   constructor(
     private readonly hub: MemoryHub,
     readonly rank: number,
@@ -57,7 +59,10 @@ export class MemoryTransport implements Transport {
   openSend(to: number, sequence: number): SendChannel {
     const box = this.hub.box(to, this.rank, sequence);
     return {
-      write: (c) => box.push({ ...c, data: c.data.slice() }),
+      write: (c) => {
+        this.stats.sharedChunks++;
+        box.push({ ...c, data: c.data.slice() });
+      },
       flush: async () => undefined,
       abort: () => undefined,
     };

@@ -2,9 +2,11 @@
  * What a collective needs from the network: ordered, reliable delivery of chunks from one rank to
  * another. A ring only ever sends to its right neighbour and receives from its left one, so a
  * transport may keep one stream per neighbour and carry collective after collective on it.
- * libs/transport-grpc implements this over the Peer service; MemoryTransport (tests) over
- * in-process queues.
+ * libs/transport-tcp implements this over raw TCP (and shared memory between ranks of one host),
+ * libs/transport-grpc over the gRPC Peer service; MemoryTransport (tests) over in-process queues.
  */
+import { type ErrorCode, PermafrostError } from '@permafrost/telemetry';
+
 export interface Chunk {
   /** collective sequence number: equal on every rank for the same allreduce */
   sequence: number;
@@ -25,9 +27,17 @@ export interface Chunk {
   release?: () => void;
 }
 
+/** Chunks this rank has sent: through memory shared with the receiver, or over the network. */
+export interface TransportStats {
+  sharedChunks: number;
+  wireChunks: number;
+}
+
 export interface Transport {
   readonly rank: number;
   readonly size: number;
+  /** what went where so far (a worker logs it at the end: which path its gradients took) */
+  readonly stats: TransportStats;
   /**
    * The sending side of one collective to rank `to`: chunks written to it arrive at `to` in order.
    * A transport may carry many collectives on one stream per neighbour.
@@ -53,6 +63,10 @@ export interface SendChannel {
   abort(reason: Error): void;
 }
 
-export class CollectiveError extends Error {
-  override readonly name = 'CollectiveError';
+/** A collective that cannot complete on this rank (a peer failed, refused or timed out). */
+export class CollectiveError extends PermafrostError {
+  override readonly name: string = 'CollectiveError';
+  constructor(message: string, code: ErrorCode = 'aborted') {
+    super(code, message);
+  }
 }

@@ -1,18 +1,21 @@
 /**
- * The coordinator: control plane of a distributed job.
+ * The coordinator: the control plane of a distributed job (docs/architecture.md#the-control-plane).
  *
- *   1. Join: workers block in Join until the membership forms (membership.ts).
+ *   1. Join: workers block in Join until the membership forms (membership.ts). The answer carries
+ *      the job id, rank, peers, shards, the job spec, the heartbeat period and the checkpoint to
+ *      resume from. A worker started for another job is refused, naming both job ids.
  *   2. Session: each worker opens one bidirectional stream and says Hello. When every rank has,
  *      the coordinator sends EpochPlan(e) to all.
- *   3. Workers train the epoch among themselves (ring allreduce over the Peer service), sending
+ *   3. Workers train the epoch among themselves (the allreduce never passes through here), sending
  *      heartbeats and progress up, then one EpochResult each.
  *   4. With every result in: the trainable-weight hashes must agree (replica identity) and the
- *      trained sample ids must be exactly the training set (exactly once); the epoch is logged and
- *      recorded; then EpochPlan(e + 1), or Finish after the last epoch.
+ *      trained sample ids must be exactly the training set (exactly once); the epoch's record is
+ *      computed and reported; then EpochPlan(e + 1), or Finish after the last epoch.
  *
- * Every message must carry the current generation and a member's worker id, or the stream is
- * ended with FAILED_PRECONDITION / NOT_FOUND. A worker whose stream breaks, or who sends nothing
- * for `heartbeatTimeoutMs`, fails the job: every session gets Abort, and `done` rejects naming it.
+ * Every message must carry this job's id, the current generation and a member's worker id, or the
+ * stream is ended with FAILED_PRECONDITION / NOT_FOUND. Heartbeats go both ways every
+ * `heartbeatMs`. A worker whose stream breaks, or who sends nothing for `heartbeatTimeoutMs`,
+ * fails the job: every session gets Abort, and `done` rejects naming it.
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import {
@@ -29,45 +32,50 @@ import {
   SessionResponseSchema,
   type StatusResponse,
   StatusResponseSchema,
+  type StepProgress,
 } from '@permafrost/proto';
-import { log } from '@permafrost/telemetry';
-import { type CoordinatorHandlers, RpcError, type SessionStream } from '@permafrost/transport-grpc';
-import { type EpochSummary, summarizeEpoch } from './epoch-summary';
+import { log, PermafrostError } from '@permafrost/telemetry';
+import { type EpochRecord, epochRecord, type RankEpoch } from '@permafrost/trainer';
+import { checkEpoch } from './epoch-checks';
+import type { CoordinatorHandlers, SessionStream } from './handlers';
 import { type Formed, type Member, Membership, MembershipError } from './membership';
+import { decodeRankEpoch } from './session-codec';
 
 const peerInfo = (m: Member) =>
   create(PeerInfoSchema, { rank: m.rank, workerId: m.workerId, address: m.peerAddress, dataAddress: m.dataAddress ?? '' });
 
 export interface CoordinatorOptions {
+  /** this job's id: every message must carry it */
+  jobId: string;
   jobJson: string;
   epochs: number;
   globalBatch: number;
+  stepsPerEpoch: number;
   expectedWorkers: number;
   minWorkers: number;
   joinTimeoutMs: number;
+  /** the workers' heartbeat period, sent to them in the Join answer */
+  heartbeatMs: number;
   heartbeatTimeoutMs: number;
   shardCount: number;
   /** the training sample ids, for exactly-once accounting */
   trainIds: readonly number[];
   /** first epoch to run (1, or the one after a resumed checkpoint) */
   startEpoch: number;
+  /** the checkpoint directory workers restore from ('' for a fresh job) */
   resumeFrom: string;
   /** write a checkpoint at every epoch end (always at the last) */
   checkpointEveryEpoch: boolean;
   /** the freeze plan whose boundary events every epoch plan announces (default: none) */
   freeze?: { boundaryAt(step: number): string; events: readonly { step: number; boundary: string }[] };
-  onEpoch?: (s: EpochSummary) => void;
-  onProgress?: (workerId: string, p: { epoch: number; step: number; steps: number }) => void;
+  onEpoch?: (r: EpochRecord) => void;
+  onProgress?: (workerId: string, p: StepProgress) => void;
 }
 
 export interface CoordinatorResult {
-  epochs: EpochSummary[];
+  epochs: EpochRecord[];
   members: Formed['members'];
   modelInfo: Record<string, unknown>;
-}
-
-export class JobFailed extends Error {
-  override readonly name = 'JobFailed';
 }
 
 export class Coordinator implements CoordinatorHandlers {
@@ -79,13 +87,14 @@ export class Coordinator implements CoordinatorHandlers {
   private epoch = 0;
   private epochStarted = 0;
   private formedAt = 0;
-  private readonly summaries: EpochSummary[] = [];
+  private readonly records: EpochRecord[] = [];
   private modelInfo: Record<string, unknown> = {};
   private state: 'joining' | 'running' | 'finished' | 'failed' = 'joining';
   private watchdog: NodeJS.Timeout | undefined;
+  private beat: NodeJS.Timeout | undefined;
   private resolveDone!: (r: CoordinatorResult) => void;
   private rejectDone!: (e: Error) => void;
-  /** settles when the job finishes (resolve) or fails (reject) */
+  /** settles when the job finishes (resolve) or fails (reject with a PermafrostError) */
   readonly done: Promise<CoordinatorResult>;
 
   constructor(private readonly opts: CoordinatorOptions) {
@@ -103,8 +112,23 @@ export class Coordinator implements CoordinatorHandlers {
   }
 
   async join(req: JoinRequest): Promise<JoinResponse> {
-    if (!req.workerId) throw new RpcError('invalid-argument', 'worker_id is required');
-    if (!req.peerAddress) throw new RpcError('invalid-argument', 'peer_address is required');
+    try {
+      return await this.admit(req);
+    } catch (e) {
+      log().warn('join refused', { worker: req.workerId, peer: req.peerAddress, reason: (e as Error).message });
+      throw e;
+    }
+  }
+
+  private async admit(req: JoinRequest): Promise<JoinResponse> {
+    if (!req.workerId) throw new PermafrostError('invalid-argument', 'worker_id is required');
+    if (!req.peerAddress) throw new PermafrostError('invalid-argument', 'peer_address is required');
+    if (req.jobId && req.jobId !== this.opts.jobId) {
+      throw new PermafrostError(
+        'failed-precondition',
+        `worker ${req.workerId} was started for job ${req.jobId}, but this coordinator runs job ${this.opts.jobId}`,
+      );
+    }
     let formed: Formed;
     try {
       formed = await this.membership.join({
@@ -114,26 +138,24 @@ export class Coordinator implements CoordinatorHandlers {
         backend: req.backend,
       });
     } catch (e) {
-      if (e instanceof MembershipError) {
-        if (e.code === 'deadline-exceeded') this.fail(e.message);
-        throw new RpcError(e.code, e.message);
-      }
+      if (e instanceof MembershipError && e.code === 'deadline-exceeded') this.fail(e.message);
       throw e;
     }
     if (this.state === 'joining') this.startRunning();
     const me = formed.members.find((m) => m.workerId === req.workerId);
-    if (!me) throw new RpcError('internal', 'joined but not a member');
+    if (!me) throw new PermafrostError('internal', 'joined but not a member');
     log().info('worker joined', { worker: me.workerId, rank: me.rank, peer: me.peerAddress, data: me.dataAddress, backend: me.backend });
     return create(JoinResponseSchema, {
-      membership: { generation: formed.generation, jobId: 'job' },
+      membership: { generation: formed.generation, jobId: this.opts.jobId },
       rank: me.rank,
       worldSize: formed.members.length,
       peers: formed.members.map(peerInfo),
       jobSpecJson: this.opts.jobJson,
       shards: me.shards,
       shardCount: this.opts.shardCount,
-      startEpoch: this.opts.startEpoch,
       resumeFrom: this.opts.resumeFrom,
+      heartbeatMs: this.opts.heartbeatMs,
+      heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs,
     });
   }
 
@@ -141,6 +163,11 @@ export class Coordinator implements CoordinatorHandlers {
     this.state = 'running';
     this.formedAt = Date.now();
     this.watchdog = setInterval(() => this.checkHeartbeats(), Math.min(500, this.opts.heartbeatTimeoutMs / 4));
+    // heartbeats down too: a worker notices a coordinator that stopped answering (docs/distributed.md#failures)
+    this.beat = setInterval(
+      () => this.broadcast({ command: { case: 'heartbeat', value: { sentAtMs: BigInt(Date.now()) } } }),
+      this.opts.heartbeatMs,
+    );
   }
 
   session(stream: SessionStream): void {
@@ -148,7 +175,7 @@ export class Coordinator implements CoordinatorHandlers {
     stream.onMessage((m: SessionRequest) => {
       const problem = this.validate(m);
       if (problem) {
-        log().warn('session message rejected', { peer: stream.peer, reason: problem.message });
+        log().warn('session message refused', { peer: stream.peer, worker: m.workerId, reason: problem.message });
         stream.end(problem);
         return;
       }
@@ -167,14 +194,24 @@ export class Coordinator implements CoordinatorHandlers {
     });
   }
 
-  private validate(m: SessionRequest): RpcError | undefined {
+  private validate(m: SessionRequest): PermafrostError | undefined {
     const formed = this.membership.formed;
-    if (!formed) return new RpcError('failed-precondition', 'the membership has not formed yet; call Join first');
+    if (!formed) return new PermafrostError('failed-precondition', 'the membership has not formed yet; call Join first');
+    const jobId = m.membership?.jobId ?? '';
+    if (jobId !== this.opts.jobId) {
+      return new PermafrostError(
+        'failed-precondition',
+        `message of job ${jobId || '(none)'}, but this coordinator runs job ${this.opts.jobId}`,
+      );
+    }
     const gen = m.membership?.generation;
     if (gen !== formed.generation) {
-      return new RpcError('failed-precondition', `generation ${gen ?? 'missing'} is not the current generation ${formed.generation}`);
+      return new PermafrostError(
+        'failed-precondition',
+        `generation ${gen ?? 'missing'} is not the current generation ${formed.generation}`,
+      );
     }
-    if (!formed.members.some((x) => x.workerId === m.workerId)) return new RpcError('not-found', `unknown worker '${m.workerId}'`);
+    if (!formed.members.some((x) => x.workerId === m.workerId)) return new PermafrostError('not-found', `unknown worker '${m.workerId}'`);
     return undefined;
   }
 
@@ -185,35 +222,27 @@ export class Coordinator implements CoordinatorHandlers {
 
   private onMessage(m: SessionRequest): void {
     const e = m.event;
-    switch (e.case) {
-      case 'hello':
-        this.hello.add(m.workerId);
-        if (e.value.modelInfoJson) this.modelInfo = JSON.parse(e.value.modelInfoJson) as Record<string, unknown>;
-        if (this.hello.size === this.membership.formed?.members.length && this.epoch === 0) this.plan(this.opts.startEpoch);
-        break;
-      case 'progress':
-        this.opts.onProgress?.(m.workerId, e.value);
-        break;
-      case 'epochResult':
-        if (e.value.epoch !== this.epoch) {
-          this.fail(`worker ${this.describe(m.workerId)} reported epoch ${e.value.epoch} during epoch ${this.epoch}`);
-          return;
-        }
-        this.results.set(m.workerId, e.value);
-        if (this.results.size === this.membership.formed?.members.length) this.finishEpoch();
-        break;
-      case 'failure':
-        this.fail(`worker ${this.describe(m.workerId)} failed: ${e.value.message}`);
-        break;
-      default:
-        break;
+    if (e.case === 'hello') {
+      this.hello.add(m.workerId);
+      if (e.value.modelInfoJson) this.modelInfo = JSON.parse(e.value.modelInfoJson) as Record<string, unknown>;
+      if (this.hello.size === this.membership.formed?.members.length && this.epoch === 0) this.plan(this.opts.startEpoch);
+    } else if (e.case === 'progress') {
+      this.opts.onProgress?.(m.workerId, e.value);
+    } else if (e.case === 'epochResult') {
+      if (e.value.epoch !== this.epoch) {
+        this.fail(`worker ${this.describe(m.workerId)} reported epoch ${e.value.epoch} during epoch ${this.epoch}`);
+        return;
+      }
+      this.results.set(m.workerId, e.value);
+      if (this.results.size === this.membership.formed?.members.length) this.finishEpoch();
+    } else if (e.case === 'failure') {
+      this.fail(`worker ${this.describe(m.workerId)} failed: ${e.value.message}`);
     }
   }
 
   private broadcast(command: MessageInitShape<typeof SessionResponseSchema>): void {
-    const formed = this.membership.formed;
     const msg = create(SessionResponseSchema, command);
-    msg.membership = create(MembershipSchema, { generation: formed?.generation ?? 0n, jobId: 'job' });
+    msg.membership = create(MembershipSchema, { generation: this.membership.formed?.generation ?? 0n, jobId: this.opts.jobId });
     for (const s of this.sessions.values()) s.send(msg);
   }
 
@@ -221,24 +250,17 @@ export class Coordinator implements CoordinatorHandlers {
     this.epoch = epoch;
     this.epochStarted = performance.now();
     this.results = new Map();
-    const steps = Math.ceil(this.opts.trainIds.length / this.opts.globalBatch);
-    const last = epoch === this.opts.epochs;
+    const steps = this.opts.stepsPerEpoch;
     const first = (epoch - 1) * steps;
     const freezeEvents = (this.opts.freeze?.events ?? [])
       .filter((e) => e.step >= first && e.step < first + steps)
       .map((e) => ({ step: e.step, boundary: e.boundary }));
+    const checkpoint = epoch === this.opts.epochs || this.opts.checkpointEveryEpoch;
+    const boundary = this.opts.freeze?.boundaryAt(first) ?? '';
     this.broadcast({
       command: {
         case: 'epoch',
-        value: {
-          epoch,
-          epochs: this.opts.epochs,
-          steps,
-          globalBatch: this.opts.globalBatch,
-          boundary: this.opts.freeze?.boundaryAt(first) ?? '',
-          checkpoint: last || this.opts.checkpointEveryEpoch,
-          freezeEvents,
-        },
+        value: { epoch, epochs: this.opts.epochs, steps, globalBatch: this.opts.globalBatch, boundary, checkpoint, freezeEvents },
       },
     });
   }
@@ -246,23 +268,25 @@ export class Coordinator implements CoordinatorHandlers {
   private finishEpoch(): void {
     const formed = this.membership.formed;
     if (!formed) return;
-    const byRank = formed.members.map((m) => ({ member: m, result: this.results.get(m.workerId) as EpochResult }));
-    const wallSeconds = (performance.now() - this.epochStarted) / 1000;
-    const { summary, problem } = summarizeEpoch(this.epoch, byRank, this.opts.trainIds, wallSeconds);
+    const decoded = formed.members.map((m) => decodeRankEpoch(this.results.get(m.workerId) as EpochResult));
+    const ranks: RankEpoch[] = decoded.map((d) => d.rank);
+    const problem = checkEpoch(this.epoch, ranks, this.opts.trainIds);
     if (problem) {
       this.fail(problem);
       return;
     }
-    this.summaries.push(summary);
-    this.opts.onEpoch?.(summary);
-    if (this.epoch >= this.opts.epochs) {
-      this.state = 'finished';
-      this.broadcast({ command: { case: 'finish', value: {} } });
-      this.stop();
-      this.resolveDone({ epochs: this.summaries, members: formed.members, modelInfo: this.modelInfo });
-    } else {
+    const checkpoint = decoded.find((d) => d.checkpointDir)?.checkpointDir;
+    const record = epochRecord(ranks, (performance.now() - this.epochStarted) / 1000, checkpoint);
+    this.records.push(record);
+    this.opts.onEpoch?.(record);
+    if (this.epoch < this.opts.epochs) {
       this.plan(this.epoch + 1);
+      return;
     }
+    this.state = 'finished';
+    this.broadcast({ command: { case: 'finish', value: {} } });
+    this.stop();
+    this.resolveDone({ epochs: this.records, members: formed.members, modelInfo: this.modelInfo });
   }
 
   private checkHeartbeats(): void {
@@ -294,11 +318,12 @@ export class Coordinator implements CoordinatorHandlers {
     for (const s of this.sessions.values()) s.end();
     this.membership.fail(new MembershipError(reason, 'failed-precondition'));
     this.stop();
-    this.rejectDone(new JobFailed(reason));
+    this.rejectDone(new PermafrostError('aborted', reason));
   }
 
   private stop(): void {
     clearInterval(this.watchdog);
+    clearInterval(this.beat);
     this.membership.close();
   }
 
@@ -311,7 +336,7 @@ export class Coordinator implements CoordinatorHandlers {
   async status(): Promise<StatusResponse> {
     const formed = this.membership.formed;
     return create(StatusResponseSchema, {
-      membership: { generation: formed?.generation ?? 0n, jobId: 'job' },
+      membership: { generation: formed?.generation ?? 0n, jobId: this.opts.jobId },
       state: this.state,
       workers: (formed?.members ?? []).map(peerInfo),
       epoch: this.epoch,

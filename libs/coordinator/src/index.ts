@@ -1,10 +1,11 @@
-export type { CoordinatorOptions, CoordinatorResult } from './coordinator';
-export { Coordinator, JobFailed } from './coordinator';
-export type { EpochSummary } from './epoch-summary';
-export { summarizeEpoch } from './epoch-summary';
-export type { SpawnWorker } from './local-workers';
-export { LocalWorkers } from './local-workers';
-export type { Formed, JoinInfo, Member } from './membership';
-export { Membership, MembershipError } from './membership';
-export type { DistributedReport, RunCoordinatorOptions } from './run-coordinator';
+export type {
+  CoordinatorClient,
+  CoordinatorHandlers,
+  CoordinatorServer,
+  ServeCoordinator,
+  SessionClientStream,
+  SessionStream,
+} from './handlers';
+export type { RunCoordinatorOptions } from './run-coordinator';
 export { runCoordinator } from './run-coordinator';
+export { encodeRankEpoch } from './session-codec';

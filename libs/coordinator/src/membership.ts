@@ -9,6 +9,7 @@
  * generation 2 here; it is not implemented yet.)
  */
 import { assignShards } from '@permafrost/data';
+import { PermafrostError } from '@permafrost/telemetry';
 
 export interface JoinInfo {
   workerId: string;
@@ -28,13 +29,11 @@ export interface Formed {
   members: Member[];
 }
 
-export class MembershipError extends Error {
+/** A refused or failed join; its code is the Join call's status. */
+export class MembershipError extends PermafrostError {
   override readonly name = 'MembershipError';
-  constructor(
-    message: string,
-    readonly code: 'already-exists' | 'failed-precondition' | 'deadline-exceeded',
-  ) {
-    super(message);
+  constructor(message: string, code: 'already-exists' | 'failed-precondition' | 'deadline-exceeded') {
+    super(code, message);
   }
 }
 

@@ -102,15 +102,29 @@ export const cacheSection = z
   })
   .strict();
 
+/** HOST:PORT, the host a name, an IPv4 address or a bracketed IPv6 address; port 0: any free port */
+export const hostPort = z.string().regex(/^([^:\s[\]]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/, 'expected HOST:PORT');
+
+/** a job id: letters, digits, '.', '_' and '-' */
+export const jobId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "expected 1-64 letters, digits, '.', '_' or '-'");
+
 export const clusterSection = z
   .object({
     /** coordinator address HOST:PORT */
-    listen: z.string().default('127.0.0.1:0'),
+    listen: hostPort.default('127.0.0.1:0'),
+    /** the job's id, carried in every control-plane message; default: a random id per run */
+    jobId: jobId.optional(),
     /** worker processes the coordinator spawns on loopback */
     localWorkers: nonNegInt.default(0),
     minWorkers: posInt.default(1),
     joinTimeoutMs: posInt.default(60_000),
+    /** how often each worker sends a heartbeat on its session */
     heartbeatMs: posInt.default(1_000),
+    /**
+     * how long the coordinator waits for any message from a worker before it counts the worker as
+     * lost; generous by default, since a worker on a loaded host can spend seconds in one kernel
+     */
+    heartbeatTimeoutMs: posInt.default(30_000),
     /**
      * what carries the gradient allreduce between workers: tcp, a raw TCP data plane (each worker's
      * data port, `worker start --data-listen`), or grpc, the Peer service on each worker's
@@ -118,7 +132,11 @@ export const clusterSection = z
      */
     transport: z.enum(['tcp', 'grpc']).default('tcp'),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.heartbeatTimeoutMs > c.heartbeatMs, {
+    message: 'heartbeatTimeoutMs must be longer than heartbeatMs',
+    path: ['heartbeatTimeoutMs'],
+  });
 
 export const checkpointSection = z
   .object({

@@ -13,5 +13,7 @@ export { applyHead, headToString, parseHead } from './head';
 export type { GraphNode, Split } from './model-graph';
 export { assertValidBoundary, boundaryForTrainableLast, modelNodes, splitAt, validBoundaries } from './model-graph';
 export { loadModelFile, saveModelDir } from './model-io';
+export type { BoundaryRow, ModelListing, ModelTable } from './model-table';
+export { formatModelList, formatModelTable, listModels, modelTable } from './model-table';
 export type { PrefixIdentity } from './prefix-identity';
 export { prefixIdentity } from './prefix-identity';

@@ -1,5 +1,8 @@
+export type { ErrorCode } from './errors';
+export { exitCodeOf, isExpectedFailure, isUserError, PermafrostError, UserError } from './errors';
 export type { LogFields, Logger, LoggerOptions, LogLevel } from './logger';
 export { createLogger, log, setLogger } from './logger';
 export type { ProgressOptions } from './progress';
 export { Progress } from './progress';
-export { isUserError, UserError } from './user-error';
+export type { EpochLine, StepLine } from './run-progress';
+export { RunProgress } from './run-progress';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
+import { isUserError, UserError } from './errors';
 import { createLogger } from './logger';
 import { Progress } from './progress';
-import { isUserError, UserError } from './user-error';
 
 function capture() {
   const stream = new PassThrough();

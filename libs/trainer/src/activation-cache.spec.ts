@@ -7,16 +7,14 @@ import { ENV_FILE } from '@permafrost/cache';
 import { openDataset } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
 import { assemble } from '@permafrost/model';
-import type * as tfl from '@tensorflow/tfjs-layers';
 import { open } from 'lmdb';
 import { fit } from './fit';
+import { adam as adamAt, maxRelDiff, smallRun, trainableValues as weightsOf } from './testing';
+
+const adam = adamAt(0.01);
 
 const root = mkdtempSync(join(tmpdir(), 'permafrost-trainer-cache-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-const trainIds = Array.from({ length: 48 }, (_, i) => i * 197);
-const valIds = [5, 1505, 3005, 4505, 6005, 7505, 9005, 9999];
-const adam = { optimizer: 'adam' as const, lr: 0.01, momentum: 0, nesterov: false, weightDecay: 0 };
 
 async function run(opts: { cacheDir?: string; head?: string; codec?: 'float32' | 'float16' }) {
   const dataset = await openDataset('mnist');
@@ -24,33 +22,13 @@ async function run(opts: { cacheDir?: string; head?: string; codec?: 'float32' |
   const r = await fit({
     model,
     dataset,
-    trainIds,
-    valIds,
-    epochs: 3,
-    batchSize: 16,
-    seed: 4,
+    ...smallRun,
     optimizer: adam,
     cache: opts.cacheDir ? { dir: opts.cacheDir, codec: opts.codec ?? 'float32', modelName: 'mobilenet_v2' } : undefined,
   });
   r.trainer.dispose();
   await dataset.close();
   return { ...r, weights: weightsOf(model.suffix) };
-}
-
-function weightsOf(m: tfl.LayersModel): Float32Array[] {
-  return m.trainableWeights.map((w) => (w.read().dataSync() as Float32Array).slice());
-}
-
-function maxRelDiff(a: Float32Array[], b: Float32Array[]): number {
-  let worst = 0;
-  a.forEach((x, i) => {
-    const y = b[i] as Float32Array;
-    x.forEach((v, j) => {
-      const d = Math.abs(v - (y[j] as number)) / Math.max(Math.abs(v), 1e-3);
-      worst = Math.max(worst, d);
-    });
-  });
-  return worst;
 }
 
 describe('training with the activation cache', () => {

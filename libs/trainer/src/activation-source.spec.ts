@@ -8,8 +8,9 @@ import { initEngine } from '@permafrost/engine';
 import { assemble } from '@permafrost/model';
 import { FreezeController } from './freeze-controller';
 import { freezePlanFor } from './freeze-setup';
+import { adam as adamAt } from './testing';
 
-const adam = { optimizer: 'adam' as const, lr: 0.01, momentum: 0, nesterov: false, weightDecay: 0 };
+const adam = adamAt(0.01);
 
 describe('ActivationSource', () => {
   let dataset: Dataset;

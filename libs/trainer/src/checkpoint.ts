@@ -1,15 +1,16 @@
 /**
  * Checkpoints: the full model in tfjs LayersModel format (model.json + weights.bin, loadable by
  * plain tf.loadLayersModel), the optimizer's state (optimizer.json + optimizer.bin, tfjs weight
- * manifest format, one optimizer per block: names `<block>|<slot>`) and meta.json (epoch, global step, boundary, job). Each checkpoint directory is
- * written atomically; `latest.json` in the checkpoint root names the newest one.
+ * manifest format, one optimizer per block: names `<block>|<slot>`) and meta.json (epoch, global
+ * step, boundary, job). Each checkpoint directory is written atomically, then the root's pointer
+ * names it (checkpoint-pointer.ts).
  */
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { saveModelDir } from '@permafrost/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { BlockOptimizers } from './block-optimizers';
+import { writePointer } from './checkpoint-pointer';
 
 export interface CheckpointMeta {
   epoch: number;
@@ -33,6 +34,6 @@ export async function writeCheckpoint(
     'optimizer.json': JSON.stringify({ weightsManifest: [{ paths: ['optimizer.bin'], weights: specs }] }),
     'optimizer.bin': new Uint8Array(data),
   });
-  await writeFile(join(root, 'latest.json'), `${JSON.stringify({ checkpoint: name, epoch: meta.epoch, step: meta.step })}\n`);
+  await writePointer(root, { checkpoint: name, epoch: meta.epoch, step: meta.step });
   return dir;
 }

@@ -16,6 +16,7 @@ import { fit } from './fit';
 import { assertGradientKernels } from './kernel-check';
 import { crossEntropySum } from './loss';
 import { SuffixTrainer } from './suffix-trainer';
+import { adam } from './testing';
 
 const SIZE = 10;
 const CLASSES = 3;
@@ -123,7 +124,7 @@ describe('conv layers train on the wasm backend', () => {
     await initEngine('wasm');
     const model = tinyCnn();
     const { x, labels } = syntheticBatch();
-    const trainer = new SuffixTrainer(model, { optimizer: 'adam', lr: 0.05, momentum: 0, nesterov: false, weightDecay: 0 });
+    const trainer = new SuffixTrainer(model, adam(0.05));
     const losses: number[] = [];
     for (let step = 0; step < 10; step++) {
       const r = await trainer.step(x, labels);
@@ -149,7 +150,7 @@ describe('conv layers train on the wasm backend', () => {
       epochs: 3,
       batchSize: 16,
       seed: 1,
-      optimizer: { optimizer: 'adam', lr: 0.01, momentum: 0, nesterov: false, weightDecay: 0 },
+      optimizer: adam(0.01),
     });
     r.trainer.dispose();
     await dataset.close();

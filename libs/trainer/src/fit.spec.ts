@@ -9,8 +9,9 @@ import { assemble, loadModelFile } from '@permafrost/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { fit } from './fit';
+import { sgd as sgdAt } from './testing';
 
-const sgd = { optimizer: 'sgd' as const, lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 1e-4 };
+const sgd = sgdAt(0.05, { momentum: 0.9, weightDecay: 1e-4 });
 const dir = mkdtempSync(join(tmpdir(), 'permafrost-fit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 

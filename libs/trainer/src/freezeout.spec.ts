@@ -10,13 +10,13 @@ import { assemble } from '@permafrost/model';
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { fit } from './fit';
+import { adam as adamAt, maxRelDiff, sgd, smallRun } from './testing';
+
+const adam = adamAt(0.01);
 
 const root = mkdtempSync(join(tmpdir(), 'permafrost-freezeout-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const trainIds = Array.from({ length: 48 }, (_, i) => i * 197);
-const valIds = [5, 1505, 3005, 4505, 6005, 7505, 9005, 9999];
-const adam = { optimizer: 'adam' as const, lr: 0.01, momentum: 0, nesterov: false, weightDecay: 0 };
 // 3 trainable blocks (block_15, block_16, Conv_1); 9 steps; t_i = 0.5, 0.667, 0.833 -> freezes at steps 5, 7, 8
 const freezeout: FreezePolicy = { policy: 'freezeout', schedule: 'linear', t0: 0.5, scaleLr: true };
 
@@ -44,12 +44,8 @@ async function run(opts: { cacheDir?: string; policy?: FreezePolicy; sgd?: boole
   const r = await fit({
     model,
     dataset,
-    trainIds,
-    valIds,
-    epochs: 3,
-    batchSize: 16,
-    seed: 4,
-    optimizer: opts.sgd ? { ...adam, optimizer: 'sgd', momentum: 0.9, lr: 0.05 } : adam,
+    ...smallRun,
+    optimizer: opts.sgd ? sgd(0.05, { momentum: 0.9 }) : adam,
     freeze: opts.policy ?? freezeout,
     cache: opts.cacheDir ? { dir: opts.cacheDir, codec: 'float32', modelName: 'mobilenet_v2' } : undefined,
     onProgress: (e) => {
@@ -69,17 +65,6 @@ async function run(opts: { cacheDir?: string; policy?: FreezePolicy; sgd?: boole
     frozenNow,
     weights: model.full.weights.map((w) => (w.read().dataSync() as Float32Array).slice()),
   };
-}
-
-function maxRelDiff(a: Float32Array[], b: Float32Array[]): number {
-  let worst = 0;
-  a.forEach((x, i) => {
-    const y = b[i] as Float32Array;
-    x.forEach((v, j) => {
-      worst = Math.max(worst, Math.abs(v - (y[j] as number)) / Math.max(Math.abs(v), 1e-3));
-    });
-  });
-  return worst;
 }
 
 describe('FreezeOut training', () => {

@@ -1,48 +1,98 @@
-import type { ModelInfo } from './run-setup';
+/**
+ * The run report (docs/architecture.md#the-run-report): what ran, and per-epoch and final
+ * metrics. The same shape for one process and for a fleet; a fleet's also lists its members.
+ */
+import type { Dataset } from '@permafrost/data';
+import type { JobSpec } from '@permafrost/job';
+import type { EpochRecord } from './epoch-record';
 
-/** The run report (DESIGN §5): what ran, and per-epoch and final metrics. */
-export interface EpochRecord {
-  epoch: number;
-  seconds: number;
-  samplesPerSec: number;
-  trainLoss: number;
+export interface DataInfo {
+  dataset: string;
+  datasetId: string;
+  trainSamples: number;
+  valSamples: number;
+  numClasses: number;
+}
+
+export interface FinalMetrics {
   valLoss: number;
   valAccuracy: number;
-  /** seconds spent evaluating (not in `seconds`) */
-  valSeconds: number;
-  /** training lookups that hit / missed the cache (without a cache every sample is a miss) */
-  cacheHits: number;
-  cacheMisses: number;
-  /** values whose checksum failed, recomputed and rewritten (training and validation) */
-  cacheChecksumFailures: number;
-  cacheBytesRead: number;
-  cacheBytesWritten: number;
-  cacheReadSeconds: number;
-  cacheWriteSeconds: number;
-  /** whether the cache was in use at the end of the epoch */
-  cached: boolean;
-  trainableLayers: number;
-  boundary: string;
-  /** seconds spent running the frozen prefix in training batches */
-  prefixSeconds: number;
+  trainLoss: number;
+  /** training seconds over all epochs */
+  seconds: number;
+  samplesPerSec: number;
+  /** the last checkpoint written */
+  checkpoint: string | undefined;
 }
 
 export interface RunReport {
+  jobId: string;
   backend: string;
   workers: number;
-  model: ModelInfo;
-  data: { dataset: string; datasetId: string; trainSamples: number; valSamples: number; numClasses: number };
+  /** the ranks that trained, with how many shards each owned (one process: rank 0, every shard) */
+  members: { rank: number; workerId: string; shards: number }[];
+  model: Record<string, unknown>;
+  data: DataInfo;
   train: Record<string, unknown>;
   epochs: EpochRecord[];
-  final: {
-    valLoss: number;
-    valAccuracy: number;
-    trainLoss: number;
-    seconds: number;
-    samplesPerSec: number;
-    peakRssBytes: number;
-    checkpoint: string | undefined;
-  };
+  final: FinalMetrics & { peakRssBytes: number };
+  /** the epoch of the checkpoint the run resumed from; 0 for a fresh run */
+  resumedFromEpoch: number;
   startedAt: string;
   finishedAt: string;
+}
+
+export function dataInfo(dataset: Dataset, train: readonly number[], val: readonly number[]): DataInfo {
+  return {
+    dataset: dataset.name,
+    datasetId: dataset.id,
+    trainSamples: train.length,
+    valSamples: val.length,
+    numClasses: dataset.numClasses,
+  };
+}
+
+/** The report's `final` numbers from its epoch records. */
+export function finalMetrics(epochs: readonly EpochRecord[]): FinalMetrics {
+  const last = epochs.at(-1);
+  const seconds = epochs.reduce((a, e) => a + e.seconds, 0);
+  const samples = epochs.reduce((a, e) => a + e.samplesPerSec * e.seconds, 0);
+  return {
+    valLoss: last?.valLoss ?? Number.NaN,
+    valAccuracy: last?.valAccuracy ?? Number.NaN,
+    trainLoss: last?.trainLoss ?? Number.NaN,
+    seconds,
+    samplesPerSec: samples / Math.max(seconds, 1e-9),
+    checkpoint: epochs.findLast((e) => e.checkpoint !== undefined)?.checkpoint,
+  };
+}
+
+export interface ReportInput {
+  jobId?: string;
+  backend: string;
+  model: Record<string, unknown>;
+  data: DataInfo;
+  job: JobSpec;
+  epochs: EpochRecord[];
+  members?: RunReport['members'];
+  resumedFromEpoch?: number;
+  startedAt: Date;
+}
+
+export function runReport(r: ReportInput): RunReport {
+  const members = r.members ?? [{ rank: 0, workerId: 'local', shards: 1 }];
+  return {
+    jobId: r.jobId ?? '',
+    backend: r.backend,
+    workers: members.length,
+    members,
+    model: r.model,
+    data: r.data,
+    train: { ...r.job.train },
+    epochs: r.epochs,
+    final: { ...finalMetrics(r.epochs), peakRssBytes: process.resourceUsage().maxRSS * 1024 },
+    resumedFromEpoch: r.resumedFromEpoch ?? 0,
+    startedAt: r.startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+  };
 }

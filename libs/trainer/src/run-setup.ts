@@ -7,6 +7,9 @@ import { type Dataset, openDataset, splitTrainVal } from '@permafrost/data';
 import { type EngineInfo, initEngine } from '@permafrost/engine';
 import type { JobSpec } from '@permafrost/job';
 import { type Assembled, assemble } from '@permafrost/model';
+import type { CacheSpec } from './cache-setup';
+import { freezePolicy } from './freeze-setup';
+import { prefixRecipe } from './prefix-recipe';
 
 export interface PreparedRun {
   engine: EngineInfo;
@@ -62,27 +65,19 @@ export function describeModel(job: JobSpec, model: Assembled): ModelInfo {
   };
 }
 
-export interface FinalMetrics {
-  valLoss: number;
-  valAccuracy: number;
-  trainLoss: number;
-  /** training seconds over all epochs */
-  seconds: number;
-  samplesPerSec: number;
+/** The training loop's options every run of `job` shares, one process or a rank of a fleet. */
+export function loopOptionsOf(job: JobSpec, run: PreparedRun) {
+  const { model, dataset, train, val } = run;
+  const { epochs, batchSize, seed } = job.train;
+  return { model, dataset, trainIds: train, valIds: val, epochs, batchSize, seed, optimizer: job.train, freeze: freezePolicy(job.freeze) };
 }
 
-/** The report's `final` numbers from its epoch records. */
-export function finalMetrics(
-  epochs: readonly { seconds: number; samplesPerSec: number; valLoss: number; valAccuracy: number; trainLoss: number }[],
-): FinalMetrics {
-  const last = epochs.at(-1);
-  const seconds = epochs.reduce((a, e) => a + e.seconds, 0);
-  const samples = epochs.reduce((a, e) => a + e.samplesPerSec * e.seconds, 0);
-  return {
-    valLoss: last?.valLoss ?? Number.NaN,
-    valAccuracy: last?.valAccuracy ?? Number.NaN,
-    trainLoss: last?.trainLoss ?? Number.NaN,
-    seconds,
-    samplesPerSec: samples / Math.max(seconds, 1e-9),
-  };
+/** Where a job's checkpoints go (checkpoint.dir, else .permafrost/checkpoints). */
+export function checkpointRoot(job: JobSpec): string {
+  return job.checkpoint.dir ?? '.permafrost/checkpoints';
+}
+
+/** The loop's cache settings for a job, with the cache in `dir` (a worker has its own); undefined when disabled. */
+export function cacheOf(job: JobSpec, dir: string): (CacheSpec & { modelName: string }) | undefined {
+  return job.cache.enabled ? { dir, codec: job.cache.codec, modelName: job.model.name, recipe: prefixRecipe(job) } : undefined;
 }

@@ -4,7 +4,9 @@ import { MemoryHub, ringAllreduce, type Transport } from '@permafrost/collective
 import { initEngine } from '@permafrost/engine';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { type GradientReducer, SuffixTrainer, weightsHash } from './suffix-trainer';
+import type { GradientReducer } from './reducer';
+import { SuffixTrainer, weightsHash } from './suffix-trainer';
+import { sgd } from './testing';
 
 function head(): tfl.LayersModel {
   const x = tfl.input({ shape: [6] });
@@ -16,12 +18,15 @@ function head(): tfl.LayersModel {
 class Reducer implements GradientReducer {
   private seq = 0;
   constructor(private readonly t: Transport) {}
+  get worldSize(): number {
+    return this.t.size;
+  }
   allreduce(buffer: Float32Array, signature: string): Promise<void> {
     return ringAllreduce(buffer, this.t, { sequence: ++this.seq, signature, chunkElements: 7 });
   }
 }
 
-const spec = { optimizer: 'sgd' as const, lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 };
+const spec = sgd(0.1, { momentum: 0.9, nesterov: true, weightDecay: 0.01 });
 let x: tf.Tensor2D;
 const labels = Int32Array.from([0, 1, 2, 0, 1, 2, 1, 0]);
 
@@ -69,7 +74,9 @@ describe('SuffixTrainer', () => {
   it('leaves no tensor behind, with a reducer or without, with samples or with an empty share', async () => {
     const [solo] = new MemoryHub().transports(1);
     const reducer = new Reducer(solo as Transport);
-    for (const opts of [{}, { reducer }, { reducer, globalCount: 8 }]) {
+    // a world of 1 divides its own sums; a larger one goes through the flat buffer
+    const flat: GradientReducer = { worldSize: 2, allreduce: async () => undefined };
+    for (const opts of [{}, { reducer }, { reducer, globalCount: 8 }, { reducer: flat, globalCount: 8 }]) {
       const t = new SuffixTrainer(head(), spec);
       // the first step creates the optimizer's slots
       await t.step(x, labels, opts);

@@ -5,7 +5,7 @@
  * the cache). The suffix runs forward in training mode under a gradient tape that watches only
  * the suffix's trainable variables, in one fixed order, and the gradient is taken of the batch's
  * summed cross-entropy. Distributed, the flat buffer [gradient sums..., loss sum, count] is summed
- * across ranks (DESIGN §2.4: (sum, count) reduction), so dividing by the global count gives
+ * across ranks (a (sum, count) reduction, docs/architecture.md#one-step), so dividing by the global count gives
  * exactly the single-process full-batch mean gradient, whatever each rank's share was; a rank with
  * an empty share contributes zeros. Weight decay is added to each gradient, then the optimizer
  * applies the update: identical inputs on every rank keep replicas bit-identical.
@@ -17,6 +17,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { BlockOptimizers } from './block-optimizers';
 import { crossEntropySum } from './loss';
 import type { OptimizerSpec } from './optimizer';
+import type { GradientReducer } from './reducer';
 
 export interface StepResult {
   /** summed loss over this rank's samples */
@@ -24,12 +25,8 @@ export interface StepResult {
   count: number;
 }
 
-/** Sums a buffer across ranks in place (ring allreduce in a distributed worker). */
-export interface GradientReducer {
-  allreduce(buffer: Float32Array, signature: string): Promise<void>;
-}
-
 export interface StepOptions {
+  /** sums the gradient across ranks; none, or one of world size 1, divides the local sums */
   reducer?: GradientReducer;
   /** samples in the global batch (default: this rank's count) */
   globalCount?: number;
@@ -101,7 +98,7 @@ export class SuffixTrainer {
       grads = Object.fromEntries(this.variables.map((v) => [v.name, tf.zerosLike(v)]));
     }
     let divisor = opts.globalCount ?? count;
-    if (opts.reducer) {
+    if (opts.reducer && opts.reducer.worldSize > 1) {
       const flat = this.flatten(grads, [lossSum, count]);
       // the local gradient is in `flat` now; its tensors would otherwise outlive the step
       tf.dispose(Object.values(grads));

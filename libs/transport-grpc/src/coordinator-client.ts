@@ -1,16 +1,17 @@
 /**
  * The worker's side of CoordinatorService. Unary calls carry a deadline and fail with an
- * RpcError of the status's code ('unavailable' while nothing listens yet, which Join retries
+ * PermafrostError of the status's code ('unavailable' while nothing listens yet, which Join retries
  * on). The Session stream has no deadline: it lives as long as the job, and its end, whether
  * the coordinator finished it, refused it or vanished, reaches onClose exactly once.
  */
 import { Client, type ClientDuplexStream, Metadata, type MethodDefinition, type StatusObject, status } from '@grpc/grpc-js';
+import type { CoordinatorClient, SessionClientStream } from '@permafrost/coordinator';
 import type { SessionRequest, SessionResponse } from '@permafrost/proto';
+import { PermafrostError } from '@permafrost/telemetry';
 import { CHANNEL_OPTIONS, insecure } from './grpc-setup';
 import { coordinatorService } from './services';
 import { fromServiceError, rpcCode } from './status';
 import { StreamEvents } from './stream-events';
-import { type CoordinatorClient, RpcError, type SessionClientStream } from './types';
 
 class ClientSession implements SessionClientStream {
   private readonly events = new StreamEvents<SessionResponse>();
@@ -21,7 +22,9 @@ class ClientSession implements SessionClientStream {
     // A failed call emits 'error' and then 'status'; either is the end, whichever comes first.
     // grpc-js emits the status only after the messages before it, so none is lost.
     call.on('error', (e: Error) => this.events.close(fromServiceError(e)));
-    call.on('status', (s: StatusObject) => this.events.close(s.code === status.OK ? undefined : new RpcError(rpcCode(s.code), s.details)));
+    call.on('status', (s: StatusObject) =>
+      this.events.close(s.code === status.OK ? undefined : new PermafrostError(rpcCode(s.code), s.details)),
+    );
   }
 
   send(m: SessionRequest): void {
@@ -60,7 +63,7 @@ export function createCoordinatorClient(address: string): CoordinatorClient {
         { deadline: Date.now() + timeoutMs },
         (err, res) => {
           if (err) fail(fromServiceError(err));
-          else if (res === undefined) fail(new RpcError('internal', `${m.path} returned no response`));
+          else if (res === undefined) fail(new PermafrostError('internal', `${m.path} returned no response`));
           else done(res);
         },
       );

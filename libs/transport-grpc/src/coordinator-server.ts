@@ -2,25 +2,19 @@
  * The coordinator's gRPC server: CoordinatorService on top of CoordinatorHandlers.
  *
  * Join, Leave and Status are unary: the handler's promise becomes the response, a rejected
- * RpcError becomes its status, anything else INTERNAL. Session is one bidirectional stream per
+ * PermafrostError becomes its status, anything else INTERNAL. Session is one bidirectional stream per
  * worker for the whole job; the handler gets it as a SessionStream whose onClose fires exactly
  * once, when the worker half-closes, cancels, or its connection drops (a killed worker's socket
  * closes at once; a vanished host is caught by keepalive), or when the coordinator ends it.
  */
 import type { ServerDuplexStream, ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
+import type { CoordinatorHandlers, CoordinatorServer, SessionStream } from '@permafrost/coordinator';
 import type { SessionRequest, SessionResponse } from '@permafrost/proto';
+import { PermafrostError } from '@permafrost/telemetry';
 import { bindServer, newServer } from './grpc-setup';
 import { coordinatorService } from './services';
 import { toServiceError } from './status';
 import { StreamEvents } from './stream-events';
-import { type CoordinatorHandlers, RpcError, type SessionStream } from './types';
-
-export interface CoordinatorServer {
-  /** the address actually bound, HOST:PORT */
-  address: string;
-  /** stops accepting calls, lets calls in flight finish for a moment, then cuts them */
-  close(): Promise<void>;
-}
 
 class ServerSession implements SessionStream {
   readonly peer: string;
@@ -42,11 +36,11 @@ class ServerSession implements SessionStream {
       }),
     );
     call.on('cancelled', () =>
-      this.events.close(new RpcError('cancelled', `the session with ${this.peer} was cancelled or its connection dropped`)),
+      this.events.close(new PermafrostError('cancelled', `the session with ${this.peer} was cancelled or its connection dropped`)),
     );
     // 'error' is also how end(error) hands grpc-js the status (see there); from outside it means
     // the call failed locally.
-    call.on('error', (e: Error) => this.events.close(this.ended ? undefined : new RpcError('internal', e.message)));
+    call.on('error', (e: Error) => this.events.close(this.ended ? undefined : new PermafrostError('internal', e.message)));
     call.on('close', () => this.events.close(undefined));
   }
 
@@ -64,7 +58,7 @@ class ServerSession implements SessionStream {
     this.call.write(m);
   }
 
-  end(error?: RpcError): void {
+  end(error?: PermafrostError): void {
     if (this.ended) return;
     this.ended = true;
     this.events.close(error);
@@ -89,6 +83,7 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
 }
 
 /** Serves CoordinatorService on `listen` ('HOST:PORT', port 0 for any free port). */
+/** Serves `handlers` as CoordinatorService on `listen` (a ServeCoordinator). */
 export async function startCoordinatorServer(listen: string, handlers: CoordinatorHandlers): Promise<CoordinatorServer> {
   const server = newServer();
   server.addService(coordinatorService, {
@@ -100,7 +95,11 @@ export async function startCoordinatorServer(listen: string, handlers: Coordinat
       try {
         handlers.session(s);
       } catch (e) {
-        s.end(e instanceof RpcError ? e : new RpcError('internal', `internal error: ${e instanceof Error ? e.message : String(e)}`));
+        s.end(
+          e instanceof PermafrostError
+            ? e
+            : new PermafrostError('internal', `internal error: ${e instanceof Error ? e.message : String(e)}`),
+        );
       }
     },
   });

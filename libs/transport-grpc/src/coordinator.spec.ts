@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
+import type { CoordinatorClient, CoordinatorHandlers, CoordinatorServer, SessionStream } from '@permafrost/coordinator';
 import {
   JoinResponseSchema,
   LeaveResponseSchema,
@@ -12,9 +13,9 @@ import {
   SessionResponseSchema,
   StatusResponseSchema,
 } from '@permafrost/proto';
+import { PermafrostError } from '@permafrost/telemetry';
 import { createCoordinatorClient } from './coordinator-client';
-import { type CoordinatorServer, startCoordinatorServer } from './coordinator-server';
-import { type CoordinatorClient, type CoordinatorHandlers, RpcError, type SessionStream } from './types';
+import { startCoordinatorServer } from './coordinator-server';
 
 const servers: CoordinatorServer[] = [];
 const clients: CoordinatorClient[] = [];
@@ -85,7 +86,14 @@ describe('coordinator unary calls', () => {
   it('round-trip Join, Leave and Status', async () => {
     const client = await serve({});
     const joined = await client.join(
-      { $typeName: 'permafrost.v1.JoinRequest', workerId: 'w1', peerAddress: '127.0.0.1:7', dataAddress: '127.0.0.1:8', backend: 'cpu' },
+      {
+        $typeName: 'permafrost.v1.JoinRequest',
+        workerId: 'w1',
+        peerAddress: '127.0.0.1:7',
+        dataAddress: '127.0.0.1:8',
+        backend: 'cpu',
+        jobId: '',
+      },
       5000,
     );
     assert.equal(joined.membership?.generation, 3n);
@@ -99,29 +107,29 @@ describe('coordinator unary calls', () => {
     assert.equal(status.epoch, 2);
   });
 
-  it('delivers a handler RpcError with its code and message; other throws become internal', async () => {
+  it('delivers a handler PermafrostError with its code and message; other throws become internal', async () => {
     const client = await serve({
       join: async (req) => {
-        if (req.workerId === 'dup') throw new RpcError('already-exists', "worker 'dup' already joined");
-        throw new RpcError('failed-precondition', 'the job has started');
+        if (req.workerId === 'dup') throw new PermafrostError('already-exists', "worker 'dup' already joined");
+        throw new PermafrostError('failed-precondition', 'the job has started');
       },
       status: () => {
         throw new Error('boom');
       },
     });
     const join = (workerId: string) =>
-      client.join({ $typeName: 'permafrost.v1.JoinRequest', workerId, peerAddress: '', dataAddress: '', backend: '' }, 5000);
+      client.join({ $typeName: 'permafrost.v1.JoinRequest', workerId, peerAddress: '', dataAddress: '', backend: '', jobId: '' }, 5000);
     await assert.rejects(
       join('dup'),
-      (e) => e instanceof RpcError && e.code === 'already-exists' && e.message === "worker 'dup' already joined",
+      (e) => e instanceof PermafrostError && e.code === 'already-exists' && e.message === "worker 'dup' already joined",
     );
     await assert.rejects(
       join('late'),
-      (e) => e instanceof RpcError && e.code === 'failed-precondition' && e.message === 'the job has started',
+      (e) => e instanceof PermafrostError && e.code === 'failed-precondition' && e.message === 'the job has started',
     );
     await assert.rejects(
       client.status({ $typeName: 'permafrost.v1.StatusRequest' }, 5000),
-      (e) => e instanceof RpcError && e.code === 'internal' && /boom/.test(e.message),
+      (e) => e instanceof PermafrostError && e.code === 'internal' && /boom/.test(e.message),
     );
   });
 
@@ -129,7 +137,7 @@ describe('coordinator unary calls', () => {
     const client = await serve({ status: () => new Promise((done) => setTimeout(() => done(create(StatusResponseSchema, {})), 500)) });
     await assert.rejects(
       client.status({ $typeName: 'permafrost.v1.StatusRequest' }, 50),
-      (e) => e instanceof RpcError && e.code === 'deadline-exceeded',
+      (e) => e instanceof PermafrostError && e.code === 'deadline-exceeded',
     );
   });
 
@@ -142,7 +150,7 @@ describe('coordinator unary calls', () => {
     const t0 = Date.now();
     await assert.rejects(
       client.status({ $typeName: 'permafrost.v1.StatusRequest' }, 5000),
-      (e) => e instanceof RpcError && e.code === 'unavailable',
+      (e) => e instanceof PermafrostError && e.code === 'unavailable',
     );
     assert.ok(Date.now() - t0 < 3000, 'fails fast, not at the deadline');
   });
@@ -183,12 +191,12 @@ describe('coordinator session stream', () => {
     );
   });
 
-  it('ends the stream with the RpcError the server gives, after the messages before it', async () => {
+  it('ends the stream with the PermafrostError the server gives, after the messages before it', async () => {
     const client = await serve({
       session: (stream) =>
         stream.onMessage(() => {
           stream.send(plan(7));
-          stream.end(new RpcError('failed-precondition', 'generation 7 is not the current generation 1'));
+          stream.end(new PermafrostError('failed-precondition', 'generation 7 is not the current generation 1'));
         }),
     });
     const s = client.session();
@@ -197,7 +205,7 @@ describe('coordinator session stream', () => {
     const result = closed(s);
     s.send(hello('w'));
     const error = await result;
-    assert.ok(error instanceof RpcError);
+    assert.ok(error instanceof PermafrostError);
     assert.equal(error.code, 'failed-precondition');
     assert.equal(error.message, 'generation 7 is not the current generation 1');
     assert.equal(down.length, 1);
@@ -218,7 +226,7 @@ describe('coordinator session stream', () => {
     let serverCalls = 0;
     server.onClose(() => serverCalls++);
     server.end();
-    server.end(new RpcError('internal', 'ignored: already ended'));
+    server.end(new PermafrostError('internal', 'ignored: already ended'));
     assert.equal(await clientClosed, undefined);
     await new Promise((done) => setTimeout(done, 100));
     assert.equal(clientCalls, 1);
@@ -246,7 +254,7 @@ describe('coordinator session stream', () => {
       const t0 = Date.now();
       c.proc.kill('SIGKILL');
       const error = await serverClosed;
-      assert.ok(error instanceof RpcError, `closed with ${String(error)}`);
+      assert.ok(error instanceof PermafrostError, `closed with ${String(error)}`);
       assert.ok(Date.now() - t0 < 2000, `noticed after ${Date.now() - t0} ms`);
     } finally {
       await c.kill();
@@ -271,7 +279,7 @@ describe('coordinator session stream', () => {
       const t0 = Date.now();
       c.proc.kill('SIGKILL');
       const error = await clientClosed;
-      assert.ok(error instanceof RpcError, `closed with ${String(error)}`);
+      assert.ok(error instanceof PermafrostError, `closed with ${String(error)}`);
       assert.equal(error.code, 'unavailable');
       assert.ok(Date.now() - t0 < 2000, `noticed after ${Date.now() - t0} ms`);
     } finally {
@@ -290,7 +298,7 @@ describe('coordinator session stream', () => {
     // forced after the grace period: the session is still open
     await servers.pop()?.close();
     const error = await clientClosed;
-    assert.ok(error instanceof RpcError, `closed with ${String(error)}`);
+    assert.ok(error instanceof PermafrostError, `closed with ${String(error)}`);
     assert.ok(['unavailable', 'cancelled'].includes(error.code), error.code);
     assert.ok(Date.now() - t0 < 3000);
   });

@@ -1,5 +1,4 @@
 export { createCoordinatorClient } from './coordinator-client';
-export type { CoordinatorServer } from './coordinator-server';
 export { startCoordinatorServer } from './coordinator-server';
 export type { BoundServer } from './grpc-setup';
 // grpc-js as Permafrost configures it (message sizes, keepalive, HTTP/2 windows), for tools and
@@ -12,4 +11,3 @@ export {
 } from './grpc-setup';
 export type { PeerServer } from './peer-server';
 export { startPeerServer } from './peer-server';
-export * from './types';

@@ -16,9 +16,9 @@
  */
 import { type Client, type ClientWritableStream, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { CollectiveError } from '@permafrost/collective';
+import type { PermafrostError } from '@permafrost/telemetry';
 import { peerService } from './services';
 import { fromServiceError } from './status';
-import type { RpcError } from './types';
 
 interface Waiter {
   ok(): void;
@@ -60,7 +60,7 @@ export class OutgoingStream {
   constructor(
     client: Client,
     /** the call failed for a reason other than cancel(); returns the error waiters get */
-    private readonly onFailure: (stream: OutgoingStream, why: RpcError) => Error,
+    private readonly onFailure: (stream: OutgoingStream, why: PermafrostError) => Error,
   ) {
     const m = peerService.exchange;
     this.call = client.makeClientStreamRequest(m.path, preEncoded, m.responseDeserialize, new Metadata(), {}, (err) => this.settle(err));

@@ -16,12 +16,12 @@ import { create } from '@bufbuild/protobuf';
 import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { Inbox, Transport } from '@permafrost/collective';
 import { type ExchangeRequest, type ExchangeResponse, ExchangeResponseSchema } from '@permafrost/proto';
+import { PermafrostError } from '@permafrost/telemetry';
 import { decodeChunk } from './chunk-codec';
 import { bindServer, newServer } from './grpc-setup';
 import { PeerTransport } from './peer-transport';
 import { peerService } from './services';
 import { toServiceError } from './status';
-import { RpcError } from './types';
 
 export interface PeerServer {
   /** the address actually bound, HOST:PORT */
@@ -37,7 +37,7 @@ export interface PeerServer {
 function checkGeneration(t: PeerTransport, req: ExchangeRequest): void {
   const generation = req.membership?.generation;
   if (generation !== t.generation) {
-    throw new RpcError(
+    throw new PermafrostError(
       'failed-precondition',
       `rank ${req.fromRank} sends for generation ${generation ?? 'none'} but rank ${t.rank} is in generation ${t.generation}`,
     );
@@ -59,20 +59,20 @@ function exchange(current: () => PeerTransport | undefined) {
       forget();
       inbox?.end(error);
     };
-    const refuse = (e: RpcError) => {
+    const refuse = (e: PermafrostError) => {
       if (over) return;
       finish(e);
       respond(toServiceError(e));
     };
     const next = (t: PeerTransport, sequence: number) => {
       if (inbox && sequence < inbox.sequence) {
-        throw new RpcError('invalid-argument', `collective ${sequence} from rank ${from} came after collective ${inbox.sequence}`);
+        throw new PermafrostError('invalid-argument', `collective ${sequence} from rank ${from} came after collective ${inbox.sequence}`);
       }
       inbox?.end();
       const box = t.incoming(from, sequence);
       // a mailbox the stream has left behind may be discarded later without stopping the stream
       box.attach((reason) => {
-        if (inbox === box) refuse(new RpcError('aborted', reason));
+        if (inbox === box) refuse(new PermafrostError('aborted', reason));
       });
       inbox = box;
     };
@@ -82,7 +82,7 @@ function exchange(current: () => PeerTransport | undefined) {
         if (!transport) {
           const t = current();
           if (!t) {
-            throw new RpcError(
+            throw new PermafrostError(
               'failed-precondition',
               `this worker has no membership yet (the stream is of generation ${req.membership?.generation ?? 'none'})`,
             );
@@ -90,11 +90,11 @@ function exchange(current: () => PeerTransport | undefined) {
           checkGeneration(t, req);
           transport = t;
           from = req.fromRank;
-          forget = t.adopt((reason) => refuse(new RpcError('failed-precondition', reason)));
+          forget = t.adopt((reason) => refuse(new PermafrostError('failed-precondition', reason)));
         } else {
           checkGeneration(transport, req);
           if (req.fromRank !== from) {
-            throw new RpcError(
+            throw new PermafrostError(
               'invalid-argument',
               `a stream comes from one rank: it began with rank ${from}, then sent from rank ${req.fromRank}`,
             );
@@ -105,7 +105,7 @@ function exchange(current: () => PeerTransport | undefined) {
         (inbox as Inbox).push(decodeChunk(req));
         chunks++;
       } catch (e) {
-        refuse(e instanceof RpcError ? e : new RpcError('invalid-argument', e instanceof Error ? e.message : String(e)));
+        refuse(e instanceof PermafrostError ? e : new PermafrostError('invalid-argument', e instanceof Error ? e.message : String(e)));
       }
     });
     // A dropped connection ends the request stream too, with 'cancelled' right behind; one turn

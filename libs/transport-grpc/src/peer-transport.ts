@@ -24,14 +24,15 @@ import {
   type RefusalKind,
   type SendChannel,
   type Transport,
+  type TransportStats,
 } from '@permafrost/collective';
+import { type ErrorCode, PermafrostError } from '@permafrost/telemetry';
 import { ChunkEncoder } from './chunk-codec';
 import { insecure, PEER_CHANNEL_OPTIONS } from './grpc-setup';
 import { OutgoingStream } from './outgoing-stream';
-import { type RpcCode, RpcError } from './types';
 
 /** the status a refused stream ends with */
-const REFUSAL_CODES: Record<RefusalKind, RpcCode> = {
+const REFUSAL_CODES: Record<RefusalKind, ErrorCode> = {
   retired: 'failed-precondition',
   'not-a-peer': 'invalid-argument',
   doomed: 'aborted',
@@ -40,6 +41,7 @@ const REFUSAL_CODES: Record<RefusalKind, RpcCode> = {
 };
 
 export class PeerTransport implements Transport {
+  readonly stats: TransportStats = { sharedChunks: 0, wireChunks: 0 };
   private readonly clients = new Map<number, Client>();
   private readonly outgoing = new Map<number, OutgoingStream>();
   /** cancels of the incoming streams this transport admitted */
@@ -70,7 +72,9 @@ export class PeerTransport implements Transport {
     let aborted: Error | undefined;
     return {
       write: (c: Chunk) => {
-        if (!aborted) stream.write((alloc) => encoder.encode(c, alloc));
+        if (aborted) return;
+        this.stats.wireChunks++;
+        stream.write((alloc) => encoder.encode(c, alloc));
       },
       flush: async () => {
         if (aborted) throw aborted;
@@ -104,7 +108,7 @@ export class PeerTransport implements Transport {
   }
 
   /**
-   * The mailbox an incoming stream feeds next. Throws RpcError when the stream must be refused:
+   * The mailbox an incoming stream feeds next. Throws PermafrostError when the stream must be refused:
    * this transport is retired, the collective is doomed or over here, or another stream already
    * feeds it.
    */
@@ -112,7 +116,7 @@ export class PeerTransport implements Transport {
     try {
       return this.boxes.incoming(from, sequence);
     } catch (e) {
-      if (e instanceof MailboxRefused) throw new RpcError(REFUSAL_CODES[e.kind], e.message);
+      if (e instanceof MailboxRefused) throw new PermafrostError(REFUSAL_CODES[e.kind], e.message);
       throw e;
     }
   }

@@ -14,14 +14,19 @@
  * closes the connection.
  */
 import type { Chunk } from '@permafrost/collective';
+import { PermafrostError } from '@permafrost/telemetry';
 import { FIXED_BYTES, type Hello, Kind, LITTLE_ENDIAN, MAGIC, MAX_CHUNK_ELEMENTS, MAX_HEAD_BYTES, PREFIX_BYTES, VERSION } from './protocol';
 import type { IncomingSegment } from './shared-segment';
 
 /** released values arrays a reader keeps for reuse (a ring step's chunks in flight, roughly) */
 const SPARE_BUFFERS = 8;
 
-export class ProtocolError extends Error {
+/** A frame that breaks the data-plane protocol: the connection is not to be trusted further. */
+export class ProtocolError extends PermafrostError {
   override readonly name = 'ProtocolError';
+  constructor(message: string) {
+    super('data-loss', message);
+  }
 }
 
 /** What a reader hands on; a side gets only the kinds the other side sends it. */

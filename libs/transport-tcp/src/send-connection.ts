@@ -21,19 +21,13 @@
  * later chunks wait behind it; drained() waits for them too.
  */
 import type { Socket } from 'node:net';
-import { type Chunk, CollectiveError } from '@permafrost/collective';
+import { type Chunk, CollectiveError, type TransportStats } from '@permafrost/collective';
 import { encodeAccept, encodeStop, Kind, payloadBytes, SHM_CHUNK_HEAD_BYTES, writeChunkHead } from './protocol';
 import { OutgoingSegment } from './shared-segment';
 
 const SLAB_BYTES = 64 * 1024;
 /** how long an aborted connection may take to deliver its ABORT before it is cut */
 export const LINGER_MS = 1000;
-
-/** chunks sent through a shared segment, and with their values on the wire */
-export interface ChunkStats {
-  sharedChunks: number;
-  wireChunks: number;
-}
 
 interface Waiter {
   ok(): void;
@@ -72,7 +66,7 @@ export class SendConnection {
     /** the shared segment to offer a receiver on this host, 0 for none */
     private readonly sharedMemoryBytes = 0,
     /** counts the chunks sent each way */
-    private readonly stats: ChunkStats = { sharedChunks: 0, wireChunks: 0 },
+    private readonly stats: TransportStats = { sharedChunks: 0, wireChunks: 0 },
   ) {}
 
   /** usable for another collective */

@@ -18,10 +18,19 @@
  * around the ring at once.
  */
 import type { Socket } from 'node:net';
-import { byDeadline, type Chunk, CollectiveError, type Inbox, Mailboxes, type SendChannel, type Transport } from '@permafrost/collective';
+import {
+  byDeadline,
+  type Chunk,
+  CollectiveError,
+  type Inbox,
+  Mailboxes,
+  type SendChannel,
+  type Transport,
+  type TransportStats,
+} from '@permafrost/collective';
 import { EVERY, type Hello } from './protocol';
 import { ReceiveConnection } from './receive-connection';
-import { type ChunkStats, SendConnection } from './send-connection';
+import { SendConnection } from './send-connection';
 
 export interface TcpTransportOptions {
   /** how long a new connection may take to be accepted, and a sender waits for its receiver to connect (default 10000 ms) */
@@ -47,7 +56,7 @@ export class TcpTransport implements Transport {
   private readonly connectTimeoutMs: number;
   private readonly sharedMemoryBytes: number;
   /** chunks this rank sent through shared segments and over the wire */
-  readonly stats: ChunkStats = { sharedChunks: 0, wireChunks: 0 };
+  readonly stats: TransportStats = { sharedChunks: 0, wireChunks: 0 };
 
   constructor(
     readonly rank: number,

@@ -1,8 +1,9 @@
 /**
- * The gradient reducer of a distributed worker: every call is one allreduce over the Peer
- * service, numbered by a sequence that advances identically on every rank (all ranks reduce the
- * same buffers in the same order). The signature names the tensor set, so a rank that would
- * reduce different tensors fails the collective with a clear error instead of hanging.
+ * The gradient reducer of a distributed worker: every call is one allreduce over the job's
+ * transport (the TCP data plane, or the gRPC Peer service), numbered by a sequence that advances
+ * identically on every rank (all ranks reduce the same buffers in the same order). The signature
+ * names the tensor set, so a rank that would reduce different tensors fails the collective with a
+ * clear error instead of hanging.
  *
  * The algorithm is the ring, except for two ranks and a buffer of up to PAIR_MAX_ELEMENTS (a
  * gradient, not a checkpoint): then one exchange (pair-allreduce.ts) replaces the ring's two
@@ -24,6 +25,10 @@ export class RingReducer implements GradientReducer {
     private readonly timeoutMs: number,
     private readonly chunkElements?: number,
   ) {}
+
+  get worldSize(): number {
+    return this.transport.size;
+  }
 
   async allreduce(buffer: Float32Array, signature: string): Promise<void> {
     this.sequence++;

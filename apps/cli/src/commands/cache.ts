@@ -23,16 +23,19 @@ import {
   showEntry,
 } from '@permafrost/cache';
 import { type JobSpec, loadJob } from '@permafrost/job';
-import { UserError } from '@permafrost/telemetry';
+import { PermafrostError, UserError } from '@permafrost/telemetry';
 import { jobFingerprint, type VerifySelection, verifyCache } from '@permafrost/trainer';
 import type { Command } from 'commander';
 import { addJobFlags, jobOverrides } from '../job-flags';
 import { parseCount, parseDuration, parseFraction } from '../parse';
 import { exportText, gcText, lsText, repairText, showText, statsText, verifyText } from './cache-output';
-import { JobFailedExit } from './coordinator';
 
 const DEFAULT_DIR = '.permafrost/cache';
 type Opts = Record<string, unknown>;
+
+/** A damaged cache: not the user's mistake, so exit 1 (data-loss), with the fix in the message. */
+const corrupt = (e: CacheError) => new PermafrostError('data-loss', e.message);
+const isCorrupt = (e: unknown): e is PermafrostError => e instanceof PermafrostError && !(e instanceof UserError) && e.code === 'data-loss';
 
 /**
  * Runs `fn` on the cache opened read-only, turning cache errors into UserErrors (exit 2), except
@@ -43,13 +46,13 @@ async function withCache<T>(dir: string, fn: (cache: ActivationCache) => Promise
   try {
     cache = ActivationCache.open(dir, { readOnly: true });
   } catch (e) {
-    if (e instanceof CacheError) throw e.corrupt ? new JobFailedExit(e.message) : new UserError(e.message, '--cache-dir');
+    if (e instanceof CacheError) throw e.corrupt ? corrupt(e) : new UserError(e.message, '--cache-dir');
     throw e;
   }
   try {
     return await fn(cache);
   } catch (e) {
-    if (e instanceof CacheError) throw e.corrupt ? new JobFailedExit(e.message) : new UserError(e.message);
+    if (e instanceof CacheError) throw e.corrupt ? corrupt(e) : new UserError(e.message);
     throw e;
   } finally {
     await cache.close();
@@ -161,17 +164,17 @@ function registerVerify(cache: Command): void {
         }),
       );
     } catch (e) {
-      if (!(e instanceof JobFailedExit)) throw e;
+      if (!isCorrupt(e)) throw e;
       // a damaged environment: the whole cache is CORRUPT, reported like a fingerprint's verdict
       if (opts.json) process.stdout.write(`${JSON.stringify({ dir, status: 'corrupt', problem: e.message }, null, 2)}\n`);
       else process.stdout.write(`CORRUPT: ${e.message}\n`);
-      throw new JobFailedExit(`verify: ${dir} is corrupt`);
+      throw new PermafrostError('data-loss', `verify: ${dir} is corrupt`);
     }
     const { reports, skipped } = result;
     const failed = reports.filter((r) => r.status !== 'ok');
     if (opts.json) process.stdout.write(`${JSON.stringify({ dir, fingerprints: reports, skipped }, null, 2)}\n`);
     else for (const s of skipped) process.stdout.write(`${s.id} ${s.fingerprint.slice(0, 12)} skipped: ${s.reason}\n`);
-    if (failed.length > 0) throw new JobFailedExit(`verify: ${failed.length} of ${reports.length} fingerprints failed`);
+    if (failed.length > 0) throw new PermafrostError('data-loss', `verify: ${failed.length} of ${reports.length} fingerprints failed`);
   });
 }
 
@@ -195,8 +198,8 @@ function registerGc(cache: Command): void {
           const r = await collectGarbage(opts.cacheDir, { olderThanMs, keep, dryRun: opts.dryRun, compactTo: opts.compactTo });
           print(r, gcText(r, idsByHex(records)), opts.json);
         } catch (e) {
-          if (e instanceof GcRefusedError) throw new JobFailedExit(`gc refused: ${e.message}`);
-          if (e instanceof CacheError) throw e.corrupt ? new JobFailedExit(e.message) : new UserError(e.message);
+          if (e instanceof GcRefusedError) throw new PermafrostError('failed-precondition', `gc refused: ${e.message}`);
+          if (e instanceof CacheError) throw e.corrupt ? corrupt(e) : new UserError(e.message);
           throw e;
         }
       },
@@ -211,8 +214,10 @@ function registerRepair(cache: Command): void {
         const r = await repairCache(opts.cacheDir, { out: opts.out });
         print(r, repairText(r), opts.json);
       } catch (e) {
-        if (e instanceof GcRefusedError) throw new JobFailedExit(`repair refused: ${e.message.replace('run gc', 'run repair')}`);
-        if (e instanceof CacheError) throw e.corrupt ? new JobFailedExit(e.message) : new UserError(e.message, '--cache-dir');
+        if (e instanceof GcRefusedError) {
+          throw new PermafrostError('failed-precondition', `repair refused: ${e.message.replace('run gc', 'run repair')}`);
+        }
+        if (e instanceof CacheError) throw e.corrupt ? corrupt(e) : new UserError(e.message, '--cache-dir');
         throw e;
       }
     });

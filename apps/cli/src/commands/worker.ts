@@ -1,15 +1,22 @@
-import { UserError } from '@permafrost/telemetry';
-import { runWorker, WorkerError } from '@permafrost/worker';
+import { validateWorkerSettings } from '@permafrost/job';
+import { runWorker } from '@permafrost/worker';
 import type { Command } from 'commander';
 import { parseCount } from '../parse';
-import { JobFailedExit } from './coordinator';
 
-/** --shared-memory-bytes, else PERMAFROST_SHARED_MEMORY_BYTES (how local workers get it), else the default */
-function sharedMemoryBytes(flag: string | undefined): number | undefined {
-  if (flag !== undefined) return parseCount(flag, '--shared-memory-bytes', 0);
-  const env = process.env.PERMAFROST_SHARED_MEMORY_BYTES;
-  return env === undefined || env === '' ? undefined : parseCount(env, 'PERMAFROST_SHARED_MEMORY_BYTES', 0);
-}
+/** flag of each worker setting, for errors */
+const FLAGS: Record<string, string> = {
+  coordinator: '--coordinator',
+  listen: '--listen',
+  advertise: '--advertise',
+  dataListen: '--data-listen',
+  dataAdvertise: '--data-advertise',
+  cacheDir: '--cache-dir',
+  id: '--id',
+  jobId: '--job-id',
+  joinTimeoutMs: '--join-timeout-ms',
+  collectiveTimeoutMs: '--collective-timeout-ms',
+  sharedMemoryBytes: '--shared-memory-bytes',
+};
 
 export function registerWorker(program: Command): void {
   const worker = program.command('worker').description('a data-plane process of a distributed job');
@@ -23,48 +30,20 @@ export function registerWorker(program: Command): void {
     .option('--data-advertise <host:port>', "the data address peers dial (default: --advertise's host with the bound data port)")
     .option('--cache-dir <dir>', "this worker's activation cache (default .permafrost/cache)")
     .option('--id <id>', 'stable worker id (default: host name + cache directory)')
+    .option('--job-id <id>', 'the job this worker is for: a coordinator running another job refuses it (default: any)')
     .option('--join-timeout-ms <ms>', 'give up joining after this long (default 60000)')
+    .option('--collective-timeout-ms <ms>', 'deadline of each allreduce receive (default 20000)')
     .option(
       '--shared-memory-bytes <n>',
       'shared segment per data connection to a rank on this host; 0: values over TCP only (default 8388608, or PERMAFROST_SHARED_MEMORY_BYTES)',
     )
-    .action(
-      async (opts: {
-        coordinator: string;
-        listen?: string;
-        advertise?: string;
-        dataListen?: string;
-        dataAdvertise?: string;
-        cacheDir?: string;
-        id?: string;
-        joinTimeoutMs?: string;
-        sharedMemoryBytes?: string;
-      }) => {
-        for (const [flag, value] of [
-          ['--coordinator', opts.coordinator],
-          ['--data-listen', opts.dataListen],
-          ['--data-advertise', opts.dataAdvertise],
-        ] as const) {
-          if (value !== undefined && !/^[^:\s]+:\d+$/.test(value) && !/^\[[^\]]+\]:\d+$/.test(value)) {
-            throw new UserError(`expected HOST:PORT, got '${value}'`, flag);
-          }
-        }
-        try {
-          await runWorker({
-            coordinator: opts.coordinator,
-            listen: opts.listen,
-            advertise: opts.advertise,
-            dataListen: opts.dataListen,
-            dataAdvertise: opts.dataAdvertise,
-            cacheDir: opts.cacheDir,
-            id: opts.id,
-            joinTimeoutMs: opts.joinTimeoutMs === undefined ? undefined : parseCount(opts.joinTimeoutMs, '--join-timeout-ms', 1),
-            sharedMemoryBytes: sharedMemoryBytes(opts.sharedMemoryBytes),
-          });
-        } catch (e) {
-          if (e instanceof WorkerError) throw new JobFailedExit(e.message);
-          throw e;
-        }
-      },
-    );
+    .action(async (opts: Record<string, string | undefined>) => {
+      const counts = ['joinTimeoutMs', 'collectiveTimeoutMs'] as const;
+      const input: Record<string, unknown> = { ...opts };
+      for (const k of counts) if (opts[k] !== undefined) input[k] = parseCount(opts[k] as string, FLAGS[k] as string, 1);
+      const shm = opts.sharedMemoryBytes ?? process.env.PERMAFROST_SHARED_MEMORY_BYTES;
+      const shmFlag = opts.sharedMemoryBytes !== undefined ? '--shared-memory-bytes' : 'PERMAFROST_SHARED_MEMORY_BYTES';
+      input.sharedMemoryBytes = shm === undefined || shm === '' ? undefined : parseCount(shm, shmFlag, 0);
+      await runWorker(validateWorkerSettings(input, (field) => FLAGS[field] ?? field));
+    });
 }

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file permafrost/v1/coordinator.proto.
  */
 export const file_permafrost_v1_coordinator: GenFile = /*@__PURE__*/
-  fileDesc("Ch9wZXJtYWZyb3N0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg1wZXJtYWZyb3N0LnYxIl0KC0pvaW5SZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIUCgxwZWVyX2FkZHJlc3MYAiABKAkSDwoHYmFja2VuZBgDIAEoCRIUCgxkYXRhX2FkZHJlc3MYBCABKAki7QEKDEpvaW5SZXNwb25zZRItCgptZW1iZXJzaGlwGAEgASgLMhkucGVybWFmcm9zdC52MS5NZW1iZXJzaGlwEgwKBHJhbmsYAiABKA0SEgoKd29ybGRfc2l6ZRgDIAEoDRImCgVwZWVycxgEIAMoCzIXLnBlcm1hZnJvc3QudjEuUGVlckluZm8SFQoNam9iX3NwZWNfanNvbhgFIAEoCRIOCgZzaGFyZHMYBiADKA0SEwoLc2hhcmRfY291bnQYByABKA0SEwoLc3RhcnRfZXBvY2gYCCABKA0SEwoLcmVzdW1lX2Zyb20YCSABKAkixwIKDlNlc3Npb25SZXF1ZXN0Ei0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASEQoJd29ya2VyX2lkGAIgASgJEiUKBWhlbGxvGAMgASgLMhQucGVybWFmcm9zdC52MS5IZWxsb0gAEi0KCWhlYXJ0YmVhdBgEIAEoCzIYLnBlcm1hZnJvc3QudjEuSGVhcnRiZWF0SAASLwoIcHJvZ3Jlc3MYBSABKAsyGy5wZXJtYWZyb3N0LnYxLlN0ZXBQcm9ncmVzc0gAEjIKDGVwb2NoX3Jlc3VsdBgGIAEoCzIaLnBlcm1hZnJvc3QudjEuRXBvY2hSZXN1bHRIABIvCgdmYWlsdXJlGAcgASgLMhwucGVybWFmcm9zdC52MS5Xb3JrZXJGYWlsdXJlSABCBwoFZXZlbnQiIAoFSGVsbG8SFwoPbW9kZWxfaW5mb19qc29uGAEgASgJIh8KCUhlYXJ0YmVhdBISCgpzZW50X2F0X21zGAEgASgEIocBCgxTdGVwUHJvZ3Jlc3MSDQoFZXBvY2gYASABKA0SDAoEc3RlcBgCIAEoDRINCgVzdGVwcxgDIAEoDRIPCgdzYW1wbGVzGAQgASgNEhAKCGxvc3Nfc3VtGAUgASgBEhIKCmNhY2hlX2hpdHMYBiABKA0SFAoMY2FjaGVfbWlzc2VzGAcgASgNIvgCCgtFcG9jaFJlc3VsdBINCgVlcG9jaBgBIAEoDRIPCgdzYW1wbGVzGAIgASgNEhYKDnRyYWluX2xvc3Nfc3VtGAMgASgBEhQKDHZhbF9sb3NzX3N1bRgEIAEoARITCgt2YWxfY29ycmVjdBgFIAEoDRIRCgl2YWxfY291bnQYBiABKA0SEgoKY2FjaGVfaGl0cxgHIAEoDRIUCgxjYWNoZV9taXNzZXMYCCABKA0SGAoQY2FjaGVfYnl0ZXNfcmVhZBgJIAEoBBIbChNjYWNoZV9ieXRlc193cml0dGVuGAogASgEEg8KB3NlY29uZHMYCyABKAESFAoMd2VpZ2h0c19oYXNoGAwgASgJEhIKCnNhbXBsZV9pZHMYDSADKA0SFgoOY2hlY2twb2ludF9kaXIYDiABKAkSGAoQdHJhaW5hYmxlX2xheWVycxgPIAEoDRIQCghib3VuZGFyeRgQIAEoCRITCgt2YWxfc2Vjb25kcxgRIAEoASIgCg1Xb3JrZXJGYWlsdXJlEg8KB21lc3NhZ2UYASABKAkixgEKD1Nlc3Npb25SZXNwb25zZRItCgptZW1iZXJzaGlwGAEgASgLMhkucGVybWFmcm9zdC52MS5NZW1iZXJzaGlwEikKBWVwb2NoGAIgASgLMhgucGVybWFmcm9zdC52MS5FcG9jaFBsYW5IABInCgZmaW5pc2gYAyABKAsyFS5wZXJtYWZyb3N0LnYxLkZpbmlzaEgAEiUKBWFib3J0GAQgASgLMhQucGVybWFmcm9zdC52MS5BYm9ydEgAQgkKB2NvbW1hbmQiqAEKCUVwb2NoUGxhbhINCgVlcG9jaBgBIAEoDRIOCgZlcG9jaHMYAiABKA0SDQoFc3RlcHMYAyABKA0SFAoMZ2xvYmFsX2JhdGNoGAQgASgNEhAKCGJvdW5kYXJ5GAUgASgJEhIKCmNoZWNrcG9pbnQYBiABKAgSMQoNZnJlZXplX2V2ZW50cxgHIAMoCzIaLnBlcm1hZnJvc3QudjEuRnJlZXplRXZlbnQiLQoLRnJlZXplRXZlbnQSDAoEc3RlcBgBIAEoDRIQCghib3VuZGFyeRgCIAEoCSIICgZGaW5pc2giFwoFQWJvcnQSDgoGcmVhc29uGAEgASgJImAKDExlYXZlUmVxdWVzdBItCgptZW1iZXJzaGlwGAEgASgLMhkucGVybWFmcm9zdC52MS5NZW1iZXJzaGlwEhEKCXdvcmtlcl9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiDwoNTGVhdmVSZXNwb25zZSIPCg1TdGF0dXNSZXF1ZXN0IocBCg5TdGF0dXNSZXNwb25zZRItCgptZW1iZXJzaGlwGAEgASgLMhkucGVybWFmcm9zdC52MS5NZW1iZXJzaGlwEg0KBXN0YXRlGAIgASgJEigKB3dvcmtlcnMYAyADKAsyFy5wZXJtYWZyb3N0LnYxLlBlZXJJbmZvEg0KBWVwb2NoGAQgASgNMq4CChJDb29yZGluYXRvclNlcnZpY2USPwoESm9pbhIaLnBlcm1hZnJvc3QudjEuSm9pblJlcXVlc3QaGy5wZXJtYWZyb3N0LnYxLkpvaW5SZXNwb25zZRJMCgdTZXNzaW9uEh0ucGVybWFmcm9zdC52MS5TZXNzaW9uUmVxdWVzdBoeLnBlcm1hZnJvc3QudjEuU2Vzc2lvblJlc3BvbnNlKAEwARJCCgVMZWF2ZRIbLnBlcm1hZnJvc3QudjEuTGVhdmVSZXF1ZXN0GhwucGVybWFmcm9zdC52MS5MZWF2ZVJlc3BvbnNlEkUKBlN0YXR1cxIcLnBlcm1hZnJvc3QudjEuU3RhdHVzUmVxdWVzdBodLnBlcm1hZnJvc3QudjEuU3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_permafrost_v1_common]);
+  fileDesc("Ch9wZXJtYWZyb3N0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg1wZXJtYWZyb3N0LnYxIm0KC0pvaW5SZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIUCgxwZWVyX2FkZHJlc3MYAiABKAkSDwoHYmFja2VuZBgDIAEoCRIUCgxkYXRhX2FkZHJlc3MYBCABKAkSDgoGam9iX2lkGAUgASgJIp8CCgxKb2luUmVzcG9uc2USLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIMCgRyYW5rGAIgASgNEhIKCndvcmxkX3NpemUYAyABKA0SJgoFcGVlcnMYBCADKAsyFy5wZXJtYWZyb3N0LnYxLlBlZXJJbmZvEhUKDWpvYl9zcGVjX2pzb24YBSABKAkSDgoGc2hhcmRzGAYgAygNEhMKC3NoYXJkX2NvdW50GAcgASgNEhMKC3Jlc3VtZV9mcm9tGAkgASgJEhQKDGhlYXJ0YmVhdF9tcxgKIAEoDRIcChRoZWFydGJlYXRfdGltZW91dF9tcxgLIAEoDUoECAgQCVILc3RhcnRfZXBvY2gixwIKDlNlc3Npb25SZXF1ZXN0Ei0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASEQoJd29ya2VyX2lkGAIgASgJEiUKBWhlbGxvGAMgASgLMhQucGVybWFmcm9zdC52MS5IZWxsb0gAEi0KCWhlYXJ0YmVhdBgEIAEoCzIYLnBlcm1hZnJvc3QudjEuSGVhcnRiZWF0SAASLwoIcHJvZ3Jlc3MYBSABKAsyGy5wZXJtYWZyb3N0LnYxLlN0ZXBQcm9ncmVzc0gAEjIKDGVwb2NoX3Jlc3VsdBgGIAEoCzIaLnBlcm1hZnJvc3QudjEuRXBvY2hSZXN1bHRIABIvCgdmYWlsdXJlGAcgASgLMhwucGVybWFmcm9zdC52MS5Xb3JrZXJGYWlsdXJlSABCBwoFZXZlbnQiIAoFSGVsbG8SFwoPbW9kZWxfaW5mb19qc29uGAEgASgJIh8KCUhlYXJ0YmVhdBISCgpzZW50X2F0X21zGAEgASgEIocBCgxTdGVwUHJvZ3Jlc3MSDQoFZXBvY2gYASABKA0SDAoEc3RlcBgCIAEoDRINCgVzdGVwcxgDIAEoDRIPCgdzYW1wbGVzGAQgASgNEhAKCGxvc3Nfc3VtGAUgASgBEhIKCmNhY2hlX2hpdHMYBiABKA0SFAoMY2FjaGVfbWlzc2VzGAcgASgNItIDCgtFcG9jaFJlc3VsdBINCgVlcG9jaBgBIAEoDRIPCgdzYW1wbGVzGAIgASgNEhYKDnRyYWluX2xvc3Nfc3VtGAMgASgBEhQKDHZhbF9sb3NzX3N1bRgEIAEoARITCgt2YWxfY29ycmVjdBgFIAEoDRIRCgl2YWxfY291bnQYBiABKA0SDwoHc2Vjb25kcxgLIAEoARIUCgx3ZWlnaHRzX2hhc2gYDCABKAkSEgoKc2FtcGxlX2lkcxgNIAMoDRIWCg5jaGVja3BvaW50X2RpchgOIAEoCRIYChB0cmFpbmFibGVfbGF5ZXJzGA8gASgNEhAKCGJvdW5kYXJ5GBAgASgJEhMKC3ZhbF9zZWNvbmRzGBEgASgBEjEKC3RyYWluX2NhY2hlGBIgASgLMhwucGVybWFmcm9zdC52MS5DYWNoZUNvdW50ZXJzEi8KCXZhbF9jYWNoZRgTIAEoCzIcLnBlcm1hZnJvc3QudjEuQ2FjaGVDb3VudGVycxIOCgZjYWNoZWQYFCABKAhKBAgHEAtSCmNhY2hlX2hpdHNSDGNhY2hlX21pc3Nlc1IQY2FjaGVfYnl0ZXNfcmVhZFITY2FjaGVfYnl0ZXNfd3JpdHRlbiK4AQoNQ2FjaGVDb3VudGVycxIMCgRoaXRzGAEgASgNEg4KBm1pc3NlcxgCIAEoDRIZChFjaGVja3N1bV9mYWlsdXJlcxgDIAEoDRISCgpieXRlc19yZWFkGAQgASgEEhUKDWJ5dGVzX3dyaXR0ZW4YBSABKAQSFAoMcmVhZF9zZWNvbmRzGAYgASgBEhUKDXdyaXRlX3NlY29uZHMYByABKAESFgoOcHJlZml4X3NlY29uZHMYCCABKAEiIAoNV29ya2VyRmFpbHVyZRIPCgdtZXNzYWdlGAEgASgJIvUBCg9TZXNzaW9uUmVzcG9uc2USLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIpCgVlcG9jaBgCIAEoCzIYLnBlcm1hZnJvc3QudjEuRXBvY2hQbGFuSAASJwoGZmluaXNoGAMgASgLMhUucGVybWFmcm9zdC52MS5GaW5pc2hIABIlCgVhYm9ydBgEIAEoCzIULnBlcm1hZnJvc3QudjEuQWJvcnRIABItCgloZWFydGJlYXQYBSABKAsyGC5wZXJtYWZyb3N0LnYxLkhlYXJ0YmVhdEgAQgkKB2NvbW1hbmQiqAEKCUVwb2NoUGxhbhINCgVlcG9jaBgBIAEoDRIOCgZlcG9jaHMYAiABKA0SDQoFc3RlcHMYAyABKA0SFAoMZ2xvYmFsX2JhdGNoGAQgASgNEhAKCGJvdW5kYXJ5GAUgASgJEhIKCmNoZWNrcG9pbnQYBiABKAgSMQoNZnJlZXplX2V2ZW50cxgHIAMoCzIaLnBlcm1hZnJvc3QudjEuRnJlZXplRXZlbnQiLQoLRnJlZXplRXZlbnQSDAoEc3RlcBgBIAEoDRIQCghib3VuZGFyeRgCIAEoCSIICgZGaW5pc2giFwoFQWJvcnQSDgoGcmVhc29uGAEgASgJImAKDExlYXZlUmVxdWVzdBItCgptZW1iZXJzaGlwGAEgASgLMhkucGVybWFmcm9zdC52MS5NZW1iZXJzaGlwEhEKCXdvcmtlcl9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiDwoNTGVhdmVSZXNwb25zZSIPCg1TdGF0dXNSZXF1ZXN0IocBCg5TdGF0dXNSZXNwb25zZRItCgptZW1iZXJzaGlwGAEgASgLMhkucGVybWFmcm9zdC52MS5NZW1iZXJzaGlwEg0KBXN0YXRlGAIgASgJEigKB3dvcmtlcnMYAyADKAsyFy5wZXJtYWZyb3N0LnYxLlBlZXJJbmZvEg0KBWVwb2NoGAQgASgNMq4CChJDb29yZGluYXRvclNlcnZpY2USPwoESm9pbhIaLnBlcm1hZnJvc3QudjEuSm9pblJlcXVlc3QaGy5wZXJtYWZyb3N0LnYxLkpvaW5SZXNwb25zZRJMCgdTZXNzaW9uEh0ucGVybWFmcm9zdC52MS5TZXNzaW9uUmVxdWVzdBoeLnBlcm1hZnJvc3QudjEuU2Vzc2lvblJlc3BvbnNlKAEwARJCCgVMZWF2ZRIbLnBlcm1hZnJvc3QudjEuTGVhdmVSZXF1ZXN0GhwucGVybWFmcm9zdC52MS5MZWF2ZVJlc3BvbnNlEkUKBlN0YXR1cxIcLnBlcm1hZnJvc3QudjEuU3RhdHVzUmVxdWVzdBodLnBlcm1hZnJvc3QudjEuU3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_permafrost_v1_common]);
 
 /**
  * @generated from message permafrost.v1.JoinRequest
@@ -33,7 +33,7 @@ export type JoinRequest = Message<"permafrost.v1.JoinRequest"> & {
   peerAddress: string;
 
   /**
-   * backend the worker selected (recorded in the report)
+   * the backend `auto` selects on this worker (the job's train.backend decides what it runs)
    *
    * @generated from field: string backend = 3;
    */
@@ -46,6 +46,13 @@ export type JoinRequest = Message<"permafrost.v1.JoinRequest"> & {
    * @generated from field: string data_address = 4;
    */
   dataAddress: string;
+
+  /**
+   * the job this worker was started for; empty: whichever job the coordinator runs
+   *
+   * @generated from field: string job_id = 5;
+   */
+  jobId: string;
 };
 
 /**
@@ -101,18 +108,27 @@ export type JoinResponse = Message<"permafrost.v1.JoinResponse"> & {
   shardCount: number;
 
   /**
-   * resume point: 0 for a fresh job
-   *
-   * @generated from field: uint32 start_epoch = 8;
-   */
-  startEpoch: number;
-
-  /**
    * checkpoint directory to resume weights and optimizer state from, empty for none
    *
    * @generated from field: string resume_from = 9;
    */
   resumeFrom: string;
+
+  /**
+   * how often the worker sends a Heartbeat on its Session, and the coordinator on each Session
+   * (the job's cluster.heartbeatMs)
+   *
+   * @generated from field: uint32 heartbeat_ms = 10;
+   */
+  heartbeatMs: number;
+
+  /**
+   * how long either end waits without hearing from the other before it counts it as lost
+   * (the job's cluster.heartbeatTimeoutMs)
+   *
+   * @generated from field: uint32 heartbeat_timeout_ms = 11;
+   */
+  heartbeatTimeoutMs: number;
 };
 
 /**
@@ -203,7 +219,7 @@ export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
  */
 export type Heartbeat = Message<"permafrost.v1.Heartbeat"> & {
   /**
-   * milliseconds since the Unix epoch, worker clock
+   * milliseconds since the Unix epoch, on the sender's clock
    *
    * @generated from field: uint64 sent_at_ms = 1;
    */
@@ -301,26 +317,6 @@ export type EpochResult = Message<"permafrost.v1.EpochResult"> & {
   valCount: number;
 
   /**
-   * @generated from field: uint32 cache_hits = 7;
-   */
-  cacheHits: number;
-
-  /**
-   * @generated from field: uint32 cache_misses = 8;
-   */
-  cacheMisses: number;
-
-  /**
-   * @generated from field: uint64 cache_bytes_read = 9;
-   */
-  cacheBytesRead: bigint;
-
-  /**
-   * @generated from field: uint64 cache_bytes_written = 10;
-   */
-  cacheBytesWritten: bigint;
-
-  /**
    * @generated from field: double seconds = 11;
    */
   seconds: number;
@@ -362,6 +358,25 @@ export type EpochResult = Message<"permafrost.v1.EpochResult"> & {
    * @generated from field: double val_seconds = 17;
    */
   valSeconds: number;
+
+  /**
+   * this rank's cache counters for its training batches and for its validation share
+   *
+   * @generated from field: permafrost.v1.CacheCounters train_cache = 18;
+   */
+  trainCache?: CacheCounters | undefined;
+
+  /**
+   * @generated from field: permafrost.v1.CacheCounters val_cache = 19;
+   */
+  valCache?: CacheCounters | undefined;
+
+  /**
+   * whether the rank read the cache at the end of the epoch
+   *
+   * @generated from field: bool cached = 20;
+   */
+  cached: boolean;
 };
 
 /**
@@ -370,6 +385,62 @@ export type EpochResult = Message<"permafrost.v1.EpochResult"> & {
  */
 export const EpochResultSchema: GenMessage<EpochResult> = /*@__PURE__*/
   messageDesc(file_permafrost_v1_coordinator, 6);
+
+/**
+ * One rank's activation-cache counters over a set of batches (lookups, bytes, time).
+ *
+ * @generated from message permafrost.v1.CacheCounters
+ */
+export type CacheCounters = Message<"permafrost.v1.CacheCounters"> & {
+  /**
+   * @generated from field: uint32 hits = 1;
+   */
+  hits: number;
+
+  /**
+   * @generated from field: uint32 misses = 2;
+   */
+  misses: number;
+
+  /**
+   * @generated from field: uint32 checksum_failures = 3;
+   */
+  checksumFailures: number;
+
+  /**
+   * @generated from field: uint64 bytes_read = 4;
+   */
+  bytesRead: bigint;
+
+  /**
+   * @generated from field: uint64 bytes_written = 5;
+   */
+  bytesWritten: bigint;
+
+  /**
+   * @generated from field: double read_seconds = 6;
+   */
+  readSeconds: number;
+
+  /**
+   * @generated from field: double write_seconds = 7;
+   */
+  writeSeconds: number;
+
+  /**
+   * time spent running the frozen prefix for misses
+   *
+   * @generated from field: double prefix_seconds = 8;
+   */
+  prefixSeconds: number;
+};
+
+/**
+ * Describes the message permafrost.v1.CacheCounters.
+ * Use `create(CacheCountersSchema)` to create a new message.
+ */
+export const CacheCountersSchema: GenMessage<CacheCounters> = /*@__PURE__*/
+  messageDesc(file_permafrost_v1_coordinator, 7);
 
 /**
  * @generated from message permafrost.v1.WorkerFailure
@@ -386,7 +457,7 @@ export type WorkerFailure = Message<"permafrost.v1.WorkerFailure"> & {
  * Use `create(WorkerFailureSchema)` to create a new message.
  */
 export const WorkerFailureSchema: GenMessage<WorkerFailure> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 7);
+  messageDesc(file_permafrost_v1_coordinator, 8);
 
 /**
  * @generated from message permafrost.v1.SessionResponse
@@ -418,6 +489,12 @@ export type SessionResponse = Message<"permafrost.v1.SessionResponse"> & {
      */
     value: Abort;
     case: "abort";
+  } | {
+    /**
+     * @generated from field: permafrost.v1.Heartbeat heartbeat = 5;
+     */
+    value: Heartbeat;
+    case: "heartbeat";
   } | { case: undefined; value?: undefined };
 };
 
@@ -426,7 +503,7 @@ export type SessionResponse = Message<"permafrost.v1.SessionResponse"> & {
  * Use `create(SessionResponseSchema)` to create a new message.
  */
 export const SessionResponseSchema: GenMessage<SessionResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 8);
+  messageDesc(file_permafrost_v1_coordinator, 9);
 
 /**
  * @generated from message permafrost.v1.EpochPlan
@@ -480,7 +557,7 @@ export type EpochPlan = Message<"permafrost.v1.EpochPlan"> & {
  * Use `create(EpochPlanSchema)` to create a new message.
  */
 export const EpochPlanSchema: GenMessage<EpochPlan> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 9);
+  messageDesc(file_permafrost_v1_coordinator, 10);
 
 /**
  * @generated from message permafrost.v1.FreezeEvent
@@ -506,7 +583,7 @@ export type FreezeEvent = Message<"permafrost.v1.FreezeEvent"> & {
  * Use `create(FreezeEventSchema)` to create a new message.
  */
 export const FreezeEventSchema: GenMessage<FreezeEvent> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 10);
+  messageDesc(file_permafrost_v1_coordinator, 11);
 
 /**
  * @generated from message permafrost.v1.Finish
@@ -519,7 +596,7 @@ export type Finish = Message<"permafrost.v1.Finish"> & {
  * Use `create(FinishSchema)` to create a new message.
  */
 export const FinishSchema: GenMessage<Finish> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 11);
+  messageDesc(file_permafrost_v1_coordinator, 12);
 
 /**
  * @generated from message permafrost.v1.Abort
@@ -536,7 +613,7 @@ export type Abort = Message<"permafrost.v1.Abort"> & {
  * Use `create(AbortSchema)` to create a new message.
  */
 export const AbortSchema: GenMessage<Abort> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 12);
+  messageDesc(file_permafrost_v1_coordinator, 13);
 
 /**
  * @generated from message permafrost.v1.LeaveRequest
@@ -563,7 +640,7 @@ export type LeaveRequest = Message<"permafrost.v1.LeaveRequest"> & {
  * Use `create(LeaveRequestSchema)` to create a new message.
  */
 export const LeaveRequestSchema: GenMessage<LeaveRequest> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 13);
+  messageDesc(file_permafrost_v1_coordinator, 14);
 
 /**
  * @generated from message permafrost.v1.LeaveResponse
@@ -576,7 +653,7 @@ export type LeaveResponse = Message<"permafrost.v1.LeaveResponse"> & {
  * Use `create(LeaveResponseSchema)` to create a new message.
  */
 export const LeaveResponseSchema: GenMessage<LeaveResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 14);
+  messageDesc(file_permafrost_v1_coordinator, 15);
 
 /**
  * @generated from message permafrost.v1.StatusRequest
@@ -589,7 +666,7 @@ export type StatusRequest = Message<"permafrost.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 15);
+  messageDesc(file_permafrost_v1_coordinator, 16);
 
 /**
  * @generated from message permafrost.v1.StatusResponse
@@ -621,7 +698,7 @@ export type StatusResponse = Message<"permafrost.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 16);
+  messageDesc(file_permafrost_v1_coordinator, 17);
 
 /**
  * The control plane. A worker calls Join with a stable id, then holds one Session stream for the

@@ -5,28 +5,45 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Dataset, openDataset } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
-import { assemble } from '@permafrost/model';
-import { FreezeController, freezePlanFor, type GradientReducer } from '@permafrost/trainer';
-import { type EpochContext, FreezeMismatch, runWorkerEpoch } from './worker-epoch';
+import type { FreezePolicy } from '@permafrost/freeze';
+import { type Assembled, assemble } from '@permafrost/model';
+import { PermafrostError } from '@permafrost/telemetry';
+import type { CacheSpec } from './cache-setup';
+import type { GradientReducer } from './reducer';
+import { adam as adamAt } from './testing';
+import { TrainingLoop } from './training-loop';
 
-const adam = { optimizer: 'adam' as const, lr: 0.01, momentum: 0, nesterov: false, weightDecay: 0 };
+const adam = adamAt(0.01);
+
 const trainIds = Array.from({ length: 40 }, (_, i) => i * 7);
 
-/** one rank owning every shard of `trainIds`, batches of 10 */
-function epochContext(ctl: FreezeController, reducer: GradientReducer): EpochContext {
-  return {
-    ctl,
-    reducer,
+/** one rank of a fleet owning every shard of `trainIds`, global batches of 10, 2 epochs */
+function rankLoop(
+  model: Assembled,
+  dataset: Dataset,
+  reducer: GradientReducer,
+  freeze: FreezePolicy,
+  cache?: CacheSpec & { modelName: string },
+) {
+  return new TrainingLoop({
+    model,
+    dataset,
     trainIds,
     valIds: [1, 2, 3],
-    seed: 1,
-    shards: Array.from({ length: 40 }, (_, i) => i),
-    shardCount: 40,
+    epochs: 2,
     batchSize: 10,
-  };
+    seed: 1,
+    optimizer: adam,
+    freeze,
+    cache,
+    reducer,
+    shards: { owned: Array.from({ length: 40 }, (_, i) => i), count: 40 },
+  });
 }
 
-describe('runWorkerEpoch and the announced freeze events', () => {
+const noReduction: GradientReducer = { worldSize: 2, allreduce: async () => undefined };
+
+describe('the training loop and the announced freeze events', () => {
   let dataset: Dataset;
   before(async () => {
     await initEngine('wasm');
@@ -39,17 +56,16 @@ describe('runWorkerEpoch and the announced freeze events', () => {
   async function epochWith(announced: { step: number; boundary: string }[]) {
     // mlp blocks: flatten | dense_1 | dense_2; k = 2, 2 epochs of 4 steps, linear t0 = 0.5: freezes at 5 and 7
     const model = await assemble({ name: 'mlp', inputSize: 14 }, { k: 2 }, 10, 3);
-    const plan = freezePlanFor(model, { policy: 'freezeout', schedule: 'linear', t0: 0.5, scaleLr: true }, 8);
-    const ctl = new FreezeController({ model, dataset, plan, optimizer: adam });
-    const ctx = epochContext(ctl, { allreduce: async () => undefined });
-    await runWorkerEpoch(ctx, 1, 10, []);
-    return { plan, run: () => runWorkerEpoch(ctx, 2, 10, announced), ctl };
+    const loop = rankLoop(model, dataset, noReduction, { policy: 'freezeout', schedule: 'linear', t0: 0.5, scaleLr: true });
+    await loop.runEpoch(1, []);
+    return { plan: loop.plan, run: () => loop.runEpoch(2, announced), ctl: loop.ctl };
   }
 
   it('follows the plan the coordinator announced', async () => {
     const { plan, run, ctl } = await epochWith([]);
     const { run: again, ctl: ctl2 } = await epochWith(plan.events.map((e) => ({ step: e.step, boundary: e.boundary })));
-    await assert.rejects(run(), FreezeMismatch, 'announcing nothing where the plan freezes fails');
+    const mismatch = (e: unknown) => e instanceof PermafrostError && e.code === 'failed-precondition';
+    await assert.rejects(run(), mismatch, 'announcing nothing where the plan freezes fails');
     await again();
     assert.equal(ctl2.boundary, 'dense_2');
     ctl.trainer.dispose();
@@ -66,7 +82,7 @@ describe('runWorkerEpoch and the announced freeze events', () => {
   });
 });
 
-describe('runWorkerEpoch reads the next batch while the gradient is reduced', () => {
+describe('the training loop reads the next batch while the gradient is reduced', () => {
   let dataset: Dataset;
   let dir: string;
   before(async () => {
@@ -82,29 +98,24 @@ describe('runWorkerEpoch reads the next batch while the gradient is reduced', ()
   /** two epochs on a cached mlp; `log` records batch reads and reductions in order */
   async function twoEpochs(name: string, prefetch: boolean) {
     const model = await assemble({ name: 'mlp', inputSize: 14 }, { boundary: 'dense_1' }, 10, 3);
-    const plan = freezePlanFor(model, { policy: 'prefix' }, 8);
-    const ctl = new FreezeController({
-      model,
-      dataset,
-      plan,
-      optimizer: adam,
-      cache: { dir: join(dir, name), codec: 'float32', modelName: 'mlp' },
-    });
-    if (!prefetch) Object.defineProperty(ctl.source, 'cached', { get: () => false });
     const log: string[] = [];
-    const read = ctl.source.batch.bind(ctl.source);
-    ctl.source.batch = (ids) => {
-      log.push(`read ${ids[0]}`);
-      return read(ids);
-    };
-    const ctx = epochContext(ctl, {
+    const reducer: GradientReducer = {
+      worldSize: 2,
       allreduce: async () => {
         log.push('reduce');
         await new Promise<void>((r) => setImmediate(r));
         log.push('reduced');
       },
-    });
-    const epochs = [await runWorkerEpoch(ctx, 1, 10), await runWorkerEpoch(ctx, 2, 10)];
+    };
+    const loop = rankLoop(model, dataset, reducer, { policy: 'prefix' }, { dir: join(dir, name), codec: 'float32', modelName: 'mlp' });
+    const ctl = loop.ctl;
+    if (!prefetch) Object.defineProperty(ctl.source, 'cached', { get: () => false });
+    const read = ctl.source.batch.bind(ctl.source);
+    ctl.source.batch = (ids) => {
+      log.push(`read ${ids[0]}`);
+      return read(ids);
+    };
+    const epochs = [await loop.runEpoch(1), await loop.runEpoch(2)];
     ctl.trainer.dispose();
     await ctl.close();
     return { log, epochs };
@@ -126,7 +137,7 @@ describe('runWorkerEpoch reads the next batch while the gradient is reduced', ()
       'epoch 2 hits: each next batch is read while the reduction is on',
     );
     assert.equal(kinds(off.log.slice(15)), kinds(on.log.slice(0, 15)), 'without a cache to read from, in turn again');
-    assert.equal(on.epochs[1]?.counters.hits, 40);
+    assert.equal(on.epochs[1]?.trainCache.hits, 40);
     assert.deepEqual(
       on.epochs.map((e) => e.weightsHash),
       off.epochs.map((e) => e.weightsHash),

@@ -1,7 +1,9 @@
 /**
- * The seams between gRPC and the rest: the coordinator's logic implements CoordinatorHandlers and
- * never sees grpc-js; the worker drives a CoordinatorClient. Message types are the protobuf-es
- * types generated into libs/proto.
+ * The seams of the control plane, both ends: the coordinator implements CoordinatorHandlers and a
+ * worker drives a CoordinatorClient; both see only protobuf-es messages, and libs/transport-grpc
+ * carries them over gRPC. A handler refuses a call by throwing a PermafrostError, whose code the
+ * transport passes on as the call's status; a client's failed call rejects with a PermafrostError
+ * carrying that code.
  */
 import type {
   JoinRequest,
@@ -13,37 +15,7 @@ import type {
   StatusRequest,
   StatusResponse,
 } from '@permafrost/proto';
-
-/** gRPC status codes the handlers use, by name. */
-export type RpcCode =
-  | 'invalid-argument'
-  | 'not-found'
-  | 'already-exists'
-  | 'failed-precondition'
-  | 'deadline-exceeded'
-  | 'unavailable'
-  | 'aborted'
-  | 'internal'
-  // the rest of gRPC's codes, so that a client can report any status it receives faithfully
-  | 'cancelled'
-  | 'unknown'
-  | 'permission-denied'
-  | 'resource-exhausted'
-  | 'out-of-range'
-  | 'unimplemented'
-  | 'data-loss'
-  | 'unauthenticated';
-
-/** Thrown by handlers (and raised by clients) to carry a gRPC status. */
-export class RpcError extends Error {
-  override readonly name = 'RpcError';
-  constructor(
-    readonly code: RpcCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import type { PermafrostError } from '@permafrost/telemetry';
 
 /** One worker's Session stream, server side. */
 export interface SessionStream {
@@ -54,7 +26,7 @@ export interface SessionStream {
   onClose(fn: (error: Error | undefined) => void): void;
   send(m: SessionResponse): void;
   /** ends the stream with a status: OK without `error` */
-  end(error?: RpcError): void;
+  end(error?: PermafrostError): void;
 }
 
 export interface CoordinatorHandlers {
@@ -63,6 +35,17 @@ export interface CoordinatorHandlers {
   leave(req: LeaveRequest): Promise<LeaveResponse>;
   status(req: StatusRequest): Promise<StatusResponse>;
 }
+
+/** A server carrying the handlers: its bound address, and how to stop it. */
+export interface CoordinatorServer {
+  /** the address actually bound, HOST:PORT */
+  address: string;
+  /** stops accepting calls, lets calls in flight finish for a moment, then cuts them */
+  close(): Promise<void>;
+}
+
+/** Starts a server for `handlers` on `listen` (HOST:PORT; port 0: any free port). */
+export type ServeCoordinator = (listen: string, handlers: CoordinatorHandlers) => Promise<CoordinatorServer>;
 
 /** The worker's side of a Session stream. */
 export interface SessionClientStream {

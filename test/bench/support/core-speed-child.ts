@@ -5,7 +5,7 @@
  * duration (ms). On dedicated cores every unit takes the same time; on a shared host the spread
  * is the host's doing, since nothing else in this process runs.
  *
- * Run by core-speed.ts under taskset: npx tsx test/bench/core-speed-child.ts --variant probe --seconds 4 --start-at T
+ * Run by core-speed.ts under taskset: npx tsx test/bench/support/core-speed-child.ts --variant probe --seconds 4 --start-at T
  */
 import { arg } from './bench-util';
 

@@ -1,10 +1,12 @@
-/** Shared helpers for cross-process tests: run the real CLI as a child process, temp dirs. */
+/**
+ * Child processes for cross-process tests: the real CLI run to completion or watched while it
+ * runs, a test fixture script, or any other command, each killed after a bounded time so no test
+ * hangs.
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const ROOT = resolve(import.meta.dirname, '..');
+export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'bin', 'permafrost.mjs');
 
 export interface CliResult {
@@ -13,12 +15,21 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `permafrost ...args`, killing it after `timeoutMs` (default 120 s) so no test hangs. */
-export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
+export interface ProcessOptions {
+  /** default: the repository root */
+  cwd?: string;
+  /** added to this process's environment */
+  env?: Record<string, string>;
+  /** SIGKILL after this long; default 120 s */
+  timeoutMs?: number;
+}
+
+/** Runs `command ...args` to its end and collects what it wrote. */
+export function runProcess(command: string, args: string[], opts: ProcessOptions = {}): Promise<CliResult> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(command, args, {
       cwd: opts.cwd ?? ROOT,
-      env: { ...process.env, PERMAFROST_LOG: 'info', ...opts.env },
+      env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -38,9 +49,17 @@ export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number;
   });
 }
 
-export function tempDir(prefix: string): { path: string; cleanup: () => void } {
-  const path = mkdtempSync(join(tmpdir(), `permafrost-${prefix}-`));
-  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+/** The environment every CLI run gets unless the test says otherwise: info-level JSON logs. */
+const cliEnv = (env: Record<string, string> = {}) => ({ PERMAFROST_LOG: 'info', ...env });
+
+/** Runs `permafrost ...args`, killing it after `timeoutMs` (default 120 s). */
+export function runCli(args: string[], opts: ProcessOptions = {}): Promise<CliResult> {
+  return runProcess(process.execPath, [CLI, ...args], { ...opts, env: cliEnv(opts.env) });
+}
+
+/** Runs test/fixtures/`name` (TypeScript, through tsx) with `args`. */
+export function runFixture(name: string, args: string[], opts: ProcessOptions = {}): Promise<CliResult> {
+  return runProcess(process.execPath, ['--import', 'tsx', join(ROOT, 'test', 'fixtures', name), ...args], opts);
 }
 
 export interface Running {
@@ -52,11 +71,11 @@ export interface Running {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
 }
 
-/** Starts `permafrost ...args` and lets the test watch its log lines while it runs. */
+/** Starts `permafrost ...args` and lets the test watch its log lines while it runs (SIGKILL after 180 s). */
 export function startCli(args: string[], env: Record<string, string> = {}): Running {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: ROOT,
-    env: { ...process.env, PERMAFROST_LOG: 'info', ...env },
+    env: { ...process.env, ...cliEnv(env) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
@@ -95,28 +114,4 @@ export function startCli(args: string[], env: Record<string, string> = {}): Runn
         });
       }),
   };
-}
-
-/** Whether a process id is still alive. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Child process ids of `pid` (Linux /proc). */
-export function childrenOf(pid: number): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]?.split(' ')[1] === String(pid);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }

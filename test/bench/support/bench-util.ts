@@ -1,10 +1,13 @@
-/** Shared plumbing for benchmarks: child-process variants, medians, JSON + Markdown output. */
+/**
+ * Shared plumbing for benchmarks: child-process variants, medians, the JSON result. The JSON is the
+ * benchmark's only output; docs/benchmarks.md is generated from it (`npm run bench:report`).
+ */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const RESULTS = resolve(import.meta.dirname, 'results');
+export const RESULTS = resolve(import.meta.dirname, '../results');
 
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -49,20 +52,11 @@ export function machine(): Record<string, unknown> {
   return { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, platform: process.platform };
 }
 
-export function writeResults(name: string, json: unknown, markdown: string): void {
+export function writeResults(name: string, json: unknown): void {
   mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
-  writeFileSync(join(RESULTS, `${name}.md`), markdown);
-  process.stdout.write(`${markdown}\nwritten: ${join(RESULTS, `${name}.json`)} and .md\n`);
-}
-
-export function table(header: string[], rows: (string | number)[][]): string {
-  const fmt = (v: string | number) => (typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)) : v);
-  return [
-    `| ${header.join(' | ')} |`,
-    `| ${header.map(() => '---').join(' | ')} |`,
-    ...rows.map((r) => `| ${r.map(fmt).join(' | ')} |`),
-  ].join('\n');
+  const file = join(RESULTS, `${name}.json`);
+  writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
+  process.stdout.write(`written: ${file}\nrun \`npm run bench:report\` to regenerate docs/benchmarks.md\n`);
 }
 
 export function arg(name: string, fallback: string): string {

@@ -16,7 +16,7 @@
  * steps from T. That is two workers without the data path, the coordinator or the cache: what
  * synchronous data parallelism itself costs on this machine.
  *
- * Run by scaling.ts: npx tsx test/bench/step-cost.ts --variant steps --batches 16,32,128,256
+ * Run by scaling.ts: npx tsx test/bench/support/step-cost.ts --variant steps --batches 16,32,128,256
  * (prints one JSON line: median milliseconds per step, by batch size)
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -36,8 +36,8 @@ const TIMED_STEPS = 20;
 await initEngine('auto');
 const model = await assemble({ name: 'mobilenet_v2', inputSize: 96, head: 'gap-128' }, {}, 10, 42);
 const trainer = new SuffixTrainer(model.suffix, { optimizer: 'adam', lr: 0.001, momentum: 0, nesterov: false, weightDecay: 0 });
-// a reducer that sums over one rank: the flatten/unflatten of a distributed step, no network
-const local: GradientReducer = { allreduce: async () => undefined };
+// a reducer that sums over one rank but takes a distributed step's path (flatten/unflatten), no network
+const local: GradientReducer = { worldSize: 2, allreduce: async () => undefined };
 
 /** A pair reducer with the other --lockstep process, found through files in `dir` (bounded wait). */
 async function pairReducer(dir: string, rank: number): Promise<GradientReducer> {

@@ -1,0 +1,53 @@
+/**
+ * The settings of one worker process (`permafrost worker start`): what it needs before it knows
+ * the job, which comes from the coordinator. Validated like a job spec: a bad value is one
+ * UserError naming the flag.
+ */
+import { UserError } from '@permafrost/telemetry';
+import { z } from 'zod';
+import { hostPort, jobId } from './schema';
+
+export const workerSettingsSchema = z
+  .object({
+    /** the coordinator to join, HOST:PORT */
+    coordinator: hostPort,
+    /** Peer service address (default 127.0.0.1:0: loopback, any free port) */
+    listen: hostPort.default('127.0.0.1:0'),
+    /** the address peers dial; default: the bound listen address */
+    advertise: hostPort.optional(),
+    /** TCP data plane address (default: the host of `listen`, any free port) */
+    dataListen: hostPort.optional(),
+    /** the data address peers dial; default: the host of `advertise` with the bound data port */
+    dataAdvertise: hostPort.optional(),
+    /** this worker's activation cache */
+    cacheDir: z.string().min(1).default('.permafrost/cache'),
+    /** stable worker id (default: host name + cache directory) */
+    id: z
+      .string()
+      .regex(/^[^\s]{1,128}$/, 'expected 1-128 characters without spaces')
+      .optional(),
+    /** the job this worker was started for; the coordinator refuses it if it runs another */
+    jobId: jobId.optional(),
+    joinTimeoutMs: z.number().int().positive().default(60_000),
+    /** deadline of each allreduce receive */
+    collectiveTimeoutMs: z.number().int().positive().default(20_000),
+    /** shared segment per data connection to a rank on this host, bytes; 0: values over TCP only */
+    sharedMemoryBytes: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(8 * 1024 * 1024),
+  })
+  .strict();
+
+export type WorkerSettings = z.infer<typeof workerSettingsSchema>;
+
+/** `flagOf` names the flag (or variable) each field came from, for the error. */
+export function validateWorkerSettings(input: Record<string, unknown>, flagOf: (field: string) => string): WorkerSettings {
+  const r = workerSettingsSchema.safeParse(input);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = String(issue?.path[0] ?? '');
+  const got = field in input ? `, got '${String(input[field])}'` : '';
+  throw new UserError(`${issue?.message.replace(/^Invalid input: /, '') ?? 'invalid'}${got}`, flagOf(field));
+}

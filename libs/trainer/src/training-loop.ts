@@ -1,0 +1,296 @@
+/**
+ * The training loop, the same for one process and for every rank of a fleet
+ * (docs/architecture.md#the-training-loop).
+ *
+ * Per epoch every rank derives the same global order (a seeded shuffle of the training ids) and
+ * cuts it into global batches of `batchSize`; in step s a rank trains the ids of global batch s
+ * that fall in its shards (all of them in one process). The boundary activations come from the
+ * ActivationSource (the frozen prefix in inference mode with no tape, or the LMDB cache); the
+ * suffix's gradient sums are reduced across ranks and divided by the global batch's size, so
+ * every rank applies the mean gradient of the whole global batch: N ranks train exactly what one
+ * process trains. Before each step the freeze plan may move the boundary; a rank of a fleet checks
+ * the move against the coordinator's announcement first. After the training steps, each rank
+ * evaluates its share of the validation ids through the same source and the sums are reduced, so
+ * every rank reports the same validation totals.
+ */
+import { type Dataset, localEpochPlan, shardOf } from '@permafrost/data';
+import type { FreezePlan, FreezePolicy } from '@permafrost/freeze';
+import type { Assembled } from '@permafrost/model';
+import { PermafrostError } from '@permafrost/telemetry';
+import * as tf from '@tensorflow/tfjs-core';
+import { type ActivationBatch, addCounters, type BatchCounters, emptyCounters } from './activation-source';
+import type { CacheSpec } from './cache-setup';
+import { writeCheckpoint } from './checkpoint';
+import { checkpointName, removeStaleTemps } from './checkpoint-pointer';
+import { readCheckpointMeta, restoreCheckpoint } from './checkpoint-restore';
+import type { RankEpoch } from './epoch-record';
+import { FreezeController } from './freeze-controller';
+import { freezePlanFor, stepsPerEpoch } from './freeze-setup';
+import { assertGradientKernels } from './kernel-check';
+import { correctCount, crossEntropySum } from './loss';
+import type { OptimizerSpec } from './optimizer';
+import { type GradientReducer, localReducer } from './reducer';
+import { weightsHash } from './suffix-trainer';
+
+/** A boundary advance as the coordinator announced it. */
+export interface AnnouncedFreeze {
+  step: number;
+  boundary: string;
+}
+
+export type LoopEvent =
+  | {
+      type: 'step';
+      epoch: number;
+      step: number;
+      steps: number;
+      samples: number;
+      lossSum: number;
+      batchLoss: number;
+      counters: BatchCounters;
+      seconds: number;
+      cached: boolean;
+    }
+  | { type: 'evaluate'; epoch: number }
+  | { type: 'freeze'; epoch: number; step: number; boundary: string; blocks: string[]; trainableLayers: number };
+
+export interface LoopOptions {
+  model: Assembled;
+  dataset: Dataset;
+  trainIds: readonly number[];
+  valIds: readonly number[];
+  epochs: number;
+  /** the global batch: the samples of one optimizer step over all ranks */
+  batchSize: number;
+  seed: number;
+  optimizer: OptimizerSpec;
+  /** the activation cache; undefined trains uncached */
+  cache?: CacheSpec & { modelName: string };
+  /** the freeze policy (default: the fixed boundary the model was assembled with) */
+  freeze?: FreezePolicy;
+  /** sums gradients across ranks (default: world size 1) */
+  reducer?: GradientReducer;
+  /** the shards of the sample ids this rank trains (default: all, one process) */
+  shards?: { owned: readonly number[]; count: number };
+  onEvent?: (e: LoopEvent) => void;
+}
+
+export class TrainingLoop {
+  readonly ctl: FreezeController;
+  readonly plan: FreezePlan;
+  readonly stepsPerEpoch: number;
+  private readonly reducer: GradientReducer;
+  private readonly owned: Set<number>;
+  private readonly shardCount: number;
+  private wroteCheckpoint = false;
+
+  constructor(private readonly opts: LoopOptions) {
+    assertGradientKernels(opts.model.suffix);
+    this.stepsPerEpoch = stepsPerEpoch(opts.trainIds.length, opts.batchSize);
+    this.plan = freezePlanFor(opts.model, opts.freeze ?? { policy: 'prefix' }, this.stepsPerEpoch * opts.epochs);
+    this.ctl = new FreezeController({
+      model: opts.model,
+      dataset: opts.dataset,
+      plan: this.plan,
+      optimizer: opts.optimizer,
+      cache: opts.cache,
+    });
+    this.reducer = opts.reducer ?? localReducer;
+    this.owned = new Set(opts.shards?.owned ?? [0]);
+    this.shardCount = opts.shards?.count ?? 1;
+  }
+
+  /** Trains epoch `epoch` (1-based) and evaluates; `announced`: the coordinator's freeze events, checked. */
+  async runEpoch(epoch: number, announced?: readonly AnnouncedFreeze[]): Promise<RankEpoch> {
+    const t0 = performance.now();
+    const trained = await this.trainSteps(epoch, announced, t0);
+    const seconds = (performance.now() - t0) / 1000;
+    this.opts.onEvent?.({ type: 'evaluate', epoch });
+    const val = await this.evaluate();
+    await this.ctl.recordUsage(addCounters(trained.counters, val.counters));
+    return {
+      epoch,
+      samples: trained.samples,
+      trainLossSum: trained.lossSum,
+      ...val.totals,
+      trainCache: trained.counters,
+      valCache: val.counters,
+      seconds,
+      valSeconds: val.seconds,
+      weightsHash: weightsHash(this.ctl.suffix),
+      sampleIds: trained.ids,
+      trainableLayers: this.ctl.trainableLayers,
+      boundary: this.ctl.boundary,
+      cached: this.ctl.source.cached,
+    };
+  }
+
+  private async trainSteps(epoch: number, announced: readonly AnnouncedFreeze[] | undefined, t0: number) {
+    const o = this.opts;
+    const plan = localEpochPlan(o.trainIds, o.seed, epoch, o.batchSize, [...this.owned], this.shardCount);
+    const first = (epoch - 1) * this.stepsPerEpoch;
+    const done = { samples: 0, lossSum: 0, counters: emptyCounters(), ids: [] as number[] };
+    // the next step's batch, read while this step's gradient is being reduced (see readAhead)
+    let next: Promise<ActivationBatch> | undefined;
+    for (let s = 0; s < plan.steps.length; s++) {
+      this.beforeStep(epoch, first + s, announced);
+      const ids = plan.steps[s] as number[];
+      const fetched = next;
+      next = undefined;
+      const batch = fetched ? await fetched : ids.length > 0 ? await this.ctl.source.batch(ids) : undefined;
+      const readAhead = () => {
+        next = this.readAhead(plan.steps[s + 1], first + s + 1, announced, batch?.counters.misses ?? 1);
+      };
+      const lossSum = await this.step(batch, plan.globalCounts[s] as number, readAhead).catch((e: unknown) => {
+        // the run fails; the batch read meanwhile is not going to be trained
+        void next?.then((b) => b.activations.dispose()).catch(() => undefined);
+        throw e;
+      });
+      if (batch) done.counters = addCounters(done.counters, batch.counters);
+      done.samples += ids.length;
+      done.lossSum += lossSum;
+      done.ids.push(...ids);
+      o.onEvent?.({
+        type: 'step',
+        epoch,
+        step: s + 1,
+        steps: plan.steps.length,
+        samples: done.samples,
+        lossSum: done.lossSum,
+        batchLoss: lossSum / Math.max(ids.length, 1),
+        counters: done.counters,
+        seconds: (performance.now() - t0) / 1000,
+        cached: this.ctl.source.cached,
+      });
+      // On the wasm and cpu backends every await above settles without reaching the event loop's
+      // timer and I/O phases; yield to them once per step so heartbeats and progress go out.
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    return done;
+  }
+
+  /** One optimizer step on this rank's share (none: zeros, so the collective lines up). */
+  private async step(batch: ActivationBatch | undefined, globalCount: number, whileReducing: () => void): Promise<number> {
+    try {
+      const r = await this.ctl.trainer.step(batch?.activations, batch?.labels ?? new Int32Array(0), {
+        reducer: this.reducer,
+        globalCount,
+        whileReducing,
+      });
+      return r.lossSum;
+    } finally {
+      batch?.activations.dispose();
+    }
+  }
+
+  /**
+   * Applies the freeze plan before global step `step`. A rank of a fleet checks it against the
+   * coordinator's announcement: a rank that would reduce a different tensor set fails here with
+   * both plans named instead of deadlocking in the allreduce.
+   */
+  private beforeStep(epoch: number, step: number, announced: readonly AnnouncedFreeze[] | undefined): void {
+    const own = this.ctl.beforeStep(step);
+    if (announced) {
+      const theirs = announced.find((e) => e.step === step);
+      if ((own?.boundary ?? '') !== (theirs?.boundary ?? '')) {
+        throw new PermafrostError(
+          'failed-precondition',
+          `freeze plan mismatch at step ${step}: the coordinator announced ${theirs ? `boundary ${theirs.boundary}` : 'no change'}, this worker's plan says ${own ? `boundary ${own.boundary}` : 'no change'}`,
+        );
+      }
+    }
+    if (own) {
+      const trainableLayers = this.ctl.trainableLayers;
+      this.opts.onEvent?.({ type: 'freeze', epoch, step, boundary: own.boundary, blocks: own.blocks, trainableLayers });
+    }
+  }
+
+  /**
+   * Reads the batch of global step `step` while the current step's gradient is being reduced:
+   * that is time a rank of a fleet spends waiting for the slowest one, and the next batch's cache
+   * reads (a few ms) fill it instead of following it. Only where the reads are cheap and come
+   * from where they will come from: the last batch was all cache hits (a miss runs the frozen
+   * prefix, seconds of work that would hold up this rank's end of the allreduce), and the
+   * boundary does not move before that step (that changes the source).
+   */
+  private readAhead(
+    ids: number[] | undefined,
+    step: number,
+    announced: readonly AnnouncedFreeze[] | undefined,
+    lastMisses: number,
+  ): Promise<ActivationBatch> | undefined {
+    if (!ids || ids.length === 0 || lastMisses > 0 || !this.ctl.source.cached) return undefined;
+    if (this.ctl.movesAt(step) || announced?.some((e) => e.step === step)) return undefined;
+    const p = this.ctl.source.batch(ids);
+    // a failure surfaces when the step awaits it; until then it must not count as unhandled
+    p.catch(() => undefined);
+    return p;
+  }
+
+  /** This rank's share of the validation ids, then the sums over every rank. */
+  private async evaluate(): Promise<{
+    totals: Pick<RankEpoch, 'valLossSum' | 'valCorrect' | 'valCount'>;
+    counters: BatchCounters;
+    seconds: number;
+  }> {
+    const t0 = performance.now();
+    const ids = this.opts.valIds.filter((id) => this.owned.has(shardOf(id, this.shardCount)));
+    let counters = emptyCounters();
+    let lossSum = 0;
+    let correct = 0;
+    for (let i = 0; i < ids.length; i += this.opts.batchSize) {
+      const chunk = ids.slice(i, i + this.opts.batchSize);
+      const b = await this.ctl.source.batch(chunk);
+      counters = addCounters(counters, b.counters);
+      const [l, c] = tf.tidy(() => {
+        const probs = this.ctl.suffix.predict(b.activations, { batchSize: chunk.length }) as tf.Tensor;
+        const y = tf.tensor1d(b.labels, 'int32');
+        return [crossEntropySum(probs, y), correctCount(probs, y)];
+      });
+      b.activations.dispose();
+      lossSum += (await l.data())[0] ?? 0;
+      correct += (await c.data())[0] ?? 0;
+      tf.dispose([l, c]);
+    }
+    let totals = [lossSum, correct, ids.length];
+    if (this.reducer.worldSize > 1) {
+      const sums = Float32Array.from(totals);
+      await this.reducer.allreduce(sums, 'validation-sums');
+      totals = [...sums];
+    }
+    const [valLossSum = 0, valCorrect = 0, valCount = 0] = totals;
+    return {
+      totals: { valLossSum, valCorrect: Math.round(valCorrect), valCount: Math.round(valCount) },
+      counters,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  }
+
+  /** Writes the checkpoint of the end of `epoch` under `root`; returns its directory. */
+  async checkpoint(root: string, epoch: number, meta: Record<string, unknown>): Promise<string> {
+    if (!this.wroteCheckpoint) removeStaleTemps(root);
+    this.wroteCheckpoint = true;
+    const step = epoch * this.stepsPerEpoch;
+    const name = checkpointName(epoch, this.opts.epochs);
+    return writeCheckpoint(root, name, this.opts.model.full, this.ctl.trainer.optimizers, {
+      ...meta,
+      epoch,
+      step,
+      boundary: this.ctl.boundary,
+    });
+  }
+
+  /** Continues from a checkpoint: weights, then the freeze position at its step, then the optimizer state. */
+  async restore(dir: string): Promise<void> {
+    const meta = await readCheckpointMeta(dir);
+    await restoreCheckpoint(dir, this.opts.model.full, this.ctl.trainer, () => this.ctl.seek(meta.step));
+  }
+
+  get trainer() {
+    return this.ctl.trainer;
+  }
+
+  async close(): Promise<void> {
+    await this.ctl.close();
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The worker's side of the Session stream (docs/architecture.md#the-control-plane). Every message
+ * carries the job id, the generation and this worker's id. The worker says Hello, then sends a
+ * Heartbeat every `heartbeatMs` (the period the coordinator gave in the Join answer), progress,
+ * and one EpochResult per EpochPlan. Plans are handled one after another, in order; Finish ends
+ * the session once the plans before it are done; Abort, a broken stream or a failed plan ends it
+ * with the reason (a failed plan is also reported up as a WorkerFailure), never a hang. The
+ * coordinator heartbeats down as well: nothing from it for `heartbeatTimeoutMs` ends the session
+ * too (a stopped or partitioned coordinator). A watchdog that itself ran late measures this
+ * process's own stall (a long kernel), not the coordinator's silence, and starts counting again.
+ */
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import type { CoordinatorClient, SessionClientStream } from '@permafrost/coordinator';
+import { type EpochPlan, type Membership, MembershipSchema, SessionRequestSchema } from '@permafrost/proto';
+import { PermafrostError } from '@permafrost/telemetry';
+
+/** The heartbeat period both ways, and how long a silence means the other end is lost. */
+export interface Heartbeats {
+  heartbeatMs: number;
+  heartbeatTimeoutMs: number;
+}
+
+export type SessionEvent = MessageInitShape<typeof SessionRequestSchema>['event'];
+
+export class WorkerSession {
+  private readonly stream: SessionClientStream;
+  private readonly membership: Membership;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+
+  constructor(
+    client: CoordinatorClient,
+    membership: Membership | undefined,
+    private readonly workerId: string,
+    private readonly coordinator: string,
+  ) {
+    this.stream = client.session();
+    this.membership = create(MembershipSchema, { generation: membership?.generation ?? 0n, jobId: membership?.jobId ?? '' });
+  }
+
+  send(event: SessionEvent): void {
+    this.stream.send(create(SessionRequestSchema, { membership: this.membership, workerId: this.workerId, event }));
+  }
+
+  /** Says Hello and handles plans until Finish; rejects on Abort, a broken stream, a silent coordinator or a failed plan. */
+  run(modelInfo: Record<string, unknown>, beat: Heartbeats, onPlan: (plan: EpochPlan) => Promise<void>): Promise<void> {
+    return new Promise<void>((done, fail) => {
+      let finished = false;
+      let queue = Promise.resolve();
+      const lost = (why: string) => {
+        if (!finished) fail(new PermafrostError('unavailable', `lost the coordinator at ${this.coordinator}: ${why}`));
+      };
+      this.stream.onClose((error) => lost(error ? error.message : 'the session ended'));
+      const heard = this.watch(beat.heartbeatTimeoutMs, (ms) => lost(`it stopped answering (nothing for ${ms} ms)`));
+      this.stream.onMessage((m) => {
+        heard();
+        const c = m.command;
+        if (c.case === 'finish') {
+          finished = true;
+          queue.then(() => done(), fail);
+        } else if (c.case === 'abort') {
+          finished = true;
+          fail(new PermafrostError('aborted', `the coordinator aborted the job: ${c.value.reason}`));
+        } else if (c.case === 'epoch') {
+          const plan = c.value;
+          queue = queue.then(() => onPlan(plan)).catch((e: unknown) => this.failed(e, fail));
+        }
+      });
+      this.send({ case: 'hello', value: { modelInfoJson: JSON.stringify(modelInfo) } });
+      this.heartbeat = setInterval(() => this.send({ case: 'heartbeat', value: { sentAtMs: BigInt(Date.now()) } }), beat.heartbeatMs);
+    });
+  }
+
+  /** Calls `silent` once nothing was heard for `timeoutMs`; returns what to call on every message. */
+  private watch(timeoutMs: number, silent: (ms: number) => void): () => void {
+    const periodMs = Math.max(10, Math.min(500, timeoutMs / 4));
+    let lastHeard = Date.now();
+    let lastTick = Date.now();
+    this.watchdog = setInterval(() => {
+      const now = Date.now();
+      // this process stalled (a long kernel, a GC pause): its own silence, not the coordinator's
+      if (now - lastTick > 2 * periodMs) lastHeard = now;
+      lastTick = now;
+      if (now - lastHeard > timeoutMs) {
+        clearInterval(this.watchdog);
+        silent(now - lastHeard);
+      }
+    }, periodMs);
+    return () => {
+      lastHeard = Date.now();
+    };
+  }
+
+  private failed(e: unknown, fail: (e: Error) => void): void {
+    const message = e instanceof Error ? e.message : String(e);
+    this.send({ case: 'failure', value: { message } });
+    fail(e instanceof Error ? e : new PermafrostError('internal', message));
+  }
+
+  end(): void {
+    clearInterval(this.heartbeat);
+    clearInterval(this.watchdog);
+    this.stream.end();
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * docs/benchmarks.md and README.md's headline table are generated from test/bench/results/*.json
+ * (`npm run bench:report`): the committed files must be exactly what the generator writes now,
+ * and a benchmark without a result file must not break the report.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { renderReport } from './bench/report/render';
+import { ROOT } from './support';
+
+const GENERATOR = join(ROOT, 'test/bench/report/main.ts');
+const tmp = mkdtempSync(join(tmpdir(), 'permafrost-bench-report-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+const generate = (args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', GENERATOR, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+
+describe('npm run bench:report', () => {
+  it('writes exactly the committed docs/benchmarks.md and README headline table', () => {
+    const out = join(tmp, 'benchmarks.md');
+    const readme = join(tmp, 'README.md');
+    copyFileSync(join(ROOT, 'README.md'), readme);
+    const r = generate(['--out', out, '--readme', readme]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(out, 'utf8'), readFileSync(join(ROOT, 'docs/benchmarks.md'), 'utf8'), 'run `npm run bench:report`');
+    assert.equal(readFileSync(readme, 'utf8'), readFileSync(join(ROOT, 'README.md'), 'utf8'), 'run `npm run bench:report`');
+  });
+
+  it('--check fails and names the file when a generated file is out of date', () => {
+    const stale = join(tmp, 'stale.md');
+    writeFileSync(stale, '# Benchmarks\n');
+    const r = generate(['--out', stale, '--readme', '-', '--check']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /stale\.md is out of date/);
+    assert.equal(readFileSync(stale, 'utf8'), '# Benchmarks\n', '--check writes nothing');
+  });
+
+  it('says "not run yet" for a benchmark without a result file, and is deterministic', () => {
+    const bench = mkdtempSync(join(tmp, 'bench-'));
+    const results = mkdtempSync(join(tmp, 'results-'));
+    writeFileSync(join(bench, 'finetune.ts'), '');
+    copyFileSync(join(ROOT, 'test/bench/results/kernels.json'), join(results, 'kernels.json'));
+    const report = renderReport(bench, results);
+    assert.equal(renderReport(bench, results), report);
+    assert.match(report, /## finetune\n\nNot run yet: `npx nx run bench:finetune`/);
+    assert.match(report, /## scaling\n\nCompares [^\n]*\n\nNot run yet/);
+    assert.match(report, /## kernels\n[\s\S]*- date: 2026-11-28/);
+  });
+});

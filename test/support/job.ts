@@ -1,0 +1,56 @@
+/**
+ * A training job as command-line flags, for tests that run `permafrost train` or a coordinator
+ * with local workers: a small object in place of a long list of strings, and the places where a
+ * named run keeps its cache, checkpoints and report.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The job flags the tests use (apps/cli job-flags.ts defines them all); each key becomes --kebab-case. */
+export interface JobFlags {
+  model: string;
+  inputSize: number;
+  boundary?: string;
+  trainableLast?: number;
+  /** default mnist */
+  dataset?: string;
+  trainSamples?: number;
+  valSamples?: number;
+  freeze?: 'prefix' | 'last-k' | 'freezeout';
+  k?: number;
+  schedule?: 'linear' | 'squared' | 'cubic';
+  t0?: number;
+  epochs?: number;
+  batchSize?: number;
+  optimizer?: 'sgd' | 'adam';
+  lr?: number;
+  momentum?: number;
+  /** default wasm */
+  backend?: string;
+  seed?: number;
+  cacheDir?: string;
+  /** true: --no-cache */
+  noCache?: boolean;
+  checkpointDir?: string;
+  report?: string;
+}
+
+/** `--flag value` pairs (a bare `--flag` for true) of every flag that is set. */
+export function jobFlags(flags: JobFlags): string[] {
+  const all: Record<string, string | number | boolean | undefined> = { dataset: 'mnist', backend: 'wasm', ...flags };
+  return Object.entries(all).flatMap(([key, value]) => {
+    if (value === undefined || value === false) return [];
+    const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    return value === true ? [flag] : [flag, String(value)];
+  });
+}
+
+/** Where run `name` under `root` keeps its cache (root/name/cache), checkpoints (root/name/ckpt) and report (root/name.json). */
+export function runPaths(root: string, name: string): { cacheDir: string; checkpointDir: string; report: string } {
+  return { cacheDir: join(root, name, 'cache'), checkpointDir: join(root, name, 'ckpt'), report: join(root, `${name}.json`) };
+}
+
+/** Parses a JSON file a run wrote (a report, a checkpoint's meta.json), to be checked field by field. */
+export function readJson(path: string) {
+  return JSON.parse(readFileSync(path, 'utf8'));
+}

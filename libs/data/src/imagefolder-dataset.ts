@@ -74,6 +74,29 @@ async function sha256(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** Every class's images in order, with their labels and the listing the dataset id is a hash of. */
+async function listImages(dir: string, classes: Entry[], mode: FingerprintMode) {
+  const paths: string[] = [];
+  const labelList: number[] = [];
+  const listing: string[] = [];
+  const empty: string[] = [];
+  for (const [label, cls] of classes.entries()) {
+    const images = (await listDir(cls.path)).filter((e) => e.isFile && IMAGE_EXT.test(e.name));
+    if (images.length === 0) empty.push(cls.path);
+    for (const img of images) {
+      paths.push(img.path);
+      labelList.push(label);
+      const identity = mode === 'content' ? await sha256(img.path) : `${img.sizeBytes}\t${img.mtimeMs}`;
+      listing.push(`${relative(dir, img.path)}\t${identity}`);
+    }
+  }
+  if (empty.length > 0) {
+    const which = empty.length === 1 ? 'a class folder has' : `${empty.length} class folders have`;
+    throw new UserError(`${which} no .png/.jpg/.jpeg images: ${empty.join(', ')}`, 'data.dataset');
+  }
+  return { paths, labelList, listing };
+}
+
 export interface ImageFolderOptions {
   /** how each file's identity enters the dataset id: stat (size and mtime, the default) or content (SHA-256) */
   fingerprint?: FingerprintMode;
@@ -89,26 +112,7 @@ export async function openImageFolderDataset(dir: string, name: string, opts: Im
   if (classes.length === 0) {
     throw new UserError(`no class subfolders in ${dir}; expected one folder of images per class`, 'data.dataset');
   }
-  const paths: string[] = [];
-  const labelList: number[] = [];
-  const listing: string[] = [];
-  const empty: string[] = [];
-  for (const [label, cls] of classes.entries()) {
-    const images = (await listDir(cls.path)).filter((e) => e.isFile && IMAGE_EXT.test(e.name));
-    if (images.length === 0) empty.push(cls.path);
-    for (const img of images) {
-      paths.push(img.path);
-      labelList.push(label);
-      const identity = opts.fingerprint === 'content' ? await sha256(img.path) : `${img.sizeBytes}\t${img.mtimeMs}`;
-      listing.push(`${relative(dir, img.path)}\t${identity}`);
-    }
-  }
-  if (empty.length > 0) {
-    throw new UserError(
-      `${empty.length === 1 ? 'a class folder has' : `${empty.length} class folders have`} no .png/.jpg/.jpeg images: ${empty.join(', ')}`,
-      'data.dataset',
-    );
-  }
+  const { paths, labelList, listing } = await listImages(dir, classes, opts.fingerprint ?? 'stat');
   const problems = await checkImages(paths, opts.validate ?? 'headers');
   if (problems.length > 0) throw new UserError(`${describeProblems(problems)} (data.validate: none skips this check)`, 'data.dataset');
   const labels = Int32Array.from(labelList);

@@ -82,4 +82,25 @@ describe('ActivationCache', () => {
     assert.deepEqual(Array.from(out), [0.5, -1, 2, 3, 4, 1024]);
     await c.close();
   });
+
+  it('reads a value of the older format as a miss, not a checksum failure, and one under another key as corrupt', async () => {
+    const c = ActivationCache.open(join(root, 'formats'));
+    const h = c.register(info('dd'));
+    const v = Float32Array.from([1, 2, 3, 4, 5, 6]);
+    c.putMany(h, [
+      [1, v],
+      [2, v],
+    ]);
+    const { values } = c.databases;
+    const old = Buffer.from(c.rawValue(h.id, 1) as Buffer);
+    old[0] = 1; // format version 1
+    values.putSync(activationKey(h.id, 1), old);
+    values.putSync(activationKey(h.id, 3), c.rawValue(h.id, 2) as Buffer); // sample 2's value under sample 3
+    await c.flush();
+    const out = new Float32Array(6);
+    assert.equal(c.get(h, 1, out, 0), 'miss');
+    assert.equal(c.get(h, 2, out, 0), 'hit');
+    assert.equal(c.get(h, 3, out, 0), 'corrupt');
+    await c.close();
+  });
 });

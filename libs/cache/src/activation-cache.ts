@@ -12,14 +12,24 @@
  * taken over: it is "not a Permafrost cache". A process that opens the cache for writing
  * registers itself in `writers/` (writers.ts), so that `cache gc` can tell a run is in progress;
  * read-only opens (the inspection tools) leave no trace and never block a writer.
+ *
+ * A damaged environment is a CacheError with `corrupt` set, never a crash: before lmdb maps
+ * `cache.mdb`, its meta pages are checked against the file's length (lmdb-file-check.ts; a
+ * truncated file would otherwise be a SIGBUS) and its trees are walked (lmdb-tree-check.ts; a
+ * damaged page pointer would be a SIGBUS or an LMDB assertion), and any error LMDB raises at
+ * open, read or write is caught here. A read error marks the cache unhealthy like a failed write: the run goes on
+ * uncached.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
+import { CacheError, checkEnvFile, corruptCache, isLmdbDamage, lmdbFailure } from './cache-errors';
 import type { FingerprintInfo, FingerprintRecord } from './fingerprint-record';
 import { activationKey, fingerprintRange, parseKey } from './keys';
-import { type Codec, decodeValue, encodedBytes, encodeValue } from './value-codec';
+import { type Codec, decodeInto, encodedBytes, encodeValue } from './value-codec';
 import { registerWriter, type WriterRegistration, type WriterRole } from './writers';
+
+export { CacheError, corruptCacheHint } from './cache-errors';
 
 export const MARKER = 'permafrost-cache.json';
 export const ENV_FILE = 'cache.mdb';
@@ -47,10 +57,6 @@ export interface FingerprintHandle {
 }
 
 export type Lookup = 'hit' | 'miss' | 'corrupt';
-
-export class CacheError extends Error {
-  override readonly name = 'CacheError';
-}
 
 export interface CacheUsage {
   hits: number;
@@ -87,6 +93,7 @@ export class ActivationCache {
         throw new CacheError(`${dir} is not a Permafrost cache (no ${MARKER})`);
       }
       if (readOnly && !entries.includes(ENV_FILE)) throw new CacheError(`${dir} has no ${ENV_FILE} yet: no run has written to it`);
+      if (entries.includes(ENV_FILE)) checkEnvFile(dir);
     } else if (readOnly) {
       throw new CacheError(`${dir} does not exist`);
     }
@@ -103,6 +110,11 @@ export class ActivationCache {
       const env = open({ path: join(dir, ENV_FILE), maxDbs: 4, readOnly, compression: false, ...(readOnly ? { mapSize: 0 } : {}) });
       const values = env.openDB<Buffer, Buffer>({ name: 'activations', keyEncoding: 'binary', encoding: 'binary' });
       const meta = env.openDB<unknown, string>({ name: 'meta', encoding: 'json' });
+      // lmdb-js hands back no handle (instead of an error) when the main tree is unreadable
+      if (!values || !meta) {
+        void env.close();
+        throw corruptCache(dir, `the databases in ${ENV_FILE} cannot be opened (its main tree is damaged)`);
+      }
       writer = readOnly ? undefined : registerWriter(dir, opts.writerRole ?? 'train');
       const cache = new ActivationCache(dir, env, values, meta, opts.codec ?? 'float32', readOnly, writer);
       cache.onError = opts.onError;
@@ -110,6 +122,7 @@ export class ActivationCache {
     } catch (e) {
       writer?.release();
       if (e instanceof CacheError) throw e;
+      if (isLmdbDamage(e)) throw lmdbFailure(dir, `opening ${ENV_FILE}`, e);
       throw new CacheError(`cannot open the cache in ${dir}: ${(e as Error).message}`);
     }
   }
@@ -118,40 +131,51 @@ export class ActivationCache {
   register(info: FingerprintInfo): FingerprintHandle {
     const key = `fp:${info.fingerprint}`;
     const now = new Date().toISOString();
-    const record = this.env.transactionSync(() => {
-      const existing = this.meta.get(key) as FingerprintRecord | undefined;
-      if (existing) {
-        // a run using a superseded fingerprint again makes it current: gc must keep it
-        const { supersededBy: _, supersededAt: __, ...rest } = existing;
-        const updated: FingerprintRecord = { ...rest, recipe: existing.recipe ?? info.recipe, lastUsed: now };
-        this.meta.putSync(key, updated);
-        return updated;
-      }
-      const id = (this.meta.get('next-id') as number | undefined) ?? 1;
-      const created: FingerprintRecord = {
-        ...info,
-        id,
-        entries: 0,
-        bytes: 0,
-        created: now,
-        lastUsed: now,
-        hits: 0,
-        misses: 0,
-        checksumFailures: 0,
-      };
-      this.meta.putSync('next-id', id + 1);
-      this.meta.putSync(key, created);
-      return created;
-    });
+    const record = this.guard('registering a fingerprint', () =>
+      this.env.transactionSync(() => {
+        const existing = this.meta.get(key) as FingerprintRecord | undefined;
+        if (existing) {
+          // a run using a superseded fingerprint again makes it current: gc must keep it
+          const { supersededBy: _, supersededAt: __, ...rest } = existing;
+          const updated: FingerprintRecord = { ...rest, recipe: existing.recipe ?? info.recipe, lastUsed: now };
+          this.meta.putSync(key, updated);
+          return updated;
+        }
+        const id = (this.meta.get('next-id') as number | undefined) ?? 1;
+        const created: FingerprintRecord = {
+          ...info,
+          id,
+          entries: 0,
+          bytes: 0,
+          created: now,
+          lastUsed: now,
+          hits: 0,
+          misses: 0,
+          checksumFailures: 0,
+        };
+        this.meta.putSync('next-id', id + 1);
+        this.meta.putSync(key, created);
+        return created;
+      }),
+    );
     return { id: record.id, fingerprint: info.fingerprint, elements: info.shape.reduce((a, b) => a * b, 1) };
   }
 
   /** Reads one activation into dst[offset ..]; 'corrupt' means the bytes failed their checks. */
   get(h: FingerprintHandle, sampleId: number, dst: Float32Array, offset: number): Lookup {
-    // getBinaryFast hands back a reused buffer: decoded (copied) before the next read.
-    const bytes = this.values.getBinaryFast(activationKey(h.id, sampleId));
+    if (!this.healthy) return 'miss';
+    let bytes: Buffer | undefined;
+    try {
+      // getBinaryFast hands back a reused buffer: decoded (copied) before the next read.
+      bytes = this.values.getBinaryFast(activationKey(h.id, sampleId));
+    } catch (e) {
+      this.fail(lmdbFailure(this.dir, `reading sample ${sampleId}`, e));
+      return 'miss';
+    }
     if (bytes === undefined) return 'miss';
-    return decodeValue(bytes, dst, offset, h.elements) ? 'hit' : 'corrupt';
+    const r = decodeInto(bytes, dst, offset, h.elements, { fingerprintId: h.id, sampleId });
+    // an older format version is recomputed and overwritten like a miss, never counted as damage
+    return r === 'ok' ? 'hit' : r === 'outdated' ? 'miss' : 'corrupt';
   }
 
   /**
@@ -162,7 +186,9 @@ export class ActivationCache {
    */
   putMany(h: FingerprintHandle, entries: readonly (readonly [sampleId: number, values: Float32Array])[]): number {
     if (!this.healthy || entries.length === 0) return 0;
-    const encoded = entries.map(([id, v]) => [activationKey(h.id, id), encodeValue(v, this.codec)] as const);
+    const encoded = entries.map(
+      ([id, v]) => [activationKey(h.id, id), encodeValue(v, this.codec, { fingerprintId: h.id, sampleId: id })] as const,
+    );
     try {
       this.env.transactionSync(() => {
         for (const [key, value] of encoded) this.values.putSync(key, Buffer.from(value.buffer, value.byteOffset, value.length));
@@ -172,6 +198,15 @@ export class ActivationCache {
       return 0;
     }
     return encoded.reduce((a, [, v]) => a + v.length, 0);
+  }
+
+  /** Runs an LMDB operation; an error that says the file is damaged becomes a corrupt CacheError. */
+  private guard<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw isLmdbDamage(e) ? lmdbFailure(this.dir, what, e) : e;
+    }
   }
 
   private fail(e: Error): void {
@@ -228,10 +263,15 @@ export class ActivationCache {
     });
   }
 
+  /** The fingerprint records; a corrupt CacheError when LMDB cannot read them. */
   fingerprints(): FingerprintRecord[] {
     const out: FingerprintRecord[] = [];
-    for (const { key, value } of this.meta.getRange({ start: 'fp:', end: 'fp;' })) {
-      if (typeof key === 'string') out.push(value as FingerprintRecord);
+    try {
+      for (const { key, value } of this.meta.getRange({ start: 'fp:', end: 'fp;' })) {
+        if (typeof key === 'string') out.push(value as FingerprintRecord);
+      }
+    } catch (e) {
+      throw lmdbFailure(this.dir, 'reading the fingerprint records', e);
     }
     return out.sort((a, b) => a.id - b.id);
   }
@@ -244,12 +284,20 @@ export class ActivationCache {
   /** The sample ids stored under a fingerprint, in order (a key-only range scan), at most `limit`. */
   sampleIds(fingerprintId: number, limit?: number): number[] {
     const range = { ...fingerprintRange(fingerprintId), ...(limit === undefined ? {} : { limit }) };
-    return Array.from(this.values.getKeys(range), (k) => parseKey(k).sampleId);
+    try {
+      return Array.from(this.values.getKeys(range), (k) => parseKey(k).sampleId);
+    } catch (e) {
+      throw lmdbFailure(this.dir, `listing the entries of fingerprint ${fingerprintId}`, e);
+    }
   }
 
   /** A copy of one stored value (header included), or undefined. */
   rawValue(fingerprintId: number, sampleId: number): Buffer | undefined {
-    return this.values.getBinary(activationKey(fingerprintId, sampleId));
+    try {
+      return this.values.getBinary(activationKey(fingerprintId, sampleId));
+    } catch (e) {
+      throw lmdbFailure(this.dir, `reading sample ${sampleId} of fingerprint ${fingerprintId}`, e);
+    }
   }
 
   /** The LMDB handles for the lib's inspection and gc code. */
@@ -271,6 +319,9 @@ export class ActivationCache {
     try {
       if (!this.readOnly) await this.flush();
       await this.env.close();
+    } catch (e) {
+      // closing a damaged environment must not turn a reported problem into a crash
+      if (this.healthy) throw e;
     } finally {
       this.writer?.release();
     }

@@ -55,7 +55,7 @@ export function exportFingerprint(cache: ActivationCache, record: FingerprintRec
     sink.begin(values.getKeysCount(range()), record.shape);
     for (const { key, value } of values.getRange(range())) {
       const { sampleId } = parseKey(key);
-      if (decodeValue(value, row, 0, elements)) {
+      if (decodeValue(value, row, 0, elements, { fingerprintId: record.id, sampleId })) {
         sink.row(row);
         ids.push(sampleId);
       } else {

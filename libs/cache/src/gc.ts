@@ -69,7 +69,7 @@ export interface GcResult {
 /** gc refused to run: a training run has the cache open for writing. */
 export class GcRefusedError extends CacheError {}
 
-function refuseIfWritten(dir: string, ownFile?: string): number {
+export function refuseIfWritten(dir: string, ownFile?: string): number {
   const { live, stale } = listWriters(dir, { removeStale: true });
   const others = live.filter((w) => w.file !== ownFile);
   if (others.length > 0) {

@@ -131,7 +131,7 @@ export function showEntry(cache: ActivationCache, record: FingerprintRecord, sam
     throw new CacheError(`sample ${sampleId} is not cached under fingerprint ${record.id} (${record.fingerprint.slice(0, 12)}); ${held}`);
   }
   const elements = record.shape.reduce((a, b) => a * b, 1);
-  const check = inspectValue(bytes, elements);
+  const check = inspectValue(bytes, elements, { fingerprintId: record.id, sampleId });
   return {
     fingerprint: record.fingerprint,
     fingerprintId: record.id,

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 
 export const WRITERS_DIR = 'writers';
 
-export type WriterRole = 'train' | 'gc';
+export type WriterRole = 'train' | 'gc' | 'repair';
 
 export interface WriterInfo {
   pid: number;

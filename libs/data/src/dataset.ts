@@ -34,11 +34,18 @@ export interface Dataset {
   close(): Promise<void>;
 }
 
+/** What a file dataset's id covers per file: size and mtime (stat), or a SHA-256 of the bytes (content). */
+export type FingerprintMode = 'stat' | 'content';
+
 export interface OpenDatasetOptions {
   /** default /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist) */
   fashionMnistDir?: string;
   /** default 'train' */
   split?: 'train' | 'test';
+  /** the check of every file at open: headers (default), full (decode everything) or none */
+  validate?: 'full' | 'headers' | 'none';
+  /** what an imagefolder dataset's id covers per file (default stat: size and mtime) */
+  fingerprint?: FingerprintMode;
 }
 
 /** Out-of-range ids are a caller bug, not a user mistake, hence RangeError rather than UserError. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -88,12 +88,47 @@ describe('imagefolder dataset', () => {
     assert.equal(after.size, 2);
   });
 
-  it('reports a corrupt image as a UserError naming the file', async () => {
+  it('finds every undecodable file at open and names them all; validate none leaves it to read()', async () => {
     const bad = join(root, 'bad');
-    mkdirSync(join(bad, 'c'), { recursive: true });
+    for (const c of ['c', 'd']) mkdirSync(join(bad, c), { recursive: true });
     writeFileSync(join(bad, 'c', 'broken.png'), 'this is not a png');
-    const broken = await openImageFolderDataset(bad, 'x');
+    await solid(3, 3, 3, [1, 2, 3])
+      .png()
+      .toFile(join(bad, 'c', 'good.png'));
+    writeFileSync(join(bad, 'd', 'empty.jpg'), '');
+    await assert.rejects(
+      openImageFolderDataset(bad, 'x'),
+      userError(
+        'data.dataset',
+        new RegExp(`2 image files cannot be decoded: ${join(bad, 'c', 'broken.png')} \\(.+\\); ${join(bad, 'd', 'empty.jpg')} \\(`),
+      ),
+    );
+    await assert.rejects(openImageFolderDataset(bad, 'x', { validate: 'full' }), userError('data.dataset', /2 image files/));
+    const broken = await openImageFolderDataset(bad, 'x', { validate: 'none' });
     await assert.rejects(broken.read([0], { sizePx: 4 }), userError(join(bad, 'c', 'broken.png'), /cannot decode/));
+  });
+
+  it('changes its id when an image is rewritten at the same size, or (content mode) its bytes change', async () => {
+    const dir = join(root, 'rewrite');
+    for (const c of ['a', 'b']) mkdirSync(join(dir, c), { recursive: true });
+    const file = join(dir, 'a', 'x.png');
+    const bytes = await solid(4, 4, 3, [10, 20, 30]).png().toBuffer();
+    writeFileSync(file, bytes);
+    writeFileSync(join(dir, 'b', 'y.png'), bytes);
+    const first = await openImageFolderDataset(dir, 'x');
+    const content = await openImageFolderDataset(dir, 'x', { fingerprint: 'content' });
+    const other = Buffer.from(bytes);
+    other[other.length - 20] = (other[other.length - 20] as number) ^ 1; // same size, other bytes
+    writeFileSync(file, other);
+    utimesSync(file, new Date(Date.now() + 5000), new Date(Date.now() + 5000));
+    const second = await openImageFolderDataset(dir, 'x', { validate: 'none' });
+    assert.notEqual(second.id, first.id, 'same size, new mtime');
+    // content mode sees the change even when the old mtime is put back
+    const old = statSync(join(dir, 'b', 'y.png')).mtime;
+    utimesSync(file, old, old);
+    const third = await openImageFolderDataset(dir, 'x', { fingerprint: 'content', validate: 'none' });
+    assert.notEqual(third.id, content.id);
+    assert.match(third.id, /:sha256:/);
   });
 
   it('rejects a missing folder, a folder without classes and an empty class', async () => {
@@ -103,6 +138,6 @@ describe('imagefolder dataset', () => {
     await solid(2, 2, 3, [0, 0, 0]).png().toFile(join(flat, 'a.png'));
     await assert.rejects(openImageFolderDataset(flat, 'x'), userError('data.dataset', /no class subfolders/));
     mkdirSync(join(flat, 'empty'));
-    await assert.rejects(openImageFolderDataset(flat, 'x'), userError(join(flat, 'empty'), /no \.png/));
+    await assert.rejects(openImageFolderDataset(flat, 'x'), userError('data.dataset', new RegExp(`no \\.png.*${join(flat, 'empty')}`)));
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { UserError } from '@permafrost/telemetry';
+import sharp from 'sharp';
 import { DATASET_NAMES, openDataset } from './open-dataset';
 
 const root = mkdtempSync(join(tmpdir(), 'permafrost-open-'));
@@ -46,5 +47,17 @@ describe('openDataset', () => {
     await assert.rejects(openDataset(`idx:${dir}`), userError('data.dataset', /train-images-idx3-ubyte/));
     await assert.rejects(openDataset('imagefolder:relative/missing'), userError('data.dataset', new RegExp(resolve('relative/missing'))));
     await assert.rejects(openDataset(`imagefolder:${dir}`, { split: 'test' }), userError('data.split'));
+  });
+
+  it('refuses a dataset with fewer than two classes', async () => {
+    const dir = join(root, 'one-class');
+    mkdirSync(join(dir, 'cat'), { recursive: true });
+    await sharp(Buffer.alloc(12), { raw: { width: 2, height: 2, channels: 3 } })
+      .png()
+      .toFile(join(dir, 'cat', 'a.png'));
+    await assert.rejects(
+      openDataset(`imagefolder:${dir}`),
+      userError('data.dataset', /has 1 class \(only 'cat'\); a classifier needs at least 2/),
+    );
   });
 });

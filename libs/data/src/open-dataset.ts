@@ -25,7 +25,22 @@ function noTestSplit(what: string, instead: string): UserError {
   return new UserError(`${what} has no separate test split; ${instead}`, 'data.split');
 }
 
+/**
+ * Opens a dataset and checks what would otherwise fail later, deep inside a run: at least two
+ * classes (a classifier needs them; one class fails inside tfjs's oneHot), and, for image
+ * folders, every file's header (`validate`).
+ */
 export async function openDataset(spec: string, opts: OpenDatasetOptions = {}): Promise<Dataset> {
+  const dataset = await openUnchecked(spec, opts);
+  if (dataset.numClasses < 2) {
+    await dataset.close();
+    const which = dataset.classNames.length === 1 ? ` (only '${dataset.classNames[0]}')` : '';
+    throw new UserError(`${spec} has ${dataset.numClasses} class${which}; a classifier needs at least 2`, 'data.dataset');
+  }
+  return dataset;
+}
+
+async function openUnchecked(spec: string, opts: OpenDatasetOptions): Promise<Dataset> {
   const split = opts.split ?? 'train';
   if (split !== 'train' && split !== 'test') {
     throw new UserError(`unknown split '${split}', expected train or test`, 'data.split');
@@ -51,7 +66,7 @@ export async function openDataset(spec: string, opts: OpenDatasetOptions = {}): 
   }
   if (name.startsWith('imagefolder:')) {
     if (split === 'test') throw noTestSplit('an imagefolder dataset', 'open the test images as their own imagefolder:DIR');
-    return openImageFolderDataset(dirOf(name, 'imagefolder:'), name);
+    return openImageFolderDataset(dirOf(name, 'imagefolder:'), name, { fingerprint: opts.fingerprint, validate: opts.validate });
   }
   throw new UserError(`unknown dataset '${spec}', expected one of ${DATASET_NAMES.join(', ')}`, 'data.dataset');
 }

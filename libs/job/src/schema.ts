@@ -34,6 +34,10 @@ export const dataSection = z
     /** validation samples (default: min(1000, 10% of the dataset)) */
     valSamples: nonNegInt.optional(),
     fashionMnistDir: z.string().min(1).default('/usr/share/datasets/fashion-mnist'),
+    /** the check of every image file at start: headers (fast), full (decode every file) or none */
+    validate: z.enum(['full', 'headers', 'none']).default('headers'),
+    /** what an imagefolder dataset's cache identity covers per file: stat (size, mtime) or content (SHA-256) */
+    fingerprint: z.enum(['stat', 'content']).default('stat'),
   })
   .strict();
 

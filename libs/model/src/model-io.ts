@@ -3,11 +3,15 @@
  * weights manifest) and binary weight shards beside it. Plain tfjs has no file:// handler outside
  * tfjs-node, so we read and write the files ourselves.
  *
+ * Weight shard paths in model.json are relative to its directory and must stay inside it: a path
+ * that is absolute, climbs out (`../../etc/hostname`) or is a link to a file outside is refused,
+ * so a model file can never make a run read other files.
+ *
  * Saving is atomic: everything goes to a temporary sibling directory which is then renamed into
  * place, so a reader (or a crash) never sees a half-written checkpoint.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { UserError } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -38,7 +42,7 @@ export async function loadModelFile(path: string): Promise<tfl.LayersModel> {
   for (const group of json.weightsManifest) {
     specs.push(...group.weights);
     for (const p of group.paths) {
-      const shard = join(dirname(file), p);
+      const shard = await shardPath(file, p);
       try {
         shards.push(new Uint8Array(await readFile(shard)));
       } catch {
@@ -58,6 +62,29 @@ export async function loadModelFile(path: string): Promise<tfl.LayersModel> {
   } catch (e) {
     throw new UserError(`cannot build the model: ${(e as Error).message}`, file);
   }
+}
+
+const inside = (dir: string, path: string) => {
+  const rel = relative(dir, path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+};
+
+/** The file a weightsManifest path names, inside the model's directory; anything else is a UserError. */
+async function shardPath(modelJson: string, p: unknown): Promise<string> {
+  const dir = dirname(modelJson);
+  if (typeof p !== 'string' || p === '' || isAbsolute(p) || !inside(dir, resolve(dir, p))) {
+    throw new UserError(
+      `weight path ${JSON.stringify(p)} is outside the model's directory ${dir}; shards must be files beside model.json`,
+      modelJson,
+    );
+  }
+  const shard = resolve(dir, p);
+  // a link inside the directory may still point outside it
+  const [realDir, realShard] = await Promise.all([realpath(dir), realpath(shard).catch(() => undefined)]);
+  if (realShard !== undefined && !inside(realDir, realShard)) {
+    throw new UserError(`weight path ${JSON.stringify(p)} links to ${realShard}, outside the model's directory ${dir}`, modelJson);
+  }
+  return shard;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

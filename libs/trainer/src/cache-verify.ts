@@ -50,6 +50,8 @@ export interface VerifyReport {
   checked: number;
   /** sample ids whose stored value failed its checksum (or header/length check) */
   corrupt: number[];
+  /** entries in an older value format: not checked, recomputed by the next run that reads them */
+  outdated: number;
   /** sample ids whose stored value differs from the recomputed one beyond the tolerance */
   mismatched: number[];
   maxAbsDiff: number;
@@ -66,7 +68,11 @@ export interface RebuiltPrefix {
 /** Builds a job's frozen prefix and opens its dataset; the caller disposes it. */
 export async function rebuildPrefix(job: JobSpec): Promise<RebuiltPrefix> {
   await initEngine(job.train.backend);
-  const dataset = await openDataset(job.data.dataset, { fashionMnistDir: job.data.fashionMnistDir });
+  const dataset = await openDataset(job.data.dataset, {
+    fashionMnistDir: job.data.fashionMnistDir,
+    validate: job.data.validate,
+    fingerprint: job.data.fingerprint,
+  });
   try {
     const model = await assemble(job.model, job.freeze, dataset.numClasses, job.train.seed);
     return {
@@ -117,6 +123,45 @@ function pick(ids: number[], select: VerifySelection, seed: number): number[] {
   return a.slice(0, want).sort((x, y) => x - y);
 }
 
+interface StoredEntry {
+  id: number;
+  values: Float32Array;
+  codec: 'float32' | 'float16';
+}
+
+/** The stored values of `ids` that pass their checks; the rest are counted in `report`. */
+function readStored(cache: ActivationCache, record: FingerprintRecord, ids: number[], report: VerifyReport): StoredEntry[] {
+  const elements = record.shape.reduce((a, b) => a * b, 1);
+  const good: StoredEntry[] = [];
+  for (const id of ids) {
+    const bytes = cache.rawValue(record.id, id);
+    if (bytes === undefined) continue; // removed since the listing (a gc)
+    const check = inspectValue(bytes, elements, { fingerprintId: record.id, sampleId: id });
+    if (check.outdated) report.outdated++;
+    else if (check.ok && check.values && check.codec) good.push({ id, values: check.values, codec: check.codec });
+    else report.corrupt.push(id);
+  }
+  return good;
+}
+
+/** Compares a stored entry with its recomputed value `ref`, adding the result to `report`. */
+function compare(report: VerifyReport, g: StoredEntry, ref: Float32Array): void {
+  let scale = 0;
+  for (const v of ref) scale = Math.max(scale, Math.abs(v));
+  const { rtol, atol } = TOLERANCE[g.codec];
+  let maxAbs = 0;
+  let bad = false;
+  for (let k = 0; k < ref.length; k++) {
+    const r = ref[k] as number;
+    const d = Math.abs((g.values[k] as number) - r);
+    if (!(d <= atol * Math.max(scale, 1e-30) + rtol * Math.abs(r))) bad = true;
+    if (!(d <= maxAbs)) maxAbs = d;
+  }
+  if (bad) report.mismatched.push(g.id);
+  report.maxAbsDiff = Math.max(report.maxAbsDiff, maxAbs);
+  report.maxRelDiff = Math.max(report.maxRelDiff, scale > 0 ? maxAbs / scale : maxAbs > 0 ? Number.POSITIVE_INFINITY : 0);
+}
+
 export async function verifyFingerprint(
   cache: ActivationCache,
   record: FingerprintRecord,
@@ -136,20 +181,14 @@ export async function verifyFingerprint(
     storedEntries: all.length,
     checked: 0,
     corrupt: [],
+    outdated: 0,
     mismatched: [],
     maxAbsDiff: 0,
     maxRelDiff: 0,
   };
   const stale = rebuilt.identity.fingerprint !== record.fingerprint;
   for (let at = 0; at < ids.length; at += SLICE) {
-    const good: { id: number; values: Float32Array; codec: 'float32' | 'float16' }[] = [];
-    for (const id of ids.slice(at, at + SLICE)) {
-      const bytes = cache.rawValue(record.id, id);
-      if (bytes === undefined) continue; // removed since the listing (a gc)
-      const check = inspectValue(bytes, elements);
-      if (check.ok && check.values && check.codec) good.push({ id, values: check.values, codec: check.codec });
-      else report.corrupt.push(id);
-    }
+    const good = readStored(cache, record, ids.slice(at, at + SLICE), report);
     report.checked += good.length;
     // a stale prefix computes something else: comparing values would only repeat that
     if (stale || good.length === 0) continue;
@@ -160,23 +199,7 @@ export async function verifyFingerprint(
     const acts = tf.tidy(() => rebuilt.model.prefix.predict(preprocess(raw, rebuilt.model.input), { batchSize: good.length }) as tf.Tensor);
     const fresh = (await acts.data()) as Float32Array;
     acts.dispose();
-    good.forEach((g, i) => {
-      const ref = fresh.subarray(i * elements, (i + 1) * elements);
-      let scale = 0;
-      for (const v of ref) scale = Math.max(scale, Math.abs(v));
-      const { rtol, atol } = TOLERANCE[g.codec];
-      let maxAbs = 0;
-      let bad = false;
-      for (let k = 0; k < elements; k++) {
-        const r = ref[k] as number;
-        const d = Math.abs((g.values[k] as number) - r);
-        if (!(d <= atol * Math.max(scale, 1e-30) + rtol * Math.abs(r))) bad = true;
-        if (!(d <= maxAbs)) maxAbs = d;
-      }
-      if (bad) report.mismatched.push(g.id);
-      report.maxAbsDiff = Math.max(report.maxAbsDiff, maxAbs);
-      report.maxRelDiff = Math.max(report.maxRelDiff, scale > 0 ? maxAbs / scale : maxAbs > 0 ? Number.POSITIVE_INFINITY : 0);
-    });
+    for (const [i, g] of good.entries()) compare(report, g, fresh.subarray(i * elements, (i + 1) * elements));
     await new Promise<void>((r) => setImmediate(r));
   }
   report.status = stale ? 'stale' : report.corrupt.length > 0 ? 'corrupt' : report.mismatched.length > 0 ? 'mismatch' : 'ok';

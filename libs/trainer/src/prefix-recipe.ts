@@ -29,7 +29,12 @@ export function prefixRecipe(job: JobSpec): PrefixRecipe {
   if (modelSource(model.name) === 'file') model.name = resolve(model.name);
   return {
     model: defined(model),
-    data: { dataset: absoluteDataset(job.data.dataset), fashionMnistDir: resolve(job.data.fashionMnistDir) },
+    data: {
+      dataset: absoluteDataset(job.data.dataset),
+      fashionMnistDir: resolve(job.data.fashionMnistDir),
+      // the dataset id depends on it; the default is left out so older records read the same
+      ...(job.data.fingerprint === 'stat' ? {} : { fingerprint: job.data.fingerprint }),
+    },
     seed: job.train.seed,
   };
 }

@@ -22,7 +22,11 @@ export interface PreparedRun {
 /** The caller owns `dataset` and closes it. */
 export async function prepareRun(job: JobSpec): Promise<PreparedRun> {
   const engine = await initEngine(job.train.backend);
-  const dataset = await openDataset(job.data.dataset, { fashionMnistDir: job.data.fashionMnistDir });
+  const dataset = await openDataset(job.data.dataset, {
+    fashionMnistDir: job.data.fashionMnistDir,
+    validate: job.data.validate,
+    fingerprint: job.data.fingerprint,
+  });
   try {
     const { train, val } = splitTrainVal(dataset, {
       seed: job.train.seed,

@@ -3,7 +3,7 @@
  * result objects as they are). Tables are padded columns; sizes are binary units; times are UTC
  * to the minute, as a person scanning a listing wants them.
  */
-import type { CacheStats, EntryView, ExportResult, FingerprintRow, GcItem, GcResult } from '@permafrost/cache';
+import type { CacheStats, EntryView, ExportResult, FingerprintRow, GcItem, GcResult, RepairResult } from '@permafrost/cache';
 import type { VerifyReport } from '@permafrost/trainer';
 
 export function formatBytes(n: number): string {
@@ -107,13 +107,17 @@ export function showText(e: EntryView, png: string | undefined): string {
   return `${out.join('\n')}\n`;
 }
 
+/** Entries of an older value format: neither checked nor a failure (the next run recomputes them). */
+const outdated = (r: VerifyReport) =>
+  r.outdated > 0 ? `; ${r.outdated} in an older value format, recomputed by the next run that reads them` : '';
+
 export function verifyText(r: VerifyReport): string {
   const head = `${r.id} ${short(r.fingerprint)}`;
   const diffs = `max abs diff ${num(r.maxAbsDiff)}, max rel diff ${num(r.maxRelDiff)}`;
   const sample = (ids: number[]) => `${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ', ...' : ''}`;
   switch (r.status) {
     case 'ok':
-      return `${head} ok: ${r.checked} of ${r.storedEntries} entries recomputed, ${diffs}\n`;
+      return `${head} ok: ${r.checked} of ${r.storedEntries} entries recomputed, ${diffs}${outdated(r)}\n`;
     case 'stale':
       return `${head} STALE: the model or dataset no longer match the cached entries (rebuilt fingerprint ${short(r.rebuiltFingerprint)}; changed: ${r.changed.join('; ')})\n`;
     case 'corrupt':
@@ -148,4 +152,13 @@ export function exportText(r: ExportResult): string {
   const corrupt =
     r.corrupt.length > 0 ? `; left out ${r.corrupt.length} corrupt entries (samples ${r.corrupt.slice(0, 10).join(', ')})` : '';
   return `exported ${r.rows} rows of [${r.shape.slice(1).join(',')}] ${r.dtype} (fingerprint ${r.id}) as ${r.format}${corrupt}:\n${r.files.map((f) => `  ${f}\n`).join('')}`;
+}
+
+export function repairText(r: RepairResult): string {
+  const lines = [`repaired ${r.dir}${r.out === r.dir ? '' : ` into ${r.out}`}: kept ${r.keptEntries} entries`];
+  for (const f of r.fingerprints) lines.push(`  ${f.id} ${short(f.fingerprint)}: ${f.kept} entries kept`);
+  if (r.damageCount > 0) lines.push(`  ${r.damageCount} damaged part(s) skipped, e.g. ${r.damage[0]}`);
+  if (r.droppedValues > 0) lines.push(`  ${r.droppedValues} value(s) dropped: they failed their checks or lost their record`);
+  if (r.damagedFile) lines.push(`damaged file kept as ${r.damagedFile}`);
+  return `${lines.join('\n')}\n`;
 }

@@ -19,6 +19,7 @@ import {
   findFingerprint,
   fingerprintRows,
   GcRefusedError,
+  repairCache,
   showEntry,
 } from '@permafrost/cache';
 import { type JobSpec, loadJob } from '@permafrost/job';
@@ -27,24 +28,31 @@ import { jobFingerprint, type VerifySelection, verifyCache } from '@permafrost/t
 import type { Command } from 'commander';
 import { addJobFlags, jobOverrides } from '../job-flags';
 import { parseCount, parseDuration, parseFraction } from '../parse';
-import { exportText, gcText, lsText, showText, statsText, verifyText } from './cache-output';
+import { exportText, gcText, lsText, repairText, showText, statsText, verifyText } from './cache-output';
 
 const DEFAULT_DIR = '.permafrost/cache';
 type Opts = Record<string, unknown>;
 
-/** Runs `fn` on the cache opened read-only, turning cache errors into UserErrors (exit 2). */
+/** A damaged cache: not the user's mistake, so exit 1 (data-loss), with the fix in the message. */
+const corrupt = (e: CacheError) => new PermafrostError('data-loss', e.message);
+const isCorrupt = (e: unknown): e is PermafrostError => e instanceof PermafrostError && !(e instanceof UserError) && e.code === 'data-loss';
+
+/**
+ * Runs `fn` on the cache opened read-only, turning cache errors into UserErrors (exit 2), except
+ * a corrupt cache: that is not the user's mistake, it fails the command (exit 1) with the fix.
+ */
 async function withCache<T>(dir: string, fn: (cache: ActivationCache) => Promise<T> | T): Promise<T> {
   let cache: ActivationCache;
   try {
     cache = ActivationCache.open(dir, { readOnly: true });
   } catch (e) {
-    if (e instanceof CacheError) throw new UserError(e.message, '--cache-dir');
+    if (e instanceof CacheError) throw e.corrupt ? corrupt(e) : new UserError(e.message, '--cache-dir');
     throw e;
   }
   try {
     return await fn(cache);
   } catch (e) {
-    if (e instanceof CacheError) throw new UserError(e.message);
+    if (e instanceof CacheError) throw e.corrupt ? corrupt(e) : new UserError(e.message);
     throw e;
   } finally {
     await cache.close();
@@ -141,18 +149,28 @@ function registerVerify(cache: Command): void {
     const job = await optionalJob(opts);
     const dir = (opts.cacheDir as string | undefined) ?? job?.cache.dir ?? DEFAULT_DIR;
     const backend = (opts.backend as JobSpec['train']['backend'] | undefined) ?? job?.train.backend ?? 'auto';
-    const { reports, skipped } = await withCache(dir, (c) =>
-      verifyCache(c, {
-        ref,
-        job,
-        backend,
-        select,
-        seed: 0,
-        onReport: (r) => {
-          if (!opts.json) process.stdout.write(verifyText(r));
-        },
-      }),
-    );
+    let result: Awaited<ReturnType<typeof verifyCache>>;
+    try {
+      result = await withCache(dir, (c) =>
+        verifyCache(c, {
+          ref,
+          job,
+          backend,
+          select,
+          seed: 0,
+          onReport: (r) => {
+            if (!opts.json) process.stdout.write(verifyText(r));
+          },
+        }),
+      );
+    } catch (e) {
+      if (!isCorrupt(e)) throw e;
+      // a damaged environment: the whole cache is CORRUPT, reported like a fingerprint's verdict
+      if (opts.json) process.stdout.write(`${JSON.stringify({ dir, status: 'corrupt', problem: e.message }, null, 2)}\n`);
+      else process.stdout.write(`CORRUPT: ${e.message}\n`);
+      throw new PermafrostError('data-loss', `verify: ${dir} is corrupt`);
+    }
+    const { reports, skipped } = result;
     const failed = reports.filter((r) => r.status !== 'ok');
     if (opts.json) process.stdout.write(`${JSON.stringify({ dir, fingerprints: reports, skipped }, null, 2)}\n`);
     else for (const s of skipped) process.stdout.write(`${s.id} ${s.fingerprint.slice(0, 12)} skipped: ${s.reason}\n`);
@@ -181,11 +199,28 @@ function registerGc(cache: Command): void {
           print(r, gcText(r, idsByHex(records)), opts.json);
         } catch (e) {
           if (e instanceof GcRefusedError) throw new PermafrostError('failed-precondition', `gc refused: ${e.message}`);
-          if (e instanceof CacheError) throw new UserError(e.message);
+          if (e instanceof CacheError) throw e.corrupt ? corrupt(e) : new UserError(e.message);
           throw e;
         }
       },
     );
+}
+
+function registerRepair(cache: Command): void {
+  verb(cache, 'repair', 'salvage the readable entries of a damaged cache into a new environment (in place, or into --out)')
+    .option('--out <dir>', 'write the repaired cache into this new directory instead of replacing cache.mdb')
+    .action(async (opts: { cacheDir: string; out?: string; json?: boolean }) => {
+      try {
+        const r = await repairCache(opts.cacheDir, { out: opts.out });
+        print(r, repairText(r), opts.json);
+      } catch (e) {
+        if (e instanceof GcRefusedError) {
+          throw new PermafrostError('failed-precondition', `repair refused: ${e.message.replace('run gc', 'run repair')}`);
+        }
+        if (e instanceof CacheError) throw e.corrupt ? corrupt(e) : new UserError(e.message, '--cache-dir');
+        throw e;
+      }
+    });
 }
 
 function registerExport(cache: Command): void {
@@ -219,5 +254,6 @@ export function registerCache(program: Command): void {
   registerShow(cache);
   registerVerify(cache);
   registerGc(cache);
+  registerRepair(cache);
   registerExport(cache);
 }

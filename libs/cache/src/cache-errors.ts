@@ -5,15 +5,16 @@
  * of `cache.mdb` (lmdb-file-check.ts, lmdb-tree-check.ts) throws one.
  */
 import { join } from 'node:path';
+import { PermafrostError } from '@permafrost/telemetry';
 import { checkLmdbTrees } from './lmdb-tree-check';
 
-export class CacheError extends Error {
+export class CacheError extends PermafrostError {
   override readonly name = 'CacheError';
   /** the environment itself is damaged (truncated, bad pages): repair or delete it */
   readonly corrupt: boolean;
 
   constructor(message: string, opts: { corrupt?: boolean } = {}) {
-    super(message);
+    super(opts.corrupt ? 'data-loss' : 'failed-precondition', message);
     this.corrupt = opts.corrupt ?? false;
   }
 }

@@ -1,10 +1,7 @@
-export type { Dataset, OpenDatasetOptions, RawBatch } from './dataset';
-export { batches, epochOrder } from './epoch-order';
-export { DATASET_NAMES, openDataset } from './open-dataset';
-export type { PreprocessSpec } from './preprocess';
+export type { Dataset } from './dataset';
+export { batches } from './epoch-order';
+export { openDataset } from './open-dataset';
 export { preprocess, preprocessId } from './preprocess';
 export { seededRandom } from './seeded-random';
-export type { LocalEpochPlan } from './shard-plan';
 export { assignShards, defaultShardCount, localEpochPlan, shardOf } from './shard-plan';
-export type { SplitOptions } from './split';
 export { splitTrainVal } from './split';

@@ -30,6 +30,18 @@ export const JOB_FLAGS: FlagDef[] = [
   { flag: '--fashion-mnist-dir <dir>', path: 'data.fashionMnistDir', help: 'where the Fashion-MNIST IDX files are', kind: 'string' },
   { flag: '--train-samples <n>', path: 'data.trainSamples', help: 'training samples to use', kind: 'int' },
   { flag: '--val-samples <n>', path: 'data.valSamples', help: 'validation samples to hold out', kind: 'int' },
+  {
+    flag: '--validate <mode>',
+    path: 'data.validate',
+    help: 'check image files at start: headers | full | none (default headers)',
+    kind: 'string',
+  },
+  {
+    flag: '--data-fingerprint <mode>',
+    path: 'data.fingerprint',
+    help: 'imagefolder cache identity: stat | content (default stat)',
+    kind: 'string',
+  },
   { flag: '--epochs <n>', path: 'train.epochs', help: 'epochs (default 3)', kind: 'int' },
   { flag: '--batch-size <n>', path: 'train.batchSize', help: 'batch size (default 32)', kind: 'int' },
   { flag: '--optimizer <name>', path: 'train.optimizer', help: 'sgd | adam (default adam)', kind: 'string' },

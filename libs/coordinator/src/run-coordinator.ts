@@ -7,11 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { defaultShardCount, openDataset, splitTrainVal } from '@permafrost/data';
+import { defaultShardCount } from '@permafrost/data';
 import { formatPreview } from '@permafrost/freeze';
 import type { JobSpec } from '@permafrost/job';
 import { log, PermafrostError, RunProgress, UserError } from '@permafrost/telemetry';
-import { dataInfo, type EpochRecord, planJob, type RunReport, resumePoint, runReport } from '@permafrost/trainer';
+import { dataInfo, type EpochRecord, jobSplit, openJobDataset, planJob, type RunReport, resumePoint, runReport } from '@permafrost/trainer';
 import { Coordinator, type CoordinatorOptions } from './coordinator';
 import { FleetProgress } from './fleet-progress';
 import type { CoordinatorServer, ServeCoordinator } from './handlers';
@@ -34,12 +34,8 @@ export interface RunCoordinatorOptions {
 
 /** What the coordinator needs to know about the job before any worker joins. */
 async function jobPlan(job: JobSpec) {
-  const dataset = await openDataset(job.data.dataset, { fashionMnistDir: job.data.fashionMnistDir });
-  const { train, val } = splitTrainVal(dataset, {
-    seed: job.train.seed,
-    trainSamples: job.data.trainSamples,
-    valSamples: job.data.valSamples,
-  });
+  const dataset = await openJobDataset(job);
+  const { train, val } = jobSplit(job, dataset);
   const data = dataInfo(dataset, train, val);
   await dataset.close();
   // the freeze plan every worker derives too; announced epoch by epoch in the step plans

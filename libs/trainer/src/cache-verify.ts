@@ -15,7 +15,7 @@
  */
 import type { ActivationCache, FingerprintRecord } from '@permafrost/cache';
 import { findFingerprint, inspectValue } from '@permafrost/cache';
-import { type Dataset, openDataset, preprocess, seededRandom } from '@permafrost/data';
+import { type Dataset, preprocess, seededRandom } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
 import type { JobSpec } from '@permafrost/job';
 import { type Assembled, assemble } from '@permafrost/model';
@@ -23,6 +23,7 @@ import { UserError } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
 import { type PrefixFingerprint, prefixFingerprint } from './cache-setup';
 import { jobFromRecipe } from './prefix-recipe';
+import { openJobDataset } from './run-setup';
 
 /** samples per prefix call */
 const SLICE = 32;
@@ -68,11 +69,7 @@ export interface RebuiltPrefix {
 /** Builds a job's frozen prefix and opens its dataset; the caller disposes it. */
 export async function rebuildPrefix(job: JobSpec): Promise<RebuiltPrefix> {
   await initEngine(job.train.backend);
-  const dataset = await openDataset(job.data.dataset, {
-    fashionMnistDir: job.data.fashionMnistDir,
-    validate: job.data.validate,
-    fingerprint: job.data.fingerprint,
-  });
+  const dataset = await openJobDataset(job);
   try {
     const model = await assemble(job.model, job.freeze, dataset.numClasses, job.train.seed);
     return {

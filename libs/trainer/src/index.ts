@@ -10,7 +10,7 @@ export { planJob } from './freeze-setup';
 export type { GradientReducer } from './reducer';
 export type { RunReport } from './report';
 export { dataInfo, runReport } from './report';
-export { cacheOf, checkpointRoot, describeModel, loopOptionsOf, prepareRun } from './run-setup';
+export { cacheOf, checkpointRoot, describeModel, jobSplit, loopOptionsOf, openJobDataset, prepareRun } from './run-setup';
 export { SuffixTrainer } from './suffix-trainer';
 export { previewJob, trainJob } from './train-job';
 export type { LoopEvent } from './training-loop';

@@ -19,20 +19,23 @@ export interface PreparedRun {
   model: Assembled;
 }
 
+/** A job's dataset, opened (and checked) as the job's data section says; the caller closes it. */
+export function openJobDataset(job: JobSpec): Promise<Dataset> {
+  const { dataset, fashionMnistDir, validate, fingerprint } = job.data;
+  return openDataset(dataset, { fashionMnistDir, validate, fingerprint });
+}
+
+/** The job's seeded train/validation split of its dataset: the same on every rank. */
+export function jobSplit(job: JobSpec, dataset: Dataset): { train: number[]; val: number[] } {
+  return splitTrainVal(dataset, { seed: job.train.seed, trainSamples: job.data.trainSamples, valSamples: job.data.valSamples });
+}
+
 /** The caller owns `dataset` and closes it. */
 export async function prepareRun(job: JobSpec): Promise<PreparedRun> {
   const engine = await initEngine(job.train.backend);
-  const dataset = await openDataset(job.data.dataset, {
-    fashionMnistDir: job.data.fashionMnistDir,
-    validate: job.data.validate,
-    fingerprint: job.data.fingerprint,
-  });
+  const dataset = await openJobDataset(job);
   try {
-    const { train, val } = splitTrainVal(dataset, {
-      seed: job.train.seed,
-      trainSamples: job.data.trainSamples,
-      valSamples: job.data.valSamples,
-    });
+    const { train, val } = jobSplit(job, dataset);
     const model = await assemble(job.model, job.freeze, dataset.numClasses, job.train.seed);
     return { engine, dataset, train, val, model };
   } catch (e) {

@@ -5,14 +5,13 @@
  * same pieces (run-setup.ts) and drives the same loop.
  */
 import { writeFile } from 'node:fs/promises';
-import { openDataset, splitTrainVal } from '@permafrost/data';
 import type { SchedulePreview } from '@permafrost/freeze';
 import type { JobSpec } from '@permafrost/job';
 import { log, RunProgress } from '@permafrost/telemetry';
 import { fit, type ProgressEvent } from './fit';
 import { planJob } from './freeze-setup';
 import { dataInfo, type RunReport, runReport } from './report';
-import { cacheOf, checkpointRoot, describeModel, loopOptionsOf, prepareRun } from './run-setup';
+import { cacheOf, checkpointRoot, describeModel, jobSplit, loopOptionsOf, openJobDataset, prepareRun } from './run-setup';
 
 export interface TrainJobOptions {
   /** where to write the JSON report */
@@ -84,13 +83,9 @@ function showProgress(progress: RunProgress, e: ProgressEvent, epochs: number): 
 
 /** `train --dry-run`: the freeze schedule of a job, without training. */
 export async function previewJob(job: JobSpec): Promise<SchedulePreview> {
-  const dataset = await openDataset(job.data.dataset, { fashionMnistDir: job.data.fashionMnistDir });
+  const dataset = await openJobDataset(job);
   try {
-    const { train } = splitTrainVal(dataset, {
-      seed: job.train.seed,
-      trainSamples: job.data.trainSamples,
-      valSamples: job.data.valSamples,
-    });
+    const { train } = jobSplit(job, dataset);
     return (await planJob(job, train.length, dataset.numClasses)).preview;
   } finally {
     await dataset.close();

@@ -18,13 +18,7 @@
  * current one; the file must hold every page up to its last_pg.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-
-const PAGE_HEADER = 24;
-const P_META = 0x08;
-const MAGIC = 0xbeefc0de;
-const DATA_VERSION = 2;
-const MIN_PAGE = 512;
-const MAX_PAGE = 65536;
+import { DATA_VERSION, MAGIC, MAX_PAGE, MIN_PAGE, P_META, PAGE_HEADER } from './lmdb-layout';
 
 export interface LmdbMeta {
   pageSize: number;

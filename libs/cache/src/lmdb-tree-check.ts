@@ -26,21 +26,22 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { checkLmdbFile, type LmdbMeta } from './lmdb-file-check';
+import {
+  DB_BYTES,
+  DB_ROOT,
+  F_BIGDATA,
+  F_DUPDATA,
+  F_SUBDATA,
+  META_FREE_ROOT,
+  META_MAIN_ROOT,
+  NODE_HEADER,
+  P_BRANCH,
+  P_LEAF,
+  P_LEAF2,
+  P_OVERFLOW,
+  PAGE_HEADER,
+} from './lmdb-layout';
 
-const PAGE_HEADER = 24;
-const NODE_HEADER = 8;
-const P_BRANCH = 0x01;
-const P_LEAF = 0x02;
-const P_OVERFLOW = 0x04;
-const P_LEAF2 = 0x20;
-const F_BIGDATA = 0x01;
-const F_SUBDATA = 0x02;
-const F_DUPDATA = 0x04;
-const DB_BYTES = 48;
-const DB_ROOT = 40;
-/** MDB_meta offsets of the free and main databases' roots (see lmdb-file-check.ts) */
-const META_FREE_ROOT = PAGE_HEADER + 24 + DB_ROOT;
-const META_MAIN_ROOT = PAGE_HEADER + 24 + DB_BYTES + DB_ROOT;
 const NO_PAGE = 0xffffffffffffffffn;
 const MAX_DEPTH = 32;
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { openDataset } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
+import { relativeError } from '@permafrost/engine/testing';
 import { assemble } from '@permafrost/model';
 import { UserError } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
@@ -75,16 +76,6 @@ function gradients(model: tfl.LayersModel, x: tf.Tensor4D, labels: Int32Array): 
   const out = vars.map((v) => (grads[v.name] as tf.Tensor).dataSync() as Float32Array);
   tf.dispose([value, y, ...Object.values(grads)]);
   return out;
-}
-
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < b.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i] as number));
-    worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)));
-  }
-  return worst / Math.max(scale, 1e-30);
 }
 
 describe('conv layers train on the wasm backend', () => {

@@ -31,7 +31,10 @@ export interface EngineInfo {
 }
 
 export interface EngineOptions {
-  /** wasm: XNNPACK threads (default 1, the single-threaded SIMD binary); other backends ignore it */
+  /**
+   * wasm: XNNPACK threads (default 1, the single-threaded SIMD binary); other backends ignore it.
+   * Like the backend, fixed by a process's first initialisation.
+   */
   threads?: number;
 }
 

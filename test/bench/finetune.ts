@@ -17,7 +17,7 @@
  * on both sides. Each Permafrost variant runs in its own process; PyTorch's script is skipped,
  * with a message, where python3-torch is absent.
  *
- * Run: npx tsx test/bench/finetune.ts [--samples 1024] [--epochs 3]
+ * Run: npx tsx test/bench/finetune.ts [--samples 1024] [--epochs 3] [--only profile]
  */
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -109,6 +109,7 @@ async function main(): Promise<void> {
   process.stderr.write('profile...\n');
   const profile = await runVariant<ProfileResult>(support('finetune-profile.ts'), 'profile');
   writeResults('finetune-profile', { date: new Date().toISOString(), machine: machine(), ...profile }, profileMarkdown(profile));
+  if (arg('only', '') === 'profile') return;
   const extra = ['--samples', String(SAMPLES), '--epochs', String(EPOCHS)];
   const threaded = ['--threads', String(THREADS)];
   const batches = ['--inference-batches', '16,32,64,128'];

@@ -15,6 +15,7 @@ import { loadavg } from 'node:os';
 import { initEngine } from '@permafrost/engine';
 import * as tf from '@tensorflow/tfjs-core';
 import { arg, machine, median, writeResults } from './support/bench-util';
+import { registerCpuReferences } from './support/reference-kernels';
 
 const REPS = Number(arg('reps', '7'));
 const BUDGET_MS = Number(arg('budget-ms', '5000'));
@@ -28,9 +29,15 @@ interface Case {
     | 'Conv2DBackpropInput'
     | 'DepthwiseConv2dNativeBackpropFilter'
     | 'DepthwiseConv2dNativeBackpropInput'
-    | 'Tile';
+    | 'Tile'
+    | 'FusedBatchNorm'
+    | 'FusedBatchNormGrad'
+    | 'ClipByValueGrad'
+    | 'Relu6Grad'
+    | 'Sum'
+    | 'Mean';
   what: string;
-  inputs: Record<string, { values: Float32Array; shape: Shape4 }>;
+  inputs: Record<string, { values: Float32Array; shape: number[] }>;
   attrs: Record<string, unknown>;
 }
 
@@ -49,7 +56,7 @@ interface Row {
 }
 
 let state = SEED;
-function values(shape: Shape4): { values: Float32Array; shape: Shape4 } {
+function values(shape: number[]): { values: Float32Array; shape: number[] } {
   const v = new Float32Array(shape.reduce((a, b) => a * b, 1));
   for (let i = 0; i < v.length; i++) {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
@@ -99,13 +106,68 @@ function depthwise(x: Shape4, stride: number): Case[] {
   ];
 }
 
+/** Per-channel statistics for a BatchNormalization over x (variance kept positive). */
+function statistics(c: number): Record<string, { values: Float32Array; shape: number[] }> {
+  const variance = values([c]);
+  variance.values = variance.values.map((v) => v + 1);
+  return { mean: values([c]), variance, scale: values([c]), offset: values([c]) };
+}
+
+/** FusedBatchNorm (an XNNPACK depthwise 1x1 on wasm) and its fused gradient, at inference and training shapes. */
+function batchNormRows(x: Shape4, where: string): Case[] {
+  const { mean, variance, scale, offset } = statistics(x[3]);
+  const attrs = { varianceEpsilon: 1e-3 };
+  return [
+    {
+      kernel: 'FusedBatchNorm',
+      what: `${where}: x [${x}], per-channel statistics`,
+      inputs: { x: values(x), mean, variance, scale, offset } as Case['inputs'],
+      attrs,
+    },
+    {
+      kernel: 'FusedBatchNormGrad',
+      what: `${where}: x [${x}] (cpu: tfjs's gradient ops; error on dx)`,
+      inputs: { dy: values(x), x: values(x), mean, variance, scale } as Case['inputs'],
+      attrs,
+    },
+  ];
+}
+
+/** BatchNormalization's per-channel Sum and Mean over every axis but the last. */
+function reductionRows(x: Shape4): Case[] {
+  return (['Sum', 'Mean'] as const).map((kernel) => ({
+    kernel,
+    what: `over N, H, W: x [${x}]`,
+    inputs: { x: values(x) },
+    attrs: { axis: [0, 1, 2], keepDims: false },
+  }));
+}
+
+/** The clipByValue(0, 6) and relu6 gradients (cpu: tfjs's gradient ops). */
+function activationRows(x: Shape4): Case[] {
+  const scaled = () => {
+    const v = values(x);
+    v.values = v.values.map((a) => a * 16);
+    return v;
+  };
+  return [
+    {
+      kernel: 'ClipByValueGrad',
+      what: `relu6 layer (clipByValue 0..6): x [${x}]`,
+      inputs: { dy: values(x), x: scaled() },
+      attrs: { clipValueMin: 0, clipValueMax: 6 },
+    },
+    { kernel: 'Relu6Grad', what: `relu6: x [${x}]`, inputs: { dy: values(x), x: scaled() }, attrs: {} },
+  ];
+}
+
 /** The same case cut to its first sample: a cheap warm-up (the cpu kernels take seconds per sample). */
 function firstSample(c: Case): Case {
   const inputs = Object.fromEntries(
     Object.entries(c.inputs).map(([k, v]) => {
-      if (k === 'filter' || c.kernel === 'Tile') return [k, v];
-      const shape: Shape4 = [1, v.shape[1], v.shape[2], v.shape[3]];
-      return [k, { values: v.values.subarray(0, v.values.length / v.shape[0]), shape }];
+      if (k === 'filter' || c.kernel === 'Tile' || v.shape.length === 1) return [k, v];
+      const shape = [1, ...v.shape.slice(1)];
+      return [k, { values: v.values.subarray(0, v.values.length / (v.shape[0] as number)), shape }];
     }),
   );
   const inputShape = c.attrs.inputShape as Shape4 | undefined;
@@ -116,10 +178,12 @@ async function run(c: Case): Promise<{ ms: number; out: Float32Array }> {
   const inputs = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, tf.tensor(v.values, v.shape, 'float32')]));
   const t0 = performance.now();
   // Both backends compute inside runKernel, synchronously; reading the output back is left out.
-  const y = tf.engine().runKernel(c.kernel, inputs, c.attrs as tf.NamedAttrMap) as tf.Tensor;
+  const result = tf.engine().runKernel(c.kernel, inputs, c.attrs as tf.NamedAttrMap) as tf.Tensor | tf.Tensor[];
   const ms = performance.now() - t0;
+  // a kernel with several outputs (FusedBatchNormGrad) is compared on its first, dx
+  const y = Array.isArray(result) ? (result[0] as tf.Tensor) : result;
   const out = (await y.data()) as Float32Array;
-  tf.dispose([y, ...Object.values(inputs)]);
+  tf.dispose([...(Array.isArray(result) ? result : [result]), ...Object.values(inputs)]);
   return { ms, out };
 }
 
@@ -164,7 +228,12 @@ async function main(): Promise<void> {
       inputs: { x: values([1, 1, 1, 960]) },
       attrs: { reps: [32, 3, 3, 1] },
     },
+    ...batchNormRows([32, 3, 3, 960], 'block_14 expansion'),
+    ...batchNormRows([32, 48, 48, 96], 'block_1 expansion'),
+    ...reductionRows([32, 3, 3, 960]),
+    ...activationRows([32, 3, 3, 960]),
   ];
+  registerCpuReferences();
   const rows: Row[] = [];
   // The machine may be shared: both backends suffer the same contention, but say how much there was.
   const loadBefore = loadavg()[0] ?? Number.NaN;

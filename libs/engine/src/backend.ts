@@ -4,13 +4,15 @@
  * optionalDependencies: a cluster image installs them, a machine without libtensorflow does not,
  * and then wasm (SIMD, about 17x the pure-JS cpu backend) is the default. This is the only
  * module in the workspace that imports a backend package. Loading wasm also registers the conv
- * gradient kernels it lacks (./wasm-kernels), so conv layers train on it.
+ * gradient kernels it lacks (./wasm-kernels), so conv layers train on it, and with threads > 1
+ * starts XNNPACK's thread pool (./wasm-threads).
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { log, UserError } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmGradientKernels } from './wasm-kernels/register';
+import { withWasmThreads } from './wasm-threads';
 
 export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -24,6 +26,16 @@ export interface EngineInfo {
   /** tfjs's own name of the registered backend */
   tfBackend: string;
   tfjsVersion: string;
+  /** XNNPACK's threads (wasm; 1 elsewhere) */
+  threads: number;
+}
+
+export interface EngineOptions {
+  /**
+   * wasm: XNNPACK threads (default 1, the single-threaded SIMD binary); other backends ignore it.
+   * Like the backend, fixed by a process's first initialisation.
+   */
+  threads?: number;
 }
 
 const require = createRequire(import.meta.url);
@@ -37,15 +49,17 @@ async function loadNative(pkg: string): Promise<boolean> {
   }
 }
 
-const loaders: Record<ConcreteBackend, () => Promise<string | undefined>> = {
+const loaders: Record<ConcreteBackend, (opts: EngineOptions) => Promise<string | undefined>> = {
   'tensorflow-gpu': async () => ((await loadNative('@tensorflow/tfjs-node-gpu')) ? 'tensorflow' : undefined),
   tensorflow: async () => ((await loadNative('@tensorflow/tfjs-node')) ? 'tensorflow' : undefined),
-  wasm: async () => {
+  wasm: async (opts) => {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     // In Node the .wasm binaries are read from the package directory, never fetched.
     const dir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
     wasm.setWasmPaths(`${join(dir, 'dist')}/`);
     registerWasmGradientKernels();
+    const threads = opts.threads ?? 1;
+    if (threads > 1 && !(await withWasmThreads(wasm, threads, () => setReady('wasm')))) return undefined;
     return 'wasm';
   },
   cpu: async () => {
@@ -56,8 +70,20 @@ const loaders: Record<ConcreteBackend, () => Promise<string | undefined>> = {
 
 let current: EngineInfo | undefined;
 
+async function setReady(name: string): Promise<boolean> {
+  if (!(await tf.setBackend(name))) return false;
+  await tf.ready();
+  return true;
+}
+
+function threadsOf(backend: ConcreteBackend): number {
+  if (backend !== 'wasm') return 1;
+  const wasm = require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount(): number };
+  return wasm.getThreadsCount();
+}
+
 /** Selects and initialises a backend once per process; later calls must agree or get the first. */
-export async function initEngine(requested: BackendChoice = 'auto'): Promise<EngineInfo> {
+export async function initEngine(requested: BackendChoice = 'auto', opts: EngineOptions = {}): Promise<EngineInfo> {
   if (current && (requested === 'auto' || requested === current.backend)) return current;
   if (!BACKENDS.includes(requested)) {
     throw new UserError(`unknown backend '${requested}', expected one of ${BACKENDS.join('|')}`, 'backend');
@@ -66,11 +92,10 @@ export async function initEngine(requested: BackendChoice = 'auto'): Promise<Eng
   tf.enableProdMode();
   const order: ConcreteBackend[] = requested === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [requested];
   for (const b of order) {
-    const name = await loaders[b]();
-    if (name && (await tf.setBackend(name))) {
-      await tf.ready();
-      current = { requested, backend: b, tfBackend: name, tfjsVersion: tf.version_core };
-      log().info('backend selected', { backend: b, requested });
+    const name = await loaders[b](opts);
+    if (name && (await setReady(name))) {
+      current = { requested, backend: b, tfBackend: name, tfjsVersion: tf.version_core, threads: threadsOf(b) };
+      log().info('backend selected', { backend: b, requested, threads: current.threads });
       return current;
     }
   }

@@ -194,3 +194,13 @@ export function convCases(seed: number, depthwise: boolean): ConvCase[] {
   make(3, 3, 2, 1, 'same', 2, { hw: [1, 2] });
   return cases;
 }
+
+/** The gradients of `loss` with respect to each input, computed on `backend`. */
+export async function gradsOn(backend: 'wasm' | 'cpu', loss: (...xs: tf.Tensor[]) => tf.Tensor, inputs: Data[]): Promise<Data[]> {
+  await initEngine(backend);
+  const tensors = inputs.map((d) => tf.tensor(d.values, d.shape, 'float32'));
+  const grads = tf.grads((...xs: tf.Tensor[]) => loss(...xs) as tf.Scalar)(tensors);
+  const out = await Promise.all(grads.map(async (g) => ({ values: (await g.data()) as Float32Array, shape: g.shape })));
+  tf.dispose([...grads, ...tensors]);
+  return out;
+}

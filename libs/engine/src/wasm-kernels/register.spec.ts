@@ -10,21 +10,29 @@ import { registerWasmGradientKernels, WASM_GRADIENT_KERNELS } from './register';
 const rand = seeded(7);
 const t = (shape: number[]) => tf.tensor(randomValues(rand, shape), shape, 'float32');
 
-/** A loss through a strided conv, a depthwise conv with multiplier 2 and a separable conv. */
-function loss([x, filter, depthwise, separable, pointwise]: tf.Tensor4D[]): tf.Scalar {
+/**
+ * A loss through a strided conv, a depthwise conv with multiplier 2 and a separable conv, then a
+ * batch normalisation with the batch's statistics and relu, relu6 and clipByValue.
+ */
+function loss([x, filter, depthwise, separable, pointwise, offset, scale]: tf.Tensor[]): tf.Scalar {
   const a = tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 2, 'same');
   const b = tf.depthwiseConv2d(a, depthwise as tf.Tensor4D, 1, 'valid');
   const c = tf.separableConv2d(b, separable as tf.Tensor4D, pointwise as tf.Tensor4D, 2, 'same');
-  return tf.sum(tf.tanh(c));
+  const { mean, variance } = tf.moments(c, [0, 1, 2]);
+  const d = tf.batchNorm(c, mean, variance, offset as tf.Tensor1D, scale as tf.Tensor1D, 1e-3);
+  return tf.sum(tf.tanh(tf.clipByValue(tf.relu6(tf.relu(d)), -1, 1)));
 }
 
 describe('wasm gradient kernels registration', () => {
-  it('initEngine(wasm) registers the three kernels, once', async () => {
+  it('initEngine(wasm) registers the kernels it adds, once', async () => {
     await initEngine('wasm');
     assert.deepEqual(WASM_GRADIENT_KERNELS, [
       'Conv2DBackpropFilter',
       'DepthwiseConv2dNativeBackpropFilter',
       'DepthwiseConv2dNativeBackpropInput',
+      'Relu6Grad',
+      'ClipByValueGrad',
+      'FusedBatchNormGrad',
     ]);
     assert.deepEqual(missingKernels(WASM_GRADIENT_KERNELS), []);
     assert.deepEqual(registerWasmGradientKernels(), [], 'a second registration adds nothing');
@@ -35,8 +43,8 @@ describe('wasm gradient kernels registration', () => {
 
   it('computes conv, depthwise and separable gradients with them and leaves no tensors or buffers behind', async () => {
     await initEngine('wasm');
-    const inputs = [t([2, 9, 8, 3]), t([3, 3, 3, 4]), t([3, 3, 4, 2]), t([3, 3, 8, 1]), t([1, 1, 8, 5])] as tf.Tensor4D[];
-    const grads = tf.grads((...args: tf.Tensor[]) => loss(args as tf.Tensor4D[]));
+    const inputs = [t([2, 9, 8, 3]), t([3, 3, 3, 4]), t([3, 3, 4, 2]), t([3, 3, 8, 1]), t([1, 1, 8, 5]), t([5]), t([5])];
+    const grads = tf.grads((...args: tf.Tensor[]) => loss(args));
     const step = () => {
       const g = grads(inputs);
       for (const v of g) assert.ok(v.dataSync().every(Number.isFinite));

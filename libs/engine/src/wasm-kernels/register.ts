@@ -5,12 +5,21 @@
  * earlier call, or natively by a later tfjs release) is left alone, which makes it idempotent.
  * Kernels the backend does have but runs slowly on every training step's path are replaced:
  * Conv2DBackpropInput and Tile outright; BatchMatMul's transposed forms (batch-mat-mul.ts) and
- * Mean over NHWC's spatial axes (mean.ts) by wrappers around the backend's own kernels, which
+ * Mean over NHWC's spatial axes (mean.ts) and Sum and Mean over all axes but the last
+ * (channel-reduce.ts) by wrappers around the backend's own kernels, which
  * keep the backend's setup (it binds the wasm functions) since the backend initializes after
- * this runs.
+ * this runs; FusedBatchNorm (batch-norm.ts) the same way.
+ *
+ * Fused gradients: relu6, clipByValue (activation-grad.ts) and FusedBatchNorm
+ * (batch-norm-grad.ts) get a gradient that runs one kernel of this module on wasm and tfjs's own
+ * gradient on every other backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { clipByValueGradConfig, overrideActivationGradients, relu6GradConfig } from './activation-grad';
 import { batchMatMulConfig, wrapBackendBatchMatMul } from './batch-mat-mul';
+import { batchNormConfig, wrapBackendBatchNorm } from './batch-norm';
+import { batchNormGradConfig, overrideBatchNormGradient } from './batch-norm-grad';
+import { sumConfig, wrapBackendSum } from './channel-reduce';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input';
 import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter';
@@ -18,7 +27,14 @@ import { depthwiseBackpropInputConfig } from './depthwise-backprop-input';
 import { meanConfig, wrapBackendMean } from './mean';
 import { tileConfig } from './tile';
 
-const CONFIGS = [conv2dBackpropFilterConfig, depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig];
+const CONFIGS = [
+  conv2dBackpropFilterConfig,
+  depthwiseBackpropFilterConfig,
+  depthwiseBackpropInputConfig,
+  relu6GradConfig,
+  clipByValueGradConfig,
+  batchNormGradConfig,
+];
 
 /** The kernels this module adds to the wasm backend. */
 export const WASM_GRADIENT_KERNELS: readonly string[] = CONFIGS.map((c) => c.kernelName);
@@ -27,12 +43,14 @@ export const WASM_GRADIENT_KERNELS: readonly string[] = CONFIGS.map((c) => c.ker
  * Kernels the backend has but runs as scalar loops, on every training step's path: replaced
  * (the backend's own registration is removed first).
  */
-const REPLACEMENTS = [conv2dBackpropInputConfig, tileConfig, batchMatMulConfig, meanConfig];
+const REPLACEMENTS = [conv2dBackpropInputConfig, tileConfig, batchMatMulConfig, meanConfig, batchNormConfig, sumConfig];
 
 /** Replacements that call the backend's kernel they replace, and how each is handed it. */
 const WRAPPERS = new Map<tf.KernelConfig, (backendKernel: tf.KernelFunc) => void>([
   [batchMatMulConfig, wrapBackendBatchMatMul],
   [meanConfig, wrapBackendMean],
+  [batchNormConfig, wrapBackendBatchNorm],
+  [sumConfig, wrapBackendSum],
 ]);
 
 /** The kernels this module replaces in the wasm backend. */
@@ -60,5 +78,9 @@ export function registerWasmGradientKernels(): string[] {
     }
     added.push(config.kernelName);
   }
+  overrideActivationGradients();
+  overrideBatchNormGradient();
   return added;
 }
+
+export { useFusedWasmKernels } from './fused-switch';

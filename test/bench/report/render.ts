@@ -9,13 +9,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allreduce } from './allreduce';
 import { cacheSpeedup } from './cache-speedup';
+import { finetune } from './finetune';
 import { freezeout } from './freezeout';
 import { kernels } from './kernels';
 import { type Machine, setup, table } from './markdown';
 import { scaling } from './scaling';
 import type { Section } from './section';
 
-const SECTIONS: readonly Section[] = [cacheSpeedup, allreduce, scaling, freezeout, kernels];
+const SECTIONS: readonly Section[] = [cacheSpeedup, allreduce, scaling, freezeout, kernels, finetune];
 
 /** Benchmarks: the known ones in report order, then every other entry point of `benchDir` by name. */
 export function benchmarkNames(benchDir: string): string[] {

@@ -51,6 +51,7 @@ export const JOB_FLAGS: FlagDef[] = [
   { flag: '--weight-decay <x>', path: 'train.weightDecay', help: 'L2 weight decay (default 0)', kind: 'number' },
   { flag: '--seed <n>', path: 'train.seed', help: 'seed for init, split and shuffles (default 42)', kind: 'int' },
   { flag: '--backend <name>', path: 'train.backend', help: 'auto | tensorflow-gpu | tensorflow | wasm | cpu', kind: 'string' },
+  { flag: '--threads <n>', path: 'train.threads', help: 'wasm: XNNPACK threads of a train process (default 1)', kind: 'int' },
   { flag: '--cache-dir <dir>', path: 'cache.dir', help: 'activation cache directory (default .permafrost/cache)', kind: 'string' },
   { flag: '--no-cache', path: 'cache.enabled', help: 'train without the activation cache', kind: 'off' },
   { flag: '--cache-codec <codec>', path: 'cache.codec', help: 'float32 (exact) | float16 (half the bytes)', kind: 'string' },

@@ -32,7 +32,7 @@ export function jobSplit(job: JobSpec, dataset: Dataset): { train: number[]; val
 
 /** The caller owns `dataset` and closes it. */
 export async function prepareRun(job: JobSpec): Promise<PreparedRun> {
-  const engine = await initEngine(job.train.backend);
+  const engine = await initEngine(job.train.backend, { threads: job.train.threads });
   const dataset = await openJobDataset(job);
   try {
     const { train, val } = jobSplit(job, dataset);

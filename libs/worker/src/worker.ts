@@ -30,7 +30,8 @@ import { WorkerSession } from './worker-session';
 export async function runWorker(settings: WorkerSettings): Promise<void> {
   const cacheDir = resolve(settings.cacheDir);
   const workerId = settings.id ?? `${hostname()}:${cacheDir}`;
-  await initEngine('auto');
+  // the backend `auto` selects here goes into the Join request; the job's own choice follows it
+  await initEngine('auto', { threads: settings.threads });
   const plane = await DataPlane.start(settings);
   const client = createCoordinatorClient(settings.coordinator);
   try {

@@ -1,0 +1,61 @@
+/**
+ * Nothing lost: rank 0 killed with -9 at random moments while it writes a checkpoint after every
+ * epoch leaves a checkpoint root that resumes. The next start removes what the interrupted write
+ * left (`.NAME.tmp-*` directories, a half-written pointer), and `--resume` continues from the
+ * newest intact checkpoint to the end of the job.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { childrenOf, jobFlags, runCli, runPaths, startCli, tempDir } from './support';
+
+const tmp = tempDir('checkpoint-crash');
+const ROUNDS = 20;
+
+/** a tiny job whose epochs (2 steps) take about as long as the checkpoint written after each */
+const job = (name: string) =>
+  jobFlags({
+    model: 'mlp',
+    inputSize: 10,
+    trainSamples: 64,
+    valSamples: 8,
+    epochs: 60,
+    batchSize: 32,
+    seed: 5,
+    ...runPaths(tmp.path, name),
+  });
+
+const leftovers = (dir: string) => readdirSync(dir).filter((n) => n.includes('.tmp-'));
+
+describe('checkpoints survive kill -9', () => {
+  it(`rank 0 killed at random moments, ${ROUNDS} times: no temporary directory after the next start, --resume always succeeds`, async (t) => {
+    let killed = 0;
+    let interruptedWrites = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const flags = job(`r${round}`);
+      const c = startCli(['coordinator', 'start', '--local-workers', '1', ...flags]);
+      // rank 0 logs an epoch as done after its checkpoint is written: from then on there is one to resume from
+      await c.waitFor(/"msg":"epoch done"/, 90_000);
+      const [worker] = childrenOf(c.child.pid as number, / worker start /);
+      assert.ok(worker, 'the local worker is running');
+      // a different moment each round, spread over the next few epochs and their checkpoints
+      await new Promise((r) => setTimeout(r, (round * 37) % 400));
+      try {
+        process.kill(worker, 'SIGKILL');
+      } catch {
+        // the job ended before the kill
+      }
+      const exit = await c.exit;
+      if (exit.code === 0) continue; // the job ended before the kill landed
+      killed++;
+      const { checkpointDir } = runPaths(tmp.path, `r${round}`);
+      interruptedWrites += leftovers(checkpointDir).length > 0 ? 1 : 0;
+      const resumed = await runCli(['coordinator', 'start', '--local-workers', '1', '--resume', ...flags], { timeoutMs: 120_000 });
+      assert.equal(resumed.code, 0, `round ${round}: ${resumed.stderr}`);
+      assert.deepEqual(leftovers(checkpointDir), [], `round ${round}: temporary files left`);
+      assert.ok(readdirSync(checkpointDir).includes('final'), `round ${round}: the resumed job wrote its final checkpoint`);
+    }
+    t.diagnostic(`${killed} of ${ROUNDS} rounds killed mid-job, ${interruptedWrites} of them inside a checkpoint write`);
+    assert.ok(killed >= ROUNDS / 2, `only ${killed} of ${ROUNDS} kills landed before the job ended`);
+  });
+});

@@ -48,10 +48,11 @@ describe('distributed failures', () => {
   });
 
   it('a lone worker busy for longer than the heartbeat timeout still heartbeats', async () => {
-    // 100 ms heartbeats, lost after 3 s of silence: the first epoch (prefix over 1,500 samples, about 7 s) takes longer
+    // 100 ms heartbeats, lost after 1 s of silence: the first epoch (prefix over 1,500 samples, 2-7 s) takes longer
+    const timeoutMs = 1000;
     const config = tmp.file(
       'fast-heartbeat.yaml',
-      'model:\n  name: mobilenet_v2\ndata:\n  dataset: mnist\ncluster:\n  heartbeatMs: 100\n  heartbeatTimeoutMs: 3000\n',
+      `model:\n  name: mobilenet_v2\ndata:\n  dataset: mnist\ncluster:\n  heartbeatMs: 100\n  heartbeatTimeoutMs: ${timeoutMs}\n`,
     );
     const r = await runCli(
       ['coordinator', 'start', '--config', config, '--local-workers', '1', ...slowJob('busy', { trainSamples: 1500, epochs: 1 })],
@@ -59,7 +60,7 @@ describe('distributed failures', () => {
     );
     assert.equal(r.code, 0, r.stderr);
     const epoch = r.stderr.split('\n').find((l) => l.includes('"msg":"epoch 1/1"'));
-    assert.ok(epoch && JSON.parse(epoch).seconds > 3, `the epoch outlasted the heartbeat timeout: ${epoch}`);
+    assert.ok(epoch && JSON.parse(epoch).seconds > timeoutMs / 1000, `the epoch outlasted the heartbeat timeout: ${epoch}`);
   });
 
   it('a worker that loses the coordinator exits within 10 s with a clear error', async () => {

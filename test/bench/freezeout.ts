@@ -22,6 +22,7 @@ import { initEngine } from '@permafrost/engine';
 import type { FreezePolicy } from '@permafrost/freeze';
 import { assemble } from '@permafrost/model';
 import { type EpochRecord, fit } from '@permafrost/trainer';
+import { adam } from '@permafrost/trainer/testing';
 import { arg, machine, runVariant, writeResults } from './support/bench-util';
 
 const SAMPLES = Number(arg('samples', '2048'));
@@ -66,7 +67,7 @@ async function variant(name: string): Promise<VariantResult> {
       epochs: EPOCHS,
       batchSize: BATCH,
       seed: SEED,
-      optimizer: { optimizer: 'adam', lr: 0.001, momentum: 0, nesterov: false, weightDecay: 0 },
+      optimizer: adam(0.001),
       freeze: policy,
       cache: name === 'cached' ? { dir: cacheDir, codec: 'float32', modelName: 'mobilenet_v2' } : undefined,
       onProgress: (e) => {

@@ -42,7 +42,7 @@ const LOCAL_BATCHES = arg('local-batches', '32').split(',').filter(Boolean).map(
 const ROUNDS = Number(arg('rounds', '3'));
 const EPOCHS = Math.max(2, Number(arg('epochs', '3')));
 
-interface Run {
+export interface Run {
   workers: number;
   batch: number;
   /** the round of cached jobs it ran in, from 1; 0 for the first job of a worker count, on fresh caches */

@@ -4,19 +4,13 @@
  * nothing or in lockstep, and the vCPUs' own speed after every round. Medians and ratios are
  * recomputed here from the jobs' per-epoch samples/s.
  */
+
+import type { Run } from '../scaling';
 import { median } from '../support/bench-util';
 import { setup, table, times, verdict } from './markdown';
 import type { ResultBase, Section } from './section';
 
 const TARGET = 1.6;
-
-interface Run {
-  workers: number;
-  batch: number;
-  round: number;
-  epochSamplesPerSec: number[];
-  epochWallSamplesPerSec: number[];
-}
 
 interface StepTimes {
   median: number;

@@ -22,6 +22,7 @@ import { openDataset, splitTrainVal } from '@permafrost/data';
 import { initEngine, useFusedWasmKernels } from '@permafrost/engine';
 import { assemble } from '@permafrost/model';
 import { fit } from '@permafrost/trainer';
+import { adam } from '@permafrost/trainer/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { arg, median } from './bench-util';
 
@@ -65,7 +66,7 @@ async function epochs(name: 'head' | 'last4', backend: string, fused: boolean, t
       epochs: EPOCHS,
       batchSize: BATCH,
       seed: SEED,
-      optimizer: { optimizer: 'adam', lr: 0.001, momentum: 0, nesterov: false, weightDecay: 0 },
+      optimizer: adam(0.001),
       cache: { dir: cacheDir, codec: 'float32', modelName: 'mobilenet_v2' },
       onProgress: (e) => {
         if (e.type === 'epoch') process.stderr.write(`${name}: epoch ${e.record.epoch} ${e.record.seconds.toFixed(2)} s\n`);

@@ -115,6 +115,22 @@ for (const dir of overlays(ROOT)) {
   });
 }
 
+describe('deploy/k8s/cache-gc.yaml', () => {
+  it("validates, and runs cache gc on a worker's cache claim", async () => {
+    const ms = readManifests(join(ROOT, 'deploy', 'k8s', 'cache-gc.yaml'));
+    assert.deepEqual(await validateManifests(ms), []);
+    const gc = find(ms, 'Job', 'permafrost-cache-gc-permafrost-worker-0');
+    const c = container(gc);
+    const mount = c.volumeMounts?.find((v) => v.mountPath === argOf(c, '--cache-dir'));
+    const claims = kustomize(join(ROOT, 'deploy', 'k8s', 'base'));
+    const template = (find(claims, 'StatefulSet', 'permafrost-worker').spec.volumeClaimTemplates as Manifest[])[0]?.metadata.name;
+    const volume = podSpec(gc).volumes?.find((v) => v.name === mount?.name);
+    // a StatefulSet's claims are named <template>-<set>-<ordinal>
+    assert.equal(volume?.persistentVolumeClaim?.claimName, `${template}-permafrost-worker-0`);
+    assert.deepEqual(c.args?.slice(0, 2), ['cache', 'gc']);
+  });
+});
+
 describe('a broken manifest', () => {
   it('is rejected with the field path of each mistake', async () => {
     const problems = await validateManifests(readManifests(join(ROOT, 'test', 'fixtures', 'k8s', 'broken-worker.yaml')));

@@ -17,7 +17,12 @@ export interface Container {
 export interface PodSpec {
   securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
   containers: Container[];
-  volumes?: { name: string; emptyDir?: unknown; secret?: { secretName: string; optional?: boolean } }[];
+  volumes?: {
+    name: string;
+    emptyDir?: unknown;
+    secret?: { secretName: string; optional?: boolean };
+    persistentVolumeClaim?: { claimName: string };
+  }[];
 }
 
 /** The resource `kind`/`name`, or an error listing what there is. */

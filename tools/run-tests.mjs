@@ -12,7 +12,8 @@ const files = [];
 const walk = (d) => {
   for (const e of readdirSync(d).sort()) {
     const p = join(d, e);
-    if (e === 'node_modules' || e === 'bench') continue;
+    // benchmarks and the container tests have their own commands (nx run bench:*, npm run test:containers)
+    if (e === 'node_modules' || e === 'bench' || e === 'containers') continue;
     if (statSync(p).isDirectory()) walk(p);
     else if (pattern.test(e)) files.push(p);
   }

@@ -1,0 +1,140 @@
+/**
+ * The image and a fleet in containers, for real (`npm run test:containers`, root and podman
+ * needed): builds deploy/Containerfile on a base image made offline, runs `permafrost --help` and
+ * the quick-start job with no volume, then a coordinator and 3 workers as separate containers on
+ * a podman network, each worker with its own volume: separate network and PID namespaces, as
+ * separate hosts, so every gradient chunk goes over TCP between containers (wireChunks > 0, no
+ * shared memory). Everything it creates (containers, network, volumes, images, iptables chains)
+ * is removed at the end. PERMAFROST_CONTAINER_BASE=TAG reuses a base image instead of making one.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { ROOT, tempDir } from '../support';
+import { buildBaseImage } from './base-image';
+import { type Fleet, startFleet, workerStats } from './fleet';
+import { type Podman, podman, podmanVersion } from './podman';
+
+const tmp = tempDir('containers');
+const id = randomBytes(3).toString('hex');
+const image = `localhost/permafrost-test:${id}`;
+// PERMAFROST_REQUIRE_TOOLS=1 (CI): a missing tool fails the test instead of skipping it
+const missing = process.getuid?.() !== 0 || !podmanVersion();
+const skip =
+  missing && process.env.PERMAFROST_REQUIRE_TOOLS !== '1' ? 'needs root and podman (CI installs podman, runc, mmdebstrap)' : false;
+
+describe('the container image', { skip }, () => {
+  let p: Podman;
+
+  before(async () => {
+    p = podman(tmp.path);
+    let base = process.env.PERMAFROST_CONTAINER_BASE;
+    if (!base) {
+      base = `localhost/permafrost-test-base:${id}`;
+      const t0 = Date.now();
+      await buildBaseImage(p, tmp.path, base);
+      console.log(`base image ${base} made in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    }
+    const t0 = Date.now();
+    const args = ['build', '--file', 'deploy/Containerfile', '--build-arg', `BASE_IMAGE=${base}`, '--tag', image, ROOT];
+    p.created('image', image);
+    await p.ok(args, 1_200_000);
+    const bytes = Number(await p.ok(['image', 'inspect', '--format', '{{.Size}}', image]));
+    console.log(`image ${image}: built in ${((Date.now() - t0) / 1000).toFixed(0)} s, ${(bytes / 2 ** 20).toFixed(0)} MiB`);
+  });
+
+  after(async () => {
+    await p?.cleanup();
+  });
+
+  it('runs permafrost --help as a non-root user under tini', async () => {
+    const help = await p.ok(['run', '--rm', image, '--help']);
+    assert.match(help, /coordinator/);
+    const config = await p.ok(['image', 'inspect', '--format', '{{json .Config.Entrypoint}} {{.Config.User}}', image]);
+    assert.equal(config, '["tini","--","permafrost"] 10001:10001');
+  });
+
+  it('passes SIGTERM to permafrost (tini as PID 1), which exits at once', async () => {
+    const name = `permafrost-test-term-${id}`;
+    p.created('container', name);
+    await p.ok([
+      'run',
+      '--detach',
+      '--name',
+      name,
+      image,
+      'coordinator',
+      'start',
+      '--min-workers',
+      '1',
+      '--model',
+      'mlp',
+      '--input-size',
+      '14',
+    ]);
+    const t0 = Date.now();
+    await p.ok(['stop', '--time', '30', name]);
+    const code = await p.ok(['inspect', '--format', '{{.State.ExitCode}}', name]);
+    assert.ok(Date.now() - t0 < 15_000, `stopped after ${Date.now() - t0} ms`);
+    assert.equal(code, '143');
+  });
+
+  it('runs the quick-start job (bundled MobileNetV2 and MNIST) with no volume', async (t: TestContext) => {
+    const name = `permafrost-test-quick-${id}`;
+    p.created('container', name);
+    const quick = ['--train-samples', '256', '--val-samples', '64', '--epochs', '1'];
+    const cmd = ['coordinator', 'start', '--config', '/opt/permafrost/examples/mnist.yaml', '--local-workers', '2', ...quick];
+    const out = await p.ok(['run', '--name', name, image, ...cmd], 900_000);
+    const result = JSON.parse(out.split('\n').at(-1) ?? '');
+    t.diagnostic(`quick-start result: ${JSON.stringify(result)}`);
+    assert.equal(result.workers, 2);
+    assert.ok(result.valAccuracy >= 0 && result.valAccuracy <= 1);
+  });
+
+  describe('a coordinator and 3 workers in separate containers', () => {
+    let fleet: Fleet;
+    before(async () => {
+      fleet = await startFleet(p, { image, prefix: `permafrost-test-${id}`, workers: 3, epochs: 2 });
+    });
+
+    it('completes the job with every gradient over TCP between containers', async (t: TestContext) => {
+      const { code, result } = await fleet.wait(600_000);
+      assert.equal(code, 0, await fleet.logs('coordinator'));
+      t.diagnostic(`job result: ${JSON.stringify(result)}`);
+      assert.equal(result.workers, 3);
+      for (const w of fleet.workers) {
+        const stats = workerStats(await fleet.logs(w));
+        t.diagnostic(`${w}: wireChunks ${stats.wireChunks}, sharedChunks ${stats.sharedChunks}`);
+        assert.ok(stats.wireChunks > 0 && stats.sharedChunks === 0, JSON.stringify(stats));
+      }
+      // each worker's cache lives on its volume under a read-only root: the second epoch only hits
+      const [first, second] = (await fleet.report()).epochs;
+      t.diagnostic(`cache hit rate by epoch: ${[first, second].map((e) => e && hitRate(e)).join(', ')}`);
+      assert.ok(first && first.cacheMisses > 0 && second?.cacheMisses === 0, JSON.stringify([first, second]));
+    });
+  });
+
+  // A killed worker's job survives only once the fleet is elastic (a worker may leave and come back).
+  const elastic = process.env.PERMAFROST_ELASTIC === '1' ? false : 'set PERMAFROST_ELASTIC=1 once the fleet survives a lost worker';
+  describe('a worker killed mid-job and started again on its volume', { skip: elastic }, () => {
+    let fleet: Fleet;
+    before(async () => {
+      fleet = await startFleet(p, { image, prefix: `permafrost-test-${id}-k`, workers: 3, epochs: 6 });
+    });
+
+    it('the job completes and the restarted worker hits its cache', async (t: TestContext) => {
+      const victim = fleet.workers[1] ?? '';
+      await fleet.waitForLog(victim, /"msg":"epoch done".*"epoch":2\b/, 300_000);
+      await p.ok(['kill', '--signal', 'KILL', victim]);
+      await p.ok(['start', victim]);
+      const { code, result } = await fleet.wait(600_000);
+      assert.equal(code, 0, await fleet.logs(fleet.coordinator));
+      t.diagnostic(`job result after the kill: ${JSON.stringify(result)}`);
+      const last = (await fleet.report()).epochs.at(-1);
+      t.diagnostic(`last epoch's cache hit rate (the restarted worker included): ${last && hitRate(last)}`);
+      assert.equal(last?.cacheMisses, 0, JSON.stringify(last));
+    });
+  });
+});
+
+const hitRate = (e: { cacheHits: number; cacheMisses: number }) => `${((100 * e.cacheHits) / (e.cacheHits + e.cacheMisses)).toFixed(0)}%`;

@@ -17,12 +17,16 @@ import { log } from '@permafrost/telemetry';
 export interface ConnectionGuardOptions {
   /** a connection that has not completed its handshake within this long is destroyed (default 5000) */
   handshakeTimeoutMs?: number;
-  /** pending connections beyond this many: the oldest is destroyed (default 64) */
+  /**
+   * pending connections beyond this many: the oldest is destroyed (default 128). A server accepts
+   * a burst of connections before it reads any of them, so the cap must exceed the number of
+   * workers that connect at once (one evicted by a burst retries its Join).
+   */
   maxPendingConnections?: number;
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
-export const DEFAULT_MAX_PENDING_CONNECTIONS = 64;
+export const DEFAULT_MAX_PENDING_CONNECTIONS = 128;
 
 export class ConnectionGuard {
   readonly handshakeTimeoutMs: number;

@@ -73,6 +73,8 @@ function handshake(socket: Socket, server: ServerState, parked: Set<() => void>)
   let hello: Hello | undefined;
   let conn: SendConnection | undefined;
   let done = false;
+  /** parked once already: the wait is bounded from the first time */
+  let waited = false;
   const reject = (reason: string) => {
     if (done) return;
     done = true;
@@ -92,7 +94,8 @@ function handshake(socket: Socket, server: ServerState, parked: Set<() => void>)
     }
     if (!t || h.generation > t.generation) {
       // a membership this worker has not reached yet
-      if (!parked.has(admit)) server.guard.wait(socket, server.parkTimeoutMs);
+      if (!waited) server.guard.wait(socket, server.parkTimeoutMs);
+      waited = true;
       parked.add(admit);
       return;
     }

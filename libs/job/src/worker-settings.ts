@@ -33,6 +33,8 @@ export const workerSettingsSchema = z
     collectiveTimeoutMs: z.number().int().positive().default(20_000),
     /** wasm: XNNPACK threads of this worker (local workers sharing a host keep 1) */
     threads: z.number().int().positive().max(64).default(1),
+    /** a connection to the Peer or data port must complete its handshake within this long (default: the servers', 5000) */
+    handshakeTimeoutMs: z.number().int().positive().optional(),
     /** shared segment per data connection to a rank on this host, bytes; 0: values over TCP only */
     sharedMemoryBytes: z
       .number()

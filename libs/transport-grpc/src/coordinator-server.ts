@@ -11,6 +11,7 @@ import type { ServerDuplexStream, ServerUnaryCall, sendUnaryData } from '@grpc/g
 import type { CoordinatorHandlers, CoordinatorServer, SessionStream } from '@permafrost/coordinator';
 import type { SessionRequest, SessionResponse } from '@permafrost/proto';
 import { PermafrostError } from '@permafrost/telemetry';
+import type { ConnectionGuardOptions } from '@permafrost/transport-tcp';
 import { bindServer, newServer } from './grpc-setup';
 import { coordinatorService } from './services';
 import { toServiceError } from './status';
@@ -82,9 +83,15 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
   };
 }
 
-/** Serves CoordinatorService on `listen` ('HOST:PORT', port 0 for any free port). */
-/** Serves `handlers` as CoordinatorService on `listen` (a ServeCoordinator). */
-export async function startCoordinatorServer(listen: string, handlers: CoordinatorHandlers): Promise<CoordinatorServer> {
+/**
+ * Serves `handlers` as CoordinatorService on `listen` ('HOST:PORT', port 0 for any free port; a
+ * ServeCoordinator), strangers bounded by `guard` (grpc-setup.ts).
+ */
+export async function startCoordinatorServer(
+  listen: string,
+  handlers: CoordinatorHandlers,
+  guard: ConnectionGuardOptions = {},
+): Promise<CoordinatorServer> {
   const server = newServer();
   server.addService(coordinatorService, {
     join: unary(handlers.join.bind(handlers)),
@@ -103,5 +110,5 @@ export async function startCoordinatorServer(listen: string, handlers: Coordinat
       }
     },
   });
-  return bindServer(server, listen);
+  return bindServer(server, listen, guard);
 }

@@ -1,17 +1,25 @@
 /**
  * How every channel and server of Permafrost is configured, and how servers start and stop.
  *
- * Keepalive: both ends ping every 2 s and drop the connection when a ping is not answered within
- * 2 s, also while no call is active. A peer host that vanishes without a TCP reset (power loss,
- * network partition) is then noticed in about 4 s instead of the minutes TCP takes on its own;
- * the open Session or Exchange calls fail with UNAVAILABLE. grpc-js servers do not enforce a
- * minimum ping interval, so fast client pings are not punished with GOAWAY.
+ * Keepalive: both ends ping every 10 s and drop the connection when a ping is not answered within
+ * 20 s, also while no call is active, so a peer host that vanishes without a TCP reset (power
+ * loss, network partition) is noticed within about 30 s instead of the minutes TCP takes on its
+ * own; the open Session or Exchange calls then fail with UNAVAILABLE. A stopped or hung process
+ * is noticed sooner by the application's heartbeats (cluster.heartbeatTimeoutMs, both ways on the
+ * Session). grpc-js servers do not enforce a minimum ping interval, so client pings are not
+ * punished with GOAWAY.
+ *
+ * Strangers: a connection must open its first call within the handshake timeout, at most a
+ * bounded number wait for that at once (server-guard.ts), and a connection with no call for
+ * IDLE_CONNECTION_MS gets a GOAWAY. Shutdown: close() cuts connections without a call at once,
+ * lets calls in flight finish for SHUTDOWN_GRACE_MS, then cuts everything, and never hangs.
  *
  * Message sizes: allreduce chunks are several MiB, far above gRPC's 4 MiB receive default.
  */
-import { EventEmitter } from 'node:events';
 import type { ServerHttp2Session } from 'node:http2';
 import { type ChannelOptions, credentials, Server, ServerCredentials } from '@grpc/grpc-js';
+import { ConnectionGuard, type ConnectionGuardOptions } from '@permafrost/transport-tcp';
+import { guardConnections, http2ServersOf } from './server-guard';
 
 /** Largest message either side sends or accepts, bytes. */
 export const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
@@ -26,8 +34,18 @@ const KEEPALIVE_TIMEOUT_MS = 20_000;
 /** HTTP/2 receive windows of a server: per stream, and for the whole connection (bytes). */
 const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
 const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
-/** How long close() lets calls in flight finish before cutting them. */
+/**
+ * How long close() lets calls in flight finish before cutting them. At the end of a job none are
+ * left (workers have left, neighbours have hung up); a peer that hangs keeps a process at most
+ * this long, which keeps its exit within 2 s of the job's end.
+ */
 const SHUTDOWN_GRACE_MS = 1000;
+/**
+ * A connection without a call for this long gets a GOAWAY (a legitimate client reconnects for its
+ * next call). Sessions and Exchange streams stay open for a whole job, so only strangers and
+ * clients between calls are idle.
+ */
+const IDLE_CONNECTION_MS = 30_000;
 
 const COMMON: ChannelOptions = {
   'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
@@ -62,7 +80,7 @@ export const PEER_CHANNEL_OPTIONS: ChannelOptions = {
   'grpc.per_rpc_retry_buffer_size': 0,
 };
 
-export const SERVER_OPTIONS: ChannelOptions = { ...COMMON };
+export const SERVER_OPTIONS: ChannelOptions = { ...COMMON, 'grpc.max_connection_idle_ms': IDLE_CONNECTION_MS };
 
 export const insecure = () => credentials.createInsecure();
 
@@ -83,8 +101,11 @@ export function splitHostPort(listen: string): { host: string; port: number } {
   return { host, port };
 }
 
-/** Binds `server` to `listen` and returns the bound address with a close() that never hangs. */
-export async function bindServer(server: Server, listen: string): Promise<BoundServer> {
+/**
+ * Binds `server` to `listen` and returns the bound address with a close() that never hangs; every
+ * connection is under a ConnectionGuard (`guardOptions`: its handshake timeout and pending cap).
+ */
+export async function bindServer(server: Server, listen: string, guardOptions: ConnectionGuardOptions = {}): Promise<BoundServer> {
   const { host } = splitHostPort(listen);
   const port = await new Promise<number>((done, fail) =>
     server.bindAsync(listen, ServerCredentials.createInsecure(), (err, p) =>
@@ -92,13 +113,21 @@ export async function bindServer(server: Server, listen: string): Promise<BoundS
     ),
   );
   widenReceiveWindows(server);
+  const guard = new ConnectionGuard(`the gRPC server at ${host}:${port}`, guardOptions);
   let closing: Promise<void> | undefined;
+  guardConnections(server, guard, () => closing !== undefined);
   const close = () => {
     closing ??= new Promise<void>((done) => {
+      guard.destroyPending();
       // Open streams (a Session, a stalled Exchange) would keep tryShutdown waiting forever.
-      const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        guard.destroyAll();
+        done();
+      }, SHUTDOWN_GRACE_MS);
       server.tryShutdown(() => {
         clearTimeout(force);
+        guard.destroyAll();
         done();
       });
     });
@@ -115,17 +144,13 @@ export function newServer(): Server {
  * grpc-js has a client option for the HTTP/2 receive window but none for servers, which keep
  * Node's 64 KiB. A client streaming a multi-MiB chunk then stops every 64 KiB until the
  * receiving process's event loop gets round to a WINDOW_UPDATE; with both ends busy reducing,
- * that costs about half the loopback throughput. So every new connection gets larger windows. grpc-js keeps
- * its http2 servers in a private field: it is checked at run time, and without it the server
- * still works, only slower (grpc-setup.spec.ts notices a grpc-js upgrade that drops the field).
+ * that costs about half the loopback throughput. So every new connection gets larger windows
+ * (through grpc-js's private http2 servers, see server-guard.ts; without them the server still
+ * works, only slower).
  */
 export function widenReceiveWindows(server: Server): number {
-  const http2Servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
-  if (!(http2Servers instanceof Map)) return 0;
-  let hooked = 0;
-  for (const h of http2Servers.keys()) {
-    if (!(h instanceof EventEmitter)) continue;
-    hooked++;
+  const servers = http2ServersOf(server);
+  for (const h of servers) {
     h.on('session', (session: ServerHttp2Session) => {
       try {
         session.settings({ initialWindowSize: STREAM_WINDOW_BYTES });
@@ -136,5 +161,5 @@ export function widenReceiveWindows(server: Server): number {
       }
     });
   }
-  return hooked;
+  return servers.length;
 }

@@ -17,6 +17,7 @@ import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { Inbox, Transport } from '@permafrost/collective';
 import { type ExchangeRequest, type ExchangeResponse, ExchangeResponseSchema } from '@permafrost/proto';
 import { PermafrostError } from '@permafrost/telemetry';
+import type { ConnectionGuardOptions } from '@permafrost/transport-tcp';
 import { decodeChunk } from './chunk-codec';
 import { bindServer, newServer } from './grpc-setup';
 import { PeerTransport } from './peer-transport';
@@ -126,11 +127,11 @@ function exchange(current: () => PeerTransport | undefined) {
 }
 
 /** Serves PeerService on `opts.listen` ('HOST:PORT', port 0 for any free port). */
-export async function startPeerServer(opts: { listen: string }): Promise<PeerServer> {
+export async function startPeerServer(opts: { listen: string } & ConnectionGuardOptions): Promise<PeerServer> {
   let current: PeerTransport | undefined;
   const server = newServer();
   server.addService(peerService, { exchange: exchange(() => current) });
-  const bound = await bindServer(server, opts.listen);
+  const bound = await bindServer(server, opts.listen, opts);
   return {
     address: bound.address,
     transport(rank, size, peerAddresses, generation) {

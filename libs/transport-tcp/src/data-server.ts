@@ -6,16 +6,36 @@
  * checked against the current one. A receiver whose HELLO names a generation this worker has not
  * reached yet waits, unanswered, until it does (or the receiver's connect timeout ends the wait):
  * the members of a new generation do not all learn of it at the same moment.
+ *
+ * Strangers are bounded (connection-guard.ts): a connection must send its HELLO within
+ * `handshakeTimeoutMs`, a parked HELLO waits at most the connect timeout, at most
+ * `maxPendingConnections` wait at once, and close() destroys them at once; admitted neighbours
+ * get CLOSE_GRACE_MS to hang up.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { ConnectionGuard, type ConnectionGuardOptions } from './connection-guard';
 import { FrameReader } from './frame-reader';
 import { encodeReject, type Hello, Kind } from './protocol';
 import { splitAddress } from './receive-connection';
 import { LINGER_MS, type SendConnection } from './send-connection';
 import { TcpTransport, type TcpTransportOptions } from './tcp-transport';
 
-/** how long a closing server waits for its neighbours to hang up before cutting them */
-const CLOSE_GRACE_MS = 2000;
+/**
+ * How long a closing server waits for admitted neighbours to hang up before cutting them. At the
+ * end of a job every collective is over (the coordinator sends Finish only after every rank's
+ * last result), so neighbours hang up at once; the grace matters only on failure paths, and keeps
+ * a process's exit within 2 s of the job's end.
+ */
+const CLOSE_GRACE_MS = 1000;
+/** default: how long a parked HELLO waits for its generation (the receiver's own connect timeout) */
+const PARK_TIMEOUT_MS = 10_000;
+
+interface ServerState {
+  current: TcpTransport | undefined;
+  closed: boolean;
+  guard: ConnectionGuard;
+  parkTimeoutMs: number;
+}
 
 export interface DataServer {
   /** the address actually bound, HOST:PORT */
@@ -47,14 +67,18 @@ function listen(server: Server, address: string): Promise<string> {
  * REJECT (naming why) or handed to the transport as the connection carrying this rank's data to
  * it. `parked` holds the retries of HELLOs of a generation not reached yet.
  */
-function handshake(socket: Socket, server: { current: TcpTransport | undefined; closed: boolean }, parked: Set<() => void>): void {
+function handshake(socket: Socket, server: ServerState, parked: Set<() => void>): void {
   socket.setNoDelay(true);
+  server.guard.accept(socket);
   let hello: Hello | undefined;
   let conn: SendConnection | undefined;
   let done = false;
+  /** parked once already: the wait is bounded from the first time */
+  let waited = false;
   const reject = (reason: string) => {
     if (done) return;
     done = true;
+    server.guard.admit(socket);
     reader.stop();
     socket.end(encodeReject(reason));
     setTimeout(() => socket.destroy(), LINGER_MS).unref();
@@ -70,6 +94,8 @@ function handshake(socket: Socket, server: { current: TcpTransport | undefined; 
     }
     if (!t || h.generation > t.generation) {
       // a membership this worker has not reached yet
+      if (!waited) server.guard.wait(socket, server.parkTimeoutMs);
+      waited = true;
       parked.add(admit);
       return;
     }
@@ -80,6 +106,7 @@ function handshake(socket: Socket, server: { current: TcpTransport | undefined; 
       return;
     }
     done = true;
+    server.guard.admit(socket);
     conn = t.admitted(h.to, socket);
   };
   const reader = new FrameReader({
@@ -117,19 +144,17 @@ function handshake(socket: Socket, server: { current: TcpTransport | undefined; 
   });
 }
 
-/** Serves the data plane on `opts.listen` ('HOST:PORT', port 0 for any free port). */
-export async function startDataServer(opts: { listen: string } & TcpTransportOptions): Promise<DataServer> {
-  const state: { current: TcpTransport | undefined; closed: boolean } = { current: undefined, closed: false };
-  const sockets = new Set<Socket>();
-  const track = (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  };
+export interface DataServerOptions extends TcpTransportOptions, ConnectionGuardOptions {
+  /** 'HOST:PORT', port 0 for any free port */
+  listen: string;
+}
+
+/** Serves the data plane on `opts.listen`. */
+export async function startDataServer(opts: DataServerOptions): Promise<DataServer> {
+  const guard = new ConnectionGuard('the data server', opts);
+  const state: ServerState = { current: undefined, closed: false, guard, parkTimeoutMs: opts.connectTimeoutMs ?? PARK_TIMEOUT_MS };
   const parked = new Set<() => void>();
-  const server = createServer((socket) => {
-    track(socket);
-    handshake(socket, state, parked);
-  });
+  const server = createServer((socket) => handshake(socket, state, parked));
   const address = await listen(server, opts.listen);
   return {
     address,
@@ -141,7 +166,7 @@ export async function startDataServer(opts: { listen: string } & TcpTransportOpt
       if (workerIds.length !== size) throw new RangeError(`${workerIds.length} worker ids for a ring of ${size}`);
       const previous = state.current;
       previous?.retire(`generation ${previous.generation} was replaced by generation ${generation}`, true);
-      const t = new TcpTransport(rank, size, dataAddresses, workerIds, generation, opts, track);
+      const t = new TcpTransport(rank, size, dataAddresses, workerIds, generation, opts, (s) => guard.track(s));
       state.current = t;
       for (const retry of [...parked]) retry();
       return t;
@@ -151,16 +176,16 @@ export async function startDataServer(opts: { listen: string } & TcpTransportOpt
       // left neighbour) with its chunks from this rank all received, and a REFUSE would fail it.
       // The connections this rank receives on end when their senders close in turn; a new
       // collective on them is refused (the transport is retired); whoever does not hang up is
-      // cut after a grace period.
+      // cut after a grace period. Connections still without a HELLO carry nothing: cut at once.
       state.current?.retire('the data server closed', false);
       state.current = undefined;
       state.closed = true;
       for (const retry of [...parked]) retry();
+      guard.destroyPending();
       const closed = new Promise<void>((done) => server.close(() => done()));
-      setTimeout(() => {
-        for (const s of sockets) s.destroy();
-      }, CLOSE_GRACE_MS).unref();
+      const grace = setTimeout(() => guard.destroyAll(), CLOSE_GRACE_MS);
       await closed;
+      clearTimeout(grace);
     },
   };
 }

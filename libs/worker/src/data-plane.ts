@@ -22,12 +22,15 @@ export class DataPlane {
   ) {}
 
   static async start(settings: WorkerSettings): Promise<DataPlane> {
-    const peer = await startPeerServer({ listen: settings.listen });
+    const { handshakeTimeoutMs } = settings;
+    const peer = await startPeerServer({ listen: settings.listen, handshakeTimeoutMs });
     const dataListen = settings.dataListen ?? `${hostOf(settings.listen)}:0`;
-    const data = await startDataServer({ listen: dataListen, sharedMemoryBytes: settings.sharedMemoryBytes }).catch(async (e) => {
-      await peer.close();
-      throw e;
-    });
+    const data = await startDataServer({ listen: dataListen, sharedMemoryBytes: settings.sharedMemoryBytes, handshakeTimeoutMs }).catch(
+      async (e) => {
+        await peer.close();
+        throw e;
+      },
+    );
     return new DataPlane(peer, data, settings);
   }
 

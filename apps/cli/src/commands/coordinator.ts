@@ -2,6 +2,7 @@ import { runCoordinator } from '@permafrost/coordinator';
 import { loadJob, type Overrides } from '@permafrost/job';
 import { startCoordinatorServer } from '@permafrost/transport-grpc';
 import type { Command } from 'commander';
+import { HANDSHAKE_TIMEOUT_FLAG, HANDSHAKE_TIMEOUT_HELP, handshakeTimeoutMs } from '../handshake-timeout';
 import { addJobFlags, jobOverrides } from '../job-flags';
 import { parseCount } from '../parse';
 
@@ -17,15 +18,17 @@ export function registerCoordinator(program: Command): void {
     .option('--transport <tcp|grpc>', 'what carries the allreduce between workers (cluster.transport, default tcp)')
     .option('--job-id <id>', "this job's id, which its workers' messages must carry (cluster.jobId, default random)")
     .option('--resume', 'continue from the latest checkpoint in checkpoint.dir')
+    .option(HANDSHAKE_TIMEOUT_FLAG, HANDSHAKE_TIMEOUT_HELP)
     .option('--report <file>', 'write the JSON run report here');
   addJobFlags(start).action(async (opts: Record<string, unknown>) => {
     const job = await loadJob(opts.config as string | undefined, { ...jobOverrides(opts), ...clusterOverrides(opts) });
     const localWorkers = job.cluster.localWorkers;
+    const guard = { handshakeTimeoutMs: handshakeTimeoutMs(opts.handshakeTimeoutMs) };
     const listen = opts.listen !== undefined ? String(opts.listen) : localWorkers > 0 ? '127.0.0.1:0' : job.cluster.listen;
     const report = await runCoordinator({
       job,
       listen,
-      serve: startCoordinatorServer,
+      serve: (address, handlers) => startCoordinatorServer(address, handlers, guard),
       localWorkers,
       resume: Boolean(opts.resume),
       reportPath: opts.report as string | undefined,

@@ -1,6 +1,7 @@
 import { validateWorkerSettings } from '@permafrost/job';
 import { runWorker } from '@permafrost/worker';
 import type { Command } from 'commander';
+import { HANDSHAKE_TIMEOUT_FLAG, HANDSHAKE_TIMEOUT_HELP, handshakeTimeoutMs } from '../handshake-timeout';
 import { parseCount } from '../parse';
 
 /** flag of each worker setting, for errors */
@@ -17,6 +18,7 @@ const FLAGS: Record<string, string> = {
   collectiveTimeoutMs: '--collective-timeout-ms',
   threads: '--threads',
   sharedMemoryBytes: '--shared-memory-bytes',
+  handshakeTimeoutMs: '--handshake-timeout-ms',
 };
 
 export function registerWorker(program: Command): void {
@@ -35,6 +37,7 @@ export function registerWorker(program: Command): void {
     .option('--join-timeout-ms <ms>', 'give up joining after this long (default 60000)')
     .option('--collective-timeout-ms <ms>', 'deadline of each allreduce receive (default 20000)')
     .option('--threads <n>', 'wasm: XNNPACK threads of this worker (default 1)')
+    .option(HANDSHAKE_TIMEOUT_FLAG, HANDSHAKE_TIMEOUT_HELP)
     .option(
       '--shared-memory-bytes <n>',
       'shared segment per data connection to a rank on this host; 0: values over TCP only (default 8388608, or PERMAFROST_SHARED_MEMORY_BYTES)',
@@ -46,6 +49,7 @@ export function registerWorker(program: Command): void {
       const shm = opts.sharedMemoryBytes ?? process.env.PERMAFROST_SHARED_MEMORY_BYTES;
       const shmFlag = opts.sharedMemoryBytes !== undefined ? '--shared-memory-bytes' : 'PERMAFROST_SHARED_MEMORY_BYTES';
       input.sharedMemoryBytes = shm === undefined || shm === '' ? undefined : parseCount(shm, shmFlag, 0);
+      input.handshakeTimeoutMs = handshakeTimeoutMs(opts.handshakeTimeoutMs);
       await runWorker(validateWorkerSettings(input, (field) => FLAGS[field] ?? field));
     });
 }

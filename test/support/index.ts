@@ -4,10 +4,13 @@
  */
 export type { CliResult, ProcessOptions, Running } from './cli';
 export { CLI, ROOT, runCli, runFixture, runProcess, startCli } from './cli';
+export { freePort, get, toolOrSkip, until } from './http';
 export type { JobFlags } from './job';
 export { jobFlags, readJson, runPaths } from './job';
 export { adam, sgd } from './optimizers';
 export { alive, childrenOf } from './processes';
+export type { Prometheus } from './prometheus';
+export { PROMETHEUS, PROMTOOL, startPrometheus } from './prometheus';
 export type { TempDir } from './temp-dir';
 export { tempDir } from './temp-dir';
 export { checkpointWeights, maxAbsDiff } from './weights';

@@ -33,6 +33,10 @@ export const workerSettingsSchema = z
     collectiveTimeoutMs: z.number().int().positive().default(20_000),
     /** wasm: XNNPACK threads of this worker (local workers sharing a host keep 1) */
     threads: z.number().int().positive().max(64).default(1),
+    /** HOST:PORT of this worker's HTTP port (/healthz, /metrics); unset: none */
+    http: hostPort.optional(),
+    /** keep the HTTP port up this long after the job ends, so a scraper reads the final values */
+    lingerMs: z.number().int().nonnegative().max(600_000).default(0),
     /** shared segment per data connection to a rank on this host, bytes; 0: values over TCP only */
     sharedMemoryBytes: z
       .number()

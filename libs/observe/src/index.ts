@@ -1,0 +1,10 @@
+export { VERSION } from './build-info';
+export type { EpochInfo, FleetPlan } from './fleet-view';
+export { FleetView, JOB_STATES } from './fleet-view';
+export type { Health, ObserveServer } from './http-server';
+export { isLoopback, startObserveServer } from './http-server';
+export { serveFleet, serveWorker } from './serve';
+export type { StatusView } from './status-view';
+export type { StepSplit } from './step-clock';
+export { WorkerObserver } from './worker-observer';
+export type { ProgressInfo } from './worker-tracker';

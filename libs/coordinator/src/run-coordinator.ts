@@ -12,7 +12,17 @@ import { formatPreview } from '@permafrost/freeze';
 import type { JobSpec } from '@permafrost/job';
 import { FleetView, type ObserveServer, serveFleet, VERSION } from '@permafrost/observe';
 import { log, PermafrostError, RunProgress, UserError } from '@permafrost/telemetry';
-import { dataInfo, type EpochRecord, jobSplit, openJobDataset, planJob, type RunReport, resumePoint, runReport } from '@permafrost/trainer';
+import {
+  dataInfo,
+  type EpochRecord,
+  type FreezeSummary,
+  jobSplit,
+  openJobDataset,
+  planJob,
+  type RunReport,
+  resumePoint,
+  runReport,
+} from '@permafrost/trainer';
 import { Coordinator, type CoordinatorOptions } from './coordinator';
 import { FleetProgress } from './fleet-progress';
 import type { CoordinatorServer, ServeCoordinator } from './handlers';
@@ -130,6 +140,7 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<RunRepor
       epochs: result.epochs,
       members,
       resumedFromEpoch: resumed?.epoch,
+      freeze: freezeSummary(plan),
       startedAt,
     });
     if (o.reportPath) await writeFile(o.reportPath, `${JSON.stringify(report, null, 2)}\n`);
@@ -170,6 +181,19 @@ function fleetView(job: JobSpec, jobId: string, plan: JobPlan, startEpoch: numbe
   coordinator.events.on('epoch', (r) => view.epochDone(r));
   coordinator.events.on('state', (state, reason) => view.setState(state, reason));
   return view;
+}
+
+/** The freeze schedule for the view and the report; none for a fixed boundary. */
+function freezeSummary(plan: JobPlan): FreezeSummary | undefined {
+  const { preview } = plan.freeze;
+  if (preview.policy === 'prefix') return undefined;
+  return {
+    policy: preview.policy,
+    blocks: preview.blocks.map((b) => ({ block: b.block, freezeStep: b.freezeStep, freezeEpoch: b.freezeEpoch })),
+    events: plan.freeze.plan.events.map((e) => ({ step: e.step, boundary: e.boundary })),
+    paperSpeedup: preview.paperSpeedup,
+    cachedSpeedup: preview.cachedSpeedup,
+  };
 }
 
 /** Serves the HTTP port: observe.http, or loopback on any free port with local workers. */

@@ -2,6 +2,9 @@
  * What the cross-process tests in test/ share: running the CLI and fixtures as child processes,
  * temp dirs, job flags and run outputs, optimizer settings, checkpoint weights, process checks.
  */
+
+export type { WatchedPage } from './browser';
+export { CHROMIUM, chartPoints, launchBrowser, watchedPage } from './browser';
 export type { CliResult, ProcessOptions, Running } from './cli';
 export { CLI, ROOT, runCli, runFixture, runProcess, startCli } from './cli';
 export { freePort, get, toolOrSkip, until } from './http';

@@ -53,7 +53,8 @@
       width,
       height: 220,
       scales: { x: { time: false } },
-      axes: [{ label: xLabel }, {}],
+      // epochs are whole numbers: no ticks between them
+      axes: [xLabel === 'epoch' ? { label: xLabel, incrs: [1, 2, 5, 10, 20, 50, 100] } : { label: xLabel }, {}],
       series: [
         { label: xLabel },
         ...series.map((s, i) => ({

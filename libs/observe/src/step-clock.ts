@@ -73,9 +73,10 @@ export class StepClock {
       readSeconds,
       computeSeconds,
       allreduceSeconds,
-      samples: e.samples - (prev?.samples ?? 0),
-      hits: e.counters.hits - (prev?.counters.hits ?? 0),
-      misses: e.counters.misses - (prev?.counters.misses ?? 0),
+      // counters only grow: a report that went back (it cannot, within an epoch) adds nothing
+      samples: Math.max(0, e.samples - (prev?.samples ?? 0)),
+      hits: Math.max(0, e.counters.hits - (prev?.counters.hits ?? 0)),
+      misses: Math.max(0, e.counters.misses - (prev?.counters.misses ?? 0)),
     };
   }
 

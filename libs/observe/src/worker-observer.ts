@@ -18,7 +18,7 @@ export class WorkerObserver {
   private frozen = 0;
 
   constructor(version: string, cacheDir?: string) {
-    this.metrics = new TrainMetrics('worker', version, cacheDir ? () => bytesUnder(cacheDir) : undefined);
+    this.metrics = new TrainMetrics('worker', version, cacheDir ? cacheSize(cacheDir) : undefined);
   }
 
   setState(state: WorkerState): void {
@@ -65,26 +65,31 @@ export class WorkerObserver {
   }
 }
 
-/** Bytes of the files directly in `dir` and one level below (an LMDB environment is a directory of two files). */
-function bytesUnder(dir: string): number {
-  let total = 0;
-  const walk = (d: string, depth: number) => {
-    let entries: string[];
+/** how long a measured cache size stands: a scrape every second must not stat the cache every second */
+const CACHE_SIZE_TTL_MS = 10_000;
+
+/** Bytes of the files directly in `dir` (the LMDB data and lock files, the cache's metadata), re-read at most every 10 s. */
+function cacheSize(dir: string): () => number {
+  let bytes = 0;
+  let at = Number.NEGATIVE_INFINITY;
+  return () => {
+    if (performance.now() - at < CACHE_SIZE_TTL_MS) return bytes;
+    at = performance.now();
+    bytes = 0;
+    let entries: string[] = [];
     try {
-      entries = readdirSync(d);
+      entries = readdirSync(dir);
     } catch {
-      return;
+      // not created yet
     }
     for (const e of entries) {
       try {
-        const s = statSync(join(d, e));
-        if (s.isFile()) total += s.size;
-        else if (s.isDirectory() && depth < 2) walk(join(d, e), depth + 1);
+        const s = statSync(join(dir, e));
+        if (s.isFile()) bytes += s.size;
       } catch {
         // removed while we looked (a gc): not there
       }
     }
+    return bytes;
   };
-  walk(dir, 0);
-  return total;
 }

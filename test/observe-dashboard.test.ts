@@ -94,6 +94,19 @@ describe('the dashboard in Chromium', () => {
       await fixed.page.screenshot({ path: join(OUT, 'report-static.png'), fullPage: true });
       assert.deepEqual(fixed.errors, []);
       assert.deepEqual(fixed.requests, [url], 'the static page requests nothing');
+
+      // the same run twice: a table of equal figures (each ratio 1), curves overlaid per run
+      const comparePage = join(tmp.path, 'compare.html');
+      const compare = await runCli(['report', 'compare', paths.report, paths.report, '--html', comparePage]);
+      assert.equal(compare.code, 0, compare.stderr);
+      assert.match(compare.stdout, /^val accuracy +[\d.]+ +[\d.]+ +1\.000x$/m);
+      const both = await watchedPage(browser);
+      await both.page.goto(pathToFileURL(comparePage).href);
+      await both.page.waitForSelector('body.compare[data-ready="true"]');
+      const comparePoints = await chartPoints(both.page);
+      assert.equal(comparePoints['compare-accuracy'], 3);
+      assert.equal(await both.page.locator('[data-chart="compare-accuracy"] .u-legend .u-series').count(), 3, 'x and two runs');
+      assert.deepEqual(both.errors, []);
     } finally {
       await browser.close();
       coord.child.kill('SIGKILL');

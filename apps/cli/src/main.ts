@@ -8,6 +8,8 @@ import { Command, CommanderError } from 'commander';
 import { registerCache } from './commands/cache';
 import { registerCoordinator } from './commands/coordinator';
 import { registerModels } from './commands/models';
+import { registerReport } from './commands/report';
+import { registerStatus } from './commands/status';
 import { registerTrain } from './commands/train';
 import { registerWorker } from './commands/worker';
 
@@ -31,6 +33,8 @@ export async function main(argv: string[]): Promise<number> {
   registerCoordinator(program);
   registerWorker(program);
   registerCache(program);
+  registerStatus(program);
+  registerReport(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -36,6 +36,7 @@ import {
 } from '@permafrost/proto';
 import { log, PermafrostError } from '@permafrost/telemetry';
 import { type EpochRecord, epochRecord, type RankEpoch } from '@permafrost/trainer';
+import { CoordinatorEvents, type JobState } from './coordinator-events';
 import { checkEpoch } from './epoch-checks';
 import type { CoordinatorHandlers, SessionStream } from './handlers';
 import { type Formed, type Member, Membership, MembershipError } from './membership';
@@ -89,7 +90,9 @@ export class Coordinator implements CoordinatorHandlers {
   private formedAt = 0;
   private readonly records: EpochRecord[] = [];
   private modelInfo: Record<string, unknown> = {};
-  private state: 'joining' | 'running' | 'finished' | 'failed' = 'joining';
+  private state: JobState = 'joining';
+  /** membership, progress, epoch and state events, for observers */
+  readonly events = new CoordinatorEvents();
   private watchdog: NodeJS.Timeout | undefined;
   private beat: NodeJS.Timeout | undefined;
   private resolveDone!: (r: CoordinatorResult) => void;
@@ -141,7 +144,7 @@ export class Coordinator implements CoordinatorHandlers {
       if (e instanceof MembershipError && e.code === 'deadline-exceeded') this.fail(e.message);
       throw e;
     }
-    if (this.state === 'joining') this.startRunning();
+    if (this.state === 'joining') this.startRunning(formed);
     const me = formed.members.find((m) => m.workerId === req.workerId);
     if (!me) throw new PermafrostError('internal', 'joined but not a member');
     log().info('worker joined', { worker: me.workerId, rank: me.rank, peer: me.peerAddress, data: me.dataAddress, backend: me.backend });
@@ -159,8 +162,9 @@ export class Coordinator implements CoordinatorHandlers {
     });
   }
 
-  private startRunning(): void {
-    this.state = 'running';
+  private startRunning(formed: Formed): void {
+    this.setState('running');
+    this.events.emit('membership', { generation: formed.generation, members: formed.members, reason: 'formed' });
     this.formedAt = Date.now();
     this.watchdog = setInterval(() => this.checkHeartbeats(), Math.min(500, this.opts.heartbeatTimeoutMs / 4));
     // heartbeats down too: a worker notices a coordinator that stopped answering (docs/distributed.md#failures)
@@ -228,6 +232,7 @@ export class Coordinator implements CoordinatorHandlers {
       if (this.hello.size === this.membership.formed?.members.length && this.epoch === 0) this.plan(this.opts.startEpoch);
     } else if (e.case === 'progress') {
       this.opts.onProgress?.(m.workerId, e.value);
+      this.events.emit('progress', m.workerId, e.value);
     } else if (e.case === 'epochResult') {
       if (e.value.epoch !== this.epoch) {
         this.fail(`worker ${this.describe(m.workerId)} reported epoch ${e.value.epoch} during epoch ${this.epoch}`);
@@ -279,11 +284,12 @@ export class Coordinator implements CoordinatorHandlers {
     const record = epochRecord(ranks, (performance.now() - this.epochStarted) / 1000, checkpoint);
     this.records.push(record);
     this.opts.onEpoch?.(record);
+    this.events.emit('epoch', record);
     if (this.epoch < this.opts.epochs) {
       this.plan(this.epoch + 1);
       return;
     }
-    this.state = 'finished';
+    this.setState('finished');
     this.broadcast({ command: { case: 'finish', value: {} } });
     this.stop();
     this.resolveDone({ epochs: this.records, members: formed.members, modelInfo: this.modelInfo });
@@ -312,13 +318,18 @@ export class Coordinator implements CoordinatorHandlers {
   /** Fails the job: every session gets Abort with the reason. Idempotent. */
   fail(reason: string): void {
     if (this.state === 'failed' || this.state === 'finished') return;
-    this.state = 'failed';
+    this.setState('failed', reason);
     log().error('job failed', { reason });
     this.broadcast({ command: { case: 'abort', value: { reason } } });
     for (const s of this.sessions.values()) s.end();
     this.membership.fail(new MembershipError(reason, 'failed-precondition'));
     this.stop();
     this.rejectDone(new PermafrostError('aborted', reason));
+  }
+
+  private setState(state: JobState, reason?: string): void {
+    this.state = state;
+    this.events.emit('state', state, reason);
   }
 
   private stop(): void {

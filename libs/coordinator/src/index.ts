@@ -1,3 +1,5 @@
+export type { CoordinatorEventMap, JobState, MembershipChange } from './coordinator-events';
+export { CoordinatorEvents } from './coordinator-events';
 export type {
   CoordinatorClient,
   CoordinatorHandlers,

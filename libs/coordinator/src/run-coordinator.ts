@@ -10,8 +10,19 @@ import { resolve } from 'node:path';
 import { defaultShardCount } from '@permafrost/data';
 import { formatPreview } from '@permafrost/freeze';
 import type { JobSpec } from '@permafrost/job';
+import { FleetView, type ObserveServer, serveFleet, VERSION } from '@permafrost/observe';
 import { log, PermafrostError, RunProgress, UserError } from '@permafrost/telemetry';
-import { dataInfo, type EpochRecord, jobSplit, openJobDataset, planJob, type RunReport, resumePoint, runReport } from '@permafrost/trainer';
+import {
+  dataInfo,
+  type EpochRecord,
+  type FreezeSummary,
+  jobSplit,
+  openJobDataset,
+  planJob,
+  type RunReport,
+  resumePoint,
+  runReport,
+} from '@permafrost/trainer';
 import { Coordinator, type CoordinatorOptions } from './coordinator';
 import { FleetProgress } from './fleet-progress';
 import type { CoordinatorServer, ServeCoordinator } from './handlers';
@@ -32,6 +43,8 @@ export interface RunCoordinatorOptions {
   onListening?: (address: string) => void;
 }
 
+type JobPlan = Awaited<ReturnType<typeof jobPlan>>;
+
 /** What the coordinator needs to know about the job before any worker joins. */
 async function jobPlan(job: JobSpec) {
   const dataset = await openJobDataset(job);
@@ -51,7 +64,7 @@ async function jobPlan(job: JobSpec) {
 function coordinatorOptions(
   o: RunCoordinatorOptions,
   jobId: string,
-  plan: Awaited<ReturnType<typeof jobPlan>>,
+  plan: JobPlan,
   resumed: { epoch: number; dir: string } | undefined,
   progress: RunProgress,
 ): CoordinatorOptions {
@@ -98,7 +111,12 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<RunRepor
   const resumed = resumeFrom(job, o.resume);
   const progress = new RunProgress();
   const coordinator = new Coordinator(coordinatorOptions(o, jobId, plan, resumed, progress));
-  const server = await o.serve(o.listen, coordinator);
+  const view = fleetView(job, jobId, plan, (resumed?.epoch ?? 0) + 1, coordinator);
+  const http = await serveHttp(o, view);
+  const server = await o.serve(o.listen, coordinator).catch(async (e: unknown) => {
+    await http?.close();
+    throw e;
+  });
   log().info('coordinator listening', {
     address: server.address,
     jobId,
@@ -122,6 +140,7 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<RunRepor
       epochs: result.epochs,
       members,
       resumedFromEpoch: resumed?.epoch,
+      freeze: freezeSummary(plan),
       startedAt,
     });
     if (o.reportPath) await writeFile(o.reportPath, `${JSON.stringify(report, null, 2)}\n`);
@@ -132,7 +151,68 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<RunRepor
   } finally {
     progress.clear();
     await server.close();
+    await linger(job.observe.lingerMs, http);
   }
+}
+
+/** The job's view for the HTTP port, fed by the coordinator's events (docs/observability.md). */
+function fleetView(job: JobSpec, jobId: string, plan: JobPlan, startEpoch: number, coordinator: Coordinator): FleetView {
+  const { preview } = plan.freeze;
+  const freeze =
+    preview.policy === 'prefix'
+      ? undefined
+      : {
+          policy: preview.policy,
+          blocks: preview.blocks,
+          events: plan.freeze.plan.events,
+          paperSpeedup: preview.paperSpeedup,
+          cachedSpeedup: preview.cachedSpeedup,
+        };
+  const view = new FleetView({
+    jobId,
+    epochs: job.train.epochs,
+    stepsPerEpoch: plan.freeze.stepsPerEpoch,
+    startEpoch,
+    version: VERSION,
+    freeze,
+  });
+  coordinator.events.on('membership', (m) => view.membership(m));
+  coordinator.events.on('progress', (id, p) => view.progress(id, p));
+  coordinator.events.on('epoch', (r) => view.epochDone(r));
+  coordinator.events.on('state', (state, reason) => view.setState(state, reason));
+  return view;
+}
+
+/** The freeze schedule for the view and the report; none for a fixed boundary. */
+function freezeSummary(plan: JobPlan): FreezeSummary | undefined {
+  const { preview } = plan.freeze;
+  if (preview.policy === 'prefix') return undefined;
+  return {
+    policy: preview.policy,
+    blocks: preview.blocks.map((b) => ({ block: b.block, freezeStep: b.freezeStep, freezeEpoch: b.freezeEpoch })),
+    events: plan.freeze.plan.events.map((e) => ({ step: e.step, boundary: e.boundary })),
+    paperSpeedup: preview.paperSpeedup,
+    cachedSpeedup: preview.cachedSpeedup,
+  };
+}
+
+/** Serves the HTTP port: observe.http, or loopback on any free port with local workers. */
+async function serveHttp(o: RunCoordinatorOptions, view: FleetView): Promise<ObserveServer | undefined> {
+  const listen = o.job.observe.http ?? (o.localWorkers > 0 ? '127.0.0.1:0' : undefined);
+  if (!listen) return undefined;
+  const http = await serveFleet(listen, view, o.job.observe.http ? '--http' : 'observe.http');
+  log().info('http listening', { address: http.address, dashboard: `http://${http.address}/`, metrics: `http://${http.address}/metrics` });
+  return http;
+}
+
+/** Keeps the HTTP port up `lingerMs` after the job, so a scraper reads the final values; then closes it. */
+async function linger(lingerMs: number, http: ObserveServer | undefined): Promise<void> {
+  if (!http) return;
+  if (lingerMs > 0) {
+    log().info('http lingering', { address: http.address, lingerMs });
+    await new Promise((r) => setTimeout(r, lingerMs));
+  }
+  await http.close();
 }
 
 function startLocalWorkers(

@@ -140,6 +140,18 @@ export const clusterSection = z
     path: ['heartbeatTimeoutMs'],
   });
 
+export const observeSection = z
+  .object({
+    /**
+     * HOST:PORT of the coordinator's HTTP port (/healthz, /metrics, /api/status, the dashboard);
+     * unset: 127.0.0.1:0 with local workers, no port otherwise
+     */
+    http: hostPort.optional(),
+    /** keep the HTTP port up this long after the job ends, so a scraper reads the final values */
+    lingerMs: nonNegInt.max(600_000).default(0),
+  })
+  .strict();
+
 export const checkpointSection = z
   .object({
     /** directory for checkpoints; unset: no checkpoints */
@@ -158,6 +170,7 @@ export const jobSpecSchema = z
     cache: cacheSection.default(cacheSection.parse({})),
     cluster: clusterSection.default(clusterSection.parse({})),
     checkpoint: checkpointSection.default(checkpointSection.parse({})),
+    observe: observeSection.default(observeSection.parse({})),
   })
   .strict();
 

@@ -35,6 +35,10 @@ export const workerSettingsSchema = z
     threads: z.number().int().positive().max(64).default(1),
     /** a connection to the Peer or data port must complete its handshake within this long (default: the servers', 5000) */
     handshakeTimeoutMs: z.number().int().positive().optional(),
+    /** HOST:PORT of this worker's HTTP port (/healthz, /metrics); unset: none */
+    http: hostPort.optional(),
+    /** keep the HTTP port up this long after the job ends, so a scraper reads the final values */
+    lingerMs: z.number().int().nonnegative().max(600_000).default(0),
     /** shared segment per data connection to a rank on this host, bytes; 0: values over TCP only */
     sharedMemoryBytes: z
       .number()

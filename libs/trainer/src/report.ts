@@ -25,6 +25,16 @@ export interface FinalMetrics {
   checkpoint: string | undefined;
 }
 
+/** A progressive-freezing run's schedule: when each block freezes, and the expected speedups. */
+export interface FreezeSummary {
+  policy: string;
+  blocks: { block: string; freezeStep: number | undefined; freezeEpoch: number | undefined }[];
+  /** boundary advances: the global step that first trains with the new boundary */
+  events: { step: number; boundary: string }[];
+  paperSpeedup: number;
+  cachedSpeedup: number;
+}
+
 export interface RunReport {
   jobId: string;
   backend: string;
@@ -38,6 +48,8 @@ export interface RunReport {
   final: FinalMetrics & { peakRssBytes: number };
   /** the epoch of the checkpoint the run resumed from; 0 for a fresh run */
   resumedFromEpoch: number;
+  /** the freeze schedule, when blocks freeze during the run (a fleet's report) */
+  freeze?: FreezeSummary;
   startedAt: string;
   finishedAt: string;
 }
@@ -76,6 +88,7 @@ export interface ReportInput {
   epochs: EpochRecord[];
   members?: RunReport['members'];
   resumedFromEpoch?: number;
+  freeze?: FreezeSummary;
   startedAt: Date;
 }
 
@@ -92,6 +105,7 @@ export function runReport(r: ReportInput): RunReport {
     epochs: r.epochs,
     final: { ...finalMetrics(r.epochs), peakRssBytes: process.resourceUsage().maxRSS * 1024 },
     resumedFromEpoch: r.resumedFromEpoch ?? 0,
+    ...(r.freeze ? { freeze: r.freeze } : {}),
     startedAt: r.startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
   };

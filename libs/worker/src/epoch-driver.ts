@@ -6,6 +6,7 @@
  */
 import { encodeRankEpoch } from '@permafrost/coordinator';
 import type { JobSpec } from '@permafrost/job';
+import type { WorkerObserver } from '@permafrost/observe';
 import type { EpochPlan } from '@permafrost/proto';
 import { type Logger, log } from '@permafrost/telemetry';
 import { checkpointRoot, type LoopEvent, type TrainingLoop } from '@permafrost/trainer';
@@ -22,24 +23,43 @@ export class EpochDriver {
     private readonly job: JobSpec,
     private readonly rank: number,
     private readonly worldSize: number,
+    private readonly observer: WorkerObserver,
     private readonly logger: Logger = log(),
   ) {}
 
-  /** The loop's events this driver reports (wire it as the loop's onEvent). */
+  /** The loop's events this driver reports (wire it as the loop's onEvent); every step updates the metrics. */
   onEvent(e: LoopEvent): void {
+    if (e.type === 'freeze') this.observer.freeze(e.blocks.length);
     if (e.type !== 'step') return;
+    const split = this.observer.step(e);
     const now = Date.now();
     if (now - this.lastProgress < PROGRESS_EVERY_MS && e.step < e.steps) return;
     this.lastProgress = now;
     const { epoch, step, steps, samples, lossSum, counters } = e;
     this.session.send({
       case: 'progress',
-      value: { epoch, step, steps, samples, lossSum, cacheHits: counters.hits, cacheMisses: counters.misses },
+      value: {
+        epoch,
+        step,
+        steps,
+        samples,
+        lossSum,
+        cacheHits: counters.hits,
+        cacheMisses: counters.misses,
+        readSeconds: split.readSeconds,
+        computeSeconds: split.computeSeconds,
+        allreduceSeconds: split.allreduceSeconds,
+        allreduceBytes: BigInt(split.allreduceBytes),
+      },
     });
   }
 
   async run(plan: EpochPlan): Promise<void> {
     const r = await this.loop.runEpoch(plan.epoch, plan.freezeEvents);
+    this.observer.epochDone(
+      r.valCount > 0 ? r.valLossSum / r.valCount : Number.NaN,
+      r.valCount > 0 ? r.valCorrect / r.valCount : Number.NaN,
+    );
     let checkpointDir = '';
     if (this.rank === 0 && plan.checkpoint) {
       const valAccuracy = r.valCount > 0 ? r.valCorrect / r.valCount : Number.NaN;

@@ -10,6 +10,9 @@
  *   3. Hold the Session (worker-session.ts): every EpochPlan is one epoch of the loop
  *      (epoch-driver.ts); Finish ends it, Abort or a lost coordinator fails it within a bounded time.
  *   4. Leave, and log which path the gradients took (shared memory or the wire).
+ *
+ * With `http` set, the worker serves /healthz and /metrics there (WorkerObserver, libs/observe)
+ * from start to end, and `lingerMs` longer, so a scraper reads the final values.
  */
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
@@ -17,6 +20,7 @@ import { create } from '@bufbuild/protobuf';
 import type { CoordinatorClient } from '@permafrost/coordinator';
 import { initEngine } from '@permafrost/engine';
 import { type JobSpec, validateJob, type WorkerSettings } from '@permafrost/job';
+import { type ObserveServer, serveWorker, VERSION, WorkerObserver } from '@permafrost/observe';
 import { type JoinResponse, LeaveRequestSchema } from '@permafrost/proto';
 import { log } from '@permafrost/telemetry';
 import { cacheOf, describeModel, loopOptionsOf, prepareRun, TrainingLoop } from '@permafrost/trainer';
@@ -25,6 +29,7 @@ import { DataPlane } from './data-plane';
 import { EpochDriver } from './epoch-driver';
 import { joinCoordinator } from './join';
 import { RingReducer } from './ring-reducer';
+import { TimedReducer } from './timed-reducer';
 import { WorkerSession } from './worker-session';
 
 export async function runWorker(settings: WorkerSettings): Promise<void> {
@@ -32,16 +37,39 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
   const workerId = settings.id ?? `${hostname()}:${cacheDir}`;
   // the backend `auto` selects here goes into the Join request; the job's own choice follows it
   await initEngine('auto', { threads: settings.threads });
+  const observer = new WorkerObserver(VERSION, cacheDir);
+  const http = settings.http ? await serveWorker(settings.http, observer) : undefined;
+  if (http) log().info('http listening', { address: http.address, metrics: `http://${http.address}/metrics` });
+  try {
+    await joinAndTrain(settings, observer, workerId, cacheDir);
+    observer.setState('finished');
+  } catch (e) {
+    observer.setState('failed');
+    throw e;
+  } finally {
+    await linger(settings.lingerMs, http);
+  }
+}
+
+async function joinAndTrain(settings: WorkerSettings, observer: WorkerObserver, workerId: string, cacheDir: string): Promise<void> {
   const plane = await DataPlane.start(settings);
   const client = createCoordinatorClient(settings.coordinator);
   try {
     const me = { workerId, jobId: settings.jobId ?? '', peerAddress: plane.peerAddress, dataAddress: plane.dataAddress };
     const joined = await joinCoordinator(client, me, settings.joinTimeoutMs);
-    await train(settings, client, plane, joined, workerId, cacheDir);
+    observer.setState('training');
+    await train(settings, client, plane, joined, { workerId, cacheDir, observer });
   } finally {
     client.close();
     await plane.close();
   }
+}
+
+/** Keeps the HTTP port up `lingerMs` after the job (a scraper reads the final values); then closes it. */
+async function linger(lingerMs: number, http: ObserveServer | undefined): Promise<void> {
+  if (!http) return;
+  if (lingerMs > 0) await new Promise((r) => setTimeout(r, lingerMs));
+  await http.close();
 }
 
 async function train(
@@ -49,9 +77,9 @@ async function train(
   client: CoordinatorClient,
   plane: DataPlane,
   joined: JoinResponse,
-  workerId: string,
-  cacheDir: string,
+  me: { workerId: string; cacheDir: string; observer: WorkerObserver },
 ): Promise<void> {
+  const { workerId, cacheDir, observer } = me;
   const l = log().child({ worker: workerId, rank: joined.rank });
   const job: JobSpec = validateJob(JSON.parse(joined.jobSpecJson) as Record<string, unknown>, 'job spec from the coordinator');
   const run = await prepareRun(job);
@@ -63,13 +91,13 @@ async function train(
   const loop = new TrainingLoop({
     ...loopOptionsOf(job, run),
     cache: cacheOf(job, cacheDir),
-    reducer: new RingReducer(transport, settings.collectiveTimeoutMs),
+    reducer: new TimedReducer(new RingReducer(transport, settings.collectiveTimeoutMs), observer),
     shards: { owned: joined.shards, count: joined.shardCount },
     onEvent: (e) => driver?.onEvent(e),
   });
   try {
     if (joined.resumeFrom) await loop.restore(joined.resumeFrom);
-    driver = new EpochDriver(loop, session, job, joined.rank, joined.worldSize, l);
+    driver = new EpochDriver(loop, session, job, joined.rank, joined.worldSize, observer, l);
     const modelInfo = { ...describeModel(job, model), backend: engine.backend };
     const beat = {
       heartbeatMs: joined.heartbeatMs || job.cluster.heartbeatMs,

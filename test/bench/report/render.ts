@@ -13,10 +13,11 @@ import { finetune } from './finetune';
 import { freezeout } from './freezeout';
 import { kernels } from './kernels';
 import { type Machine, setup, table } from './markdown';
+import { observe } from './observe';
 import { scaling } from './scaling';
 import type { Section } from './section';
 
-const SECTIONS: readonly Section[] = [cacheSpeedup, allreduce, scaling, freezeout, kernels, finetune];
+const SECTIONS: readonly Section[] = [cacheSpeedup, allreduce, scaling, freezeout, kernels, finetune, observe];
 
 /** Benchmarks: the known ones in report order, then every other entry point of `benchDir` by name. */
 export function benchmarkNames(benchDir: string): string[] {

@@ -19,7 +19,12 @@ export function registerCoordinator(program: Command): void {
     .option('--job-id <id>', "this job's id, which its workers' messages must carry (cluster.jobId, default random)")
     .option('--resume', 'continue from the latest checkpoint in checkpoint.dir')
     .option(HANDSHAKE_TIMEOUT_FLAG, HANDSHAKE_TIMEOUT_HELP)
-    .option('--report <file>', 'write the JSON run report here');
+    .option('--report <file>', 'write the JSON run report here')
+    .option(
+      '--http <host:port>',
+      'serve /healthz, /metrics, /api/status and the dashboard here (observe.http; default 127.0.0.1:0 with local workers)',
+    )
+    .option('--linger-ms <ms>', 'keep the HTTP port up this long after the job ends, for a last scrape (observe.lingerMs, default 0)');
   addJobFlags(start).action(async (opts: Record<string, unknown>) => {
     const job = await loadJob(opts.config as string | undefined, { ...jobOverrides(opts), ...clusterOverrides(opts) });
     const localWorkers = job.cluster.localWorkers;
@@ -49,5 +54,7 @@ function clusterOverrides(opts: Record<string, unknown>): Overrides {
   if (opts.listen !== undefined) out['cluster.listen'] = String(opts.listen);
   if (opts.transport !== undefined) out['cluster.transport'] = String(opts.transport);
   if (opts.jobId !== undefined) out['cluster.jobId'] = String(opts.jobId);
+  if (opts.http !== undefined) out['observe.http'] = String(opts.http);
+  if (opts.lingerMs !== undefined) out['observe.lingerMs'] = parseCount(String(opts.lingerMs), '--linger-ms', 0);
   return out;
 }

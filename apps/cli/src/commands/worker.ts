@@ -19,6 +19,8 @@ const FLAGS: Record<string, string> = {
   threads: '--threads',
   sharedMemoryBytes: '--shared-memory-bytes',
   handshakeTimeoutMs: '--handshake-timeout-ms',
+  http: '--http',
+  lingerMs: '--linger-ms',
 };
 
 export function registerWorker(program: Command): void {
@@ -42,10 +44,13 @@ export function registerWorker(program: Command): void {
       '--shared-memory-bytes <n>',
       'shared segment per data connection to a rank on this host; 0: values over TCP only (default 8388608, or PERMAFROST_SHARED_MEMORY_BYTES)',
     )
+    .option('--http <host:port>', "serve this worker's /healthz and /metrics here (default: none)")
+    .option('--linger-ms <ms>', 'keep the HTTP port up this long after the job ends, for a last scrape (default 0)')
     .action(async (opts: Record<string, string | undefined>) => {
       const counts = ['joinTimeoutMs', 'collectiveTimeoutMs', 'threads'] as const;
       const input: Record<string, unknown> = { ...opts };
       for (const k of counts) if (opts[k] !== undefined) input[k] = parseCount(opts[k] as string, FLAGS[k] as string, 1);
+      if (opts.lingerMs !== undefined) input.lingerMs = parseCount(opts.lingerMs, '--linger-ms', 0);
       const shm = opts.sharedMemoryBytes ?? process.env.PERMAFROST_SHARED_MEMORY_BYTES;
       const shmFlag = opts.sharedMemoryBytes !== undefined ? '--shared-memory-bytes' : 'PERMAFROST_SHARED_MEMORY_BYTES';
       input.sharedMemoryBytes = shm === undefined || shm === '' ? undefined : parseCount(shm, shmFlag, 0);

@@ -1,0 +1,28 @@
+/**
+ * The coordinator's events: the seam its observers (the HTTP port's FleetView, libs/observe)
+ * listen on. `membership` fires when a membership forms (generation 1 today; an elastic
+ * coordinator emits one per generation, with the reason of the change), `progress` for each
+ * worker's step report, `epoch` for each epoch's record, `state` when the job's state changes
+ * (failed: with the reason).
+ */
+import { EventEmitter } from 'node:events';
+import type { StepProgress } from '@permafrost/proto';
+import type { EpochRecord } from '@permafrost/trainer';
+
+export type JobState = 'joining' | 'running' | 'finished' | 'failed';
+
+export interface MembershipChange {
+  generation: bigint;
+  members: readonly { workerId: string; rank: number }[];
+  /** why this generation began: 'formed' for the first */
+  reason: string;
+}
+
+export interface CoordinatorEventMap {
+  membership: [MembershipChange];
+  progress: [workerId: string, progress: StepProgress];
+  epoch: [EpochRecord];
+  state: [state: JobState, reason: string | undefined];
+}
+
+export class CoordinatorEvents extends EventEmitter<CoordinatorEventMap> {}

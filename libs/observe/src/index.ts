@@ -1,0 +1,14 @@
+export { VERSION } from './build-info';
+export { dashboardPage } from './dashboard-page';
+export type { EpochInfo, FleetPlan } from './fleet-view';
+export { FleetView, JOB_STATES } from './fleet-view';
+export type { Health, ObserveServer } from './http-server';
+export { isLoopback, splitHostPort, startObserveServer } from './http-server';
+export { compareTable, reportView } from './report-view';
+export { serveFleet, serveWorker } from './serve';
+export { fetchStatus, watchStatus } from './status-client';
+export { formatStatus } from './status-text';
+export type { StatusView } from './status-view';
+export type { StepSplit } from './step-clock';
+export { WorkerObserver } from './worker-observer';
+export type { ProgressInfo } from './worker-tracker';

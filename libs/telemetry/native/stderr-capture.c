@@ -38,6 +38,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* glibc only: musl declares stderr const */
+#ifdef __GLIBC__
+
 #define PIPE_BYTES (1 << 20)
 /* a longer line is written in pieces of this size, each a JSON line of its own */
 #define LINE_BYTES 16384
@@ -211,6 +214,8 @@ static const char *start(void) {
   atexit(finish);
   return NULL;
 }
+
+#endif
 
 static napi_value install(napi_env env, napi_callback_info info) {
   size_t argc = 1;

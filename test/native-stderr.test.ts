@@ -3,7 +3,8 @@
  * damaged (every txnid key of the free-page tree's root leaf zeroed: well formed pages, so the
  * checks at open pass, but LMDB's C code prints `Invalid null txn id` and more with fprintf when
  * the run writes) trains uncached, and with stderr a pipe every stderr line of the run is one
- * JSON object, LMDB's wrapped with source "native". On a terminal (text logs) they stay raw.
+ * JSON object, LMDB's wrapped with source "native", a local worker's (which shares its
+ * coordinator's stderr) included. On a terminal (text logs) they stay raw.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,8 +16,7 @@ import { CLI, ROOT, runCli, tempDir } from './support';
 const tmp = tempDir('native-stderr');
 const base = join(tmp.path, 'base');
 
-const train = (cacheDir: string, samples: number) => [
-  'train',
+const job = (cacheDir: string, samples: number) => [
   '--model',
   'cnn-small',
   '--input-size',
@@ -40,14 +40,31 @@ const train = (cacheDir: string, samples: number) => [
   '--report',
   join(tmp.path, 'report.json'),
 ];
+const train = (cacheDir: string, samples: number) => ['train', ...job(cacheDir, samples)];
+
+/** Every stderr line is one JSON object; returns them. */
+function jsonLines(stderr: string): Record<string, unknown>[] {
+  const lines = stderr.split('\n').filter((l) => l !== '');
+  const notJson = lines.filter((l) => {
+    try {
+      return typeof JSON.parse(l) !== 'object';
+    } catch {
+      return true;
+    }
+  });
+  assert.deepEqual(notJson, [], `stderr lines that are not JSON:\n${stderr}`);
+  return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+const nullTxnLine = (l: Record<string, unknown>) =>
+  l.msg === 'Invalid null txn id' && l.source === 'native' && l.level === 'warn' && typeof l.time === 'string';
 
 /** LMDB's page layout (libs/cache/src/lmdb-layout.ts): 24-byte page header, flags at 18, lower at 20. */
 const PAGE_HEADER = 24;
 const P_LEAF = 0x02;
 
-/** A copy of the base cache with every key of the current free-page tree's root (a leaf) set to 0. */
-function damagedFreeList(name: string): string {
-  const dir = join(tmp.path, name);
+/** A copy of the base cache in `dir` with every key of the current free-page tree's root (a leaf) set to 0. */
+function damagedFreeList(dir: string): string {
   cpSync(join(base, 'cache.mdb'), join(dir, 'cache.mdb'));
   cpSync(join(base, 'permafrost-cache.json'), join(dir, 'permafrost-cache.json'));
   const file = join(dir, 'cache.mdb');
@@ -75,31 +92,31 @@ describe("LMDB's stderr lines (real runs)", () => {
   });
 
   it('off a terminal every stderr line is JSON, LMDB lines wrapped with source "native"', async () => {
-    const dir = damagedFreeList('pipe');
+    const dir = damagedFreeList(join(tmp.path, 'pipe'));
     // more samples than the base run: a new fingerprint, so the run writes and LMDB reads its free list
     const r = await runCli(train(dir, 300));
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stderr.split('\n').filter((l) => l !== '');
-    const notJson = lines.filter((l) => {
-      try {
-        return typeof JSON.parse(l) !== 'object';
-      } catch {
-        return true;
-      }
-    });
-    assert.deepEqual(notJson, [], `stderr lines that are not JSON:\n${r.stderr}`);
-    const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-    const native = parsed.filter((l) => l.source === 'native');
+    const lines = jsonLines(r.stderr);
+    assert.ok(lines.some(nullTxnLine), r.stderr);
+    assert.equal(lines.filter((l) => l.msg === 'activation cache unavailable; training uncached').length, 1, r.stderr);
+  });
+
+  it("a local worker's LMDB lines, on the stderr it shares with its coordinator, are JSON too", async () => {
+    const root = join(tmp.path, 'fleet');
+    damagedFreeList(join(root, 'local-0'));
+    const r = await runCli(['coordinator', 'start', '--local-workers', '1', ...job(root, 300)], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const lines = jsonLines(r.stderr);
+    assert.ok(lines.some(nullTxnLine), r.stderr);
     assert.ok(
-      native.some((l) => l.msg === 'Invalid null txn id' && l.level === 'warn' && typeof l.time === 'string'),
+      lines.some((l) => l.msg === 'activation cache unavailable; training uncached' && l.dir === join(root, 'local-0')),
       r.stderr,
     );
-    assert.equal(parsed.filter((l) => l.msg === 'activation cache unavailable; training uncached').length, 1, r.stderr);
   });
 
   it('on a terminal (text logs) LMDB lines are left as they are', (t) => {
     if (spawnSync('script', ['--version']).status !== 0) return t.skip('no script(1) (util-linux) to run the CLI on a terminal');
-    const dir = damagedFreeList('tty');
+    const dir = damagedFreeList(join(tmp.path, 'tty'));
     const command = [process.execPath, CLI, ...train(dir, 300)].map((a) => `'${a}'`).join(' ');
     // script(1) runs the CLI with a pseudo-terminal as stdin, stdout and stderr
     const r = spawnSync('script', ['-qec', command, '/dev/null'], {

@@ -11,7 +11,8 @@
  * child processes, which inherit fd 2, are untouched, and the pipe's descriptors are close-on-exec.
  * A native thread reads the pipe, splits it into lines and writes each as one JSON object
  * (time, level "warn", msg, source "native") to fd 2 with one write(2); a line still without its
- * newline after 200 ms is written as it is. Being a native thread, it
+ * newline after 200 ms is written as it is. When fd 2 is a full non-blocking pipe (Node makes its
+ * stderr pipe so, and a plain fprintf then drops the text) it waits. Being a native thread, it
  * drains the pipe even while the event loop is busy in a long tfjs call.
  *
  * At exit (atexit: process.exit and a normal end alike) `stderr` goes back to the terminal's
@@ -59,10 +60,16 @@ static pthread_t reader;
 static char line[LINE_BYTES];
 static size_t line_len;
 
+/* fd 2 may be non-blocking (Node makes a pipe so): wait until it takes more, never drop */
 static void write_all(const char *p, size_t n) {
   while (n > 0) {
     ssize_t w = write(out_fd, p, n);
     if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) {
+      struct pollfd out = {out_fd, POLLOUT, 0};
+      poll(&out, 1, -1);
+      continue;
+    }
     if (w <= 0) return;
     p += w;
     n -= (size_t)w;

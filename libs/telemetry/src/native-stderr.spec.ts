@@ -12,6 +12,7 @@ function child(body: string, env: Record<string, string> = {}) {
     env: { ...process.env, PERMAFROST_LOG: 'info', ...env },
     encoding: 'utf8',
     timeout: 30_000,
+    maxBuffer: 1 << 26,
   });
   return { code: r.status, lines: r.stderr.split('\n').filter((l) => l !== '') };
 }
@@ -73,6 +74,20 @@ describe('native stderr capture', () => {
     assert.equal(r.lines.length, 3, r.lines.join('\n'));
     assert.deepEqual(r.lines.slice(0, 2).map(nativeLine), ['partial', 'next']);
     assert.equal(r.lines[2], 'a child');
+  });
+
+  it('loses no line when fd 2 (a non-blocking pipe) fills faster than it is read', (t) => {
+    if (!built(t)) return;
+    const r = child(`
+      native.captureNativeStderr();
+      for (let i = 0; i < 10000; i++) native.printNativeStderr(\`line \${i} \${'x'.repeat(60)}\\n\`);
+      process.exit(0);
+    `);
+    assert.equal(r.code, 0);
+    assert.deepEqual(
+      r.lines.map(nativeLine),
+      Array.from({ length: 10000 }, (_, i) => `line ${i} ${'x'.repeat(60)}`),
+    );
   });
 
   it('drops the lines at log level error, like any warning', (t) => {

@@ -3,7 +3,7 @@
  * flag) prints one line and exits 2; an expected failure (a PermafrostError: a failed job, a lost
  * peer) prints one line and exits 1; anything else is a bug and keeps its stack (exit 1).
  */
-import { exitCodeOf, isExpectedFailure, log } from '@permafrost/telemetry';
+import { captureNativeStderr, exitCodeOf, isExpectedFailure, log } from '@permafrost/telemetry';
 import { Command, CommanderError } from 'commander';
 import { registerCache } from './commands/cache';
 import { registerCoordinator } from './commands/coordinator';
@@ -14,6 +14,9 @@ import { registerTrain } from './commands/train';
 import { registerWorker } from './commands/worker';
 
 export async function main(argv: string[]): Promise<number> {
+  // before any command loads LMDB: its C diagnostics become JSON log lines too
+  const raw = captureNativeStderr();
+  if (raw) log().debug("native libraries' stderr lines stay raw", { reason: raw });
   const program = new Command('permafrost')
     .description('Distributed fine-tuning of TensorFlow.js models with frozen-feature caching')
     .version('0.1.0')

@@ -1,7 +1,8 @@
 /**
  * Structured logging. On a TTY lines are short and human; otherwise (CI, files, pipes) each line
- * is one JSON object, so logs can be parsed. PERMAFROST_LOG=silent|error|warn|info|debug sets the
- * level (default info); --log-format json|text overrides the TTY guess.
+ * is one JSON object, so logs can be parsed; native libraries' stderr lines are wrapped the same
+ * way (native-stderr.ts). PERMAFROST_LOG=silent|error|warn|info|debug sets the level (default
+ * info).
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<LogLevel | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
@@ -23,15 +24,21 @@ export interface LoggerOptions {
   fields?: LogFields;
 }
 
-function envLevel(): LogLevel | 'silent' {
+/** The level PERMAFROST_LOG sets (default info). */
+export function logLevel(): LogLevel | 'silent' {
   const v = process.env.PERMAFROST_LOG;
   return v && v in ORDER ? (v as LogLevel | 'silent') : 'info';
 }
 
+/** text on a terminal, JSON lines everywhere else */
+export function logFormat(stream: NodeJS.WritableStream = process.stderr): 'json' | 'text' {
+  return (stream as { isTTY?: boolean }).isTTY ? 'text' : 'json';
+}
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const stream = opts.stream ?? process.stderr;
-  const level = opts.level ?? envLevel();
-  const format = opts.format ?? ((stream as { isTTY?: boolean }).isTTY ? 'text' : 'json');
+  const level = opts.level ?? logLevel();
+  const format = opts.format ?? logFormat(stream);
   const base = opts.fields ?? {};
   const write = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (ORDER[lvl] < ORDER[level]) return;

@@ -31,8 +31,8 @@ export const workerSettingsSchema = z
     joinTimeoutMs: z.number().int().positive().default(60_000),
     /** deadline of each allreduce receive */
     collectiveTimeoutMs: z.number().int().positive().default(20_000),
-    /** wasm: XNNPACK threads of this worker (local workers sharing a host keep 1) */
-    threads: z.number().int().positive().max(64).default(1),
+    /** wasm: XNNPACK threads of this worker, `auto`: every core (local workers sharing a host get 1) */
+    threads: z.union([z.literal('auto'), z.number().int().positive().max(64)]).default('auto'),
     /** shared segment per data connection to a rank on this host, bytes; 0: values over TCP only */
     sharedMemoryBytes: z
       .number()

@@ -34,7 +34,7 @@ export function registerWorker(program: Command): void {
     .option('--job-id <id>', 'the job this worker is for: a coordinator running another job refuses it (default: any)')
     .option('--join-timeout-ms <ms>', 'give up joining after this long (default 60000)')
     .option('--collective-timeout-ms <ms>', 'deadline of each allreduce receive (default 20000)')
-    .option('--threads <n>', 'wasm: XNNPACK threads of this worker (default 1)')
+    .option('--threads <n|auto>', 'wasm: XNNPACK threads of this worker (default auto: every core)')
     .option(
       '--shared-memory-bytes <n>',
       'shared segment per data connection to a rank on this host; 0: values over TCP only (default 8388608, or PERMAFROST_SHARED_MEMORY_BYTES)',
@@ -42,7 +42,10 @@ export function registerWorker(program: Command): void {
     .action(async (opts: Record<string, string | undefined>) => {
       const counts = ['joinTimeoutMs', 'collectiveTimeoutMs', 'threads'] as const;
       const input: Record<string, unknown> = { ...opts };
-      for (const k of counts) if (opts[k] !== undefined) input[k] = parseCount(opts[k] as string, FLAGS[k] as string, 1);
+      for (const k of counts) {
+        if (opts[k] !== undefined && !(k === 'threads' && opts[k] === 'auto'))
+          input[k] = parseCount(opts[k] as string, FLAGS[k] as string, 1);
+      }
       const shm = opts.sharedMemoryBytes ?? process.env.PERMAFROST_SHARED_MEMORY_BYTES;
       const shmFlag = opts.sharedMemoryBytes !== undefined ? '--shared-memory-bytes' : 'PERMAFROST_SHARED_MEMORY_BYTES';
       input.sharedMemoryBytes = shm === undefined || shm === '' ? undefined : parseCount(shm, shmFlag, 0);

@@ -53,6 +53,13 @@ describe('distributed training', () => {
       const flags = transport === 'tcp' ? [] : ['--transport', transport];
       const r = await runCli(['coordinator', 'start', '--local-workers', String(n), ...flags, ...job(name)], { timeoutMs: 120_000 });
       assert.equal(r.code, 0, r.stderr);
+      // workers sharing the host run one XNNPACK thread each (the single run had every core)
+      const engines = r.stderr.split('\n').filter((l) => l.includes('"msg":"backend selected"') && l.includes('"requested":"auto"'));
+      assert.equal(engines.length, n, r.stderr);
+      assert.ok(
+        engines.every((l) => l.includes('"threads":1')),
+        engines.join('\n'),
+      );
       const used = r.stderr.split('\n').filter((l) => l.includes('"msg":"allreduce transport"'));
       assert.equal(used.length, n, r.stderr);
       assert.ok(

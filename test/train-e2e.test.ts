@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { readJson, runCli, tempDir } from './support';
+import { initEngine } from '@permafrost/engine';
+import { checkpointWeights, jobFlags, maxAbsDiff, readJson, runCli, runPaths, tempDir } from './support';
 
 const tmp = tempDir('train-e2e');
 
@@ -77,5 +79,22 @@ describe('permafrost train (real process)', () => {
     const job = JSON.parse(r.stdout);
     assert.equal(job.model.name, 'mlp');
     assert.equal(job.train.batchSize, 32);
+  });
+
+  it('trains the same with XNNPACK threads as with one (wasm, conv layers training)', async () => {
+    await initEngine('wasm'); // reads the checkpoints
+    const weights: Float32Array[][] = [];
+    for (const threads of [1, 2]) {
+      const paths = runPaths(tmp.path, `threads-${threads}`);
+      const job = { model: 'cnn-small', inputSize: 14, trainableLast: 7, trainSamples: 192, valSamples: 32, epochs: 1 };
+      const flags = jobFlags({ ...job, batchSize: 32, optimizer: 'sgd', lr: 0.05, seed: 5, threads, noCache: true, ...paths });
+      const r = await runCli(['train', ...flags]);
+      assert.equal(r.code, 0, r.stderr);
+      const selected = r.stderr.split('\n').find((l) => l.includes('"msg":"backend selected"')) ?? '';
+      assert.match(selected, new RegExp(`"threads":${Math.min(threads, availableParallelism())}\\b`), r.stderr);
+      weights.push(await checkpointWeights(paths.checkpointDir));
+    }
+    const d = maxAbsDiff(weights[0] as Float32Array[], weights[1] as Float32Array[]);
+    assert.ok(d <= 1e-4, `max |threads 1 - threads 2| = ${d}`);
   });
 });

@@ -10,7 +10,8 @@
  *   last 4 blocks + head, cached     Permafrost epochs 2+ against PyTorch with the prefix under
  *                                    no_grad every epoch, and with the prefix's output in memory
  *
- * Before anything else it writes the per-kernel profile of a training step over the last 4
+ * Permafrost runs as `train` does by default (XNNPACK threads auto: every core), and again with one
+ * thread. Before anything else it writes the per-kernel profile of a training step over the last 4
  * blocks and of a prefix forward, with libs/engine's fused wasm kernels off and on
  * (support/finetune-profile.ts). Then it times the backbone's inference alone by batch size
  * on both sides. Each Permafrost variant runs in its own process; PyTorch's script is skipped,
@@ -28,6 +29,7 @@ import type { ProfileResult } from './support/finetune-profile';
 
 const SAMPLES = Number(arg('samples', '1024'));
 const EPOCHS = Number(arg('epochs', '3'));
+/** PyTorch's threads; Permafrost runs with train's default (auto: every core) and with one thread */
 const THREADS = 2;
 const support = (file: string) => new URL(`./support/${file}`, import.meta.url).pathname;
 
@@ -72,17 +74,17 @@ async function main(): Promise<void> {
     return;
   }
   const extra = ['--samples', String(SAMPLES), '--epochs', String(EPOCHS)];
-  const threaded = ['--threads', String(THREADS)];
+  const oneThread = ['--threads', '1'];
   const batches = ['--inference-batches', '16,32,64,128'];
   const pf = support('finetune-permafrost.ts');
   process.stderr.write('permafrost...\n');
   const runs = {
     head: await runVariant<EpochsResult>(pf, 'head', extra),
     last4: await runVariant<EpochsResult>(pf, 'last4', extra),
-    headThreads: await runVariant<EpochsResult>(pf, 'head', [...extra, ...threaded]),
-    last4Threads: await runVariant<EpochsResult>(pf, 'last4', [...extra, ...threaded]),
+    headOneThread: await runVariant<EpochsResult>(pf, 'head', [...extra, ...oneThread]),
+    last4OneThread: await runVariant<EpochsResult>(pf, 'last4', [...extra, ...oneThread]),
     inference: await runVariant<InferenceResult>(pf, 'inference', batches),
-    inferenceThreads: await runVariant<InferenceResult>(pf, 'inference', [...batches, ...threaded]),
+    inferenceOneThread: await runVariant<InferenceResult>(pf, 'inference', [...batches, ...oneThread]),
   };
   const python = findTorchPython();
   let torch: TorchResult | undefined;

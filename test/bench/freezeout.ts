@@ -11,7 +11,7 @@
  *
  * Wall time counts training and validation (every epoch) from the first step to the last
  * validation; model loading is left out. Setup: mobilenet_v2 at 96x96, head gap-128-10, adam
- * 1e-3, batch 32, Fashion-MNIST. Run: npx nx run bench:freezeout -- [--samples 2048]
+ * 1e-3, batch 32, Fashion-MNIST, XNNPACK threads as `train` has them by default (every core). Run: npx nx run bench:freezeout -- [--samples 2048]
  * [--val 1024] [--epochs 5]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -36,6 +36,8 @@ const K = 4;
 interface VariantResult {
   variant: string;
   backend: string;
+  /** XNNPACK threads (train's default, auto: every core) */
+  threads?: number;
   wallSeconds: number;
   trainSeconds: number;
   epochs: Pick<EpochRecord, 'epoch' | 'seconds' | 'valSeconds' | 'valAccuracy' | 'boundary' | 'trainableLayers'>[];
@@ -52,7 +54,7 @@ const POLICIES: Record<string, FreezePolicy> = {
 async function variant(name: string): Promise<VariantResult> {
   const policy = POLICIES[name];
   if (!policy) throw new Error(`unknown variant ${name}`);
-  const engine = await initEngine('auto');
+  const engine = await initEngine('auto', { threads: 'auto' });
   const dataset = await openDataset('fashion-mnist');
   const { train, val } = splitTrainVal(dataset, { seed: SEED, trainSamples: SAMPLES, valSamples: VAL });
   const model = await assemble({ name: 'mobilenet_v2', inputSize: SIZE, head: 'gap-128' }, { k: K }, dataset.numClasses, SEED);
@@ -82,6 +84,7 @@ async function variant(name: string): Promise<VariantResult> {
     return {
       variant: name,
       backend: engine.backend,
+      threads: engine.threads,
       wallSeconds,
       trainSeconds: r.epochs.reduce((a, e) => a + e.seconds, 0),
       epochs: r.epochs.map(({ epoch, seconds, valSeconds, valAccuracy, boundary, trainableLayers }) => ({

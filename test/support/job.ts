@@ -27,6 +27,8 @@ export interface JobFlags {
   momentum?: number;
   /** default wasm */
   backend?: string;
+  /** XNNPACK threads (default auto) */
+  threads?: number | 'auto';
   seed?: number;
   cacheDir?: string;
   /** true: --no-cache */

@@ -43,4 +43,13 @@ describe('job flags', () => {
     assert.throws(() => parse(['--epochs', '1.5']), /expected an integer/);
     assert.throws(() => parse(['--lr', 'fast']), /--lr: expected a number/);
   });
+
+  it("take a thread count or 'auto'", () => {
+    assert.deepEqual(parse(['--threads', 'auto']), { 'train.threads': 'auto' });
+    assert.deepEqual(parse(['--threads', '2']), { 'train.threads': 2 });
+    assert.throws(
+      () => parse(['--threads', 'all']),
+      (e: unknown) => e instanceof UserError && e.message === "--threads: expected an integer or 'auto', got 'all'",
+    );
+  });
 });

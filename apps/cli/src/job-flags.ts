@@ -11,7 +11,7 @@ interface FlagDef {
   flag: string;
   path: string;
   help: string;
-  kind: 'string' | 'int' | 'number' | 'bool' | 'negate' | 'off';
+  kind: 'string' | 'int' | 'int-or-auto' | 'number' | 'bool' | 'negate' | 'off';
 }
 
 export const JOB_FLAGS: FlagDef[] = [
@@ -51,7 +51,12 @@ export const JOB_FLAGS: FlagDef[] = [
   { flag: '--weight-decay <x>', path: 'train.weightDecay', help: 'L2 weight decay (default 0)', kind: 'number' },
   { flag: '--seed <n>', path: 'train.seed', help: 'seed for init, split and shuffles (default 42)', kind: 'int' },
   { flag: '--backend <name>', path: 'train.backend', help: 'auto | tensorflow-gpu | tensorflow | wasm | cpu', kind: 'string' },
-  { flag: '--threads <n>', path: 'train.threads', help: 'wasm: XNNPACK threads of a train process (default 1)', kind: 'int' },
+  {
+    flag: '--threads <n|auto>',
+    path: 'train.threads',
+    help: 'wasm: XNNPACK threads of a train process (default auto: every core)',
+    kind: 'int-or-auto',
+  },
   { flag: '--cache-dir <dir>', path: 'cache.dir', help: 'activation cache directory (default .permafrost/cache)', kind: 'string' },
   { flag: '--no-cache', path: 'cache.enabled', help: 'train without the activation cache', kind: 'off' },
   { flag: '--cache-codec <codec>', path: 'cache.codec', help: 'float32 (exact) | float16 (half the bytes)', kind: 'string' },
@@ -81,11 +86,12 @@ export function jobOverrides(opts: Record<string, unknown>): Overrides {
     else if (f.kind === 'off') {
       // commander defaults a --no-x flag to true; only an explicit --no-x overrides the spec
       if (v === false) out[f.path] = false;
-    } else if (f.kind === 'string') out[f.path] = String(v);
+    } else if (f.kind === 'string' || (f.kind === 'int-or-auto' && v === 'auto')) out[f.path] = String(v);
     else {
       const n = Number(v);
-      if (String(v).trim() === '' || !Number.isFinite(n) || (f.kind === 'int' && !Number.isInteger(n))) {
-        throw new UserError(`expected ${f.kind === 'int' ? 'an integer' : 'a number'}, got '${String(v)}'`, name);
+      if (String(v).trim() === '' || !Number.isFinite(n) || (f.kind !== 'number' && !Number.isInteger(n))) {
+        const expected = { int: 'an integer', 'int-or-auto': "an integer or 'auto'", number: 'a number' }[f.kind as 'int'];
+        throw new UserError(`expected ${expected}, got '${String(v)}'`, name);
       }
       out[f.path] = n;
     }

@@ -39,6 +39,7 @@ export function spawnLocalWorker(spec: LocalWorkerSpec, index: number): ChildPro
     `local-${index}`,
     '--cache-dir',
     join(spec.cacheRoot, `local-${index}`),
+    ...sharedHostWorkerArgs(spec.count),
   ];
   return spawn(process.execPath, args, {
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -56,6 +57,15 @@ export function spawnLocalWorker(spec: LocalWorkerSpec, index: number): ChildPro
  */
 export function sharedHostFlags(localWorkers: number): string[] {
   return localWorkers > 1 ? ['--single-threaded-gc'] : [];
+}
+
+/**
+ * `worker start` arguments for workers that share this host: one XNNPACK thread each, so N
+ * workers on N cores do not each start a pool of N threads and preempt one another (a worker
+ * alone keeps its default, every core).
+ */
+export function sharedHostWorkerArgs(localWorkers: number): string[] {
+  return localWorkers > 1 ? ['--threads', '1'] : [];
 }
 
 export class LocalWorkers {

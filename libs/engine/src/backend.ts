@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { log, UserError } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmGradientKernels } from './wasm-kernels/register';
-import { withWasmThreads } from './wasm-threads';
+import { resolveThreads, withWasmThreads } from './wasm-threads';
 
 export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -32,10 +32,11 @@ export interface EngineInfo {
 
 export interface EngineOptions {
   /**
-   * wasm: XNNPACK threads (default 1, the single-threaded SIMD binary); other backends ignore it.
-   * Like the backend, fixed by a process's first initialisation.
+   * wasm: XNNPACK threads (default 1, the single-threaded SIMD binary), `auto`: every CPU
+   * (resolveThreads); other backends ignore it. Like the backend, fixed by a process's first
+   * initialisation.
    */
-  threads?: number;
+  threads?: number | 'auto';
 }
 
 const require = createRequire(import.meta.url);
@@ -58,7 +59,7 @@ const loaders: Record<ConcreteBackend, (opts: EngineOptions) => Promise<string |
     const dir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
     wasm.setWasmPaths(`${join(dir, 'dist')}/`);
     registerWasmGradientKernels();
-    const threads = opts.threads ?? 1;
+    const threads = resolveThreads(opts.threads ?? 1);
     if (threads > 1 && !(await withWasmThreads(wasm, threads, () => setReady('wasm')))) return undefined;
     return 'wasm';
   },

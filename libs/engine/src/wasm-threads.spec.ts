@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpus } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { describe, it } from 'node:test';
 import { relativeError } from './wasm-kernels/kernel-testing';
+import { resolveThreads } from './wasm-threads';
 
 const FIXTURE = new URL('./wasm-threads.fixture.ts', import.meta.url).pathname;
 
@@ -38,5 +39,12 @@ describe('wasm with XNNPACK threads (worker_threads pool)', () => {
       const err = relativeError(Float32Array.from(two.grads[i] as number[]), Float32Array.from(g));
       assert.ok(err <= 1e-5, `gradient ${i}: relative error ${err.toExponential(2)}`);
     });
+  });
+});
+
+describe('resolveThreads', () => {
+  it("resolves 'auto' to every CPU the process may use and keeps a count", () => {
+    assert.equal(resolveThreads('auto'), availableParallelism());
+    assert.equal(resolveThreads(3), 3);
   });
 });

@@ -33,6 +33,15 @@ interface WasmPackage {
   getThreadsCount(): number;
 }
 
+/**
+ * The pool size a `threads` setting asks for; `auto` is every CPU this process may run on
+ * (os.availableParallelism). The one place `auto` is resolved: `train.threads` and
+ * `worker start --threads` default to it, and the coordinator starts several local workers with 1.
+ */
+export function resolveThreads(threads: number | 'auto'): number {
+  return threads === 'auto' ? Math.max(1, os.availableParallelism()) : threads;
+}
+
 /** Lets the process exit while the pool's worker threads wait for work. */
 function unrefPoolWorkers(): void {
   const module = (tf.findBackend('wasm') as unknown as { wasm?: { PThread?: { runningWorkers?: { unref(): void }[] } } }).wasm;

@@ -34,6 +34,13 @@ describe('job spec', () => {
     assert.equal(job.cache.codec, 'float32');
     assert.equal(job.cluster.localWorkers, 0);
     assert.equal(job.checkpoint.dir, undefined);
+    assert.equal(job.train.threads, 'auto');
+  });
+
+  it("takes train.threads as a count or 'auto'", () => {
+    assert.equal(validateJob({ ...minimal, train: { threads: 2 } }).train.threads, 2);
+    assert.throws(() => validateJob({ ...minimal, train: { threads: 'all' } }), userError(/train\.threads/));
+    assert.throws(() => validateJob({ ...minimal, train: { threads: 0 } }), userError(/train\.threads/));
   });
 
   it('reads YAML and JSON and lets flags override fields', async () => {

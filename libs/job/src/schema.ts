@@ -84,8 +84,8 @@ export const trainSection = z
     weightDecay: z.number().min(0).default(0),
     seed: nonNegInt.default(42),
     backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
-    /** wasm: XNNPACK threads of a `train` process (workers take `worker start --threads`) */
-    threads: posInt.max(64).default(1),
+    /** wasm: XNNPACK threads of a `train` process, `auto`: every core (workers take `worker start --threads`) */
+    threads: z.union([z.literal('auto'), posInt.max(64)]).default('auto'),
   })
   .strict()
   .refine((t) => !t.nesterov || (t.optimizer === 'sgd' && t.momentum > 0), {

@@ -31,8 +31,8 @@ export const workerSettingsSchema = z
     joinTimeoutMs: z.number().int().positive().default(60_000),
     /** deadline of each allreduce receive */
     collectiveTimeoutMs: z.number().int().positive().default(20_000),
-    /** wasm: XNNPACK threads of this worker (local workers sharing a host keep 1) */
-    threads: z.number().int().positive().max(64).default(1),
+    /** wasm: XNNPACK threads of this worker, `auto`: every core (local workers sharing a host get 1) */
+    threads: z.union([z.literal('auto'), z.number().int().positive().max(64)]).default('auto'),
     /** a connection to the Peer or data port must complete its handshake within this long (default: the servers', 5000) */
     handshakeTimeoutMs: z.number().int().positive().optional(),
     /** HOST:PORT of this worker's HTTP port (/healthz, /metrics); unset: none */

@@ -3,12 +3,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Dataset, openDataset } from '@permafrost/data';
+import { type Dataset, openDataset, preprocess } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
-import { assemble } from '@permafrost/model';
+import { relativeError } from '@permafrost/engine/testing';
+import { type Assembled, assemble } from '@permafrost/model';
+import * as tf from '@tensorflow/tfjs-core';
+import { type ActivationBatch, ActivationSource, emptyCounters } from './activation-source';
 import { FreezeController } from './freeze-controller';
 import { freezePlanFor } from './freeze-setup';
+import { PREFIX_BATCH } from './prefix-input';
 import { adam as adamAt } from './testing';
+import { PrefixUpstream } from './upstream';
 
 const adam = adamAt(0.01);
 
@@ -55,5 +60,101 @@ describe('ActivationSource', () => {
     second.activations.dispose();
     ctl.trainer.dispose();
     await ctl.close();
+  });
+});
+
+describe('ActivationSource computing ahead', () => {
+  let dataset: Dataset;
+  let dir: string;
+  before(async () => {
+    await initEngine('cpu');
+    dataset = await openDataset('mnist');
+    dir = mkdtempSync(join(tmpdir(), 'permafrost-ahead-'));
+  });
+  after(async () => {
+    await dataset.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The prefix's activations of `ids`, computed alone. */
+  async function alone(model: Assembled, ids: number[]): Promise<Float32Array> {
+    const raw = await dataset.read(ids, { sizePx: model.input.sizePx });
+    const y = tf.tidy(() => model.prefix.predict(preprocess(raw, model.input)) as tf.Tensor);
+    const v = (await y.data()) as Float32Array;
+    y.dispose();
+    return v;
+  }
+
+  for (const cached of [false, true]) {
+    it(`fills a short batch's inference call with coming misses and serves them unchanged (${cached ? 'cached' : 'uncached'})`, async () => {
+      const model = await assemble({ name: 'mlp', inputSize: 14 }, { boundary: 'dense_1' }, 10, 3);
+      const source = new ActivationSource(new PrefixUpstream(model.prefix, model.input, dataset), dataset);
+      const ctl = cached
+        ? new FreezeController({
+            model,
+            dataset,
+            plan: freezePlanFor(model, { policy: 'prefix' }, 1),
+            optimizer: adam,
+            cache: { dir: mkdtempSync(join(dir, 'c-')), codec: 'float32', modelName: 'mlp' },
+          })
+        : undefined;
+      const src = ctl?.source ?? source;
+      const calls: number[][] = [];
+      const up = src.upstream;
+      const compute = up.compute.bind(up);
+      up.compute = (ids, c, next) => {
+        calls.push([...ids]);
+        return compute(ids, c, next);
+      };
+      // each batch is checked and disposed before the call after next (batch's contract)
+      const check = async (b: ActivationBatch, ids: number[]) => {
+        assert.equal(b.counters.misses, ids.length, 'each batch counts its own misses');
+        assert.equal(b.counters.entriesAdded, cached ? ids.length : 0);
+        const e = relativeError((await b.activations.data()) as Float32Array, await alone(model, ids));
+        assert.ok(e <= 1e-6, `batch ${ids}: relative error ${e}`);
+        b.activations.dispose();
+      };
+      await check(await src.batch([1, 2, 3], [4, 5, 6, 7, 8]), [1, 2, 3]);
+      assert.deepEqual(calls, [[1, 2, 3, 4, 5, 6, 7, 8]], 'one inference call for the batch and the coming misses');
+      await check(await src.batch([4, 5, 6], [7, 8]), [4, 5, 6]);
+      await check(await src.batch([7, 8], []), [7, 8]);
+      assert.equal(calls.length, 1, 'the coming batches were served from memory');
+      // ids the next call no longer names are dropped, and computed again when asked for
+      (await src.batch([9], [10, 11])).activations.dispose();
+      (await src.batch([12], [])).activations.dispose();
+      (await src.batch([10], [])).activations.dispose();
+      assert.deepEqual(calls.slice(1), [[9, 10, 11], [12], [10]]);
+      if (ctl) {
+        const again = await src.batch([1, 2, 3, 4, 5, 6, 7, 8], []);
+        assert.equal(again.counters.hits, 8, 'what was served from memory was written to the cache');
+        again.activations.dispose();
+        ctl.trainer.dispose();
+        await ctl.close();
+      }
+    });
+  }
+
+  it("reads the next slice's input while the current slice computes", async () => {
+    const model = await assemble({ name: 'mlp', inputSize: 14 }, { boundary: 'dense_1' }, 10, 3);
+    const reads: number[][] = [];
+    const counted: Dataset = Object.assign(Object.create(dataset) as Dataset, {
+      read: (ids: readonly number[], o?: { sizePx?: number }) => {
+        reads.push([...ids]);
+        return dataset.read(ids, o);
+      },
+    });
+    const up = new PrefixUpstream(model.prefix, model.input, counted);
+    const ids = Array.from({ length: PREFIX_BATCH + 8 }, (_, i) => i);
+    const next = [100, 101];
+    const c = emptyCounters();
+    const first = await up.compute(ids, c, next);
+    assert.deepEqual(reads, [ids.slice(0, PREFIX_BATCH), ids.slice(PREFIX_BATCH), next], 'each slice read once, the next call started');
+    const want = await alone(model, ids);
+    assert.ok(relativeError((await first.data()) as Float32Array, want) <= 1e-6);
+    first.dispose();
+    (await up.compute(next, c)).dispose();
+    assert.equal(reads.length, 3, 'the next call took the read started for it');
+    (await up.compute([7], c)).dispose();
+    assert.deepEqual(reads.at(-1), [7], 'ids nobody started a read for are read then');
   });
 });

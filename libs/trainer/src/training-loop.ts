@@ -29,8 +29,12 @@ import { freezePlanFor, stepsPerEpoch } from './freeze-setup';
 import { assertGradientKernels } from './kernel-check';
 import { correctCount, crossEntropySum } from './loss';
 import type { OptimizerSpec } from './optimizer';
+import { PREFIX_BATCH } from './prefix-input';
 import { type GradientReducer, localReducer } from './reducer';
 import { weightsHash } from './suffix-trainer';
+
+/** How many ids of the coming batches a batch read names (ActivationSource.batch's `upcoming`). */
+const UPCOMING_IDS = 2 * PREFIX_BATCH;
 
 /** A boundary advance as the coordinator announced it. */
 export interface AnnouncedFreeze {
@@ -137,9 +141,10 @@ export class TrainingLoop {
       const ids = plan.steps[s] as number[];
       const fetched = next;
       next = undefined;
-      const batch = fetched ? await fetched : ids.length > 0 ? await this.ctl.source.batch(ids) : undefined;
+      const coming = (after: number) => this.upcoming(plan.steps, after, first, announced);
+      const batch = fetched ? await fetched : ids.length > 0 ? await this.ctl.source.batch(ids, coming(s)) : undefined;
       const readAhead = () => {
-        next = this.readAhead(plan.steps[s + 1], first + s + 1, announced, batch?.counters.misses ?? 1);
+        next = this.readAhead(plan.steps[s + 1], coming(s + 1), first + s + 1, announced, batch?.counters.misses ?? 1);
       };
       const lossSum = await this.step(batch, plan.globalCounts[s] as number, readAhead).catch((e: unknown) => {
         // the run fails; the batch read meanwhile is not going to be trained
@@ -215,16 +220,32 @@ export class TrainingLoop {
    */
   private readAhead(
     ids: number[] | undefined,
+    upcoming: readonly number[],
     step: number,
     announced: readonly AnnouncedFreeze[] | undefined,
     lastMisses: number,
   ): Promise<ActivationBatch> | undefined {
     if (!ids || ids.length === 0 || lastMisses > 0 || !this.ctl.source.cached) return undefined;
     if (this.ctl.movesAt(step) || announced?.some((e) => e.step === step)) return undefined;
-    const p = this.ctl.source.batch(ids);
+    const p = this.ctl.source.batch(ids, upcoming);
     // a failure surfaces when the step awaits it; until then it must not count as unhandled
     p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * The ids of the local steps after step `s` of this epoch (`first`: the epoch's first global
+   * step) that the current source will serve: up to the next boundary move, at most UPCOMING_IDS.
+   * The source may compute their activations ahead, together with step s's misses.
+   */
+  private upcoming(steps: readonly number[][], s: number, first: number, announced: readonly AnnouncedFreeze[] | undefined): number[] {
+    const ids: number[] = [];
+    for (let j = s + 1; j < steps.length && ids.length < UPCOMING_IDS; j++) {
+      const step = first + j;
+      if (this.ctl.movesAt(step) || announced?.some((e) => e.step === step)) break;
+      ids.push(...(steps[j] as number[]));
+    }
+    return ids.slice(0, UPCOMING_IDS);
   }
 
   /** This rank's share of the validation ids, then the sums over every rank. */
@@ -240,7 +261,7 @@ export class TrainingLoop {
     let correct = 0;
     for (let i = 0; i < ids.length; i += this.opts.batchSize) {
       const chunk = ids.slice(i, i + this.opts.batchSize);
-      const b = await this.ctl.source.batch(chunk);
+      const b = await this.ctl.source.batch(chunk, ids.slice(i + chunk.length, i + chunk.length + UPCOMING_IDS));
       counters = addCounters(counters, b.counters);
       const [l, c] = tf.tidy(() => {
         const probs = this.ctl.suffix.predict(b.activations, { batchSize: chunk.length }) as tf.Tensor;

@@ -5,31 +5,36 @@
  * boundary that advanced from k to m: it asks the source at boundary k (cache first, its own
  * upstream on a miss) and runs only the layers k+1..m, so after an advance the full prefix never
  * runs again for a sample the old boundary's cache holds. Both run in inference mode, with no
- * tape, in slices of SLICE samples with a turn of the event loop in between: one synchronous tfjs
- * call over a batch of 256 at 96 px takes seconds on wasm, long enough to starve a worker's
- * heartbeats, and slices also bound peak memory.
+ * tape, in slices of PREFIX_BATCH samples with a turn of the event loop in between
+ * (prefix-input.ts). PrefixUpstream reads each slice's input while the slice before it computes,
+ * and the first slice of the next call's (`next`) while its last slice computes.
  */
 import { type Dataset, preprocess } from '@permafrost/data';
 import type { InputSpec } from '@permafrost/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ActivationSource, BatchCounters, Upstream } from './activation-source';
-
-/** samples per synchronous prefix call */
-const SLICE = 32;
+import { InputReadAhead, PREFIX_BATCH } from './prefix-input';
 
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
-async function sliced(ids: number[], c: BatchCounters, run: (slice: number[]) => Promise<tf.Tensor>): Promise<tf.Tensor> {
+/** Runs `run` on each slice of `ids`; `following`: the slice after it (the last one's: `next`). */
+async function sliced(
+  ids: number[],
+  c: BatchCounters,
+  next: readonly number[],
+  run: (slice: number[], following: readonly number[]) => Promise<tf.Tensor>,
+): Promise<tf.Tensor> {
   const parts: tf.Tensor[] = [];
-  for (let at = 0; at < ids.length; at += SLICE) {
-    const slice = ids.slice(at, at + SLICE);
+  for (let at = 0; at < ids.length; at += PREFIX_BATCH) {
+    const slice = ids.slice(at, at + PREFIX_BATCH);
+    const following = at + PREFIX_BATCH < ids.length ? ids.slice(at + PREFIX_BATCH, at + 2 * PREFIX_BATCH) : next;
     const t0 = performance.now();
-    const acts = await run(slice);
+    const acts = await run(slice, following);
     await acts.data(); // settle the work inside the timer
     c.prefixMs += performance.now() - t0;
     parts.push(acts);
-    if (at + SLICE < ids.length) await yieldToLoop();
+    if (at + PREFIX_BATCH < ids.length) await yieldToLoop();
   }
   if (parts.length === 1) return parts[0] as tf.Tensor;
   const all = tf.concat(parts);
@@ -40,19 +45,28 @@ async function sliced(ids: number[], c: BatchCounters, run: (slice: number[]) =>
 export class PrefixUpstream implements Upstream {
   prefixSamples = 0;
   readonly boundaryShape: readonly number[];
+  private readonly reader: InputReadAhead;
 
   constructor(
     private readonly prefix: tfl.LayersModel,
     private readonly input: InputSpec,
-    private readonly dataset: Dataset,
+    dataset: Dataset,
   ) {
     this.boundaryShape = prefix.outputs[0]?.shape.slice(1).map((d) => d ?? 1) ?? [];
+    this.reader = new InputReadAhead(dataset, input.sizePx);
   }
 
-  async compute(ids: number[], c: BatchCounters): Promise<tf.Tensor> {
-    const out = await sliced(ids, c, async (slice) => {
-      const raw = await this.dataset.read(slice, { sizePx: this.input.sizePx });
-      return tf.tidy(() => this.prefix.predict(preprocess(raw, this.input), { batchSize: slice.length }) as tf.Tensor);
+  async compute(ids: number[], c: BatchCounters, next: readonly number[] = []): Promise<tf.Tensor> {
+    const out = await sliced(ids, c, next, async (slice, following) => {
+      const raw = await this.reader.take(slice);
+      const x = preprocess(raw, this.input);
+      // the next slice's input is read while this one's forward runs
+      this.reader.start(following);
+      try {
+        return tf.tidy(() => this.prefix.predict(x, { batchSize: slice.length }) as tf.Tensor);
+      } finally {
+        x.dispose();
+      }
     });
     this.prefixSamples += ids.length;
     return out;
@@ -76,8 +90,8 @@ export class SegmentUpstream implements Upstream {
     return this.from.prefixSamples;
   }
 
-  async compute(ids: number[], c: BatchCounters): Promise<tf.Tensor> {
-    const below = await this.from.batch(ids);
+  async compute(ids: number[], c: BatchCounters, next: readonly number[] = []): Promise<tf.Tensor> {
+    const below = await this.from.batch(ids, next);
     c.checksumFailures += below.counters.checksumFailures;
     c.bytesRead += below.counters.bytesRead;
     c.bytesWritten += below.counters.bytesWritten;
@@ -87,7 +101,7 @@ export class SegmentUpstream implements Upstream {
     const acts = below.activations;
     try {
       let at = 0;
-      const out = await sliced(ids, c, async (slice) => {
+      const out = await sliced(ids, c, [], async (slice) => {
         const part = acts.shape[0] === slice.length ? acts : tf.slice(acts, at, slice.length);
         at += slice.length;
         const r = tf.tidy(() => this.segment.predict(part, { batchSize: slice.length }) as tf.Tensor);

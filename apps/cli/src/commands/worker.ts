@@ -38,7 +38,7 @@ export function registerWorker(program: Command): void {
     .option('--job-id <id>', 'the job this worker is for: a coordinator running another job refuses it (default: any)')
     .option('--join-timeout-ms <ms>', 'give up joining after this long (default 60000)')
     .option('--collective-timeout-ms <ms>', 'deadline of each allreduce receive (default 20000)')
-    .option('--threads <n>', 'wasm: XNNPACK threads of this worker (default 1)')
+    .option('--threads <n|auto>', 'wasm: XNNPACK threads of this worker (default auto: every core)')
     .option(HANDSHAKE_TIMEOUT_FLAG, HANDSHAKE_TIMEOUT_HELP)
     .option(
       '--shared-memory-bytes <n>',
@@ -49,7 +49,10 @@ export function registerWorker(program: Command): void {
     .action(async (opts: Record<string, string | undefined>) => {
       const counts = ['joinTimeoutMs', 'collectiveTimeoutMs', 'threads'] as const;
       const input: Record<string, unknown> = { ...opts };
-      for (const k of counts) if (opts[k] !== undefined) input[k] = parseCount(opts[k] as string, FLAGS[k] as string, 1);
+      for (const k of counts) {
+        if (opts[k] !== undefined && !(k === 'threads' && opts[k] === 'auto'))
+          input[k] = parseCount(opts[k] as string, FLAGS[k] as string, 1);
+      }
       if (opts.lingerMs !== undefined) input.lingerMs = parseCount(opts.lingerMs, '--linger-ms', 0);
       const shm = opts.sharedMemoryBytes ?? process.env.PERMAFROST_SHARED_MEMORY_BYTES;
       const shmFlag = opts.sharedMemoryBytes !== undefined ? '--shared-memory-bytes' : 'PERMAFROST_SHARED_MEMORY_BYTES';

@@ -6,6 +6,7 @@
 import { exitCodeOf, isExpectedFailure, log } from '@permafrost/telemetry';
 import { Command, CommanderError } from 'commander';
 import { registerCache } from './commands/cache';
+import { registerCerts } from './commands/certs';
 import { registerCoordinator } from './commands/coordinator';
 import { registerModels } from './commands/models';
 import { registerTrain } from './commands/train';
@@ -31,6 +32,7 @@ export async function main(argv: string[]): Promise<number> {
   registerCoordinator(program);
   registerWorker(program);
   registerCache(program);
+  registerCerts(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -3,7 +3,7 @@
  * temp dirs, job flags and run outputs, optimizer settings, checkpoint weights, process checks.
  */
 export type { CliResult, ProcessOptions, Running } from './cli';
-export { CLI, ROOT, runCli, runFixture, runProcess, startCli } from './cli';
+export { CLI, ROOT, runCli, runFixture, runProcess, startCli, testTls } from './cli';
 export type { JobFlags } from './job';
 export { jobFlags, readJson, runPaths } from './job';
 export { adam, sgd } from './optimizers';

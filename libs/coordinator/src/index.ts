@@ -1,8 +1,10 @@
 export type {
+  Caller,
   CoordinatorClient,
   CoordinatorHandlers,
   CoordinatorServer,
   ServeCoordinator,
+  ServeSecurity,
   SessionClientStream,
   SessionStream,
 } from './handlers';

@@ -13,6 +13,7 @@ import type { JobSpec } from '@permafrost/job';
 import { log, PermafrostError, RunProgress, UserError } from '@permafrost/telemetry';
 import { dataInfo, type EpochRecord, jobSplit, openJobDataset, planJob, type RunReport, resumePoint, runReport } from '@permafrost/trainer';
 import { Coordinator, type CoordinatorOptions } from './coordinator';
+import { type CoordinatorSecurity, coordinatorSecurity } from './coordinator-security';
 import { FleetProgress } from './fleet-progress';
 import type { CoordinatorServer, ServeCoordinator } from './handlers';
 import { LocalWorkers, spawnLocalWorker } from './local-workers';
@@ -60,7 +61,7 @@ function coordinatorOptions(
   const fleet = new FleetProgress(progress, job.train.epochs);
   return {
     jobId,
-    jobJson: JSON.stringify(job),
+    jobJson: JSON.stringify(workersJob(job)),
     epochs: job.train.epochs,
     globalBatch: job.train.batchSize,
     stepsPerEpoch: plan.freeze.stepsPerEpoch,
@@ -80,6 +81,12 @@ function coordinatorOptions(
   };
 }
 
+/** The job as workers get it: without the coordinator's own TLS files and token file. */
+function workersJob(job: JobSpec): JobSpec {
+  const { tls: _tls, tokenFile: _token, ...cluster } = job.cluster;
+  return { ...job, cluster: { ...cluster } } as JobSpec;
+}
+
 function resumeFrom(job: JobSpec, resume: boolean | undefined): { epoch: number; dir: string } | undefined {
   if (!resume) return undefined;
   if (!job.checkpoint.dir) throw new UserError('--resume needs checkpoint.dir (--checkpoint-dir)', 'checkpoint.dir');
@@ -94,20 +101,31 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<RunRepor
   const startedAt = new Date();
   const { job } = o;
   const jobId = job.cluster.jobId ?? randomUUID();
+  const security = await coordinatorSecurity(job, jobId);
+  try {
+    return await runSecured(o, jobId, security, startedAt);
+  } finally {
+    await security.dispose();
+  }
+}
+
+async function runSecured(o: RunCoordinatorOptions, jobId: string, security: CoordinatorSecurity, startedAt: Date): Promise<RunReport> {
+  const { job } = o;
   const plan = await jobPlan(job);
   const resumed = resumeFrom(job, o.resume);
   const progress = new RunProgress();
   const coordinator = new Coordinator(coordinatorOptions(o, jobId, plan, resumed, progress));
-  const server = await o.serve(o.listen, coordinator);
+  const server = await o.serve(o.listen, coordinator, security.serve);
   log().info('coordinator listening', {
     address: server.address,
     jobId,
+    tls: security.mode,
     workers: Math.max(o.localWorkers, job.cluster.minWorkers),
     epochs: job.train.epochs,
     startEpoch: (resumed?.epoch ?? 0) + 1,
   });
   o.onListening?.(server.address);
-  const locals = startLocalWorkers(o, jobId, server, coordinator);
+  const locals = startLocalWorkers(o, jobId, server, coordinator, security);
   try {
     const result = await coordinator.done;
     await locals?.stop();
@@ -140,6 +158,7 @@ function startLocalWorkers(
   jobId: string,
   server: CoordinatorServer,
   coordinator: Coordinator,
+  security: CoordinatorSecurity,
 ): LocalWorkers | undefined {
   if (o.localWorkers <= 0) return undefined;
   const spec = {
@@ -148,6 +167,7 @@ function startLocalWorkers(
     jobId,
     cacheRoot: resolve(o.job.cache.dir),
     count: o.localWorkers,
+    tls: (i: number) => security.worker(i),
   };
   const locals = new LocalWorkers(o.localWorkers, (i) => spawnLocalWorker(spec, i));
   locals.onUnexpectedExit = (i, code, signal) => coordinator.fail(`local worker ${i} exited (${signal ?? `code ${code}`})`);

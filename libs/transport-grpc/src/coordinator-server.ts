@@ -8,20 +8,25 @@
  * closes at once; a vanished host is caught by keepalive), or when the coordinator ends it.
  */
 import type { ServerDuplexStream, ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
-import type { CoordinatorHandlers, CoordinatorServer, SessionStream } from '@permafrost/coordinator';
+import type { Caller, CoordinatorHandlers, CoordinatorServer, ServeSecurity, SessionStream } from '@permafrost/coordinator';
 import type { SessionRequest, SessionResponse } from '@permafrost/proto';
 import { PermafrostError } from '@permafrost/telemetry';
+import { type Access, authorize } from './call-guard';
 import { bindServer, newServer } from './grpc-setup';
 import { coordinatorService } from './services';
 import { toServiceError } from './status';
 import { StreamEvents } from './stream-events';
+import { serverCredentials } from './tls-credentials';
 
 class ServerSession implements SessionStream {
   readonly peer: string;
   private readonly events = new StreamEvents<SessionRequest>();
   private ended = false;
 
-  constructor(private readonly call: ServerDuplexStream<SessionRequest, SessionResponse>) {
+  constructor(
+    private readonly call: ServerDuplexStream<SessionRequest, SessionResponse>,
+    readonly caller: Caller,
+  ) {
     this.peer = call.getPeer();
     call.on('data', (m: SessionRequest) => this.events.message(m));
     // The worker half-closed: the conversation is over, so the call is completed with OK unless
@@ -70,11 +75,11 @@ class ServerSession implements SessionStream {
   }
 }
 
-function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
+function unary<Req, Res>(access: Access, method: string, security: ServeSecurity, fn: (req: Req, caller: Caller) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, respond: sendUnaryData<Res>) => {
     // Promise.resolve().then also turns a synchronous throw into a rejection.
     Promise.resolve()
-      .then(() => fn(call.request))
+      .then(() => fn(call.request, authorize(access, method, call, security)))
       .then(
         (res) => respond(null, res),
         (e: unknown) => respond(toServiceError(e)),
@@ -82,26 +87,40 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
   };
 }
 
-/** Serves CoordinatorService on `listen` ('HOST:PORT', port 0 for any free port). */
-/** Serves `handlers` as CoordinatorService on `listen` (a ServeCoordinator). */
-export async function startCoordinatorServer(listen: string, handlers: CoordinatorHandlers): Promise<CoordinatorServer> {
+function openSession(call: ServerDuplexStream<SessionRequest, SessionResponse>, handlers: CoordinatorHandlers, security: ServeSecurity) {
+  let caller: Caller;
+  try {
+    caller = authorize('worker', 'Session', call, security);
+  } catch (e) {
+    call.emit('error', toServiceError(e));
+    return;
+  }
+  const s = new ServerSession(call, caller);
+  try {
+    handlers.session(s);
+  } catch (e) {
+    s.end(
+      e instanceof PermafrostError ? e : new PermafrostError('internal', `internal error: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  }
+}
+
+/**
+ * Serves `handlers` as CoordinatorService on `listen` ('HOST:PORT', port 0 for any free port; a
+ * ServeCoordinator): mutual TLS with `security.tls`, plaintext without.
+ */
+export async function startCoordinatorServer(
+  listen: string,
+  handlers: CoordinatorHandlers,
+  security: ServeSecurity = {},
+): Promise<CoordinatorServer> {
+  const creds = await serverCredentials(security.tls && { files: security.tls, allowWithoutCertificate: security.token !== undefined });
   const server = newServer();
   server.addService(coordinatorService, {
-    join: unary(handlers.join.bind(handlers)),
-    leave: unary(handlers.leave.bind(handlers)),
-    status: unary(handlers.status.bind(handlers)),
-    session: (call: ServerDuplexStream<SessionRequest, SessionResponse>) => {
-      const s = new ServerSession(call);
-      try {
-        handlers.session(s);
-      } catch (e) {
-        s.end(
-          e instanceof PermafrostError
-            ? e
-            : new PermafrostError('internal', `internal error: ${e instanceof Error ? e.message : String(e)}`),
-        );
-      }
-    },
+    join: unary('worker', 'Join', security, handlers.join.bind(handlers)),
+    leave: unary('worker', 'Leave', security, handlers.leave.bind(handlers)),
+    status: unary('read', 'Status', security, handlers.status.bind(handlers)),
+    session: (call: ServerDuplexStream<SessionRequest, SessionResponse>) => openSession(call, handlers, security),
   });
-  return bindServer(server, listen);
+  return bindServer(server, listen, creds);
 }

@@ -83,11 +83,14 @@ export function splitHostPort(listen: string): { host: string; port: number } {
   return { host, port };
 }
 
-/** Binds `server` to `listen` and returns the bound address with a close() that never hangs. */
-export async function bindServer(server: Server, listen: string): Promise<BoundServer> {
+/**
+ * Binds `server` to `listen` and returns the bound address with a close() that never hangs.
+ * `creds`: TLS (tls-credentials.ts) or, by default, plaintext.
+ */
+export async function bindServer(server: Server, listen: string, creds?: ServerCredentials): Promise<BoundServer> {
   const { host } = splitHostPort(listen);
   const port = await new Promise<number>((done, fail) =>
-    server.bindAsync(listen, ServerCredentials.createInsecure(), (err, p) =>
+    server.bindAsync(listen, creds ?? ServerCredentials.createInsecure(), (err, p) =>
       err ? fail(new Error(`cannot listen on ${listen}: ${err.message}`)) : done(p),
     ),
   );

@@ -7,10 +7,12 @@
  * reached yet waits, unanswered, until it does (or the receiver's connect timeout ends the wait):
  * the members of a new generation do not all learn of it at the same moment.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import type { TlsFiles } from '@permafrost/security';
 import { FrameReader } from './frame-reader';
 import { encodeReject, type Hello, Kind } from './protocol';
 import { splitAddress } from './receive-connection';
+import { createDataServer, dataTlsOf } from './secure-socket';
 import { LINGER_MS, type SendConnection } from './send-connection';
 import { TcpTransport, type TcpTransportOptions } from './tcp-transport';
 
@@ -117,8 +119,15 @@ function handshake(socket: Socket, server: { current: TcpTransport | undefined; 
   });
 }
 
-/** Serves the data plane on `opts.listen` ('HOST:PORT', port 0 for any free port). */
-export async function startDataServer(opts: { listen: string } & TcpTransportOptions): Promise<DataServer> {
+/** where a data server listens, its TLS files, and its transports' options */
+export type DataServerOptions = { listen: string; tls?: TlsFiles } & Omit<TcpTransportOptions, 'tls'>;
+
+/**
+ * Serves the data plane on `opts.listen` ('HOST:PORT', port 0 for any free port); with
+ * `opts.tls`, mutual TLS under the job CA for every connection, both ways.
+ */
+export async function startDataServer(opts: DataServerOptions): Promise<DataServer> {
+  const transportOptions: TcpTransportOptions = { ...opts, tls: dataTlsOf(opts.tls) };
   const state: { current: TcpTransport | undefined; closed: boolean } = { current: undefined, closed: false };
   const sockets = new Set<Socket>();
   const track = (socket: Socket) => {
@@ -126,7 +135,7 @@ export async function startDataServer(opts: { listen: string } & TcpTransportOpt
     socket.once('close', () => sockets.delete(socket));
   };
   const parked = new Set<() => void>();
-  const server = createServer((socket) => {
+  const server = createDataServer(transportOptions.tls, (socket) => {
     track(socket);
     handshake(socket, state, parked);
   });
@@ -141,7 +150,7 @@ export async function startDataServer(opts: { listen: string } & TcpTransportOpt
       if (workerIds.length !== size) throw new RangeError(`${workerIds.length} worker ids for a ring of ${size}`);
       const previous = state.current;
       previous?.retire(`generation ${previous.generation} was replaced by generation ${generation}`, true);
-      const t = new TcpTransport(rank, size, dataAddresses, workerIds, generation, opts, track);
+      const t = new TcpTransport(rank, size, dataAddresses, workerIds, generation, transportOptions, track);
       state.current = t;
       for (const retry of [...parked]) retry();
       return t;

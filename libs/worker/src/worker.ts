@@ -18,7 +18,8 @@ import type { CoordinatorClient } from '@permafrost/coordinator';
 import { initEngine } from '@permafrost/engine';
 import { type JobSpec, validateJob, type WorkerSettings } from '@permafrost/job';
 import { type JoinResponse, LeaveRequestSchema } from '@permafrost/proto';
-import { log } from '@permafrost/telemetry';
+import { type TlsFiles, tlsFilesOf } from '@permafrost/security';
+import { log, UserError } from '@permafrost/telemetry';
 import { cacheOf, describeModel, loopOptionsOf, prepareRun, TrainingLoop } from '@permafrost/trainer';
 import { createCoordinatorClient } from '@permafrost/transport-grpc';
 import { DataPlane } from './data-plane';
@@ -27,13 +28,30 @@ import { joinCoordinator } from './join';
 import { RingReducer } from './ring-reducer';
 import { WorkerSession } from './worker-session';
 
+/**
+ * The worker's TLS files; without them it refuses to start (exit 2) unless `--insecure`
+ * (docs/distributed.md#security).
+ */
+function workerTls(s: WorkerSettings): TlsFiles | undefined {
+  const tls = tlsFilesOf({ ca: s.tlsCa, cert: s.tlsCert, key: s.tlsKey });
+  if (tls) return tls;
+  if (!s.insecure) {
+    throw new UserError(
+      'no TLS material: give --tls-ca, --tls-cert and --tls-key (make them with `permafrost certs init`), or pass --insecure to run unencrypted and unauthenticated',
+    );
+  }
+  log().warn('insecure: this worker talks to the coordinator and its peers unencrypted and unauthenticated');
+  return undefined;
+}
+
 export async function runWorker(settings: WorkerSettings): Promise<void> {
+  const tls = workerTls(settings);
   const cacheDir = resolve(settings.cacheDir);
   const workerId = settings.id ?? `${hostname()}:${cacheDir}`;
   // the backend `auto` selects here goes into the Join request; the job's own choice follows it
   await initEngine('auto', { threads: settings.threads });
-  const plane = await DataPlane.start(settings);
-  const client = createCoordinatorClient(settings.coordinator);
+  const plane = await DataPlane.start(settings, tls);
+  const client = createCoordinatorClient(settings.coordinator, tls ? { tls } : {});
   try {
     const me = { workerId, jobId: settings.jobId ?? '', peerAddress: plane.peerAddress, dataAddress: plane.dataAddress };
     const joined = await joinCoordinator(client, me, settings.joinTimeoutMs);

@@ -1,5 +1,6 @@
 import { runCoordinator } from '@permafrost/coordinator';
 import { loadJob, type Overrides } from '@permafrost/job';
+import { tlsFilesOf } from '@permafrost/security';
 import { startCoordinatorServer } from '@permafrost/transport-grpc';
 import type { Command } from 'commander';
 import { addJobFlags, jobOverrides } from '../job-flags';
@@ -16,6 +17,11 @@ export function registerCoordinator(program: Command): void {
     .option('--join-timeout-ms <ms>', 'how long to wait for workers to join (cluster.joinTimeoutMs)')
     .option('--transport <tcp|grpc>', 'what carries the allreduce between workers (cluster.transport, default tcp)')
     .option('--job-id <id>', "this job's id, which its workers' messages must carry (cluster.jobId, default random)")
+    .option('--tls-ca <file>', "the job CA's certificate; client certificates must come from it (cluster.tls.ca)")
+    .option('--tls-cert <file>', "the coordinator's certificate (cluster.tls.cert; `permafrost certs init` makes them)")
+    .option('--tls-key <file>', "the coordinator's private key (cluster.tls.key)")
+    .option('--insecure', 'run without TLS: unencrypted, unauthenticated (cluster.insecure; logs a warning)')
+    .option('--token-file <file>', 'the job token tools may present for Status (cluster.tokenFile; default: $PERMAFROST_TOKEN)')
     .option('--resume', 'continue from the latest checkpoint in checkpoint.dir')
     .option('--report <file>', 'write the JSON run report here');
   addJobFlags(start).action(async (opts: Record<string, unknown>) => {
@@ -46,5 +52,9 @@ function clusterOverrides(opts: Record<string, unknown>): Overrides {
   if (opts.listen !== undefined) out['cluster.listen'] = String(opts.listen);
   if (opts.transport !== undefined) out['cluster.transport'] = String(opts.transport);
   if (opts.jobId !== undefined) out['cluster.jobId'] = String(opts.jobId);
+  const tls = tlsFilesOf({ ca: opts.tlsCa as string, cert: opts.tlsCert as string, key: opts.tlsKey as string });
+  if (tls) out['cluster.tls'] = tls;
+  if (opts.insecure) out['cluster.insecure'] = true;
+  if (opts.tokenFile !== undefined) out['cluster.tokenFile'] = String(opts.tokenFile);
   return out;
 }

@@ -17,6 +17,10 @@ const FLAGS: Record<string, string> = {
   collectiveTimeoutMs: '--collective-timeout-ms',
   threads: '--threads',
   sharedMemoryBytes: '--shared-memory-bytes',
+  tlsCa: '--tls-ca',
+  tlsCert: '--tls-cert',
+  tlsKey: '--tls-key',
+  insecure: '--insecure',
 };
 
 export function registerWorker(program: Command): void {
@@ -39,6 +43,10 @@ export function registerWorker(program: Command): void {
       '--shared-memory-bytes <n>',
       'shared segment per data connection to a rank on this host; 0: values over TCP only (default 8388608, or PERMAFROST_SHARED_MEMORY_BYTES)',
     )
+    .option('--tls-ca <file>', "the job CA's certificate: the coordinator's and peers' certificates must come from it")
+    .option('--tls-cert <file>', "this worker's certificate (`permafrost certs init`)")
+    .option('--tls-key <file>', "this worker's private key")
+    .option('--insecure', 'run without TLS: unencrypted, unauthenticated (logs a warning)')
     .action(async (opts: Record<string, string | undefined>) => {
       const counts = ['joinTimeoutMs', 'collectiveTimeoutMs', 'threads'] as const;
       const input: Record<string, unknown> = { ...opts };

@@ -2,6 +2,8 @@
  * What the cross-process tests in test/ share: running the CLI and fixtures as child processes,
  * temp dirs, job flags and run outputs, optimizer settings, checkpoint weights, process checks.
  */
+export type { Outcome } from './attacker';
+export { attacker, probe } from './attacker';
 export type { CliResult, ProcessOptions, Running } from './cli';
 export { CLI, ROOT, runCli, runFixture, runProcess, startCli, testTls } from './cli';
 export type { JobFlags } from './job';

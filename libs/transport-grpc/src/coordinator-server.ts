@@ -75,6 +75,13 @@ class ServerSession implements SessionStream {
   }
 }
 
+/**
+ * The largest message the coordinator accepts, bytes: an EpochResult lists the sample ids a rank
+ * trained (4-5 bytes each), so 64 MiB holds over ten million; nothing else comes near. Allreduce
+ * chunks never pass through the coordinator, so it needs none of the Peer service's 256 MiB.
+ */
+export const COORDINATOR_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
 function unary<Req, Res>(access: Access, method: string, security: ServeSecurity, fn: (req: Req, caller: Caller) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, respond: sendUnaryData<Res>) => {
     // Promise.resolve().then also turns a synchronous throw into a rejection.
@@ -115,7 +122,7 @@ export async function startCoordinatorServer(
   security: ServeSecurity = {},
 ): Promise<CoordinatorServer> {
   const creds = await serverCredentials(security.tls && { files: security.tls, allowWithoutCertificate: security.token !== undefined });
-  const server = newServer();
+  const server = newServer({ 'grpc.max_receive_message_length': COORDINATOR_MAX_MESSAGE_BYTES });
   server.addService(coordinatorService, {
     join: unary('worker', 'Join', security, handlers.join.bind(handlers)),
     leave: unary('worker', 'Leave', security, handlers.leave.bind(handlers)),

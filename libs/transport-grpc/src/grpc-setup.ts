@@ -110,8 +110,9 @@ export async function bindServer(server: Server, listen: string, creds?: ServerC
   return { address: `${host}:${port}`, close };
 }
 
-export function newServer(): Server {
-  return new Server(SERVER_OPTIONS);
+/** `overrides`: options of one server on top of SERVER_OPTIONS (a smaller message limit) */
+export function newServer(overrides: ChannelOptions = {}): Server {
+  return new Server({ ...SERVER_OPTIONS, ...overrides });
 }
 
 /**

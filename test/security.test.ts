@@ -12,23 +12,12 @@ import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ephemeralCertificates, issueCertificate } from '@permafrost/security';
 import { encodeHello } from '@permafrost/transport-tcp/testing';
-import { attacker, jobFlags, probe, runCli, runPaths, startCli, tempDir, testTls } from './support';
+import { attacker, probe, runCli, runPaths, smallFleetJob, startCli, tempDir, testTls } from './support';
 
 const tmp = tempDir('security');
 const TOKEN = `tok-${randomBytes(16).toString('hex')}`;
 
-const job = (name: string) =>
-  jobFlags({
-    model: 'mlp',
-    inputSize: 14,
-    trainableLast: 2,
-    trainSamples: 3000,
-    valSamples: 60,
-    epochs: 3,
-    batchSize: 8,
-    seed: 5,
-    ...runPaths(tmp.path, name),
-  });
+const job = (name: string) => smallFleetJob(tmp.path, name, 5);
 
 /** A worker certificate of the job's own CA that expired yesterday. */
 async function expiredWorker(): Promise<{ ca: string; cert: string; key: string }> {
@@ -89,6 +78,13 @@ describe('security', () => {
           .then((o) => 'code' in o && o.code),
         'unauthenticated',
       );
+      const tool = await runCli(['status', '--coordinator', address, '--tls-ca', ca], { env: { PERMAFROST_TOKEN: TOKEN } });
+      assert.equal(tool.code, 0, tool.stderr);
+      assert.equal(JSON.parse(tool.stdout).state, 'joining');
+      assert.equal(tool.stdout.includes(TOKEN) || tool.stderr.includes(TOKEN), false);
+      const noToken = await runCli(['status', '--coordinator', address, '--tls-ca', ca]);
+      assert.equal(noToken.code, 1);
+      assert.match(noToken.stderr, /^permafrost: Status needs a certificate of this job's CA or the job token/m);
 
       for (const id of ['w-a', 'w-b']) {
         workers.push(startCli(['worker', 'start', '--coordinator', address, '--id', id, '--cache-dir', join(tmp.path, 'attacked', id)]));

@@ -7,7 +7,7 @@ export { attacker, probe } from './attacker';
 export type { CliResult, ProcessOptions, Running } from './cli';
 export { CLI, ROOT, runCli, runFixture, runProcess, startCli, testTls } from './cli';
 export type { JobFlags } from './job';
-export { jobFlags, readJson, runPaths } from './job';
+export { jobFlags, readJson, runPaths, smallFleetJob } from './job';
 export { adam, sgd } from './optimizers';
 export { alive, childrenOf } from './processes';
 export type { TempDir } from './temp-dir';

@@ -9,6 +9,7 @@ import { registerCache } from './commands/cache';
 import { registerCerts } from './commands/certs';
 import { registerCoordinator } from './commands/coordinator';
 import { registerModels } from './commands/models';
+import { registerStatus } from './commands/status';
 import { registerTrain } from './commands/train';
 import { registerWorker } from './commands/worker';
 
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   registerWorker(program);
   registerCache(program);
   registerCerts(program);
+  registerStatus(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

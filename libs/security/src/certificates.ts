@@ -6,10 +6,13 @@
  * identity.ts) and CN the holder's name. Every certificate may authenticate as a TLS client;
  * coordinator and worker certificates also serve (workers serve the data plane), with the host
  * names and addresses in `sans` as subject alternative names.
+ *
+ * node-forge is loaded on first use only: most processes (workers, `train`) never issue a
+ * certificate and need not pay for loading it.
  */
 import { generateKeyPair, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
+import type Forge from 'node-forge';
 import type { Role } from './identity';
 
 const RSA_BITS = 2048;
@@ -27,17 +30,23 @@ export interface Validity {
   days: number;
 }
 
-async function keyPair(): Promise<{ keys: forge.pki.rsa.KeyPair; keyPem: string }> {
+let loaded: Promise<typeof Forge> | undefined;
+const loadForge = () => {
+  loaded ??= import('node-forge').then((m) => m.default);
+  return loaded;
+};
+
+async function keyPair(forge: typeof Forge): Promise<{ keys: Forge.pki.rsa.KeyPair; keyPem: string }> {
   const { privateKey } = await promisify(generateKeyPair)('rsa', {
     modulusLength: RSA_BITS,
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
     publicKeyEncoding: { type: 'spki', format: 'pem' },
   });
-  const key = forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey;
+  const key = forge.pki.privateKeyFromPem(privateKey) as Forge.pki.rsa.PrivateKey;
   return { keys: { privateKey: key, publicKey: forge.pki.setRsaPublicKey(key.n, key.e) }, keyPem: privateKey };
 }
 
-function blank(publicKey: forge.pki.PublicKey, v: Validity): forge.pki.Certificate {
+function blank(forge: typeof Forge, publicKey: Forge.pki.PublicKey, v: Validity): Forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   // positive 128-bit serial (a leading 0 nibble keeps it positive in DER)
@@ -49,8 +58,9 @@ function blank(publicKey: forge.pki.PublicKey, v: Validity): forge.pki.Certifica
 
 /** A new job CA, valid for `v.days`. `label` goes into its name (for humans reading it). */
 export async function createCa(label: string, v: Validity): Promise<Pem> {
-  const { keys, keyPem } = await keyPair();
-  const cert = blank(keys.publicKey, v);
+  const forge = await loadForge();
+  const { keys, keyPem } = await keyPair(forge);
+  const cert = blank(forge, keys.publicKey, v);
   const name = [{ name: 'commonName', value: `permafrost job CA ${label}`.slice(0, 64) }];
   cert.setSubject(name);
   cert.setIssuer(name);
@@ -79,10 +89,11 @@ export interface Subject {
 
 /** A certificate and key for `subject`, signed by `ca`. */
 export async function issueCertificate(ca: Pem, subject: Subject, v: Validity): Promise<Pem> {
+  const forge = await loadForge();
   const caCert = forge.pki.certificateFromPem(ca.cert);
   const caKey = forge.pki.privateKeyFromPem(ca.key);
-  const { keys, keyPem } = await keyPair();
-  const cert = blank(keys.publicKey, v);
+  const { keys, keyPem } = await keyPair(forge);
+  const cert = blank(forge, keys.publicKey, v);
   cert.setSubject([
     { name: 'commonName', value: subject.name },
     { name: 'organizationalUnitName', value: subject.role },

@@ -39,7 +39,10 @@ export function authorize(access: Access, method: string, call: GuardedCall, sec
     return {};
   }
   const identity = identityOf(call.getAuthContext()?.sslPeerCertificate);
-  if (access === 'read' && (identity || tokenOk)) return identity ? { identity } : {};
+  if (access === 'read') {
+    if (identity || tokenOk) return identity ? { identity } : {};
+    throw new PermafrostError('unauthenticated', `${method} needs a certificate of this job's CA or the job token`);
+  }
   if (!identity) throw new PermafrostError('unauthenticated', `${method} needs a client certificate of this job's CA`);
   if (identity.role !== 'worker') throw new PermafrostError('permission-denied', `a ${identity.role} certificate may not call ${method}`);
   return { identity };

@@ -12,7 +12,7 @@ import type { TlsFiles } from '@permafrost/security';
 import { FrameReader } from './frame-reader';
 import { encodeReject, type Hello, Kind } from './protocol';
 import { splitAddress } from './receive-connection';
-import { createDataServer, dataTlsOf } from './secure-socket';
+import { createDataServer, dataTlsOf, reloadOnChange } from './secure-socket';
 import { LINGER_MS, type SendConnection } from './send-connection';
 import { TcpTransport, type TcpTransportOptions } from './tcp-transport';
 
@@ -140,6 +140,7 @@ export async function startDataServer(opts: DataServerOptions): Promise<DataServ
     handshake(socket, state, parked);
   });
   const address = await listen(server, opts.listen);
+  const stopWatching = reloadOnChange(server, opts.tls);
   return {
     address,
     transport(rank, size, dataAddresses, workerIds, generation) {
@@ -161,6 +162,7 @@ export async function startDataServer(opts: DataServerOptions): Promise<DataServ
       // The connections this rank receives on end when their senders close in turn; a new
       // collective on them is refused (the transport is retired); whoever does not hang up is
       // cut after a grace period.
+      stopWatching();
       state.current?.retire('the data server closed', false);
       state.current = undefined;
       state.closed = true;

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { transportContract } from '@permafrost/collective/testing';
 import { type EphemeralCertificates, ephemeralCertificates, readTlsFiles } from '@permafrost/security';
 import { startDataServer } from './data-server';
 import { encodeHello } from './protocol';
+import { createDataServer, dataTlsOf, reloadOnChange } from './secure-socket';
 import { ring } from './test-ring';
 
 let job: EphemeralCertificates;
@@ -65,6 +69,44 @@ describe('a data server over TLS', () => {
       }
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('certificate rotation', () => {
+  it('serves new connections with the certificate files as they are now', async () => {
+    await ready;
+    const dir = mkdtempSync(join(tmpdir(), 'pf-rotate-'));
+    const files = { ca: join(dir, 'ca.pem'), cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+    const install = (from: { ca: string; cert: string; key: string }) => {
+      for (const k of ['ca', 'cert', 'key'] as const) copyFileSync(from[k], files[k]);
+    };
+    install(job.worker(0));
+    const server = createDataServer(dataTlsOf(files), (s) => s.end());
+    const stop = reloadOnChange(server, files, 50);
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const port = (server.address() as { port: number }).port;
+    /** whether a worker of `holder`'s CA completes a handshake with the server */
+    const handshakes = (holder: EphemeralCertificates) =>
+      new Promise<boolean>((done) => {
+        const c = tlsConnect({ host: '127.0.0.1', port, ...readTlsFiles(holder.worker(0)), checkServerIdentity: () => undefined });
+        c.on('secureConnect', () => {
+          c.destroy();
+          done(true);
+        });
+        c.on('error', () => done(false));
+      });
+    try {
+      assert.equal(await handshakes(job), true);
+      assert.equal(await handshakes(stranger), false);
+      install(stranger.worker(0));
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(await handshakes(stranger), true);
+      assert.equal(await handshakes(job), false);
+    } finally {
+      stop();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -7,7 +7,7 @@
  * plane, and the job CA and the role prove who answers. The shared-memory offer travels inside
  * the encrypted connection; the values in the segment never touch the network.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { connect as netConnect, createServer as netServer, type Server, type Socket } from 'node:net';
 import {
   type PeerCertificate,
@@ -49,9 +49,28 @@ export function createDataServer(tls: DataTls | undefined, onSocket: (s: Socket)
   return server;
 }
 
-/** Serves new connections with the files' current contents (after a certificate rotation). */
-export function reloadTls(server: Server, tls: DataTls): void {
-  if ('setSecureContext' in server) (server as ReturnType<typeof tlsServer>).setSecureContext(tls);
+/** how often a data server looks at its certificate files for a rotation, ms */
+export const CERT_POLL_MS = 60_000;
+
+/**
+ * Serves new connections with the files' current contents whenever one of them changes (a
+ * certificate renewed in place); a half-written set is skipped until the next change. Returns
+ * the function that stops watching.
+ */
+export function reloadOnChange(server: Server, files: TlsFiles | undefined, pollMs = CERT_POLL_MS): () => void {
+  if (!files || !('setSecureContext' in server)) return () => undefined;
+  const reload = () => {
+    try {
+      (server as ReturnType<typeof tlsServer>).setSecureContext(dataTlsOf(files) as DataTls);
+    } catch {
+      // a key that does not match its certificate yet: the next change completes the set
+    }
+  };
+  const paths = [files.ca, files.cert, files.key];
+  for (const p of paths) watchFile(p, { interval: pollMs, persistent: false }, reload);
+  return () => {
+    for (const p of paths) unwatchFile(p, reload);
+  };
 }
 
 /**

@@ -2,14 +2,14 @@
  * Module boundaries (docs/architecture.md#layout). Layers, top to bottom:
  *   apps/*                                  the CLI: parsing and wiring
  *   libs/{coordinator,worker,observe,transport-grpc,transport-tcp} feature libs
- *   libs/{trainer,cache,model,data,freeze,collective,job} core libs
+ *   libs/{trainer,cache,model,data,freeze,collective,job,security} core libs
  *   libs/{engine,proto,telemetry}           foundation
  * Arrows point down only; core libs never import gRPC, the CLI or a tfjs backend package (only
  * libs/engine chooses backends); other libs are reached only through their package name
  * (@permafrost/x -> libs/x/src/index.ts), never by reaching into their files.
  */
 const FEATURE = '(coordinator|worker|observe|transport-grpc|transport-tcp)';
-const CORE = '(trainer|cache|model|data|freeze|collective|job)';
+const CORE = '(trainer|cache|model|data|freeze|collective|job|security)';
 const FOUNDATION = '(engine|proto|telemetry)';
 const BACKENDS = '^(node_modules/)?@tensorflow/tfjs-(backend-[a-z]+|node|node-gpu)(/|$)';
 

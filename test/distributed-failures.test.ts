@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { JoinRequestSchema, SessionRequestSchema } from '@permafrost/proto';
 import { createCoordinatorClient } from '@permafrost/transport-grpc';
-import { alive, childrenOf, type JobFlags, jobFlags, runCli, runPaths, startCli, tempDir } from './support';
+import { alive, childrenOf, type JobFlags, jobFlags, runCli, runPaths, startCli, tempDir, testTls } from './support';
 
 const tmp = tempDir('dist-fail');
 
@@ -104,7 +104,7 @@ describe('distributed failures', () => {
     const c = startCli(['coordinator', 'start', '--listen', '127.0.0.1:0', '--min-workers', '1', ...slowJob('proto')]);
     try {
       const address = JSON.parse(await c.waitFor(/coordinator listening/)).address as string;
-      const client = createCoordinatorClient(address);
+      const client = createCoordinatorClient(address, { tls: testTls('worker-7') });
       const joined = await client.join(create(JoinRequestSchema, { workerId: 'w-raw', peerAddress: '127.0.0.1:1', backend: 'test' }), 5000);
       assert.equal(joined.rank, 0);
       assert.equal(joined.membership?.generation, 1n);

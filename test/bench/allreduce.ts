@@ -1,8 +1,8 @@
 /**
  * Benchmark: ring allreduce over the data plane (tcp: values through shared memory between ranks
  * of one host, as in production on one machine; tcp-wire: shared memory off, values over TCP, the
- * path between hosts) and over the gRPC Peer service, next to what node:net and grpc-js move point
- * to point.
+ * path between hosts; tls and tls-wire: the same over mutual TLS, as jobs run by default) and over
+ * the gRPC Peer service, next to what node:net and grpc-js move point to point.
  *
  *   ring  n worker processes on loopback (n = 2, 3, 4), each one rank with its own DataServer
  *         (--transport tcp, tcp-wire) or PeerServer (grpc), sum a float32 buffer of 1, 4, 16 and 64 MiB. After a JIT warm-up (20 allreduces of
@@ -21,8 +21,9 @@
  * first transport listed (skip with --chunk-elements). Target: at 16 MiB and above, busbw >= 60%
  * of (grpc-js) p2p.
  *
- * Run: npx nx run bench:allreduce -- [--transport tcp,tcp-wire,grpc] [--reps 5] [--sizes 1,4,16,64]
- *      [--ranks 2,3,4] [--chunk-elements N]
+ * Run: npx nx run bench:allreduce -- [--transport tcp,tcp-wire,tls,tls-wire,grpc] [--reps 5]
+ *      [--sizes 1,4,16,64] [--ranks 2,3,4] [--chunk-elements N] [--results allreduce]
+ * (--results NAME writes test/bench/results/NAME.json: a partial run need not replace the full one)
  * (children are this script with --role rank | p2p-recv | p2p-send | both-ways | tcp-recv | tcp-send)
  */
 import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
@@ -30,6 +31,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { ringAllreduce, type Transport } from '@permafrost/collective';
+import { type EphemeralCertificates, ephemeralCertificates } from '@permafrost/security';
 import { startPeerServer } from '@permafrost/transport-grpc';
 import { sharedMemoryUnavailable, startDataServer, type TcpTransport } from '@permafrost/transport-tcp';
 import { arg, machine, median, writeResults } from './support/bench-util';
@@ -40,7 +42,7 @@ const MiB = 1024 * 1024;
 const REPS = Math.max(5, Number(arg('reps', '5')));
 const SIZES_MIB = arg('sizes', '1,4,16,64').split(',').map(Number);
 const RANKS = arg('ranks', '2,3,4').split(',').map(Number);
-const KINDS = ['tcp', 'tcp-wire', 'grpc'] as const;
+const KINDS = ['tcp', 'tcp-wire', 'tls', 'tls-wire', 'grpc'] as const;
 const TRANSPORTS = arg('transport', KINDS.join(',')).split(',') as (typeof KINDS)[number][];
 for (const t of TRANSPORTS) if (!KINDS.includes(t)) throw new Error(`--transport: ${KINDS.join(', ')}, not '${t}'`);
 const CHUNK_CANDIDATES = [64 * 1024, 256 * 1024, 1024 * 1024];
@@ -92,8 +94,9 @@ async function rankServer(
     const check = () => undefined;
     return { address: peer.address, transport: (addresses) => peer.transport(rank, n, addresses, 1n), check, close: () => peer.close() };
   }
-  const wire = kind === 'tcp-wire';
-  const data = await startDataServer({ listen: '127.0.0.1:0', ...(wire ? { sharedMemoryBytes: 0 } : {}) });
+  const wire = kind.endsWith('-wire');
+  const tls = kind.startsWith('tls') ? { ca: arg('tls-ca', ''), cert: arg('tls-cert', ''), key: arg('tls-key', '') } : undefined;
+  const data = await startDataServer({ listen: '127.0.0.1:0', tls, ...(wire ? { sharedMemoryBytes: 0 } : {}) });
   const ids = Array.from({ length: n }, (_, r) => `rank-${r}`);
   let t: TcpTransport | undefined;
   return {
@@ -156,6 +159,12 @@ const roleContext: RoleContext = {
 // ---------- parent ----------
 
 const children = new Set<ChildProcess>();
+/** the certificates of the tls rows' ranks (one job CA, made once per run) */
+let certs: EphemeralCertificates | undefined;
+const tlsArgs = (transport: string) => {
+  const f = transport.startsWith('tls') ? certs?.worker(0) : undefined;
+  return f ? ['--tls-ca', f.ca, '--tls-cert', f.cert, '--tls-key', f.key] : [];
+};
 
 /** This script in a child process with `role`; next() is its next JSON line on stdout. */
 function child(role: string, args: string[]): { proc: ChildProcessByStdio<Writable, Readable, null>; next<T>(): Promise<T> } {
@@ -179,7 +188,9 @@ function child(role: string, args: string[]): { proc: ChildProcessByStdio<Writab
 
 /** One ring of n rank processes over `sizesMiB`; per size, the slowest rank's time of each repetition. */
 async function ring(transport: string, n: number, sizesMiB: number[], chunkElements: number): Promise<Timings[]> {
-  const ranks = Array.from({ length: n }, (_, r) => child('rank', ['--rank', String(r), '--n', String(n), '--transport', transport]));
+  const ranks = Array.from({ length: n }, (_, r) =>
+    child('rank', ['--rank', String(r), '--n', String(n), '--transport', transport, ...tlsArgs(transport)]),
+  );
   const addresses = await Promise.all(ranks.map(async (c) => (await c.next<{ address: string }>()).address));
   for (const c of ranks) c.proc.stdin.end(`${JSON.stringify({ addresses, sizesMiB, chunkElements })}\n`);
   const all = await Promise.all(ranks.map((c) => c.next<{ results: Timings[] }>()));
@@ -260,6 +271,15 @@ function verdicts(rows: Row[]): { transport: string; verdict: string; passed: nu
 }
 
 async function main(): Promise<void> {
+  if (TRANSPORTS.some((t) => t.startsWith('tls'))) certs = await ephemeralCertificates(1, 'allreduce benchmark');
+  try {
+    await measureAll();
+  } finally {
+    await certs?.remove();
+  }
+}
+
+async function measureAll(): Promise<void> {
   const fixed = Number(arg('chunk-elements', '0'));
   const tuning = fixed ? { chunkElements: fixed, rows: [] } : await tune();
   const { chunkElements } = tuning;
@@ -309,7 +329,7 @@ async function main(): Promise<void> {
     tcpP2p: tcpOneWay,
     tcpP2pReceiveCpuMs: tcpReceiveCpuMs,
   };
-  writeResults('allreduce', { ...json, ring: rows, tuning: tuning.rows });
+  writeResults(arg('results', 'allreduce'), { ...json, ring: rows, tuning: tuning.rows });
 }
 
 const role = arg('role', 'parent');

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { fleetTls, withFleetTls } from './fleet-certs';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'bin', 'permafrost.mjs');
@@ -22,6 +23,8 @@ export interface ProcessOptions {
   env?: Record<string, string>;
   /** SIGKILL after this long; default 120 s */
   timeoutMs?: number;
+  /** false: no certificates added to a coordinator or worker started without local workers */
+  tls?: boolean;
 }
 
 /** Runs `command ...args` to its end and collects what it wrote. */
@@ -52,9 +55,15 @@ export function runProcess(command: string, args: string[], opts: ProcessOptions
 /** The environment every CLI run gets unless the test says otherwise: info-level JSON logs. */
 const cliEnv = (env: Record<string, string> = {}) => ({ PERMAFROST_LOG: 'info', ...env });
 
+/** TLS files of `name` under the test process's job CA (coordinator, tool, worker-7 for a test's own client) */
+export const testTls = (name: string) => fleetTls(CLI, name);
+
+/** `args` with the test process's certificates where they are needed (fleet-certs.ts) */
+const secured = (args: string[], tls = true) => (tls ? withFleetTls(CLI, args) : args);
+
 /** Runs `permafrost ...args`, killing it after `timeoutMs` (default 120 s). */
 export function runCli(args: string[], opts: ProcessOptions = {}): Promise<CliResult> {
-  return runProcess(process.execPath, [CLI, ...args], { ...opts, env: cliEnv(opts.env) });
+  return runProcess(process.execPath, [CLI, ...secured(args, opts.tls)], { ...opts, env: cliEnv(opts.env) });
 }
 
 /** Runs test/fixtures/`name` (TypeScript, through tsx) with `args`. */
@@ -72,8 +81,8 @@ export interface Running {
 }
 
 /** Starts `permafrost ...args` and lets the test watch its log lines while it runs (SIGKILL after 180 s). */
-export function startCli(args: string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [CLI, ...args], {
+export function startCli(args: string[], env: Record<string, string> = {}, opts: { tls?: boolean } = {}): Running {
+  const child = spawn(process.execPath, [CLI, ...secured(args, opts.tls)], {
     cwd: ROOT,
     env: { ...process.env, ...cliEnv(env) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,14 +2,15 @@
  * What the cross-process tests in test/ share: running the CLI and fixtures as child processes,
  * temp dirs, job flags and run outputs, optimizer settings, checkpoint weights, process checks.
  */
-
+export type { Outcome } from './attacker';
+export { attacker, probe } from './attacker';
 export type { WatchedPage } from './browser';
 export { CHROMIUM, chartPoints, launchBrowser, watchedPage } from './browser';
 export type { CliResult, ProcessOptions, Running } from './cli';
-export { CLI, ROOT, runCli, runFixture, runProcess, startCli } from './cli';
+export { CLI, ROOT, runCli, runFixture, runProcess, startCli, testTls } from './cli';
 export { freePort, get, toolOrSkip, until } from './http';
 export type { JobFlags } from './job';
-export { jobFlags, readJson, runPaths } from './job';
+export { jobFlags, readJson, runPaths, smallFleetJob } from './job';
 export { adam, sgd } from './optimizers';
 export { alive, childrenOf } from './processes';
 export type { Prometheus } from './prometheus';

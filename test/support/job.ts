@@ -56,3 +56,21 @@ export function runPaths(root: string, name: string): { cacheDir: string; checkp
 export function readJson(path: string) {
   return JSON.parse(readFileSync(path, 'utf8'));
 }
+
+/**
+ * A fleet job of a few seconds per epoch (a small MLP on 3000 MNIST samples, batch 8): long
+ * enough to poke at while it runs, run `name` under `root`.
+ */
+export function smallFleetJob(root: string, name: string, seed: number): string[] {
+  return jobFlags({
+    model: 'mlp',
+    inputSize: 14,
+    trainableLast: 2,
+    trainSamples: 3000,
+    valSamples: 60,
+    epochs: 3,
+    batchSize: 8,
+    seed,
+    ...runPaths(root, name),
+  });
+}

@@ -6,6 +6,7 @@
 import { captureNativeStderr, exitCodeOf, isExpectedFailure, log } from '@permafrost/telemetry';
 import { Command, CommanderError } from 'commander';
 import { registerCache } from './commands/cache';
+import { registerCerts } from './commands/certs';
 import { registerCoordinator } from './commands/coordinator';
 import { registerModels } from './commands/models';
 import { registerReport } from './commands/report';
@@ -36,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   registerCoordinator(program);
   registerWorker(program);
   registerCache(program);
+  registerCerts(program);
   registerStatus(program);
   registerReport(program);
   try {

@@ -38,7 +38,7 @@ import { log, PermafrostError } from '@permafrost/telemetry';
 import { type EpochRecord, epochRecord, type RankEpoch } from '@permafrost/trainer';
 import { CoordinatorEvents, type JobState } from './coordinator-events';
 import { checkEpoch } from './epoch-checks';
-import type { CoordinatorHandlers, SessionStream } from './handlers';
+import type { Caller, CoordinatorHandlers, SessionStream } from './handlers';
 import { type Formed, type Member, Membership, MembershipError } from './membership';
 import { decodeRankEpoch } from './session-codec';
 
@@ -114,16 +114,16 @@ export class Coordinator implements CoordinatorHandlers {
     this.done.catch(() => undefined);
   }
 
-  async join(req: JoinRequest): Promise<JoinResponse> {
+  async join(req: JoinRequest, caller: Caller = {}): Promise<JoinResponse> {
     try {
-      return await this.admit(req);
+      return await this.admit(req, caller.identity?.name);
     } catch (e) {
       log().warn('join refused', { worker: req.workerId, peer: req.peerAddress, reason: (e as Error).message });
       throw e;
     }
   }
 
-  private async admit(req: JoinRequest): Promise<JoinResponse> {
+  private async admit(req: JoinRequest, identity: string | undefined): Promise<JoinResponse> {
     if (!req.workerId) throw new PermafrostError('invalid-argument', 'worker_id is required');
     if (!req.peerAddress) throw new PermafrostError('invalid-argument', 'peer_address is required');
     if (req.jobId && req.jobId !== this.opts.jobId) {
@@ -139,6 +139,7 @@ export class Coordinator implements CoordinatorHandlers {
         peerAddress: req.peerAddress,
         dataAddress: req.dataAddress,
         backend: req.backend,
+        identity,
       });
     } catch (e) {
       if (e instanceof MembershipError && e.code === 'deadline-exceeded') this.fail(e.message);
@@ -177,7 +178,7 @@ export class Coordinator implements CoordinatorHandlers {
   session(stream: SessionStream): void {
     let workerId: string | undefined;
     stream.onMessage((m: SessionRequest) => {
-      const problem = this.validate(m);
+      const problem = this.validate(m, stream, workerId);
       if (problem) {
         log().warn('session message refused', { peer: stream.peer, worker: m.workerId, reason: problem.message });
         stream.end(problem);
@@ -198,7 +199,30 @@ export class Coordinator implements CoordinatorHandlers {
     });
   }
 
-  private validate(m: SessionRequest): PermafrostError | undefined {
+  /**
+   * Whether `m` may be handled: of this job and generation, from a member, on the stream that
+   * member opened with the certificate it joined with. A second stream for a member is refused,
+   * never swapped in; no refusal names another worker.
+   */
+  private validate(m: SessionRequest, stream: SessionStream, streamOf: string | undefined): PermafrostError | undefined {
+    const problem = this.checkMember(m.membership, m.workerId, stream.caller?.identity?.name);
+    if (problem) return problem;
+    if (streamOf !== undefined && m.workerId !== streamOf) {
+      return new PermafrostError('permission-denied', `this session belongs to worker '${streamOf}'`);
+    }
+    if (streamOf === undefined && this.sessions.has(m.workerId)) {
+      return new PermafrostError('already-exists', `worker '${m.workerId}' already has a session`);
+    }
+    return undefined;
+  }
+
+  /** Whether a call of job and generation `membership` may act for `workerId`, presented by `identity`. */
+  private checkMember(
+    membership: { generation: bigint; jobId: string } | undefined,
+    workerId: string,
+    identity: string | undefined,
+  ): PermafrostError | undefined {
+    const m = { membership, workerId };
     const formed = this.membership.formed;
     if (!formed) return new PermafrostError('failed-precondition', 'the membership has not formed yet; call Join first');
     const jobId = m.membership?.jobId ?? '';
@@ -216,6 +240,9 @@ export class Coordinator implements CoordinatorHandlers {
       );
     }
     if (!formed.members.some((x) => x.workerId === m.workerId)) return new PermafrostError('not-found', `unknown worker '${m.workerId}'`);
+    if (this.membership.identityOf(m.workerId) !== identity) {
+      return new PermafrostError('permission-denied', `worker '${m.workerId}' joined with another certificate`);
+    }
     return undefined;
   }
 
@@ -338,9 +365,20 @@ export class Coordinator implements CoordinatorHandlers {
     this.membership.close();
   }
 
-  async leave(req: LeaveRequest): Promise<LeaveResponse> {
-    if (this.state === 'running') this.fail(`worker ${this.describe(req.workerId)} left: ${req.reason || 'no reason given'}`);
-    else this.membership.withdraw(req.workerId);
+  /**
+   * A worker leaves: while the job runs that fails it, so the Leave must come from a member of this
+   * job and generation with its own certificate; before the membership forms, only the
+   * certificate a worker joined with can withdraw it.
+   */
+  async leave(req: LeaveRequest, caller: Caller = {}): Promise<LeaveResponse> {
+    const identity = caller.identity?.name;
+    if (this.state === 'running') {
+      const problem = this.checkMember(req.membership, req.workerId, identity);
+      if (problem) throw problem;
+      this.fail(`worker ${this.describe(req.workerId)} left: ${req.reason || 'no reason given'}`);
+    } else if (this.state === 'joining' && this.membership.identityOf(req.workerId) === identity) {
+      this.membership.withdraw(req.workerId);
+    }
     return create(LeaveResponseSchema, {});
   }
 

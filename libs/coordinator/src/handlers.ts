@@ -17,10 +17,23 @@ import type {
 } from '@permafrost/proto';
 import type { PermafrostError } from '@permafrost/telemetry';
 
+/**
+ * Who made a call, as the transport authenticated it: the role and name of the client's verified
+ * certificate, none over plaintext (`--insecure`) or for a tool that presented the job token.
+ * The transport has already checked that the caller may call the method at all (a worker
+ * certificate for Join, Session and Leave); the coordinator binds a member to the certificate
+ * it joined with.
+ */
+export interface Caller {
+  identity?: { role: string; name: string };
+}
+
 /** One worker's Session stream, server side. */
 export interface SessionStream {
   /** the peer's address, for logs */
   readonly peer: string;
+  /** who opened it */
+  readonly caller?: Caller;
   onMessage(fn: (m: SessionRequest) => void): void;
   /** the stream ended or broke (the worker died, the network failed, the client cancelled) */
   onClose(fn: (error: Error | undefined) => void): void;
@@ -30,10 +43,10 @@ export interface SessionStream {
 }
 
 export interface CoordinatorHandlers {
-  join(req: JoinRequest): Promise<JoinResponse>;
+  join(req: JoinRequest, caller?: Caller): Promise<JoinResponse>;
   session(stream: SessionStream): void;
-  leave(req: LeaveRequest): Promise<LeaveResponse>;
-  status(req: StatusRequest): Promise<StatusResponse>;
+  leave(req: LeaveRequest, caller?: Caller): Promise<LeaveResponse>;
+  status(req: StatusRequest, caller?: Caller): Promise<StatusResponse>;
 }
 
 /** A server carrying the handlers: its bound address, and how to stop it. */
@@ -44,8 +57,18 @@ export interface CoordinatorServer {
   close(): Promise<void>;
 }
 
+/**
+ * How the coordinator's server authenticates: TLS files (its certificate and key, and the job CA
+ * its clients' certificates must come from), and the job token a tool may present instead of a
+ * certificate for the read-only calls. Neither: plaintext, anyone may call (`--insecure`).
+ */
+export interface ServeSecurity {
+  tls?: { ca: string; cert: string; key: string };
+  token?: string;
+}
+
 /** Starts a server for `handlers` on `listen` (HOST:PORT; port 0: any free port). */
-export type ServeCoordinator = (listen: string, handlers: CoordinatorHandlers) => Promise<CoordinatorServer>;
+export type ServeCoordinator = (listen: string, handlers: CoordinatorHandlers, security?: ServeSecurity) => Promise<CoordinatorServer>;
 
 /** The worker's side of a Session stream. */
 export interface SessionClientStream {

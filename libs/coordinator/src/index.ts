@@ -1,10 +1,12 @@
 export type { CoordinatorEventMap, JobState, MembershipChange } from './coordinator-events';
 export { CoordinatorEvents } from './coordinator-events';
 export type {
+  Caller,
   CoordinatorClient,
   CoordinatorHandlers,
   CoordinatorServer,
   ServeCoordinator,
+  ServeSecurity,
   SessionClientStream,
   SessionStream,
 } from './handlers';

@@ -18,6 +18,14 @@ export interface LocalWorkerSpec {
   /** worker i keeps its cache in `<cacheRoot>/local-i` */
   cacheRoot: string;
   count: number;
+  /** worker i's TLS files; undefined: plaintext (`--insecure`) */
+  tls: (index: number) => { ca: string; cert: string; key: string } | undefined;
+}
+
+/** The TLS flags of local worker `index`, or --insecure without TLS files. */
+function tlsFlags(spec: LocalWorkerSpec, index: number): string[] {
+  const f = spec.tls(index);
+  return f ? ['--tls-ca', f.ca, '--tls-cert', f.cert, '--tls-key', f.key] : ['--insecure'];
 }
 
 /**
@@ -40,6 +48,7 @@ export function spawnLocalWorker(spec: LocalWorkerSpec, index: number): ChildPro
     '--cache-dir',
     join(spec.cacheRoot, `local-${index}`),
     ...sharedHostWorkerArgs(spec.count),
+    ...tlsFlags(spec, index),
   ];
   return spawn(process.execPath, args, {
     stdio: ['ignore', 'ignore', 'inherit'],

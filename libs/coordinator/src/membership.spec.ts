@@ -49,4 +49,18 @@ describe('membership', () => {
       (e: unknown) => e instanceof MembershipError && /only 1 of 2 workers joined within 50 ms/.test(e.message),
     );
   });
+
+  it('gives one certificate one place, and remembers which certificate each member joined with', async () => {
+    const m = new Membership({ expected: 2, minWorkers: 2, joinTimeoutMs: 5000, shardCount: 8 });
+    const a = m.join({ ...info('a'), identity: 'worker-0' });
+    await assert.rejects(
+      m.join({ ...info('b'), identity: 'worker-0' }),
+      (e: unknown) => e instanceof MembershipError && e.code === 'already-exists' && !e.message.includes("'a'"),
+    );
+    const b = m.join({ ...info('b'), identity: 'worker-1' });
+    await Promise.all([a, b]);
+    assert.equal(m.identityOf('a'), 'worker-0');
+    assert.equal(m.identityOf('b'), 'worker-1');
+    assert.equal(m.identityOf('c'), undefined);
+  });
 });

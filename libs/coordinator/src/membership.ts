@@ -17,6 +17,8 @@ export interface JoinInfo {
   /** the worker's TCP data plane, '' if it serves none */
   dataAddress?: string;
   backend: string;
+  /** the name on the certificate it joined with; every later call must present the same */
+  identity?: string;
 }
 
 export interface Member extends JoinInfo {
@@ -46,6 +48,11 @@ export class Membership {
 
   constructor(private readonly opts: { expected: number; minWorkers: number; joinTimeoutMs: number; shardCount: number }) {}
 
+  /** the identity worker `workerId` joined with, if it is waiting or a member */
+  identityOf(workerId: string): string | undefined {
+    return (this.formedValue?.members.find((m) => m.workerId === workerId) ?? this.pending.get(workerId))?.identity;
+  }
+
   get formed(): Formed | undefined {
     return this.formedValue;
   }
@@ -65,6 +72,10 @@ export class Membership {
     if (this.pending.has(info.workerId)) {
       return Promise.reject(new MembershipError(`a worker with id ${info.workerId} is already waiting to join`, 'already-exists'));
     }
+    // one certificate, one member: a stolen or shared certificate cannot take several ranks
+    if (info.identity !== undefined && [...this.pending.values()].some((p) => p.identity === info.identity)) {
+      return Promise.reject(new MembershipError('a worker with this certificate is already waiting to join', 'already-exists'));
+    }
     this.pending.set(info.workerId, info);
     this.timer ??= setTimeout(() => this.onTimeout(), this.opts.joinTimeoutMs);
     const p = new Promise<Formed>((resolve, reject) => this.waiters.push({ resolve, reject }));
@@ -72,7 +83,7 @@ export class Membership {
     return p;
   }
 
-  /** A waiting worker went away before the membership formed. */
+  /** A waiting worker went away before the membership formed (its waiting Join is not answered). */
   withdraw(workerId: string): void {
     if (!this.formedValue) this.pending.delete(workerId);
   }

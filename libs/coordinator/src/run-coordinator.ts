@@ -24,6 +24,7 @@ import {
   runReport,
 } from '@permafrost/trainer';
 import { Coordinator, type CoordinatorOptions } from './coordinator';
+import { type CoordinatorSecurity, coordinatorSecurity } from './coordinator-security';
 import { FleetProgress } from './fleet-progress';
 import type { CoordinatorServer, ServeCoordinator } from './handlers';
 import { LocalWorkers, spawnLocalWorker } from './local-workers';
@@ -73,7 +74,7 @@ function coordinatorOptions(
   const fleet = new FleetProgress(progress, job.train.epochs);
   return {
     jobId,
-    jobJson: JSON.stringify(job),
+    jobJson: JSON.stringify(workersJob(job)),
     epochs: job.train.epochs,
     globalBatch: job.train.batchSize,
     stepsPerEpoch: plan.freeze.stepsPerEpoch,
@@ -93,6 +94,12 @@ function coordinatorOptions(
   };
 }
 
+/** The job as workers get it: without the coordinator's own TLS files and token file. */
+function workersJob(job: JobSpec): JobSpec {
+  const { tls: _tls, tokenFile: _token, ...cluster } = job.cluster;
+  return { ...job, cluster: { ...cluster } } as JobSpec;
+}
+
 function resumeFrom(job: JobSpec, resume: boolean | undefined): { epoch: number; dir: string } | undefined {
   if (!resume) return undefined;
   if (!job.checkpoint.dir) throw new UserError('--resume needs checkpoint.dir (--checkpoint-dir)', 'checkpoint.dir');
@@ -107,25 +114,36 @@ export async function runCoordinator(o: RunCoordinatorOptions): Promise<RunRepor
   const startedAt = new Date();
   const { job } = o;
   const jobId = job.cluster.jobId ?? randomUUID();
+  const security = await coordinatorSecurity(job, jobId);
+  try {
+    return await runSecured(o, jobId, security, startedAt);
+  } finally {
+    await security.dispose();
+  }
+}
+
+async function runSecured(o: RunCoordinatorOptions, jobId: string, security: CoordinatorSecurity, startedAt: Date): Promise<RunReport> {
+  const { job } = o;
   const plan = await jobPlan(job);
   const resumed = resumeFrom(job, o.resume);
   const progress = new RunProgress();
   const coordinator = new Coordinator(coordinatorOptions(o, jobId, plan, resumed, progress));
   const view = fleetView(job, jobId, plan, (resumed?.epoch ?? 0) + 1, coordinator);
   const http = await serveHttp(o, view);
-  const server = await o.serve(o.listen, coordinator).catch(async (e: unknown) => {
+  const server = await o.serve(o.listen, coordinator, security.serve).catch(async (e: unknown) => {
     await http?.close();
     throw e;
   });
   log().info('coordinator listening', {
     address: server.address,
     jobId,
+    tls: security.mode,
     workers: Math.max(o.localWorkers, job.cluster.minWorkers),
     epochs: job.train.epochs,
     startEpoch: (resumed?.epoch ?? 0) + 1,
   });
   o.onListening?.(server.address);
-  const locals = startLocalWorkers(o, jobId, server, coordinator);
+  const locals = startLocalWorkers(o, jobId, server, coordinator, security);
   try {
     const result = await coordinator.done;
     await locals?.stop();
@@ -220,6 +238,7 @@ function startLocalWorkers(
   jobId: string,
   server: CoordinatorServer,
   coordinator: Coordinator,
+  security: CoordinatorSecurity,
 ): LocalWorkers | undefined {
   if (o.localWorkers <= 0) return undefined;
   const spec = {
@@ -228,6 +247,7 @@ function startLocalWorkers(
     jobId,
     cacheRoot: resolve(o.job.cache.dir),
     count: o.localWorkers,
+    tls: (i: number) => security.worker(i),
   };
   const locals = new LocalWorkers(o.localWorkers, (i) => spawnLocalWorker(spec, i));
   locals.onUnexpectedExit = (i, code, signal) => coordinator.fail(`local worker ${i} exited (${signal ?? `code ${code}`})`);

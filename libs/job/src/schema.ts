@@ -133,6 +133,20 @@ export const clusterSection = z
      * `--listen` port (slower: grpc-js costs several ms of CPU per MiB). Control stays on gRPC.
      */
     transport: z.enum(['tcp', 'grpc']).default('tcp'),
+    /**
+     * the coordinator's TLS files (`--tls-ca`, `--tls-cert`, `--tls-key`): the job CA every
+     * client certificate must come from, and its own certificate and key (`permafrost certs
+     * init`); without them and without local workers the coordinator refuses to start unless
+     * `insecure`
+     */
+    tls: z
+      .object({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) })
+      .strict()
+      .optional(),
+    /** plaintext and unauthenticated control and data planes (`--insecure`): for a private test network only */
+    insecure: z.boolean().default(false),
+    /** a file holding the job token tools present (`--token-file`; default: the PERMAFROST_TOKEN variable) */
+    tokenFile: z.string().min(1).optional(),
   })
   .strict()
   .refine((c) => c.heartbeatTimeoutMs > c.heartbeatMs, {

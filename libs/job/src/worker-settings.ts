@@ -45,6 +45,12 @@ export const workerSettingsSchema = z
       .int()
       .nonnegative()
       .default(8 * 1024 * 1024),
+    /** TLS files: the job CA, this worker's certificate and key (certs init); all or none */
+    tlsCa: z.string().min(1).optional(),
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+    /** plaintext, unauthenticated: allowed only when asked for */
+    insecure: z.boolean().default(false),
   })
   .strict();
 

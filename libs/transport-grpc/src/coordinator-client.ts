@@ -7,11 +7,13 @@
 import { Client, type ClientDuplexStream, Metadata, type MethodDefinition, type StatusObject, status } from '@grpc/grpc-js';
 import type { CoordinatorClient, SessionClientStream } from '@permafrost/coordinator';
 import type { SessionRequest, SessionResponse } from '@permafrost/proto';
+import type { TlsFiles } from '@permafrost/security';
 import { PermafrostError } from '@permafrost/telemetry';
-import { CHANNEL_OPTIONS, insecure } from './grpc-setup';
+import { CHANNEL_OPTIONS } from './grpc-setup';
 import { coordinatorService } from './services';
 import { fromServiceError, rpcCode } from './status';
 import { StreamEvents } from './stream-events';
+import { channelCredentials } from './tls-credentials';
 
 class ClientSession implements SessionClientStream {
   private readonly events = new StreamEvents<SessionResponse>();
@@ -48,9 +50,25 @@ class ClientSession implements SessionClientStream {
   }
 }
 
-/** A client for the coordinator at `address` ('HOST:PORT'). Connects lazily, on the first call. */
-export function createCoordinatorClient(address: string): CoordinatorClient {
-  const client = new Client(address, insecure(), CHANNEL_OPTIONS);
+export interface CoordinatorClientSecurity {
+  /** the job CA, and this client's certificate and key (a tool with the token needs only the CA) */
+  tls?: Pick<TlsFiles, 'ca'> & Partial<Pick<TlsFiles, 'cert' | 'key'>>;
+  /** the job token, sent with Status */
+  token?: string;
+}
+
+/**
+ * A client for the coordinator at `address` ('HOST:PORT'), over TLS checking that the server holds
+ * the job's coordinator certificate when `security.tls` is given. Connects lazily, on the first call.
+ */
+export function createCoordinatorClient(address: string, security: CoordinatorClientSecurity = {}): CoordinatorClient {
+  const creds = channelCredentials(security.tls && { files: security.tls, serverRole: 'coordinator' });
+  const client = new Client(address, creds, CHANNEL_OPTIONS);
+  const metadata = (withToken: boolean) => {
+    const md = new Metadata();
+    if (withToken && security.token !== undefined) md.set('authorization', `Bearer ${security.token}`);
+    return md;
+  };
 
   const unary = <Req, Res>(m: MethodDefinition<Req, Res>, req: Req, timeoutMs: number) =>
     new Promise<Res>((done, fail) => {
@@ -59,7 +77,7 @@ export function createCoordinatorClient(address: string): CoordinatorClient {
         m.requestSerialize,
         m.responseDeserialize,
         req,
-        new Metadata(),
+        metadata(m === (coordinatorService.status as unknown)),
         { deadline: Date.now() + timeoutMs },
         (err, res) => {
           if (err) fail(fromServiceError(err));

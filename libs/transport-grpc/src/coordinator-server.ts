@@ -8,21 +8,26 @@
  * closes at once; a vanished host is caught by keepalive), or when the coordinator ends it.
  */
 import type { ServerDuplexStream, ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
-import type { CoordinatorHandlers, CoordinatorServer, SessionStream } from '@permafrost/coordinator';
+import type { Caller, CoordinatorHandlers, CoordinatorServer, ServeSecurity, SessionStream } from '@permafrost/coordinator';
 import type { SessionRequest, SessionResponse } from '@permafrost/proto';
 import { PermafrostError } from '@permafrost/telemetry';
 import type { ConnectionGuardOptions } from '@permafrost/transport-tcp';
+import { type Access, authorize } from './call-guard';
 import { bindServer, newServer } from './grpc-setup';
 import { coordinatorService } from './services';
 import { toServiceError } from './status';
 import { StreamEvents } from './stream-events';
+import { serverCredentials } from './tls-credentials';
 
 class ServerSession implements SessionStream {
   readonly peer: string;
   private readonly events = new StreamEvents<SessionRequest>();
   private ended = false;
 
-  constructor(private readonly call: ServerDuplexStream<SessionRequest, SessionResponse>) {
+  constructor(
+    private readonly call: ServerDuplexStream<SessionRequest, SessionResponse>,
+    readonly caller: Caller,
+  ) {
     this.peer = call.getPeer();
     call.on('data', (m: SessionRequest) => this.events.message(m));
     // The worker half-closed: the conversation is over, so the call is completed with OK unless
@@ -71,11 +76,18 @@ class ServerSession implements SessionStream {
   }
 }
 
-function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
+/**
+ * The largest message the coordinator accepts, bytes: an EpochResult lists the sample ids a rank
+ * trained (4-5 bytes each), so 64 MiB holds over ten million; nothing else comes near. Allreduce
+ * chunks never pass through the coordinator, so it needs none of the Peer service's 256 MiB.
+ */
+export const COORDINATOR_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+function unary<Req, Res>(access: Access, method: string, security: ServeSecurity, fn: (req: Req, caller: Caller) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, respond: sendUnaryData<Res>) => {
     // Promise.resolve().then also turns a synchronous throw into a rejection.
     Promise.resolve()
-      .then(() => fn(call.request))
+      .then(() => fn(call.request, authorize(access, method, call, security)))
       .then(
         (res) => respond(null, res),
         (e: unknown) => respond(toServiceError(e)),
@@ -83,32 +95,42 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
   };
 }
 
+function openSession(call: ServerDuplexStream<SessionRequest, SessionResponse>, handlers: CoordinatorHandlers, security: ServeSecurity) {
+  let caller: Caller;
+  try {
+    caller = authorize('worker', 'Session', call, security);
+  } catch (e) {
+    call.emit('error', toServiceError(e));
+    return;
+  }
+  const s = new ServerSession(call, caller);
+  try {
+    handlers.session(s);
+  } catch (e) {
+    s.end(
+      e instanceof PermafrostError ? e : new PermafrostError('internal', `internal error: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  }
+}
+
 /**
  * Serves `handlers` as CoordinatorService on `listen` ('HOST:PORT', port 0 for any free port; a
- * ServeCoordinator), strangers bounded by `guard` (grpc-setup.ts).
+ * ServeCoordinator): mutual TLS with `security.tls`, plaintext without; strangers bounded by
+ * `guard` (grpc-setup.ts).
  */
 export async function startCoordinatorServer(
   listen: string,
   handlers: CoordinatorHandlers,
+  security: ServeSecurity = {},
   guard: ConnectionGuardOptions = {},
 ): Promise<CoordinatorServer> {
-  const server = newServer();
+  const creds = await serverCredentials(security.tls && { files: security.tls, allowWithoutCertificate: security.token !== undefined });
+  const server = newServer({ 'grpc.max_receive_message_length': COORDINATOR_MAX_MESSAGE_BYTES });
   server.addService(coordinatorService, {
-    join: unary(handlers.join.bind(handlers)),
-    leave: unary(handlers.leave.bind(handlers)),
-    status: unary(handlers.status.bind(handlers)),
-    session: (call: ServerDuplexStream<SessionRequest, SessionResponse>) => {
-      const s = new ServerSession(call);
-      try {
-        handlers.session(s);
-      } catch (e) {
-        s.end(
-          e instanceof PermafrostError
-            ? e
-            : new PermafrostError('internal', `internal error: ${e instanceof Error ? e.message : String(e)}`),
-        );
-      }
-    },
+    join: unary('worker', 'Join', security, handlers.join.bind(handlers)),
+    leave: unary('worker', 'Leave', security, handlers.leave.bind(handlers)),
+    status: unary('read', 'Status', security, handlers.status.bind(handlers)),
+    session: (call: ServerDuplexStream<SessionRequest, SessionResponse>) => openSession(call, handlers, security),
   });
-  return bindServer(server, listen, guard);
+  return bindServer(server, listen, guard, creds);
 }

@@ -104,11 +104,17 @@ export function splitHostPort(listen: string): { host: string; port: number } {
 /**
  * Binds `server` to `listen` and returns the bound address with a close() that never hangs; every
  * connection is under a ConnectionGuard (`guardOptions`: its handshake timeout and pending cap).
+ * `creds`: TLS (tls-credentials.ts) or, by default, plaintext.
  */
-export async function bindServer(server: Server, listen: string, guardOptions: ConnectionGuardOptions = {}): Promise<BoundServer> {
+export async function bindServer(
+  server: Server,
+  listen: string,
+  guardOptions: ConnectionGuardOptions = {},
+  creds?: ServerCredentials,
+): Promise<BoundServer> {
   const { host } = splitHostPort(listen);
   const port = await new Promise<number>((done, fail) =>
-    server.bindAsync(listen, ServerCredentials.createInsecure(), (err, p) =>
+    server.bindAsync(listen, creds ?? ServerCredentials.createInsecure(), (err, p) =>
       err ? fail(new Error(`cannot listen on ${listen}: ${err.message}`)) : done(p),
     ),
   );
@@ -136,8 +142,9 @@ export async function bindServer(server: Server, listen: string, guardOptions: C
   return { address: `${host}:${port}`, close };
 }
 
-export function newServer(): Server {
-  return new Server(SERVER_OPTIONS);
+/** `overrides`: options of one server on top of SERVER_OPTIONS (a smaller message limit) */
+export function newServer(overrides: ChannelOptions = {}): Server {
+  return new Server({ ...SERVER_OPTIONS, ...overrides });
 }
 
 /**

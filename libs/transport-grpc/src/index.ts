@@ -1,3 +1,4 @@
+export type { CoordinatorClientSecurity } from './coordinator-client';
 export { createCoordinatorClient } from './coordinator-client';
 export { startCoordinatorServer } from './coordinator-server';
 // grpc-js as Permafrost configures it (message sizes, keepalive, HTTP/2 windows), for tools and

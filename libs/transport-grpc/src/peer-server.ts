@@ -16,13 +16,16 @@ import { create } from '@bufbuild/protobuf';
 import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { Inbox, Transport } from '@permafrost/collective';
 import { type ExchangeRequest, type ExchangeResponse, ExchangeResponseSchema } from '@permafrost/proto';
+import type { TlsFiles } from '@permafrost/security';
 import { PermafrostError } from '@permafrost/telemetry';
 import type { ConnectionGuardOptions } from '@permafrost/transport-tcp';
+import { authorize } from './call-guard';
 import { decodeChunk } from './chunk-codec';
 import { bindServer, newServer } from './grpc-setup';
 import { PeerTransport } from './peer-transport';
 import { peerService } from './services';
 import { toServiceError } from './status';
+import { channelCredentials, serverCredentials } from './tls-credentials';
 
 export interface PeerServer {
   /** the address actually bound, HOST:PORT */
@@ -126,12 +129,28 @@ function exchange(current: () => PeerTransport | undefined) {
   };
 }
 
-/** Serves PeerService on `opts.listen` ('HOST:PORT', port 0 for any free port). */
-export async function startPeerServer(opts: { listen: string } & ConnectionGuardOptions): Promise<PeerServer> {
+/**
+ * Serves PeerService on `opts.listen` ('HOST:PORT', port 0 for any free port); with `opts.tls`,
+ * mutual TLS under the job CA, and only worker certificates may call Exchange.
+ */
+export async function startPeerServer(opts: { listen: string; tls?: TlsFiles } & ConnectionGuardOptions): Promise<PeerServer> {
   let current: PeerTransport | undefined;
   const server = newServer();
-  server.addService(peerService, { exchange: exchange(() => current) });
-  const bound = await bindServer(server, opts.listen, opts);
+  const security = opts.tls ? { tls: opts.tls } : {};
+  const handler = exchange(() => current);
+  server.addService(peerService, {
+    exchange: (call: ServerReadableStream<ExchangeRequest, ExchangeResponse>, respond: sendUnaryData<ExchangeResponse>) => {
+      try {
+        authorize('worker', 'Exchange', call, security);
+      } catch (e) {
+        respond(toServiceError(e));
+        return;
+      }
+      handler(call, respond);
+    },
+  });
+  const bound = await bindServer(server, opts.listen, opts, await serverCredentials(opts.tls && { files: opts.tls }));
+  const creds = () => channelCredentials(opts.tls && { files: opts.tls, serverRole: 'worker', checkHost: false });
   return {
     address: bound.address,
     transport(rank, size, peerAddresses, generation) {
@@ -140,7 +159,7 @@ export async function startPeerServer(opts: { listen: string } & ConnectionGuard
       }
       if (peerAddresses.length !== size) throw new RangeError(`${peerAddresses.length} peer addresses for a ring of ${size}`);
       current?.retire(`generation ${current.generation} was replaced by generation ${generation}`, true);
-      current = new PeerTransport(rank, size, peerAddresses, generation);
+      current = new PeerTransport(rank, size, peerAddresses, generation, creds());
       return current;
     },
     async close() {

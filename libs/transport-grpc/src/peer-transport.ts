@@ -13,7 +13,7 @@
  * rules (collectives in order, late chunks refused, a collective that failed here doomed and
  * the streams feeding it refused) are Mailboxes' (@permafrost/collective).
  */
-import { Client } from '@grpc/grpc-js';
+import { type ChannelCredentials, Client } from '@grpc/grpc-js';
 import {
   byDeadline,
   type Chunk,
@@ -53,6 +53,7 @@ export class PeerTransport implements Transport {
     readonly size: number,
     private readonly addresses: readonly string[],
     readonly generation: bigint,
+    private readonly credentials: ChannelCredentials = insecure(),
   ) {
     this.boxes = new Mailboxes(rank, size, `generation ${generation}`);
   }
@@ -181,7 +182,7 @@ export class PeerTransport implements Transport {
     if (!this.boxes.isPeer(to) || !address) return undefined;
     let c = this.clients.get(to);
     if (!c) {
-      c = new Client(address, insecure(), PEER_CHANNEL_OPTIONS);
+      c = new Client(address, this.credentials, PEER_CHANNEL_OPTIONS);
       this.clients.set(to, c);
     }
     return c;

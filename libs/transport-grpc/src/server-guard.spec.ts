@@ -19,7 +19,7 @@ const handlers = (sessions: SessionStream[] = []): CoordinatorHandlers => ({
 describe('gRPC servers against strangers', () => {
   it('cut a connection that opens no call within handshakeTimeoutMs, and keep a client that calls', async () => {
     const sessions: SessionStream[] = [];
-    const server = await startCoordinatorServer('127.0.0.1:0', handlers(sessions), { handshakeTimeoutMs: 200 });
+    const server = await startCoordinatorServer('127.0.0.1:0', handlers(sessions), {}, { handshakeTimeoutMs: 200 });
     const client = createCoordinatorClient(server.address);
     try {
       const t0 = Date.now();
@@ -42,7 +42,7 @@ describe('gRPC servers against strangers', () => {
   });
 
   it('hold at most maxPendingConnections that have not called, the oldest cut first', async () => {
-    const server = await startCoordinatorServer('127.0.0.1:0', handlers(), { maxPendingConnections: 3 });
+    const server = await startCoordinatorServer('127.0.0.1:0', handlers(), {}, { maxPendingConnections: 3 });
     try {
       const strangers = [];
       for (let i = 0; i < 5; i++) strangers.push(await silent(server.address));

@@ -12,11 +12,13 @@
  * `maxPendingConnections` wait at once, and close() destroys them at once; admitted neighbours
  * get CLOSE_GRACE_MS to hang up.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import type { TlsFiles } from '@permafrost/security';
 import { ConnectionGuard, type ConnectionGuardOptions } from './connection-guard';
 import { FrameReader } from './frame-reader';
 import { encodeReject, type Hello, Kind } from './protocol';
 import { splitAddress } from './receive-connection';
+import { createDataServer, dataTlsOf, reloadOnChange } from './secure-socket';
 import { LINGER_MS, type SendConnection } from './send-connection';
 import { TcpTransport, type TcpTransportOptions } from './tcp-transport';
 
@@ -144,18 +146,29 @@ function handshake(socket: Socket, server: ServerState, parked: Set<() => void>)
   });
 }
 
-export interface DataServerOptions extends TcpTransportOptions, ConnectionGuardOptions {
-  /** 'HOST:PORT', port 0 for any free port */
-  listen: string;
-}
+/** where a data server listens, its TLS files, its guard against strangers and its transports' options */
+export type DataServerOptions = { listen: string; tls?: TlsFiles } & Omit<TcpTransportOptions, 'tls'> & ConnectionGuardOptions;
 
-/** Serves the data plane on `opts.listen`. */
+/**
+ * Serves the data plane on `opts.listen` ('HOST:PORT', port 0 for any free port); with
+ * `opts.tls`, mutual TLS under the job CA for every connection, both ways. Raw connections still
+ * in their TLS handshake (bounded by node:tls's handshake timeout) are cut with the admitted ones
+ * when the close grace ends.
+ */
 export async function startDataServer(opts: DataServerOptions): Promise<DataServer> {
+  const transportOptions: TcpTransportOptions = { ...opts, tls: dataTlsOf(opts.tls) };
   const guard = new ConnectionGuard('the data server', opts);
   const state: ServerState = { current: undefined, closed: false, guard, parkTimeoutMs: opts.connectTimeoutMs ?? PARK_TIMEOUT_MS };
   const parked = new Set<() => void>();
-  const server = createServer((socket) => handshake(socket, state, parked));
+  const raw = new Set<Socket>();
+  const server = createDataServer(transportOptions.tls, (socket) => handshake(socket, state, parked));
+  if (transportOptions.tls)
+    server.on('connection', (s: Socket) => {
+      raw.add(s);
+      s.once('close', () => raw.delete(s));
+    });
   const address = await listen(server, opts.listen);
+  const stopWatching = reloadOnChange(server, opts.tls);
   return {
     address,
     transport(rank, size, dataAddresses, workerIds, generation) {
@@ -166,7 +179,7 @@ export async function startDataServer(opts: DataServerOptions): Promise<DataServ
       if (workerIds.length !== size) throw new RangeError(`${workerIds.length} worker ids for a ring of ${size}`);
       const previous = state.current;
       previous?.retire(`generation ${previous.generation} was replaced by generation ${generation}`, true);
-      const t = new TcpTransport(rank, size, dataAddresses, workerIds, generation, opts, (s) => guard.track(s));
+      const t = new TcpTransport(rank, size, dataAddresses, workerIds, generation, transportOptions, (s) => guard.track(s));
       state.current = t;
       for (const retry of [...parked]) retry();
       return t;
@@ -177,13 +190,17 @@ export async function startDataServer(opts: DataServerOptions): Promise<DataServ
       // The connections this rank receives on end when their senders close in turn; a new
       // collective on them is refused (the transport is retired); whoever does not hang up is
       // cut after a grace period. Connections still without a HELLO carry nothing: cut at once.
+      stopWatching();
       state.current?.retire('the data server closed', false);
       state.current = undefined;
       state.closed = true;
       for (const retry of [...parked]) retry();
       guard.destroyPending();
       const closed = new Promise<void>((done) => server.close(() => done()));
-      const grace = setTimeout(() => guard.destroyAll(), CLOSE_GRACE_MS);
+      const grace = setTimeout(() => {
+        guard.destroyAll();
+        for (const s of raw) s.destroy();
+      }, CLOSE_GRACE_MS);
       await closed;
       clearTimeout(grace);
     },

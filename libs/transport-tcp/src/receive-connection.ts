@@ -18,10 +18,11 @@
  * answers MAPPED; the sender's SHM_CHUNKs then arrive as views of that segment, and each one's
  * release() (called by the collective once it has added or stored the values) sends its CREDIT.
  */
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { type Chunk, CollectiveError, type Inbox, MailboxRefused } from '@permafrost/collective';
 import { FrameReader } from './frame-reader';
 import { encodeCredit, encodeHello, encodeMapped, encodeStop, type Hello, Kind } from './protocol';
+import { type DataTls, dialData } from './secure-socket';
 import { LINGER_MS } from './send-connection';
 import { IncomingSegment } from './shared-segment';
 
@@ -73,6 +74,8 @@ export class ReceiveConnection {
     track: (s: Socket) => void,
     /** map a shared segment the sender offers */
     shareMemory = true,
+    /** mutual TLS under the job CA; plaintext without */
+    tls?: DataTls,
   ) {
     const what = `rank ${from} at ${address}`;
     const { host, port } = splitAddress(address);
@@ -101,23 +104,14 @@ export class ReceiveConnection {
         this.aborted(sequence, reason);
       },
     });
-    this.socket = connect({
-      host,
-      port,
-      noDelay: true,
-      onread: {
-        buffer: readBuffer(),
-        callback: (n: number) => {
-          try {
-            this.reader.push(readBuffer(), n);
-          } catch (e) {
-            const why = `rank ${from} broke the protocol: ${(e as Error).message}`;
-            if (this.accepted) this.refuse(this.inbox?.sequence ?? 0, why);
-            else this.finish(new CollectiveError(why));
-          }
-          return true;
-        },
-      },
+    this.socket = dialData(tls, { host, port }, readBuffer, (data, n) => {
+      try {
+        this.reader.push(data, n);
+      } catch (e) {
+        const why = `rank ${from} broke the protocol: ${(e as Error).message}`;
+        if (this.accepted) this.refuse(this.inbox?.sequence ?? 0, why);
+        else this.finish(new CollectiveError(why));
+      }
     });
     track(this.socket);
     this.socket.write(encodeHello(hello));

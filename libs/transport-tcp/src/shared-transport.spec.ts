@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ringAllreduce } from '@permafrost/collective';
 import { inputs } from '@permafrost/collective/testing';
-import type { TcpTransport, TcpTransportOptions } from './tcp-transport';
+import type { TcpTransport } from './tcp-transport';
 import { nativeOrSkip, ring } from './test-ring';
 
 /** sums of `inputs` (small integers: exact in float32) */
@@ -13,7 +13,7 @@ function expected(xs: Float32Array[]): Float32Array {
 }
 
 /** `collectives` ring allreduces of `len` elements on n ranks, checked; each rank's chunk counts */
-async function reduce(n: number, len: number, chunkElements: number, opts: TcpTransportOptions | TcpTransportOptions[], collectives = 3) {
+async function reduce(n: number, len: number, chunkElements: number, opts: Parameters<typeof ring>[2], collectives = 3) {
   const tcp = await ring(n, [], opts);
   try {
     for (let s = 1; s <= collectives; s++) {

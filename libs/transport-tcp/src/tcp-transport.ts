@@ -30,6 +30,7 @@ import {
 } from '@permafrost/collective';
 import { EVERY, type Hello } from './protocol';
 import { ReceiveConnection } from './receive-connection';
+import type { DataTls } from './secure-socket';
 import { SendConnection } from './send-connection';
 
 export interface TcpTransportOptions {
@@ -40,6 +41,8 @@ export interface TcpTransportOptions {
    * 8 MiB; 0 sends every chunk's values over TCP); see shared-segment.ts
    */
   sharedMemoryBytes?: number;
+  /** mutual TLS under the job CA on every connection (secure-socket.ts); plaintext without */
+  tls?: DataTls;
 }
 
 /** default TcpTransportOptions.sharedMemoryBytes */
@@ -55,6 +58,7 @@ export class TcpTransport implements Transport {
   private readonly boxes: Mailboxes;
   private readonly connectTimeoutMs: number;
   private readonly sharedMemoryBytes: number;
+  private readonly tls: DataTls | undefined;
   /** chunks this rank sent through shared segments and over the wire */
   readonly stats: TransportStats = { sharedChunks: 0, wireChunks: 0 };
 
@@ -71,6 +75,7 @@ export class TcpTransport implements Transport {
     this.boxes = new Mailboxes(rank, size, `generation ${generation}`);
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.sharedMemoryBytes = opts.sharedMemoryBytes ?? SHARED_MEMORY_BYTES;
+    this.tls = opts.tls;
     if (size > 1) this.receiveFrom((rank + size - 1) % size);
   }
 
@@ -250,7 +255,7 @@ export class TcpTransport implements Transport {
     };
     this.receiving.set(
       from,
-      new ReceiveConnection(owner, from, address, hello, this.connectTimeoutMs, this.track, this.sharedMemoryBytes > 0),
+      new ReceiveConnection(owner, from, address, hello, this.connectTimeoutMs, this.track, this.sharedMemoryBytes > 0, this.tls),
     );
   }
 }

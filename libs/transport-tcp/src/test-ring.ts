@@ -2,9 +2,8 @@
 import assert from 'node:assert/strict';
 import type { Transport } from '@permafrost/collective';
 import type { TestRing } from '@permafrost/collective/testing';
-import { type DataServer, startDataServer } from './data-server';
+import { type DataServer, type DataServerOptions, startDataServer } from './data-server';
 import { sharedMemoryUnavailable } from './shared-segment';
-import type { TcpTransportOptions } from './tcp-transport';
 
 /**
  * True when the shared-memory module is loaded; else skips the test, or fails it under
@@ -23,15 +22,13 @@ export interface TcpTestRing extends TestRing {
   addresses: string[];
 }
 
+type RingOptions = Omit<DataServerOptions, 'listen'>;
+
 /**
  * n data servers and a transport per rank; `generations[r]` overrides rank r's generation, and
  * `opts` are every rank's options, or rank r's at opts[r].
  */
-export async function ring(
-  n: number,
-  generations: bigint[] = [],
-  opts: TcpTransportOptions | TcpTransportOptions[] = {},
-): Promise<TcpTestRing> {
+export async function ring(n: number, generations: bigint[] = [], opts: RingOptions | RingOptions[] = {}): Promise<TcpTestRing> {
   const optsOf = (r: number) => (Array.isArray(opts) ? (opts[r] ?? {}) : opts);
   const servers = await Promise.all(Array.from({ length: n }, (_, r) => startDataServer({ listen: '127.0.0.1:0', ...optsOf(r) })));
   const addresses = servers.map((s) => s.address);

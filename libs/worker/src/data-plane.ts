@@ -7,6 +7,7 @@
 import type { Transport } from '@permafrost/collective';
 import type { JobSpec, WorkerSettings } from '@permafrost/job';
 import type { JoinResponse } from '@permafrost/proto';
+import type { TlsFiles } from '@permafrost/security';
 import { PermafrostError } from '@permafrost/telemetry';
 import { type PeerServer, startPeerServer } from '@permafrost/transport-grpc';
 import { type DataServer, sharedMemoryUnavailable, startDataServer } from '@permafrost/transport-tcp';
@@ -19,19 +20,24 @@ export class DataPlane {
     private readonly peer: PeerServer,
     private readonly data: DataServer,
     private readonly settings: WorkerSettings,
+    private readonly tls: boolean,
   ) {}
 
-  static async start(settings: WorkerSettings): Promise<DataPlane> {
+  /** `tls`: both servers and the connections to peers run mutual TLS under the job CA */
+  static async start(settings: WorkerSettings, tls: TlsFiles | undefined): Promise<DataPlane> {
     const { handshakeTimeoutMs } = settings;
-    const peer = await startPeerServer({ listen: settings.listen, handshakeTimeoutMs });
+    const peer = await startPeerServer({ listen: settings.listen, tls, handshakeTimeoutMs });
     const dataListen = settings.dataListen ?? `${hostOf(settings.listen)}:0`;
-    const data = await startDataServer({ listen: dataListen, sharedMemoryBytes: settings.sharedMemoryBytes, handshakeTimeoutMs }).catch(
-      async (e) => {
-        await peer.close();
-        throw e;
-      },
-    );
-    return new DataPlane(peer, data, settings);
+    const data = await startDataServer({
+      listen: dataListen,
+      sharedMemoryBytes: settings.sharedMemoryBytes,
+      tls,
+      handshakeTimeoutMs,
+    }).catch(async (e) => {
+      await peer.close();
+      throw e;
+    });
+    return new DataPlane(peer, data, settings, tls !== undefined);
   }
 
   /** the Peer service address peers dial */
@@ -76,10 +82,10 @@ export class DataPlane {
 
   /** For the log: which transport, and whether ranks on this host share memory. */
   describe(job: JobSpec, worldSize: number): Record<string, unknown> {
-    if (job.cluster.transport !== 'tcp') return { transport: job.cluster.transport, worldSize };
+    if (job.cluster.transport !== 'tcp') return { transport: job.cluster.transport, worldSize, tls: this.tls };
     const bytes = this.settings.sharedMemoryBytes;
     const sharedMemory = bytes === 0 ? 'off' : (sharedMemoryUnavailable() ?? `${bytes} bytes per connection to a rank on this host`);
-    return { transport: 'tcp', worldSize, sharedMemory };
+    return { transport: 'tcp', worldSize, tls: this.tls, sharedMemory };
   }
 
   async close(): Promise<void> {

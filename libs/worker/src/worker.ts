@@ -22,7 +22,8 @@ import { initEngine } from '@permafrost/engine';
 import { type JobSpec, validateJob, type WorkerSettings } from '@permafrost/job';
 import { type ObserveServer, serveWorker, VERSION, WorkerObserver } from '@permafrost/observe';
 import { type JoinResponse, LeaveRequestSchema } from '@permafrost/proto';
-import { log } from '@permafrost/telemetry';
+import { type TlsFiles, tlsFilesOf } from '@permafrost/security';
+import { log, UserError } from '@permafrost/telemetry';
 import { cacheOf, describeModel, loopOptionsOf, prepareRun, TrainingLoop } from '@permafrost/trainer';
 import { createCoordinatorClient } from '@permafrost/transport-grpc';
 import { DataPlane } from './data-plane';
@@ -32,7 +33,24 @@ import { RingReducer } from './ring-reducer';
 import { TimedReducer } from './timed-reducer';
 import { WorkerSession } from './worker-session';
 
+/**
+ * The worker's TLS files; without them it refuses to start (exit 2) unless `--insecure`
+ * (docs/distributed.md#security).
+ */
+function workerTls(s: WorkerSettings): TlsFiles | undefined {
+  const tls = tlsFilesOf({ ca: s.tlsCa, cert: s.tlsCert, key: s.tlsKey });
+  if (tls) return tls;
+  if (!s.insecure) {
+    throw new UserError(
+      'no TLS material: give --tls-ca, --tls-cert and --tls-key (make them with `permafrost certs init`), or pass --insecure to run unencrypted and unauthenticated',
+    );
+  }
+  log().warn('insecure: this worker talks to the coordinator and its peers unencrypted and unauthenticated');
+  return undefined;
+}
+
 export async function runWorker(settings: WorkerSettings): Promise<void> {
+  const tls = workerTls(settings);
   const cacheDir = resolve(settings.cacheDir);
   const workerId = settings.id ?? `${hostname()}:${cacheDir}`;
   // the backend `auto` selects here goes into the Join request; the job's own choice follows it
@@ -41,7 +59,7 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
   const http = settings.http ? await serveWorker(settings.http, observer) : undefined;
   if (http) log().info('http listening', { address: http.address, metrics: `http://${http.address}/metrics` });
   try {
-    await joinAndTrain(settings, observer, workerId, cacheDir);
+    await joinAndTrain(settings, tls, observer, workerId, cacheDir);
     observer.setState('finished');
   } catch (e) {
     observer.setState('failed');
@@ -51,9 +69,15 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
   }
 }
 
-async function joinAndTrain(settings: WorkerSettings, observer: WorkerObserver, workerId: string, cacheDir: string): Promise<void> {
-  const plane = await DataPlane.start(settings);
-  const client = createCoordinatorClient(settings.coordinator);
+async function joinAndTrain(
+  settings: WorkerSettings,
+  tls: TlsFiles | undefined,
+  observer: WorkerObserver,
+  workerId: string,
+  cacheDir: string,
+): Promise<void> {
+  const plane = await DataPlane.start(settings, tls);
+  const client = createCoordinatorClient(settings.coordinator, tls ? { tls } : {});
   try {
     const me = { workerId, jobId: settings.jobId ?? '', peerAddress: plane.peerAddress, dataAddress: plane.dataAddress };
     const joined = await joinCoordinator(client, me, settings.joinTimeoutMs);

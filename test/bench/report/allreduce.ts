@@ -33,6 +33,8 @@ interface Result extends ResultBase {
 const TRANSPORTS: Record<string, string> = {
   tcp: 'the data plane between workers of one host: frame heads over TCP, values through shared memory',
   'tcp-wire': 'the same with shared memory off: the path between hosts',
+  tls: 'tcp over mutual TLS (the default): frame heads encrypted, values through shared memory',
+  'tls-wire': 'tcp-wire over mutual TLS: every value encrypted, the path between hosts',
   grpc: 'the gRPC Peer service',
 };
 

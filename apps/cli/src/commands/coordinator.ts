@@ -1,5 +1,6 @@
 import { runCoordinator } from '@permafrost/coordinator';
 import { loadJob, type Overrides } from '@permafrost/job';
+import { tlsFilesOf } from '@permafrost/security';
 import { startCoordinatorServer } from '@permafrost/transport-grpc';
 import type { Command } from 'commander';
 import { HANDSHAKE_TIMEOUT_FLAG, HANDSHAKE_TIMEOUT_HELP, handshakeTimeoutMs } from '../handshake-timeout';
@@ -17,6 +18,11 @@ export function registerCoordinator(program: Command): void {
     .option('--join-timeout-ms <ms>', 'how long to wait for workers to join (cluster.joinTimeoutMs)')
     .option('--transport <tcp|grpc>', 'what carries the allreduce between workers (cluster.transport, default tcp)')
     .option('--job-id <id>', "this job's id, which its workers' messages must carry (cluster.jobId, default random)")
+    .option('--tls-ca <file>', "the job CA's certificate; client certificates must come from it (cluster.tls.ca)")
+    .option('--tls-cert <file>', "the coordinator's certificate (cluster.tls.cert; `permafrost certs init` makes them)")
+    .option('--tls-key <file>', "the coordinator's private key (cluster.tls.key)")
+    .option('--insecure', 'run without TLS: unencrypted, unauthenticated (cluster.insecure; logs a warning)')
+    .option('--token-file <file>', 'the job token tools may present for Status (cluster.tokenFile; default: $PERMAFROST_TOKEN)')
     .option('--resume', 'continue from the latest checkpoint in checkpoint.dir')
     .option(HANDSHAKE_TIMEOUT_FLAG, HANDSHAKE_TIMEOUT_HELP)
     .option('--report <file>', 'write the JSON run report here')
@@ -33,7 +39,7 @@ export function registerCoordinator(program: Command): void {
     const report = await runCoordinator({
       job,
       listen,
-      serve: (address, handlers) => startCoordinatorServer(address, handlers, guard),
+      serve: (address, handlers, security) => startCoordinatorServer(address, handlers, security, guard),
       localWorkers,
       resume: Boolean(opts.resume),
       reportPath: opts.report as string | undefined,
@@ -56,5 +62,9 @@ function clusterOverrides(opts: Record<string, unknown>): Overrides {
   if (opts.jobId !== undefined) out['cluster.jobId'] = String(opts.jobId);
   if (opts.http !== undefined) out['observe.http'] = String(opts.http);
   if (opts.lingerMs !== undefined) out['observe.lingerMs'] = parseCount(String(opts.lingerMs), '--linger-ms', 0);
+  const tls = tlsFilesOf({ ca: opts.tlsCa as string, cert: opts.tlsCert as string, key: opts.tlsKey as string });
+  if (tls) out['cluster.tls'] = tls;
+  if (opts.insecure) out['cluster.insecure'] = true;
+  if (opts.tokenFile !== undefined) out['cluster.tokenFile'] = String(opts.tokenFile);
   return out;
 }

@@ -1,7 +1,13 @@
+import { create, toJson } from '@bufbuild/protobuf';
 import { fetchStatus, formatStatus, type StatusView, splitHostPort, watchStatus } from '@permafrost/observe';
-import { PermafrostError } from '@permafrost/telemetry';
+import { StatusRequestSchema, StatusResponseSchema } from '@permafrost/proto';
+import { loadToken } from '@permafrost/security';
+import { PermafrostError, UserError } from '@permafrost/telemetry';
+import { createCoordinatorClient } from '@permafrost/transport-grpc';
 import type { Command } from 'commander';
 import { parseCount } from '../parse';
+
+type StatusOpts = Record<string, string | boolean | undefined>;
 
 /** One view: JSON (one line) or text; on a TTY a watched view replaces the one before. */
 function printer(json: boolean, watch: boolean): (v: StatusView) => void {
@@ -12,26 +18,55 @@ function printer(json: boolean, watch: boolean): (v: StatusView) => void {
   };
 }
 
+/** The HTTP route: the coordinator's `--http` port, one view or a watch. */
+async function httpStatus(address: string, opts: StatusOpts): Promise<void> {
+  splitHostPort(address, '--coordinator');
+  const timeoutMs = opts.timeoutMs === undefined ? 5000 : parseCount(String(opts.timeoutMs), '--timeout-ms', 1);
+  const print = printer(Boolean(opts.json), Boolean(opts.watch));
+  if (!opts.watch) {
+    print(await fetchStatus(address, timeoutMs));
+    return;
+  }
+  const intervalMs = opts.intervalMs === undefined ? 1000 : parseCount(String(opts.intervalMs), '--interval-ms', 100);
+  const last = await watchStatus(address, { intervalMs, timeoutMs, onView: print, maxMs: 7 * 24 * 3600 * 1000 });
+  if (last.state === 'failed') throw new PermafrostError('aborted', `the job failed: ${last.reason ?? 'no reason given'}`);
+}
+
+/** The gRPC route: the coordinator's control port, the Status RPC with a tool certificate or the job token. */
+async function grpcStatus(address: string, opts: StatusOpts): Promise<void> {
+  const [ca, cert, key] = [opts.tlsCa, opts.tlsCert, opts.tlsKey].map((v) => (v === undefined ? undefined : String(v)));
+  if ((cert === undefined) !== (key === undefined)) throw new UserError('give --tls-cert and --tls-key together', '--tls-key');
+  if (cert !== undefined && ca === undefined) throw new UserError('a certificate needs the job CA', '--tls-ca');
+  const token = loadToken(opts.tokenFile === undefined ? undefined : String(opts.tokenFile));
+  const tls = ca === undefined ? undefined : { ca, cert, key };
+  const client = createCoordinatorClient(address, { tls, token });
+  try {
+    const status = await client.status(create(StatusRequestSchema, {}), 10_000);
+    process.stdout.write(`${JSON.stringify(toJson(StatusResponseSchema, status))}\n`);
+  } finally {
+    client.close();
+  }
+}
+
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description("a running job's progress, workers, freeze schedule and epochs, from the coordinator's HTTP port")
-    .requiredOption('--coordinator <host:port>', "the coordinator's HTTP port (coordinator start --http)")
+    .description(
+      "a running job's progress, workers, freeze schedule and epochs from the coordinator's HTTP port; with --tls-ca or --grpc, its state and workers from the control port (a tool certificate or the job token)",
+    )
+    .requiredOption('--coordinator <host:port>', "the coordinator's HTTP port (coordinator start --http), or its control port with --grpc")
     .option('--watch', 'keep printing as the job progresses, until it ends')
     .option('--json', 'the status view as JSON (one object per line with --watch)')
     .option('--interval-ms <ms>', 'how often --watch asks (default 1000)')
     .option('--timeout-ms <ms>', 'how long one request may take (default 5000)')
-    .action(async (opts: Record<string, string | boolean | undefined>) => {
+    .option('--grpc', "ask the coordinator's control port (the Status RPC); implied by --tls-ca")
+    .option('--tls-ca <file>', "the job CA's certificate (without it: plaintext, for an --insecure coordinator)")
+    .option('--tls-cert <file>', 'a certificate of the job (the tool certificate of `certs init`); or use the token')
+    .option('--tls-key <file>', "that certificate's key")
+    .option('--token-file <file>', 'the job token (default: $PERMAFROST_TOKEN)')
+    .action(async (opts: StatusOpts) => {
       const address = String(opts.coordinator);
-      splitHostPort(address, '--coordinator');
-      const timeoutMs = opts.timeoutMs === undefined ? 5000 : parseCount(String(opts.timeoutMs), '--timeout-ms', 1);
-      const print = printer(Boolean(opts.json), Boolean(opts.watch));
-      if (!opts.watch) {
-        print(await fetchStatus(address, timeoutMs));
-        return;
-      }
-      const intervalMs = opts.intervalMs === undefined ? 1000 : parseCount(String(opts.intervalMs), '--interval-ms', 100);
-      const last = await watchStatus(address, { intervalMs, timeoutMs, onView: print, maxMs: 7 * 24 * 3600 * 1000 });
-      if (last.state === 'failed') throw new PermafrostError('aborted', `the job failed: ${last.reason ?? 'no reason given'}`);
+      if (opts.grpc || opts.tlsCa !== undefined) await grpcStatus(address, opts);
+      else await httpStatus(address, opts);
     });
 }

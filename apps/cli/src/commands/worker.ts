@@ -21,6 +21,10 @@ const FLAGS: Record<string, string> = {
   handshakeTimeoutMs: '--handshake-timeout-ms',
   http: '--http',
   lingerMs: '--linger-ms',
+  tlsCa: '--tls-ca',
+  tlsCert: '--tls-cert',
+  tlsKey: '--tls-key',
+  insecure: '--insecure',
 };
 
 export function registerWorker(program: Command): void {
@@ -46,6 +50,10 @@ export function registerWorker(program: Command): void {
     )
     .option('--http <host:port>', "serve this worker's /healthz and /metrics here (default: none)")
     .option('--linger-ms <ms>', 'keep the HTTP port up this long after the job ends, for a last scrape (default 0)')
+    .option('--tls-ca <file>', "the job CA's certificate: the coordinator's and peers' certificates must come from it")
+    .option('--tls-cert <file>', "this worker's certificate (`permafrost certs init`)")
+    .option('--tls-key <file>', "this worker's private key")
+    .option('--insecure', 'run without TLS: unencrypted, unauthenticated (logs a warning)')
     .action(async (opts: Record<string, string | undefined>) => {
       const counts = ['joinTimeoutMs', 'collectiveTimeoutMs', 'threads'] as const;
       const input: Record<string, unknown> = { ...opts };

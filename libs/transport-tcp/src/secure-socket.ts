@@ -1,0 +1,108 @@
+/**
+ * The data plane's sockets, plaintext or mutual TLS (docs/distributed.md#security). With TLS
+ * material both ends present a certificate of the job CA and check the other's: the data server
+ * admits a connection only once the handshake has verified a worker's certificate, so not a byte
+ * of it is read before that; the dialing side checks that it reached a worker. Host names are not
+ * checked: a ring neighbour's address comes from the coordinator over the authenticated control
+ * plane, and the job CA and the role prove who answers. The shared-memory offer travels inside
+ * the encrypted connection; the values in the segment never touch the network.
+ */
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { connect as netConnect, createServer as netServer, type Server, type Socket } from 'node:net';
+import {
+  type PeerCertificate,
+  type SecureContextOptions,
+  type TLSSocket,
+  connect as tlsConnect,
+  createServer as tlsServer,
+} from 'node:tls';
+import { identityOf, type TlsFiles } from '@permafrost/security';
+
+/** how long a TLS handshake on the data plane may take, ms */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export type DataTls = Required<Pick<SecureContextOptions, 'ca' | 'cert' | 'key'>>;
+
+/** Reads the TLS files once (the data server's start; a rotation is picked up by reloadTls). */
+export function dataTlsOf(files: TlsFiles | undefined): DataTls | undefined {
+  if (!files) return undefined;
+  return { ca: readFileSync(files.ca), cert: readFileSync(files.cert), key: readFileSync(files.key) };
+}
+
+const isWorker = (cert: PeerCertificate | undefined) => identityOf(cert)?.role === 'worker';
+
+/** A data server calling `onSocket` for each connection: at once, or after a verified handshake. */
+export function createDataServer(tls: DataTls | undefined, onSocket: (s: Socket) => void): Server {
+  if (!tls) return netServer(onSocket);
+  const server = tlsServer(
+    { ...tls, requestCert: true, rejectUnauthorized: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
+    (s: TLSSocket) => {
+      if (!s.authorized || !isWorker(s.getPeerCertificate())) {
+        s.destroy();
+        return;
+      }
+      onSocket(s);
+    },
+  );
+  // a failed handshake (no certificate, another CA, expired) is the client's problem, not ours
+  server.on('tlsClientError', () => undefined);
+  return server;
+}
+
+/** how often a data server looks at its certificate files for a rotation, ms */
+export const CERT_POLL_MS = 60_000;
+
+/**
+ * Serves new connections with the files' current contents whenever one of them changes (a
+ * certificate renewed in place); a half-written set is skipped until the next change. Returns
+ * the function that stops watching.
+ */
+export function reloadOnChange(server: Server, files: TlsFiles | undefined, pollMs = CERT_POLL_MS): () => void {
+  if (!files || !('setSecureContext' in server)) return () => undefined;
+  const reload = () => {
+    try {
+      (server as ReturnType<typeof tlsServer>).setSecureContext(dataTlsOf(files) as DataTls);
+    } catch {
+      // a key that does not match its certificate yet: the next change completes the set
+    }
+  };
+  const paths = [files.ca, files.cert, files.key];
+  for (const p of paths) watchFile(p, { interval: pollMs, persistent: false }, reload);
+  return () => {
+    for (const p of paths) unwatchFile(p, reload);
+  };
+}
+
+/**
+ * Dials a data server. Plaintext sockets read into `buffer` (one reused buffer, no allocation per
+ * read); TLS sockets hand over the decrypted bytes as they come.
+ */
+export function dialData(
+  tls: DataTls | undefined,
+  to: { host: string; port: number },
+  buffer: () => Buffer,
+  onBytes: (data: Buffer, length: number) => void,
+): Socket {
+  if (!tls) {
+    return netConnect({
+      ...to,
+      noDelay: true,
+      onread: {
+        buffer: buffer(),
+        callback: (n: number) => {
+          onBytes(buffer(), n);
+          return true;
+        },
+      },
+    });
+  }
+  const s = tlsConnect({
+    ...to,
+    ...tls,
+    checkServerIdentity: (_host, cert) => (isWorker(cert) ? undefined : new Error("the data server's certificate is not a worker's")),
+  });
+  s.setNoDelay(true);
+  s.on('data', (d: Buffer) => onBytes(d, d.length));
+  // node:tls 'connect' is the TCP connection's; the owner counts as connected from 'secureConnect'
+  return s;
+}

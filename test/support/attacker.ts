@@ -1,0 +1,68 @@
+/**
+ * What a stranger on loopback can try against a running job, as test helpers: control-plane calls
+ * with whatever credentials it holds, and raw bytes at a data port. Each resolves with the
+ * outcome (the response, or the PermafrostError code and message), never throws.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { create } from '@bufbuild/protobuf';
+import type { CoordinatorClient } from '@permafrost/coordinator';
+import { JoinRequestSchema, LeaveRequestSchema, SessionRequestSchema, StatusRequestSchema } from '@permafrost/proto';
+import { PermafrostError } from '@permafrost/telemetry';
+import { type CoordinatorClientSecurity, createCoordinatorClient } from '@permafrost/transport-grpc';
+
+export type Outcome<T> = { ok: T } | { code: string; message: string };
+
+async function outcome<T>(p: Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: await p };
+  } catch (e) {
+    return e instanceof PermafrostError ? { code: e.code, message: e.message } : { code: 'thrown', message: String(e) };
+  }
+}
+
+/** A client of the coordinator at `address` with `security`; `close()` when done. */
+export function attacker(address: string, security: CoordinatorClientSecurity) {
+  const client: CoordinatorClient = createCoordinatorClient(address, security);
+  return {
+    join: (workerId: string, jobId = '') =>
+      outcome(client.join(create(JoinRequestSchema, { workerId, jobId, peerAddress: '127.0.0.1:9', dataAddress: '127.0.0.1:9' }), 5000)),
+    leave: (workerId: string, membership?: { generation: bigint; jobId: string }) =>
+      outcome(client.leave(create(LeaveRequestSchema, { workerId, membership, reason: 'attack' }), 5000)),
+    status: () => outcome(client.status(create(StatusRequestSchema, {}), 5000)),
+    /** opens a Session as `workerId`, says Hello, and resolves with how the stream ended (or 'open' after 3 s) */
+    session: (workerId: string, membership: { generation: bigint; jobId: string }) =>
+      new Promise<string>((done) => {
+        const s = client.session();
+        const timer = setTimeout(() => {
+          s.end();
+          done('open');
+        }, 3000);
+        s.onClose((e) => {
+          clearTimeout(timer);
+          done(e ? `${(e as PermafrostError).code}: ${e.message}` : 'ended');
+        });
+        s.send(create(SessionRequestSchema, { membership, workerId, event: { case: 'hello', value: { modelInfoJson: '{}' } } }));
+      }),
+    close: () => client.close(),
+  };
+}
+
+/** Writes `bytes` to `address` (HOST:PORT) and collects the answer until the server closes (or 5 s). */
+export function probe(address: string, bytes: Buffer): Promise<{ answer: Buffer; closed: boolean }> {
+  const i = address.lastIndexOf(':');
+  return new Promise((done) => {
+    const got: Buffer[] = [];
+    const s: Socket = netConnect({ host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) });
+    const timer = setTimeout(() => {
+      s.destroy();
+      done({ answer: Buffer.concat(got), closed: false });
+    }, 5000);
+    s.on('data', (d: Buffer) => got.push(d));
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      clearTimeout(timer);
+      done({ answer: Buffer.concat(got), closed: true });
+    });
+    s.write(bytes);
+  });
+}

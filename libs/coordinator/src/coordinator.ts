@@ -13,9 +13,17 @@
  *      computed and reported; then EpochPlan(e + 1), or Finish after the last epoch.
  *
  * Every message must carry this job's id, the current generation and a member's worker id, or the
- * stream is ended with FAILED_PRECONDITION / NOT_FOUND. Heartbeats go both ways every
- * `heartbeatMs`. A worker whose stream breaks, or who sends nothing for `heartbeatTimeoutMs`,
- * fails the job: every session gets Abort, and `done` rejects naming it.
+ * stream is ended with FAILED_PRECONDITION / NOT_FOUND; a member's message of an older generation
+ * (sent before it learned of the new one) is refused and dropped. Heartbeats go both ways every
+ * `heartbeatMs`.
+ *
+ * Elastic membership (docs/distributed.md#a-new-generation): a worker whose stream breaks, who
+ * sends nothing for `heartbeatTimeoutMs`, reports a failure or leaves is dropped, not fatal. The
+ * coordinator says Halt to the others, waits for each one's Halted (its newest commit) and forms
+ * the next generation of the survivors and any worker that joined meanwhile (on standby: it
+ * joined, built its model and said Hello): a Regroup to each names its rank, shards, the resume
+ * step and the state rank. Below `minWorkers` it waits `rejoinTimeoutMs` for workers, then fails
+ * naming the missing ones; more than `maxRestarts` changes fail the job too.
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import {
@@ -37,8 +45,9 @@ import {
 import { log, PermafrostError } from '@permafrost/telemetry';
 import { type EpochRecord, epochRecord, type RankEpoch } from '@permafrost/trainer';
 import { checkEpoch } from './epoch-checks';
+import { type HaltReport, type MembershipChange, Reform, ShardLedger } from './generations';
 import type { CoordinatorHandlers, SessionStream } from './handlers';
-import { type Formed, type Member, Membership, MembershipError } from './membership';
+import { type Formed, type JoinInfo, type Member, Membership, MembershipError } from './membership';
 import { decodeRankEpoch } from './session-codec';
 
 const peerInfo = (m: Member) =>
@@ -53,6 +62,14 @@ export interface CoordinatorOptions {
   stepsPerEpoch: number;
   expectedWorkers: number;
   minWorkers: number;
+  /** the most members a generation may have */
+  maxWorkers: number;
+  /** below minWorkers, how long to wait for workers before failing */
+  rejoinTimeoutMs: number;
+  /** membership changes the job survives */
+  maxRestarts: number;
+  /** the job's seed (the epoch orders, for exactly-once accounting across changes) */
+  seed: number;
   joinTimeoutMs: number;
   /** the workers' heartbeat period, sent to them in the Join answer */
   heartbeatMs: number;
@@ -70,26 +87,35 @@ export interface CoordinatorOptions {
   freeze?: { boundaryAt(step: number): string; events: readonly { step: number; boundary: string }[] };
   onEpoch?: (r: EpochRecord) => void;
   onProgress?: (workerId: string, p: StepProgress) => void;
+  onMembership?: (c: MembershipChange) => void;
 }
 
 export interface CoordinatorResult {
   epochs: EpochRecord[];
   members: Formed['members'];
   modelInfo: Record<string, unknown>;
+  membership: MembershipChange[];
 }
+
+type State = 'joining' | 'running' | 'reforming' | 'finished' | 'failed';
 
 export class Coordinator implements CoordinatorHandlers {
   private readonly membership: Membership;
   private readonly sessions = new Map<string, SessionStream>();
   private readonly lastSeen = new Map<string, number>();
   private readonly hello = new Set<string>();
+  /** joined a running job, not placed yet: their Join info */
+  private readonly standby = new Map<string, JoinInfo>();
+  private readonly ledger: ShardLedger;
   private results = new Map<string, EpochResult>();
   private epoch = 0;
   private epochStarted = 0;
   private formedAt = 0;
   private readonly records: EpochRecord[] = [];
+  private readonly changes: MembershipChange[] = [];
   private modelInfo: Record<string, unknown> = {};
-  private state: 'joining' | 'running' | 'finished' | 'failed' = 'joining';
+  private state: State = 'joining';
+  private reform: Reform | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private beat: NodeJS.Timeout | undefined;
   private resolveDone!: (r: CoordinatorResult) => void;
@@ -104,11 +130,22 @@ export class Coordinator implements CoordinatorHandlers {
       joinTimeoutMs: opts.joinTimeoutMs,
       shardCount: opts.shardCount,
     });
+    this.ledger = new ShardLedger({
+      trainIds: opts.trainIds,
+      seed: opts.seed,
+      globalBatch: opts.globalBatch,
+      shardCount: opts.shardCount,
+      stepsPerEpoch: opts.stepsPerEpoch,
+    });
     this.done = new Promise((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
     });
     this.done.catch(() => undefined);
+  }
+
+  private get members(): Member[] {
+    return this.membership.formed?.members ?? [];
   }
 
   async join(req: JoinRequest): Promise<JoinResponse> {
@@ -129,14 +166,11 @@ export class Coordinator implements CoordinatorHandlers {
         `worker ${req.workerId} was started for job ${req.jobId}, but this coordinator runs job ${this.opts.jobId}`,
       );
     }
+    const info = { workerId: req.workerId, peerAddress: req.peerAddress, dataAddress: req.dataAddress, backend: req.backend };
+    if (this.state === 'running' || this.state === 'reforming') return this.admitStandby(info);
     let formed: Formed;
     try {
-      formed = await this.membership.join({
-        workerId: req.workerId,
-        peerAddress: req.peerAddress,
-        dataAddress: req.dataAddress,
-        backend: req.backend,
-      });
+      formed = await this.membership.join(info);
     } catch (e) {
       if (e instanceof MembershipError && e.code === 'deadline-exceeded') this.fail(e.message);
       throw e;
@@ -146,17 +180,41 @@ export class Coordinator implements CoordinatorHandlers {
     if (!me) throw new PermafrostError('internal', 'joined but not a member');
     log().info('worker joined', { worker: me.workerId, rank: me.rank, peer: me.peerAddress, data: me.dataAddress, backend: me.backend });
     return create(JoinResponseSchema, {
+      ...this.joinAnswer(),
       membership: { generation: formed.generation, jobId: this.opts.jobId },
       rank: me.rank,
       worldSize: formed.members.length,
       peers: formed.members.map(peerInfo),
-      jobSpecJson: this.opts.jobJson,
       shards: me.shards,
-      shardCount: this.opts.shardCount,
       resumeFrom: this.opts.resumeFrom,
+    });
+  }
+
+  private joinAnswer() {
+    return {
+      jobSpecJson: this.opts.jobJson,
+      shardCount: this.opts.shardCount,
       heartbeatMs: this.opts.heartbeatMs,
       heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs,
-    });
+    };
+  }
+
+  /**
+   * A worker joining the running job waits on standby (generation 0) until the next Regroup
+   * places it. Its id may be a member's that restarted: that incarnation is gone.
+   */
+  private admitStandby(info: JoinInfo): JoinResponse {
+    if (this.members.some((m) => m.workerId === info.workerId)) this.lose(info.workerId, 'restarted');
+    const placed = this.members.filter((m) => !this.reform?.left.has(m.workerId)).length;
+    if (!this.standby.has(info.workerId) && placed + this.standby.size >= this.opts.maxWorkers) {
+      throw new PermafrostError(
+        'failed-precondition',
+        `the job already has ${placed + this.standby.size} of at most ${this.opts.maxWorkers} workers`,
+      );
+    }
+    this.standby.set(info.workerId, info);
+    log().info('worker joined the running job', { worker: info.workerId, peer: info.peerAddress, data: info.dataAddress });
+    return create(JoinResponseSchema, { ...this.joinAnswer(), membership: { generation: 0n, jobId: this.opts.jobId }, standby: true });
   }
 
   private startRunning(): void {
@@ -174,6 +232,10 @@ export class Coordinator implements CoordinatorHandlers {
     let workerId: string | undefined;
     stream.onMessage((m: SessionRequest) => {
       const problem = this.validate(m);
+      if (problem === 'stale') {
+        log().debug('session message of an older generation refused', { worker: m.workerId, generation: Number(m.membership?.generation) });
+        return;
+      }
       if (problem) {
         log().warn('session message refused', { peer: stream.peer, worker: m.workerId, reason: problem.message });
         stream.end(problem);
@@ -187,14 +249,14 @@ export class Coordinator implements CoordinatorHandlers {
       this.onMessage(m);
     });
     stream.onClose((error: Error | undefined) => {
-      if (!workerId || this.state !== 'running') return;
-      if (this.sessions.get(workerId) !== stream) return;
+      if (!workerId || this.sessions.get(workerId) !== stream) return;
       this.sessions.delete(workerId);
-      this.fail(`worker ${this.describe(workerId)} disconnected${error ? `: ${error.message}` : ''}`);
+      this.lose(workerId, `disconnected${error ? `: ${error.message}` : ''}`);
     });
   }
 
-  private validate(m: SessionRequest): PermafrostError | undefined {
+  /** Why `m` is refused: an error that ends the stream, 'stale' for a member's older generation. */
+  private validate(m: SessionRequest): PermafrostError | 'stale' | undefined {
     const formed = this.membership.formed;
     if (!formed) return new PermafrostError('failed-precondition', 'the membership has not formed yet; call Join first');
     const jobId = m.membership?.jobId ?? '';
@@ -204,52 +266,75 @@ export class Coordinator implements CoordinatorHandlers {
         `message of job ${jobId || '(none)'}, but this coordinator runs job ${this.opts.jobId}`,
       );
     }
-    const gen = m.membership?.generation;
+    const gen = m.membership?.generation ?? 0n;
+    const member = formed.members.some((x) => x.workerId === m.workerId);
+    if (this.standby.has(m.workerId) && gen === 0n) return undefined;
+    if (member && gen < formed.generation && gen > 0n) return 'stale';
     if (gen !== formed.generation) {
-      return new PermafrostError(
-        'failed-precondition',
-        `generation ${gen ?? 'missing'} is not the current generation ${formed.generation}`,
-      );
+      return new PermafrostError('failed-precondition', `generation ${gen} is not the current generation ${formed.generation}`);
     }
-    if (!formed.members.some((x) => x.workerId === m.workerId)) return new PermafrostError('not-found', `unknown worker '${m.workerId}'`);
+    if (!member) return new PermafrostError('not-found', `unknown worker '${m.workerId}'`);
     return undefined;
   }
 
   private describe(workerId: string): string {
-    const m = this.membership.formed?.members.find((x) => x.workerId === workerId);
+    const m = this.members.find((x) => x.workerId === workerId);
     return m ? `${workerId} (rank ${m.rank})` : workerId;
   }
 
   private onMessage(m: SessionRequest): void {
     const e = m.event;
-    if (e.case === 'hello') {
-      this.hello.add(m.workerId);
-      if (e.value.modelInfoJson) this.modelInfo = JSON.parse(e.value.modelInfoJson) as Record<string, unknown>;
-      if (this.hello.size === this.membership.formed?.members.length && this.epoch === 0) this.plan(this.opts.startEpoch);
-    } else if (e.case === 'progress') {
-      this.opts.onProgress?.(m.workerId, e.value);
-    } else if (e.case === 'epochResult') {
-      if (e.value.epoch !== this.epoch) {
-        this.fail(`worker ${this.describe(m.workerId)} reported epoch ${e.value.epoch} during epoch ${this.epoch}`);
-        return;
-      }
-      this.results.set(m.workerId, e.value);
-      if (this.results.size === this.membership.formed?.members.length) this.finishEpoch();
-    } else if (e.case === 'failure') {
-      this.fail(`worker ${this.describe(m.workerId)} failed: ${e.value.message}`);
+    if (e.case === 'hello') this.onHello(m.workerId, e.value.modelInfoJson);
+    else if (e.case === 'progress') {
+      if (this.state === 'running') this.opts.onProgress?.(m.workerId, e.value);
+    } else if (e.case === 'epochResult') this.onResult(m.workerId, e.value);
+    else if (e.case === 'halted') this.onHalted(m.workerId, e.value);
+    else if (e.case === 'failure') this.lose(m.workerId, `failed: ${e.value.message}`);
+  }
+
+  private onHello(workerId: string, modelInfoJson: string): void {
+    if (modelInfoJson && Object.keys(this.modelInfo).length === 0) this.modelInfo = JSON.parse(modelInfoJson) as Record<string, unknown>;
+    if (this.standby.has(workerId)) {
+      this.hello.add(workerId);
+      this.startReform(`worker ${workerId} joins`);
+      this.maybeRegroup();
+      return;
     }
+    this.hello.add(workerId);
+    // a member that opens its session while a change is under way learns of it now
+    if (this.state === 'reforming') this.sendTo(workerId, { command: { case: 'halt', value: { reason: this.reform?.reason ?? '' } } });
+    else if (this.state === 'running' && this.epoch === 0 && this.members.every((x) => this.hello.has(x.workerId)))
+      this.plan(this.opts.startEpoch);
+  }
+
+  private onResult(workerId: string, r: EpochResult): void {
+    if (this.state !== 'running') return;
+    if (r.epoch !== this.epoch) {
+      this.fail(`worker ${this.describe(workerId)} reported epoch ${r.epoch} during epoch ${this.epoch}`);
+      return;
+    }
+    this.results.set(workerId, r);
+    if (this.results.size === this.members.length) this.finishEpoch();
+  }
+
+  private onHalted(workerId: string, h: { committedStep: bigint; hasState: boolean; reason: string }): void {
+    if (this.state !== 'running' && this.state !== 'reforming') return;
+    this.startReform(`worker ${this.describe(workerId)} halted: ${h.reason}`);
+    this.reform?.halted.set(workerId, { step: Number(h.committedStep), hasState: h.hasState } satisfies HaltReport);
+    this.maybeRegroup();
   }
 
   private broadcast(command: MessageInitShape<typeof SessionResponseSchema>): void {
-    const msg = create(SessionResponseSchema, command);
-    msg.membership = create(MembershipSchema, { generation: this.membership.formed?.generation ?? 0n, jobId: this.opts.jobId });
-    for (const s of this.sessions.values()) s.send(msg);
+    for (const m of this.members) this.sendTo(m.workerId, command);
   }
 
-  private plan(epoch: number): void {
-    this.epoch = epoch;
-    this.epochStarted = performance.now();
-    this.results = new Map();
+  private sendTo(workerId: string, command: MessageInitShape<typeof SessionResponseSchema>, generation?: bigint): void {
+    const msg = create(SessionResponseSchema, command);
+    msg.membership = create(MembershipSchema, { generation: generation ?? this.membership.generation, jobId: this.opts.jobId });
+    this.sessions.get(workerId)?.send(msg);
+  }
+
+  private epochPlan(epoch: number) {
     const steps = this.opts.stepsPerEpoch;
     const first = (epoch - 1) * steps;
     const freezeEvents = (this.opts.freeze?.events ?? [])
@@ -257,20 +342,22 @@ export class Coordinator implements CoordinatorHandlers {
       .map((e) => ({ step: e.step, boundary: e.boundary }));
     const checkpoint = epoch === this.opts.epochs || this.opts.checkpointEveryEpoch;
     const boundary = this.opts.freeze?.boundaryAt(first) ?? '';
-    this.broadcast({
-      command: {
-        case: 'epoch',
-        value: { epoch, epochs: this.opts.epochs, steps, globalBatch: this.opts.globalBatch, boundary, checkpoint, freezeEvents },
-      },
-    });
+    return { epoch, epochs: this.opts.epochs, steps, globalBatch: this.opts.globalBatch, boundary, checkpoint, freezeEvents };
+  }
+
+  private plan(epoch: number): void {
+    this.epoch = epoch;
+    this.epochStarted = performance.now();
+    this.results = new Map();
+    this.ledger.startEpoch();
+    this.broadcast({ command: { case: 'epoch', value: this.epochPlan(epoch) } });
   }
 
   private finishEpoch(): void {
-    const formed = this.membership.formed;
-    if (!formed) return;
-    const decoded = formed.members.map((m) => decodeRankEpoch(this.results.get(m.workerId) as EpochResult));
+    const members = this.members;
+    const decoded = members.map((m) => decodeRankEpoch(this.results.get(m.workerId) as EpochResult));
     const ranks: RankEpoch[] = decoded.map((d) => d.rank);
-    const problem = checkEpoch(this.epoch, ranks, this.opts.trainIds);
+    const problem = checkEpoch(this.epoch, ranks, this.opts.trainIds, this.ledger.credited);
     if (problem) {
       this.fail(problem);
       return;
@@ -286,27 +373,138 @@ export class Coordinator implements CoordinatorHandlers {
     this.state = 'finished';
     this.broadcast({ command: { case: 'finish', value: {} } });
     this.stop();
-    this.resolveDone({ epochs: this.records, members: formed.members, modelInfo: this.modelInfo });
+    this.resolveDone({ epochs: this.records, members, modelInfo: this.modelInfo, membership: this.changes });
   }
 
   private checkHeartbeats(): void {
-    if (this.state !== 'running') return;
+    if (this.state !== 'running' && this.state !== 'reforming') return;
     const now = Date.now();
     // Building the model and opening the cache happen between Join and Hello: that phase is
     // bounded by the join timeout, the heartbeat timeout applies once a session is up.
-    const silent = this.membership.formed?.members.filter((m) => !this.hello.has(m.workerId)) ?? [];
+    const silent = this.members.filter((m) => !this.hello.has(m.workerId) && !this.reform?.left.has(m.workerId));
     if (silent.length > 0 && now - this.formedAt > this.opts.joinTimeoutMs) {
-      this.fail(
-        `worker ${this.describe(silent[0]?.workerId ?? '')} joined but never opened its session within ${this.opts.joinTimeoutMs} ms`,
-      );
+      for (const m of silent) this.lose(m.workerId, `joined but never opened its session within ${this.opts.joinTimeoutMs} ms`);
       return;
     }
     for (const [id, t] of this.lastSeen) {
-      if (now - t > this.opts.heartbeatTimeoutMs) {
-        this.fail(`worker ${this.describe(id)} stopped answering (no heartbeat for ${now - t} ms)`);
-        return;
-      }
+      if (now - t > this.opts.heartbeatTimeoutMs) this.lose(id, `stopped answering (no heartbeat for ${now - t} ms)`);
     }
+  }
+
+  /**
+   * A member or a standby worker is gone: its session is cut (a stopped process that resumes
+   * finds itself refused), and the membership changes without it.
+   */
+  lose(workerId: string, reason: string): void {
+    if (this.state !== 'running' && this.state !== 'reforming') return;
+    this.lastSeen.delete(workerId);
+    this.hello.delete(workerId);
+    const stream = this.sessions.get(workerId);
+    this.sessions.delete(workerId);
+    stream?.end(new PermafrostError('failed-precondition', `worker ${workerId} was excluded from the job: ${reason}`));
+    if (this.standby.delete(workerId)) {
+      log().warn('standby worker lost', { worker: workerId, reason });
+      this.maybeRegroup();
+      return;
+    }
+    if (!this.members.some((m) => m.workerId === workerId) || this.reform?.left.has(workerId)) return;
+    log().warn('worker lost', { worker: workerId, reason });
+    this.startReform(`worker ${this.describe(workerId)} ${reason}`);
+    this.reform?.left.set(workerId, reason);
+    this.maybeRegroup();
+  }
+
+  private startReform(reason: string): void {
+    if (this.state !== 'running') return;
+    this.state = 'reforming';
+    this.reform = new Reform(reason);
+    this.broadcast({ command: { case: 'halt', value: { reason } } });
+  }
+
+  /** Forms the next generation once every member has halted or left, and enough workers are there. */
+  private maybeRegroup(): void {
+    const r = this.reform;
+    if (this.state !== 'reforming' || !r) return;
+    if (r.waitingFor(this.members.map((m) => m.workerId)).length > 0) return;
+    const survivors = this.members.filter((m) => !r.left.has(m.workerId));
+    const ready = [...this.standby.values()].filter((w) => this.hello.has(w.workerId));
+    const count = Math.min(survivors.length + ready.length, this.opts.maxWorkers);
+    if (count < this.opts.minWorkers) {
+      this.awaitRejoin(r, survivors.length + ready.length);
+      return;
+    }
+    clearTimeout(r.rejoinTimer);
+    this.regroup(r, survivors, ready.slice(0, count - survivors.length));
+  }
+
+  private awaitRejoin(r: Reform, have: number): void {
+    if (r.rejoinTimer) return;
+    log().warn('waiting for workers', { have, minWorkers: this.opts.minWorkers, rejoinTimeoutMs: this.opts.rejoinTimeoutMs });
+    r.rejoinTimer = setTimeout(() => {
+      const missing = [...r.left].map(([id, why]) => `${id} (${why})`).join(', ');
+      this.fail(
+        `only ${have} of the minimum ${this.opts.minWorkers} workers after waiting ${this.opts.rejoinTimeoutMs} ms; missing: ${missing}`,
+      );
+    }, this.opts.rejoinTimeoutMs);
+  }
+
+  private regroup(r: Reform, survivors: Member[], joiners: JoinInfo[]): void {
+    const point = r.resumePoint(survivors.map((m) => m.workerId));
+    if (!point) {
+      this.fail(`no surviving worker holds the training state (${r.reason})`);
+      return;
+    }
+    if (this.membership.generation > BigInt(this.opts.maxRestarts)) {
+      this.fail(`the membership changed ${this.opts.maxRestarts + 1} times (cluster.maxRestarts ${this.opts.maxRestarts}): ${r.reason}`);
+      return;
+    }
+    const epoch = this.epoch || this.opts.startEpoch;
+    const before = new Map(this.members.map((m) => [m.workerId, m.shards]));
+    for (const [id] of r.left) this.ledger.credit(epoch, before.get(id) ?? [], point.step);
+    const formed = this.membership.next([...survivors, ...joiners]);
+    this.ledger.moved(before, new Map(formed.members.map((m) => [m.workerId, m.shards])), point.step);
+    for (const j of joiners) this.standby.delete(j.workerId);
+    this.epoch = epoch;
+    this.results = new Map();
+    this.reform = undefined;
+    this.state = 'running';
+    const now = Date.now();
+    for (const m of formed.members) this.lastSeen.set(m.workerId, now);
+    this.announce(formed, point, epoch);
+    this.record(r, formed, joiners, point.step, epoch);
+  }
+
+  private announce(formed: Formed, point: { step: number; stateWorker: string }, epoch: number): void {
+    const stateRank = formed.members.find((m) => m.workerId === point.stateWorker)?.rank ?? 0;
+    const plan = this.epochPlan(epoch);
+    for (const m of formed.members) {
+      const value = {
+        rank: m.rank,
+        worldSize: formed.members.length,
+        peers: formed.members.map(peerInfo),
+        shards: m.shards,
+        shardCount: this.opts.shardCount,
+        resumeStep: BigInt(point.step),
+        stateRank,
+        epoch: plan,
+      };
+      this.sendTo(m.workerId, { command: { case: 'regroup', value } }, formed.generation);
+    }
+  }
+
+  private record(r: Reform, formed: Formed, joiners: JoinInfo[], resumeStep: number, epoch: number): void {
+    const change: MembershipChange = {
+      generation: Number(formed.generation),
+      epoch,
+      resumeStep,
+      workers: formed.members.length,
+      left: [...r.left].map(([workerId, reason]) => ({ workerId, reason })),
+      joined: joiners.map((j) => j.workerId),
+      secondsLost: Math.round(r.seconds * 1000) / 1000,
+    };
+    this.changes.push(change);
+    log().warn('membership changed', { ...change, why: r.reason });
+    this.opts.onMembership?.(change);
   }
 
   /** Fails the job: every session gets Abort with the reason. Idempotent. */
@@ -317,6 +515,7 @@ export class Coordinator implements CoordinatorHandlers {
     this.broadcast({ command: { case: 'abort', value: { reason } } });
     for (const s of this.sessions.values()) s.end();
     this.membership.fail(new MembershipError(reason, 'failed-precondition'));
+    clearTimeout(this.reform?.rejoinTimer);
     this.stop();
     this.rejectDone(new PermafrostError('aborted', reason));
   }
@@ -328,7 +527,7 @@ export class Coordinator implements CoordinatorHandlers {
   }
 
   async leave(req: LeaveRequest): Promise<LeaveResponse> {
-    if (this.state === 'running') this.fail(`worker ${this.describe(req.workerId)} left: ${req.reason || 'no reason given'}`);
+    if (this.state === 'running' || this.state === 'reforming') this.lose(req.workerId, `left: ${req.reason || 'no reason given'}`);
     else this.membership.withdraw(req.workerId);
     return create(LeaveResponseSchema, {});
   }

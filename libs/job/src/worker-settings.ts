@@ -29,8 +29,8 @@ export const workerSettingsSchema = z
     /** the job this worker was started for; the coordinator refuses it if it runs another */
     jobId: jobId.optional(),
     joinTimeoutMs: z.number().int().positive().default(60_000),
-    /** deadline of each allreduce receive */
-    collectiveTimeoutMs: z.number().int().positive().default(20_000),
+    /** deadline of each allreduce receive (default: the job's cluster.collectiveTimeoutMs) */
+    collectiveTimeoutMs: z.number().int().positive().optional(),
     /** wasm: XNNPACK threads of this worker (local workers sharing a host keep 1) */
     threads: z.number().int().positive().max(64).default(1),
     /** shared segment per data connection to a rank on this host, bytes; 0: values over TCP only */

@@ -8,7 +8,9 @@
  *      checkpoint on resume) and the training loop with the collective reducer, this worker's
  *      shards and its own cache directory.
  *   3. Hold the Session (worker-session.ts): every EpochPlan is one epoch of the loop
- *      (epoch-driver.ts); Finish ends it, Abort or a lost coordinator fails it within a bounded time.
+ *      (epoch-driver.ts); Halt and Regroup move the worker to a new generation (a worker that
+ *      joined a running job starts on standby and enters at its first Regroup); Finish ends it,
+ *      Abort or a lost coordinator fails it within a bounded time.
  *   4. Leave, and log which path the gradients took (shared memory or the wire).
  */
 import { hostname } from 'node:os';
@@ -17,12 +19,12 @@ import { create } from '@bufbuild/protobuf';
 import type { CoordinatorClient } from '@permafrost/coordinator';
 import { initEngine } from '@permafrost/engine';
 import { type JobSpec, validateJob, type WorkerSettings } from '@permafrost/job';
-import { type JoinResponse, LeaveRequestSchema } from '@permafrost/proto';
+import { type JoinResponse, JoinResponseSchema, LeaveRequestSchema, type Regroup } from '@permafrost/proto';
 import { log } from '@permafrost/telemetry';
 import { cacheOf, describeModel, loopOptionsOf, prepareRun, TrainingLoop } from '@permafrost/trainer';
 import { createCoordinatorClient } from '@permafrost/transport-grpc';
 import { DataPlane } from './data-plane';
-import { EpochDriver } from './epoch-driver';
+import { EpochDriver, type Place } from './epoch-driver';
 import { joinCoordinator } from './join';
 import { RingReducer } from './ring-reducer';
 import { WorkerSession } from './worker-session';
@@ -56,29 +58,55 @@ async function train(
   const job: JobSpec = validateJob(JSON.parse(joined.jobSpecJson) as Record<string, unknown>, 'job spec from the coordinator');
   const run = await prepareRun(job);
   const { engine, dataset, model } = run;
-  const transport = plane.transport(job, joined);
-  l.info('allreduce transport', plane.describe(job, joined.worldSize));
+  const collectiveTimeoutMs = settings.collectiveTimeoutMs ?? job.cluster.collectiveTimeoutMs;
+  let stats = { sharedChunks: 0, wireChunks: 0 };
+  // each generation's transport retires the previous one's (docs/distributed.md)
+  const enter = (g: JoinResponse) => {
+    const transport = plane.transport(job, g);
+    stats = transport.stats;
+    l.info('allreduce transport', { ...plane.describe(job, g.worldSize), generation: Number(g.membership?.generation ?? 0n) });
+    return new RingReducer(transport, collectiveTimeoutMs);
+  };
+  const regrouped = (r: Regroup, generation: bigint) =>
+    enter(
+      create(JoinResponseSchema, {
+        rank: r.rank,
+        worldSize: r.worldSize,
+        peers: r.peers,
+        membership: { generation, jobId: job.cluster.jobId ?? '' },
+      }),
+    );
+  const place: Place = { rank: joined.rank, worldSize: joined.worldSize, reducer: joined.standby ? undefined : enter(joined) };
+  if (joined.standby) l.info('joining the running job', { shardCount: joined.shardCount });
   const session = new WorkerSession(client, joined.membership, workerId, settings.coordinator);
   let driver: EpochDriver | undefined;
   const loop = new TrainingLoop({
     ...loopOptionsOf(job, run),
     cache: cacheOf(job, cacheDir),
-    reducer: new RingReducer(transport, settings.collectiveTimeoutMs),
+    reducer: place.reducer,
     shards: { owned: joined.shards, count: joined.shardCount },
+    commit: true,
     onEvent: (e) => driver?.onEvent(e),
   });
   try {
-    if (joined.resumeFrom) await loop.restore(joined.resumeFrom);
-    driver = new EpochDriver(loop, session, job, joined.rank, joined.worldSize, l);
+    if (joined.resumeFrom && !joined.standby) await loop.restore(joined.resumeFrom);
+    // a worker on standby has no state of its own: its first Regroup copies a survivor's
+    if (!joined.standby) await loop.commitStart();
+    driver = new EpochDriver(loop, session, job, place, regrouped, l);
     const modelInfo = { ...describeModel(job, model), backend: engine.backend };
     const beat = {
       heartbeatMs: joined.heartbeatMs || job.cluster.heartbeatMs,
       heartbeatTimeoutMs: joined.heartbeatTimeoutMs || job.cluster.heartbeatTimeoutMs,
     };
-    await session.run(modelInfo, beat, (plan) => (driver as EpochDriver).run(plan));
+    const d = driver;
+    await session.run(modelInfo, beat, {
+      plan: (p) => d.run(p),
+      halt: (reason) => d.halt(reason),
+      regroup: (r, generation) => d.regroup(r, generation),
+    });
     const leave = create(LeaveRequestSchema, { membership: joined.membership, workerId, reason: 'finished' });
     await client.leave(leave, 2000).catch(() => undefined);
-    l.info('worker finished', { dataPlane: transport.stats });
+    l.info('worker finished', { dataPlane: stats });
   } finally {
     session.end();
     loop.trainer.dispose();

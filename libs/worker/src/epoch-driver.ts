@@ -134,7 +134,13 @@ export class EpochDriver {
     }
     // halted meanwhile (the checkpoint has no collective): the next generation redoes this end
     if (this.halted !== undefined) return;
-    this.logger.info('epoch done', { epoch: plan.epoch, samples: r.samples, seconds: Math.round(r.seconds * 100) / 100 });
+    this.logger.info('epoch done', {
+      epoch: plan.epoch,
+      samples: r.samples,
+      seconds: Math.round(r.seconds * 100) / 100,
+      cacheHits: r.trainCache.hits,
+      cacheMisses: r.trainCache.misses,
+    });
     this.session.send({ case: 'epochResult', value: encodeRankEpoch(r, checkpointDir) });
   }
 }

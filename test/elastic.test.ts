@@ -171,4 +171,32 @@ describe('elastic training', () => {
     assert.ok(existsSync(join(ckpt, 'epoch-0001', 'model.json')));
     assert.equal((await checkpointWeights(ckpt, 'epoch-0001')).length, reference.length);
   });
+
+  it('a restarted local worker rejoins at a step boundary, gets the state and its shards back, and finds its cache warm', async () => {
+    const longer = { trainSamples: 2400, batchSize: 16, epochs: 6 };
+    const alone = await runCli(['train', ...job('rejoin-single', longer)], { timeoutMs: 180_000 });
+    assert.equal(alone.code, 0, alone.stderr);
+    const c = startCli(['coordinator', 'start', '--local-workers', '3', ...job('rejoin', longer)]);
+    await c.waitFor(/"msg":"epoch 1\/6"/, 150_000);
+    process.kill(workerPid(c, 'local-1'), 'SIGKILL');
+    const exit = await c.exit;
+    assert.equal(exit.code, 0, c.stderr());
+    await noneLeft('rejoin');
+    const report = readJson(runPaths(tmp.path, 'rejoin').report);
+    const [lost, back] = report.membership;
+    assert.deepEqual([lost?.generation, lost?.left[0]?.workerId, lost?.workers], [2, 'local-1', 2], JSON.stringify(report.membership));
+    assert.deepEqual([back?.generation, back?.joined, back?.workers], [3, ['local-1'], 3], JSON.stringify(report.membership));
+    // its first whole epoch after rejoining reads its own shards from the cache it kept
+    const epochs = c
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('"msg":"epoch done"') && l.includes('"worker":"local-1"'))
+      .map((l) => JSON.parse(l));
+    const next = epochs.find((e) => e.epoch > back.epoch);
+    assert.ok(next, `an epoch of the rejoined worker after epoch ${back.epoch}`);
+    assert.ok(next.cacheHits >= 0.9 * (next.cacheHits + next.cacheMisses), JSON.stringify(next));
+    const want = await checkpointWeights(runPaths(tmp.path, 'rejoin-single').checkpointDir);
+    const d = relativeDiff(await checkpointWeights(runPaths(tmp.path, 'rejoin').checkpointDir), want);
+    assert.ok(d < 1e-4, `relative weight difference to the uninterrupted run: ${d}`);
+  });
 });

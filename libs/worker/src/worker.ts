@@ -20,7 +20,7 @@ import type { CoordinatorClient } from '@permafrost/coordinator';
 import { initEngine } from '@permafrost/engine';
 import { type JobSpec, validateJob, type WorkerSettings } from '@permafrost/job';
 import { type JoinResponse, JoinResponseSchema, LeaveRequestSchema, type Regroup } from '@permafrost/proto';
-import { log } from '@permafrost/telemetry';
+import { type Logger, log } from '@permafrost/telemetry';
 import { cacheOf, describeModel, loopOptionsOf, prepareRun, TrainingLoop } from '@permafrost/trainer';
 import { createCoordinatorClient } from '@permafrost/transport-grpc';
 import { DataPlane } from './data-plane';
@@ -58,24 +58,9 @@ async function train(
   const job: JobSpec = validateJob(JSON.parse(joined.jobSpecJson) as Record<string, unknown>, 'job spec from the coordinator');
   const run = await prepareRun(job);
   const { engine, dataset, model } = run;
-  const collectiveTimeoutMs = settings.collectiveTimeoutMs ?? job.cluster.collectiveTimeoutMs;
-  let stats = { sharedChunks: 0, wireChunks: 0 };
-  // each generation's transport retires the previous one's (docs/distributed.md)
-  const enter = (g: JoinResponse) => {
-    const transport = plane.transport(job, g);
-    stats = transport.stats;
-    l.info('allreduce transport', { ...plane.describe(job, g.worldSize), generation: Number(g.membership?.generation ?? 0n) });
-    return new RingReducer(transport, collectiveTimeoutMs);
-  };
-  const regrouped = (r: Regroup, generation: bigint) =>
-    enter(
-      create(JoinResponseSchema, {
-        rank: r.rank,
-        worldSize: r.worldSize,
-        peers: r.peers,
-        membership: { generation, jobId: job.cluster.jobId ?? '' },
-      }),
-    );
+  const gens = new Generations(plane, job, settings.collectiveTimeoutMs ?? job.cluster.collectiveTimeoutMs, l);
+  const enter = (g: JoinResponse) => gens.enter(g);
+  const regrouped = (r: Regroup, generation: bigint) => gens.regrouped(r, generation);
   const place: Place = { rank: joined.rank, worldSize: joined.worldSize, reducer: joined.standby ? undefined : enter(joined) };
   if (joined.standby) l.info('joining the running job', { shardCount: joined.shardCount });
   const session = new WorkerSession(client, joined.membership, workerId, settings.coordinator);
@@ -106,11 +91,36 @@ async function train(
     });
     const leave = create(LeaveRequestSchema, { membership: joined.membership, workerId, reason: 'finished' });
     await client.leave(leave, 2000).catch(() => undefined);
-    l.info('worker finished', { dataPlane: stats });
+    l.info('worker finished', { dataPlane: gens.stats });
   } finally {
     session.end();
     loop.trainer.dispose();
     await loop.close();
     await dataset.close();
+  }
+}
+
+/** Each generation's transport (the data server retires the previous one's) and reducer. */
+class Generations {
+  stats = { sharedChunks: 0, wireChunks: 0 };
+
+  constructor(
+    private readonly plane: DataPlane,
+    private readonly job: JobSpec,
+    private readonly collectiveTimeoutMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  enter(g: JoinResponse): RingReducer {
+    const transport = this.plane.transport(this.job, g);
+    this.stats = transport.stats;
+    const generation = Number(g.membership?.generation ?? 0n);
+    this.logger.info('allreduce transport', { ...this.plane.describe(this.job, g.worldSize), generation });
+    return new RingReducer(transport, this.collectiveTimeoutMs);
+  }
+
+  regrouped(r: Regroup, generation: bigint): RingReducer {
+    const membership = { generation, jobId: this.job.cluster.jobId ?? '' };
+    return this.enter(create(JoinResponseSchema, { rank: r.rank, worldSize: r.worldSize, peers: r.peers, membership }));
   }
 }

@@ -41,6 +41,8 @@ export interface Commit {
 
 export class StepCommits {
   private readonly kept: Commit[] = [];
+  /** commits made and the milliseconds they took, for the worker's last log line */
+  readonly cost = { count: 0, totalMs: 0, maxMs: 0 };
 
   constructor(
     /** the variables a commit copies (training-state.ts: weights) */
@@ -72,6 +74,9 @@ export class StepCommits {
       ms: 0,
     };
     c.ms = performance.now() - t0;
+    this.cost.count++;
+    this.cost.totalMs += c.ms;
+    this.cost.maxMs = Math.max(this.cost.maxMs, c.ms);
     this.kept.push(c);
     return c;
   }

@@ -38,6 +38,8 @@ export class EpochDriver {
   private halted: string | undefined;
   private reported = false;
   private busy = false;
+  /** the generation entered and when, until its first step completes */
+  private entered: { generation: number; at: number } | undefined;
 
   constructor(
     private readonly loop: TrainingLoop,
@@ -51,6 +53,16 @@ export class EpochDriver {
   /** The loop's events this driver reports (wire it as the loop's onEvent). */
   onEvent(e: LoopEvent): void {
     if (e.type !== 'step') return;
+    if (this.entered) {
+      const { generation, at } = this.entered;
+      this.logger.info('generation resumed', {
+        generation,
+        step: e.step,
+        epoch: e.epoch,
+        seconds: Math.round(performance.now() - at) / 1000,
+      });
+      this.entered = undefined;
+    }
     const now = Date.now();
     if (now - this.lastProgress < PROGRESS_EVERY_MS && e.step < e.steps) return;
     this.lastProgress = now;
@@ -92,6 +104,7 @@ export class EpochDriver {
         stateRank: r.stateRank,
         seconds: Math.round(performance.now() - t0) / 1000,
       });
+      this.entered = { generation: Number(generation), at: t0 };
       if (r.epoch) await this.epoch(r.epoch, resumeStep);
     });
   }

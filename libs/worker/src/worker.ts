@@ -91,7 +91,9 @@ async function train(
     });
     const leave = create(LeaveRequestSchema, { membership: joined.membership, workerId, reason: 'finished' });
     await client.leave(leave, 2000).catch(() => undefined);
-    l.info('worker finished', { dataPlane: gens.stats });
+    const { count, totalMs, maxMs } = loop.commits.cost;
+    const commits = { count, meanMs: Math.round((1000 * totalMs) / Math.max(count, 1)) / 1000, maxMs: Math.round(1000 * maxMs) / 1000 };
+    l.info('worker finished', { dataPlane: gens.stats, commits });
   } finally {
     session.end();
     loop.trainer.dispose();

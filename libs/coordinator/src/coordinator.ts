@@ -269,7 +269,8 @@ export class Coordinator implements CoordinatorHandlers {
     const gen = m.membership?.generation ?? 0n;
     const member = formed.members.some((x) => x.workerId === m.workerId);
     if (this.standby.has(m.workerId) && gen === 0n) return undefined;
-    if (member && gen < formed.generation && gen > 0n) return 'stale';
+    // a member's message sent before it learned of the current generation (a newcomer's: 0)
+    if (member && gen < formed.generation) return 'stale';
     if (gen !== formed.generation) {
       return new PermafrostError('failed-precondition', `generation ${gen} is not the current generation ${formed.generation}`);
     }
@@ -372,6 +373,7 @@ export class Coordinator implements CoordinatorHandlers {
     }
     this.state = 'finished';
     this.broadcast({ command: { case: 'finish', value: {} } });
+    for (const id of this.standby.keys()) this.sendTo(id, { command: { case: 'finish', value: {} } });
     this.stop();
     this.resolveDone({ epochs: this.records, members, modelInfo: this.modelInfo, membership: this.changes });
   }

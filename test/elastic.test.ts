@@ -199,4 +199,25 @@ describe('elastic training', () => {
     const d = relativeDiff(await checkpointWeights(runPaths(tmp.path, 'rejoin').checkpointDir), want);
     assert.ok(d < 1e-4, `relative weight difference to the uninterrupted run: ${d}`);
   });
+
+  it('kill -9 of a worker at a FreezeOut boundary advance: the survivors freeze at the same steps and match the uninterrupted run', async () => {
+    // 3 epochs of 30 steps, linear t0 = 0.5: dense_1 freezes at step 45, dense_2 at step 67
+    const freezing = { trainableLast: undefined, freeze: 'freezeout', k: 2, schedule: 'linear', t0: 0.5 } as const;
+    const alone = await runCli(['train', ...job('freeze-single', freezing)], { timeoutMs: 120_000 });
+    assert.equal(alone.code, 0, alone.stderr);
+    const c = startCli(['coordinator', 'start', '--local-workers', '3', ...job('freeze', freezing)]);
+    await c.waitFor(/"msg":"boundary advanced"/, 150_000);
+    process.kill(workerPid(c, 'local-1'), 'SIGKILL');
+    const exit = await c.exit;
+    assert.equal(exit.code, 0, c.stderr());
+    await noneLeft('freeze');
+    const report = readJson(runPaths(tmp.path, 'freeze').report);
+    const single = readJson(runPaths(tmp.path, 'freeze-single').report);
+    assert.equal(report.membership[0]?.left[0]?.workerId, 'local-1', JSON.stringify(report.membership));
+    const boundaries = (rep: { epochs: { boundary: string }[] }) => rep.epochs.map((e) => e.boundary);
+    assert.deepEqual(boundaries(report), boundaries(single));
+    const want = await checkpointWeights(runPaths(tmp.path, 'freeze-single').checkpointDir);
+    const d = relativeDiff(await checkpointWeights(runPaths(tmp.path, 'freeze').checkpointDir), want);
+    assert.ok(d < 1e-4, `relative weight difference to the uninterrupted run: ${d}`);
+  });
 });

@@ -1,6 +1,7 @@
 /**
- * Failure, for now: a dead worker, a lost coordinator and bad messages end the job cleanly within
- * bounded time and leave no processes behind.
+ * Failures that end a job: a dead worker the job cannot do without (test/elastic.test.ts has the
+ * ones it survives), a lost coordinator and bad messages end the job cleanly within bounded time
+ * and leave no processes behind.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -29,8 +30,12 @@ const slowJob = (name: string, flags: Partial<JobFlags> = {}) => {
 };
 
 describe('distributed failures', () => {
-  it('kill -9 of a worker mid-epoch: the job stops within 10 s naming it, no orphans', async () => {
-    const c = startCli(['coordinator', 'start', '--local-workers', '2', ...slowJob('kill')]);
+  it('kill -9 of a worker when every worker is needed (minWorkers = workers, no restarts): the job stops within 10 s naming it, no orphans', async () => {
+    const config = tmp.file(
+      'all-needed.yaml',
+      'model:\n  name: mobilenet_v2\ndata:\n  dataset: mnist\ncluster:\n  minWorkers: 2\n  maxRestarts: 0\n  rejoinTimeoutMs: 1000\n',
+    );
+    const c = startCli(['coordinator', 'start', '--config', config, '--local-workers', '2', ...slowJob('kill')]);
     await c.waitFor(/"msg":"progress"/, 90_000);
     // the worker processes (tsx may also run an esbuild service beside them while it compiles)
     const workers = childrenOf(c.child.pid as number, / worker start /);
@@ -42,7 +47,7 @@ describe('distributed failures', () => {
     const exit = await c.exit;
     assert.ok(exit.at - t0 < 10_000, `stopped after ${exit.at - t0} ms`);
     assert.notEqual(exit.code, 0);
-    assert.match(c.stderr(), /permafrost: .*(local worker 1 exited|worker local-1 \(rank 1\) disconnected)/);
+    assert.match(c.stderr(), /permafrost: only 1 of the minimum 2 workers after waiting 1000 ms; missing: local-1 \(disconnected/);
     await new Promise((r) => setTimeout(r, 200));
     for (const pid of workers) assert.equal(alive(pid), false, `worker ${pid} still running`);
   });

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { StepProgress } from '@permafrost/proto';
 import type { EpochRecord } from '@permafrost/trainer';
 
-export type JobState = 'joining' | 'running' | 'finished' | 'failed';
+export type JobState = 'joining' | 'running' | 'reforming' | 'finished' | 'failed';
 
 export interface MembershipChange {
   generation: bigint;

@@ -1,6 +1,7 @@
 /**
  * The coordinator's progress line: the workers' latest step reports of the current epoch,
- * summed (samples, loss, cache lookups), at the step the slowest worker has reached.
+ * summed (samples, loss, cache lookups), at the step the slowest worker has reached, with the
+ * membership generation and the worker count. A membership change starts the sums again.
  */
 import type { StepProgress } from '@permafrost/proto';
 import type { RunProgress } from '@permafrost/telemetry';
@@ -9,6 +10,7 @@ import type { EpochRecord } from '@permafrost/trainer';
 export class FleetProgress {
   private readonly latest = new Map<string, StepProgress>();
   private epochStarted = 0;
+  private generation = 1;
 
   constructor(
     private readonly progress: RunProgress,
@@ -31,7 +33,13 @@ export class FleetProgress {
       loss: samples > 0 ? sum((x) => x.lossSum) / samples : undefined,
       cacheHitRate: looked > 0 ? sum((x) => x.cacheHits) / looked : undefined,
       workers: all.length,
+      generation: this.generation,
     });
+  }
+
+  regrouped(generation: number): void {
+    this.generation = generation;
+    this.latest.clear();
   }
 
   epochDone(r: EpochRecord): void {

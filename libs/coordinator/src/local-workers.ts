@@ -91,29 +91,35 @@ export class LocalWorkers {
 
   constructor(
     count: number,
-    spawn: SpawnWorker,
+    private readonly spawn: SpawnWorker,
     private readonly graceMs = 5000,
   ) {
     process.once('exit', this.onExit);
     process.once('SIGINT', this.onSignal);
     process.once('SIGTERM', this.onSignal);
-    for (let i = 0; i < count; i++) {
-      const child = spawn(i);
-      this.children.push(child);
-      this.exits.push(
-        new Promise((done) =>
-          child.once('exit', (code, signal) => {
-            if (!this.stopping && code !== 0) this.onUnexpectedExit?.(i, code, signal);
-            done(code);
-          }),
-        ),
-      );
-      log().debug('local worker started', { index: i, pid: child.pid });
-    }
+    for (let i = 0; i < count; i++) this.watch(i, spawn(i));
+  }
+
+  private watch(i: number, child: ChildProcess): void {
+    this.children[i] = child;
+    this.exits[i] = new Promise((done) =>
+      child.once('exit', (code, signal) => {
+        // deferred: the handler may restart the worker, which replaces this exit's promise
+        if (!this.stopping && code !== 0) setImmediate(() => this.onUnexpectedExit?.(i, code, signal));
+        done(code);
+      }),
+    );
+    log().debug('local worker started', { index: i, pid: child.pid });
   }
 
   get pids(): number[] {
     return this.children.map((c) => c.pid ?? -1);
+  }
+
+  /** Starts worker `index` again (it exited): the same id and cache directory. */
+  restart(index: number): void {
+    if (this.stopping) return;
+    this.watch(index, this.spawn(index));
   }
 
   /** Waits up to `graceMs` for the workers to exit by themselves, then terminates the rest. */

@@ -4,9 +4,10 @@
  * Workers call Join with a stable id. The coordinator holds every Join open until the expected
  * number of workers has arrived (or, after `joinTimeoutMs`, at least `minWorkers`), then answers
  * them all at once with generation 1: ranks in sorted worker-id order (stable across restarts),
- * the peers' addresses, and each worker's shards by rendezvous hashing. A Join after the
- * membership formed, or with an id already taken, is refused. (Elastic re-membership would start
- * generation 2 here; it is not implemented yet.)
+ * the peers' addresses, and each worker's shards by rendezvous hashing. A Join with an id already
+ * waiting is refused. Later generations are formed by `next` (the coordinator decides who is in
+ * them, docs/distributed.md#a-new-generation): ranks again in worker-id order, and rendezvous
+ * hashing moves only the shards of workers that left or joined.
  */
 import { assignShards } from '@permafrost/data';
 import { PermafrostError } from '@permafrost/telemetry';
@@ -44,7 +45,7 @@ export class Membership {
   private waiters: { resolve: (f: Formed) => void; reject: (e: Error) => void }[] = [];
   private formedValue: Formed | undefined;
   private timer: NodeJS.Timeout | undefined;
-  readonly generation = 1n;
+  generation = 1n;
 
   constructor(private readonly opts: { expected: number; minWorkers: number; joinTimeoutMs: number; shardCount: number }) {}
 
@@ -108,12 +109,24 @@ export class Membership {
 
   private form(): void {
     clearTimeout(this.timer);
-    const ids = [...this.pending.keys()].sort();
-    const shards = assignShards(this.opts.shardCount, ids);
-    const members = ids.map((id, rank) => ({ ...(this.pending.get(id) as JoinInfo), rank, shards: shards.get(id) ?? [] }));
-    this.formedValue = { generation: this.generation, members };
+    this.formedValue = this.assign(1n, [...this.pending.values()]);
     for (const w of this.waiters) w.resolve(this.formedValue);
     this.waiters = [];
+  }
+
+  /** Forms the next generation of `workers`. */
+  next(workers: readonly JoinInfo[]): Formed {
+    this.generation++;
+    this.formedValue = this.assign(this.generation, workers);
+    return this.formedValue;
+  }
+
+  private assign(generation: bigint, workers: readonly JoinInfo[]): Formed {
+    const byId = new Map(workers.map((w) => [w.workerId, w]));
+    const ids = [...byId.keys()].sort();
+    const shards = assignShards(this.opts.shardCount, ids);
+    const members = ids.map((id, rank) => ({ ...(byId.get(id) as JoinInfo), rank, shards: shards.get(id) ?? [] }));
+    return { generation, members };
   }
 
   close(): void {

@@ -72,6 +72,7 @@ function coordinatorOptions(
   const { job } = o;
   const expected = Math.max(o.localWorkers, job.cluster.minWorkers);
   const fleet = new FleetProgress(progress, job.train.epochs);
+  const c = job.cluster;
   return {
     jobId,
     jobJson: JSON.stringify(workersJob(job)),
@@ -79,7 +80,11 @@ function coordinatorOptions(
     globalBatch: job.train.batchSize,
     stepsPerEpoch: plan.freeze.stepsPerEpoch,
     expectedWorkers: expected,
-    minWorkers: Math.min(job.cluster.minWorkers, expected),
+    minWorkers: Math.min(c.minWorkers, expected),
+    maxWorkers: Math.max(c.maxWorkers ?? expected, expected),
+    rejoinTimeoutMs: c.rejoinTimeoutMs,
+    maxRestarts: c.maxRestarts,
+    seed: job.train.seed,
     joinTimeoutMs: job.cluster.joinTimeoutMs,
     heartbeatMs: job.cluster.heartbeatMs,
     heartbeatTimeoutMs: job.cluster.heartbeatTimeoutMs,
@@ -91,6 +96,7 @@ function coordinatorOptions(
     freeze: plan.freeze.plan,
     onProgress: (id, p) => fleet.step(id, p),
     onEpoch: (r: EpochRecord) => fleet.epochDone(r),
+    onMembership: (m) => fleet.regrouped(m.generation),
   };
 }
 
@@ -157,6 +163,7 @@ async function runSecured(o: RunCoordinatorOptions, jobId: string, security: Coo
       job,
       epochs: result.epochs,
       members,
+      membership: result.membership,
       resumedFromEpoch: resumed?.epoch,
       freeze: freezeSummary(plan),
       startedAt,
@@ -250,6 +257,25 @@ function startLocalWorkers(
     tls: (i: number) => security.worker(i),
   };
   const locals = new LocalWorkers(o.localWorkers, (i) => spawnLocalWorker(spec, i));
-  locals.onUnexpectedExit = (i, code, signal) => coordinator.fail(`local worker ${i} exited (${signal ?? `code ${code}`})`);
+  // like torchrun's agent: a dead local worker starts again, same id and cache directory; its
+  // session's end has already taken it out of the membership, and it joins the next generation
+  const restarts = new Map<number, number>();
+  locals.onUnexpectedExit = (i, code, signal) => {
+    const n = (restarts.get(i) ?? 0) + 1;
+    restarts.set(i, n);
+    const how = signal ?? `code ${code}`;
+    if (n > o.job.cluster.maxRestarts) {
+      log().warn('local worker not restarted', {
+        worker: `local-${i}`,
+        exited: how,
+        restarts: n - 1,
+        maxRestarts: o.job.cluster.maxRestarts,
+      });
+      coordinator.lose(`local-${i}`, `exited (${how}) and was restarted ${n - 1} times already`);
+      return;
+    }
+    log().warn('local worker restarted', { worker: `local-${i}`, exited: how, restart: n });
+    locals.restart(i);
+  };
   return locals;
 }

@@ -118,7 +118,19 @@ export const clusterSection = z
     jobId: jobId.optional(),
     /** worker processes the coordinator spawns on loopback */
     localWorkers: nonNegInt.default(0),
+    /** fewer workers than this: the job waits up to rejoinTimeoutMs for workers, then fails */
     minWorkers: posInt.default(1),
+    /** the most workers a job takes; a worker joining beyond it is refused (default: the starting count) */
+    maxWorkers: posInt.optional(),
+    /** how long a job below minWorkers waits for workers to (re)join before it fails */
+    rejoinTimeoutMs: posInt.default(30_000),
+    /** membership changes (generations after the first) a job survives; local workers restarted at most this often each */
+    maxRestarts: nonNegInt.default(10),
+    /**
+     * how long a collective waits for a peer before it fails on this rank (a broken connection
+     * fails it at once); the survivors then roll back and wait for the new membership
+     */
+    collectiveTimeoutMs: posInt.default(5_000),
     joinTimeoutMs: posInt.default(60_000),
     /** how often each worker sends a heartbeat on its session */
     heartbeatMs: posInt.default(1_000),

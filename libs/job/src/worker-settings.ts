@@ -29,8 +29,8 @@ export const workerSettingsSchema = z
     /** the job this worker was started for; the coordinator refuses it if it runs another */
     jobId: jobId.optional(),
     joinTimeoutMs: z.number().int().positive().default(60_000),
-    /** deadline of each allreduce receive */
-    collectiveTimeoutMs: z.number().int().positive().default(20_000),
+    /** deadline of each allreduce receive (default: the job's cluster.collectiveTimeoutMs) */
+    collectiveTimeoutMs: z.number().int().positive().optional(),
     /** wasm: XNNPACK threads of this worker, `auto`: every core (local workers sharing a host get 1) */
     threads: z.union([z.literal('auto'), z.number().int().positive().max(64)]).default('auto'),
     /** a connection to the Peer or data port must complete its handshake within this long (default: the servers', 5000) */

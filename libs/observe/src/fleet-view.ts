@@ -12,7 +12,7 @@ import { TrainMetrics } from './metrics';
 import { type EpochPoint, type FreezeView, type MembershipEvent, measuredSpeedup, type StatusView, type StepPoint } from './status-view';
 import { type ProgressInfo, WorkerTracker } from './worker-tracker';
 
-export const JOB_STATES = ['joining', 'running', 'finished', 'failed'] as const;
+export const JOB_STATES = ['joining', 'running', 'reforming', 'finished', 'failed'] as const;
 
 /** What the coordinator knows before any worker joins. */
 export interface FleetPlan {

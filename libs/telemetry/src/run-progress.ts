@@ -16,6 +16,8 @@ export interface StepLine {
   cacheHitRate?: number;
   /** workers reporting, in a fleet */
   workers?: number;
+  /** the fleet's membership generation (it grows with every worker lost or joined) */
+  generation?: number;
 }
 
 /** An epoch's record: the fields EPOCH_FIELDS names are shown, rounded. */
@@ -42,6 +44,7 @@ export class RunProgress {
       ...(s.loss === undefined ? {} : { loss: s.loss }),
       ...(s.cacheHitRate === undefined ? {} : { 'cache hits': `${Math.round(100 * s.cacheHitRate)}%` }),
       ...(s.workers === undefined ? {} : { workers: s.workers }),
+      ...(s.generation === undefined ? {} : { generation: s.generation }),
     });
   }
 

@@ -101,6 +101,43 @@ export class BlockOptimizers {
     for (const [group, list] of byGroup) await this.group(group).optimizer.setWeights(list);
   }
 
+  /** the groups that exist, in name order (the order a rank's state is packed in) */
+  get names(): string[] {
+    return [...this.groups.keys()].sort();
+  }
+
+  /** One group's saved state (iteration count first, then its slots, in the optimizer's order). */
+  groupWeights(name: string): Promise<NamedTensor[]> {
+    return this.group(name).optimizer.getWeights();
+  }
+
+  /**
+   * Gives every group of `order` its slots, as a first update would: a group that has none yet
+   * takes one update of zero gradients (no weight decay), which leaves the variables as they are
+   * (Adam's and momentum's updates of zero moments are zero). A rank that joins a running job
+   * needs the slots before another rank's state can be copied into them.
+   */
+  async ensureSlots(order: readonly { variable: tf.Variable; group: string }[]): Promise<void> {
+    const names = new Set(order.map((o) => o.group));
+    for (const name of names) {
+      const have = await this.groupWeights(name);
+      const fresh = have.length;
+      for (const w of have) if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
+      if (fresh > 1) continue;
+      const zeros: tf.NamedTensorMap = {};
+      for (const o of order) if (o.group === name) zeros[o.variable.name] = tf.zerosLike(o.variable);
+      this.group(name).optimizer.applyGradients(zeros);
+      tf.dispose(Object.values(zeros));
+    }
+  }
+
+  /** Replaces a group's state with `named` (as groupWeights returns it), freeing the slots it had. */
+  async replaceGroup(name: string, named: NamedTensor[]): Promise<void> {
+    const old = await this.groupWeights(name);
+    await this.group(name).optimizer.setWeights(named);
+    for (const w of old) w.tensor.dispose();
+  }
+
   dispose(): void {
     this.drop([...this.groups.keys()]);
   }

@@ -76,7 +76,8 @@ export class FreezeController {
   /** Applies the plan's event and learning rates for global step `step`; returns the event. */
   beforeStep(step: number): FreezeEvent | undefined {
     const event = this.opts.plan.eventAt(step);
-    if (event) this.advance(event.boundary, step);
+    // a rank that rolled back to this step may have moved there already (see catchUp)
+    if (event && event.boundary !== this.boundary) this.advance(event.boundary, step);
     if (this.opts.plan.schedule) this.trainer.optimizers.setLearningRates(this.opts.plan.learningRates(step, this.opts.optimizer.lr));
     return event;
   }
@@ -85,6 +86,20 @@ export class FreezeController {
   seek(step: number): void {
     const boundary = this.opts.plan.boundaryAt(step);
     if (boundary !== this.boundary) this.advance(boundary, step);
+  }
+
+  /**
+   * Puts the boundary where the plan has it during global step `step`, unless it is there already:
+   * a rank that resumes at `step` in a new generation (docs/distributed.md#a-new-generation). A
+   * rank that had moved on past an advance before a failed collective stays; one that is behind
+   * (or has just joined) moves forward, after it has the trained weights. The optimizer groups of
+   * blocks frozen by then are dropped on every rank.
+   */
+  catchUp(step: number): void {
+    const boundary = this.opts.plan.boundaryAt(step);
+    if (boundary !== this.boundary) this.advance(boundary, step);
+    const live = this.trainer.groups;
+    this.trainer.optimizers.drop(this.trainer.optimizers.names.filter((g) => !live.has(g)));
   }
 
   /** Moves the boundary forward to `boundary` (a later valid boundary of the current suffix). */

@@ -8,7 +8,7 @@ export { epochRecord } from './epoch-record';
 export { fit } from './fit';
 export { planJob } from './freeze-setup';
 export type { GradientReducer } from './reducer';
-export type { FreezeSummary, RunReport } from './report';
+export type { FreezeSummary, MembershipEntry, RunReport } from './report';
 export { dataInfo, runReport } from './report';
 export { cacheOf, checkpointRoot, describeModel, jobSplit, loopOptionsOf, openJobDataset, prepareRun } from './run-setup';
 export { SuffixTrainer } from './suffix-trainer';

@@ -41,6 +41,11 @@ export interface RunReport {
   workers: number;
   /** the ranks that trained, with how many shards each owned (one process: rank 0, every shard) */
   members: { rank: number; workerId: string; shards: number }[];
+  /**
+   * a fleet's membership changes, in order: the generation formed, who left (and why) and who
+   * joined, where training resumed and the seconds the change took (empty: none, or one process)
+   */
+  membership: MembershipEntry[];
   model: Record<string, unknown>;
   data: DataInfo;
   train: Record<string, unknown>;
@@ -52,6 +57,18 @@ export interface RunReport {
   freeze?: FreezeSummary;
   startedAt: string;
   finishedAt: string;
+}
+
+/** A fleet's membership change: the generation it formed, who left and joined, the resume step. */
+export interface MembershipEntry {
+  generation: number;
+  epoch: number;
+  resumeStep: number;
+  workers: number;
+  left: { workerId: string; reason: string }[];
+  joined: string[];
+  /** from the first sign of the change to the new generation's start */
+  secondsLost: number;
 }
 
 export function dataInfo(dataset: Dataset, train: readonly number[], val: readonly number[]): DataInfo {
@@ -87,6 +104,7 @@ export interface ReportInput {
   job: JobSpec;
   epochs: EpochRecord[];
   members?: RunReport['members'];
+  membership?: MembershipEntry[];
   resumedFromEpoch?: number;
   freeze?: FreezeSummary;
   startedAt: Date;
@@ -99,6 +117,7 @@ export function runReport(r: ReportInput): RunReport {
     backend: r.backend,
     workers: members.length,
     members,
+    membership: r.membership ?? [],
     model: r.model,
     data: r.data,
     train: { ...r.job.train },

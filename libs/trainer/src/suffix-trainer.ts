@@ -33,9 +33,11 @@ export interface StepOptions {
   /**
    * Called once the local gradient has gone out to the reducer (it has sent what it can), before
    * the step waits for the sums: work started here (the next batch's cache reads) fills the wait
-   * for the other ranks instead of following it. Called without a reducer too.
+   * for the other ranks instead of following it. Called without a reducer too, with this rank's
+   * own sums (a rank of a fleet records them: its share of a step whose reduction fails may
+   * still have reached the other ranks).
    */
-  whileReducing?: () => void;
+  whileReducing?: (local: StepResult) => void;
 }
 
 /** Which optimizer group a layer's variables belong to (its block; default: one group). */
@@ -79,6 +81,11 @@ export class SuffixTrainer {
       .digest('hex');
   }
 
+  /** Gives every training group its optimizer slots (see BlockOptimizers.ensureSlots). */
+  ensureSlots(): Promise<void> {
+    return this.optimizers.ensureSlots(this.order);
+  }
+
   /** The optimizer groups that currently train. */
   get groups(): Set<string> {
     return new Set(this.order.map((o) => o.group));
@@ -103,11 +110,11 @@ export class SuffixTrainer {
       // the local gradient is in `flat` now; its tensors would otherwise outlive the step
       tf.dispose(Object.values(grads));
       const reduced = opts.reducer.allreduce(flat, this.signature);
-      opts.whileReducing?.();
+      opts.whileReducing?.({ lossSum, count });
       await reduced;
       grads = this.unflatten(flat);
       divisor = opts.globalCount ?? (flat[flat.length - 1] as number);
-    } else opts.whileReducing?.();
+    } else opts.whileReducing?.({ lossSum, count });
     const scaled = tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.div(g, Math.max(divisor, 1))])));
     tf.dispose(Object.values(grads));
     this.optimizers.apply(scaled, this.order);

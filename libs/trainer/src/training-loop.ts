@@ -19,6 +19,7 @@ import type { Assembled } from '@permafrost/model';
 import { PermafrostError } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
 import { type ActivationBatch, addCounters, type BatchCounters, emptyCounters } from './activation-source';
+import { adoptGeneration, type Generation } from './adopt-generation';
 import type { CacheSpec } from './cache-setup';
 import { writeCheckpoint } from './checkpoint';
 import { checkpointName, removeStaleTemps } from './checkpoint-pointer';
@@ -31,7 +32,9 @@ import { correctCount, crossEntropySum } from './loss';
 import type { OptimizerSpec } from './optimizer';
 import { PREFIX_BATCH } from './prefix-input';
 import { type GradientReducer, localReducer } from './reducer';
+import { type EpochProgress, freshProgress, StepCommits } from './step-commit';
 import { weightsHash } from './suffix-trainer';
+import { stateVariables } from './training-state';
 
 /** How many ids of the coming batches a batch read names (ActivationSource.batch's `upcoming`). */
 const UPCOMING_IDS = 2 * PREFIX_BATCH;
@@ -76,17 +79,33 @@ export interface LoopOptions {
   reducer?: GradientReducer;
   /** the shards of the sample ids this rank trains (default: all, one process) */
   shards?: { owned: readonly number[]; count: number };
+  /** keep an in-memory commit after every step, to roll back to (a rank of an elastic fleet) */
+  commit?: boolean;
   onEvent?: (e: LoopEvent) => void;
+}
+
+/** This rank's share of a step whose reduction was under way: if it completed elsewhere, it counts. */
+interface Pending {
+  step: number;
+  ids: number[];
+  counters: BatchCounters;
+  lossSum: number;
 }
 
 export class TrainingLoop {
   readonly ctl: FreezeController;
   readonly plan: FreezePlan;
   readonly stepsPerEpoch: number;
-  private readonly reducer: GradientReducer;
-  private readonly owned: Set<number>;
-  private readonly shardCount: number;
+  /** the state this rank rolls back to (kept when LoopOptions.commit) */
+  readonly commits: StepCommits;
+  private reducer: GradientReducer;
+  private owned: Set<number>;
+  private shardCount: number;
+  private progress: EpochProgress = freshProgress(0);
+  private pending: Pending | undefined;
   private wroteCheckpoint = false;
+  /** the global step the model's state is at before any epoch runs */
+  private position = 0;
 
   constructor(private readonly opts: LoopOptions) {
     assertGradientKernels(opts.model.suffix);
@@ -102,12 +121,25 @@ export class TrainingLoop {
     this.reducer = opts.reducer ?? localReducer;
     this.owned = new Set(opts.shards?.owned ?? [0]);
     this.shardCount = opts.shards?.count ?? 1;
+    this.commits = new StepCommits(stateVariables(opts.model.suffix), this.ctl.trainer.optimizers);
   }
 
-  /** Trains epoch `epoch` (1-based) and evaluates; `announced`: the coordinator's freeze events, checked. */
-  async runEpoch(epoch: number, announced?: readonly AnnouncedFreeze[]): Promise<RankEpoch> {
+  /** global steps the newest commit has completed (undefined: none yet) */
+  get committedStep(): number | undefined {
+    return this.commits.latest?.step;
+  }
+
+  /**
+   * Trains epoch `epoch` (1-based) and evaluates; `announced`: the coordinator's freeze events,
+   * checked. `fromStep`: the global step to continue at (a new generation resumes mid-epoch with
+   * the progress it rolled back to); default the epoch's first.
+   */
+  async runEpoch(epoch: number, announced?: readonly AnnouncedFreeze[], fromStep?: number): Promise<RankEpoch> {
     const t0 = performance.now();
-    const trained = await this.trainSteps(epoch, announced, t0);
+    const first = (epoch - 1) * this.stepsPerEpoch;
+    const start = fromStep ?? first;
+    if (start === first || this.progress.epoch !== epoch) this.progress = freshProgress(epoch);
+    const trained = await this.trainSteps(epoch, announced, t0, start - first);
     const seconds = (performance.now() - t0) / 1000;
     this.opts.onEvent?.({ type: 'evaluate', epoch });
     const val = await this.evaluate();
@@ -129,21 +161,22 @@ export class TrainingLoop {
     };
   }
 
-  private async trainSteps(epoch: number, announced: readonly AnnouncedFreeze[] | undefined, t0: number) {
+  private async trainSteps(epoch: number, announced: readonly AnnouncedFreeze[] | undefined, t0: number, from: number) {
     const o = this.opts;
     const plan = localEpochPlan(o.trainIds, o.seed, epoch, o.batchSize, [...this.owned], this.shardCount);
     const first = (epoch - 1) * this.stepsPerEpoch;
-    const done = { samples: 0, lossSum: 0, counters: emptyCounters(), ids: [] as number[] };
+    const done = this.progress;
     // the next step's batch, read while this step's gradient is being reduced (see readAhead)
     let next: Promise<ActivationBatch> | undefined;
-    for (let s = 0; s < plan.steps.length; s++) {
+    for (let s = from; s < plan.steps.length; s++) {
       this.beforeStep(epoch, first + s, announced);
       const ids = plan.steps[s] as number[];
       const fetched = next;
       next = undefined;
       const coming = (after: number) => this.upcoming(plan.steps, after, first, announced);
       const batch = fetched ? await fetched : ids.length > 0 ? await this.ctl.source.batch(ids, coming(s)) : undefined;
-      const readAhead = () => {
+      const readAhead = (lossSum: number) => {
+        this.pending = { step: first + s, ids, counters: batch?.counters ?? emptyCounters(), lossSum };
         next = this.readAhead(plan.steps[s + 1], coming(s + 1), first + s + 1, announced, batch?.counters.misses ?? 1);
       };
       const lossSum = await this.step(batch, plan.globalCounts[s] as number, readAhead).catch((e: unknown) => {
@@ -155,6 +188,8 @@ export class TrainingLoop {
       done.samples += ids.length;
       done.lossSum += lossSum;
       done.ids.push(...ids);
+      this.pending = undefined;
+      if (o.commit) await this.commits.commit(first + s + 1, done);
       o.onEvent?.({
         type: 'step',
         epoch,
@@ -175,12 +210,12 @@ export class TrainingLoop {
   }
 
   /** One optimizer step on this rank's share (none: zeros, so the collective lines up). */
-  private async step(batch: ActivationBatch | undefined, globalCount: number, whileReducing: () => void): Promise<number> {
+  private async step(batch: ActivationBatch | undefined, globalCount: number, whileReducing: (lossSum: number) => void): Promise<number> {
     try {
       const r = await this.ctl.trainer.step(batch?.activations, batch?.labels ?? new Int32Array(0), {
         reducer: this.reducer,
         globalCount,
-        whileReducing,
+        whileReducing: (local) => whileReducing(local.lossSum),
       });
       return r.lossSum;
     } finally {
@@ -305,6 +340,48 @@ export class TrainingLoop {
   async restore(dir: string): Promise<void> {
     const meta = await readCheckpointMeta(dir);
     await restoreCheckpoint(dir, this.opts.model.full, this.ctl.trainer, () => this.ctl.seek(meta.step));
+    this.position = meta.step;
+  }
+
+  /** Commits the state training starts from (step 0, or the restored checkpoint's). */
+  async commitStart(): Promise<void> {
+    await this.commits.commit(this.position, this.progress);
+  }
+
+  /**
+   * Takes this rank into a new generation at global step `g.resumeStep`: the new reducer and
+   * shards, the progress of its last commit, the state copied from the generation's state rank
+   * (adopt-generation.ts), and a commit of it.
+   */
+  async regroup(g: Generation): Promise<void> {
+    this.reducer = g.reducer;
+    this.owned = new Set(g.shards);
+    this.shardCount = g.shardCount;
+    // a failed regroup leaves the commits and the step in flight as they were, for the next one
+    this.progress = this.progressAt(g.resumeStep);
+    await adoptGeneration(this.ctl, this.commits, g);
+    this.pending = undefined;
+    this.commits.dropAfter(g.resumeStep);
+    await this.commits.commit(g.resumeStep, this.progress);
+  }
+
+  /**
+   * The epoch's progress at `step`: the newest commit's; a rank one step behind adds its share of
+   * that step, which completed on another rank (see step-commit.ts).
+   */
+  private progressAt(step: number): EpochProgress {
+    const c = this.commits.latest;
+    if (!c) return freshProgress(0);
+    const p = StepCommits.progressOf(c);
+    const missed = this.pending;
+    if (c.step !== step - 1 || missed?.step !== step - 1) return p;
+    const epoch = Math.floor(missed.step / this.stepsPerEpoch) + 1;
+    const out = p.epoch === epoch ? p : freshProgress(epoch);
+    out.samples += missed.ids.length;
+    out.lossSum += missed.lossSum;
+    out.counters = addCounters(out.counters, missed.counters);
+    out.ids.push(...missed.ids);
+    return out;
   }
 
   get trainer() {

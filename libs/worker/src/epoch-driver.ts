@@ -1,28 +1,54 @@
 /**
- * From the coordinator's EpochPlans to the training loop: each plan is one `runEpoch` of the
- * rank's loop (the coordinator's freeze events are checked against the rank's own plan), then
- * rank 0 writes the checkpoint the plan asks for, and the rank's epoch goes up as an EpochResult.
- * Step progress goes up at most once a second.
+ * From the coordinator's commands to the training loop (docs/distributed.md#what-a-worker-does):
+ *
+ *   - EpochPlan: one `runEpoch` of the rank's loop (the coordinator's freeze events are checked
+ *     against the rank's own plan), then rank 0 writes the checkpoint the plan asks for, and the
+ *     rank's epoch goes up as an EpochResult. Step progress goes up at most once a second.
+ *   - Halt, or a collective that fails (a peer died, stopped or was halted): the work in flight
+ *     stops, nothing of it is reported, and the worker says Halted with the step of its newest
+ *     commit (the loop commits after every step), then waits.
+ *   - Regroup: the worker enters the new generation (a new transport and reducer, its shards,
+ *     the state rank's state at the resume step: TrainingLoop.regroup) and continues the epoch
+ *     at the resume step.
  */
+import { CollectiveError } from '@permafrost/collective';
 import { encodeRankEpoch } from '@permafrost/coordinator';
 import type { JobSpec } from '@permafrost/job';
 import type { WorkerObserver } from '@permafrost/observe';
-import type { EpochPlan } from '@permafrost/proto';
+import type { EpochPlan, Regroup } from '@permafrost/proto';
 import { type Logger, log } from '@permafrost/telemetry';
 import { checkpointRoot, type LoopEvent, type TrainingLoop } from '@permafrost/trainer';
+import type { RingReducer } from './ring-reducer';
+import { TimedReducer } from './timed-reducer';
 import type { WorkerSession } from './worker-session';
 
 const PROGRESS_EVERY_MS = 1000;
 
+/** Where this worker stands in the current generation. */
+export interface Place {
+  rank: number;
+  worldSize: number;
+  reducer: RingReducer | undefined;
+}
+
+/** Builds this worker's reducer for a new generation (its transport retires the previous one). */
+export type EnterGeneration = (r: Regroup, generation: bigint) => RingReducer;
+
 export class EpochDriver {
   private lastProgress = 0;
+  /** why the current generation stopped here, once it has */
+  private halted: string | undefined;
+  private reported = false;
+  private busy = false;
+  /** the generation entered and when, until its first step completes */
+  private entered: { generation: number; at: number } | undefined;
 
   constructor(
     private readonly loop: TrainingLoop,
     private readonly session: WorkerSession,
     private readonly job: JobSpec,
-    private readonly rank: number,
-    private readonly worldSize: number,
+    private place: Place,
+    private readonly enter: EnterGeneration,
     private readonly observer: WorkerObserver,
     private readonly logger: Logger = log(),
   ) {}
@@ -32,6 +58,16 @@ export class EpochDriver {
     if (e.type === 'freeze') this.observer.freeze(e.blocks.length);
     if (e.type !== 'step') return;
     const split = this.observer.step(e);
+    if (this.entered) {
+      const { generation, at } = this.entered;
+      this.logger.info('generation resumed', {
+        generation,
+        step: e.step,
+        epoch: e.epoch,
+        seconds: Math.round(performance.now() - at) / 1000,
+      });
+      this.entered = undefined;
+    }
     const now = Date.now();
     if (now - this.lastProgress < PROGRESS_EVERY_MS && e.step < e.steps) return;
     this.lastProgress = now;
@@ -54,22 +90,97 @@ export class EpochDriver {
     });
   }
 
-  async run(plan: EpochPlan): Promise<void> {
-    const r = await this.loop.runEpoch(plan.epoch, plan.freezeEvents);
+  run(plan: EpochPlan): Promise<void> {
+    return this.task(() => this.epoch(plan));
+  }
+
+  /** The coordinator is forming a new generation: stop now, say Halted once idle. */
+  halt(reason: string): void {
+    if (this.halted === undefined) {
+      this.halted = reason;
+      this.place.reducer?.halt(reason);
+    }
+    if (!this.busy) this.reportHalted();
+  }
+
+  regroup(r: Regroup, generation: bigint): Promise<void> {
+    return this.task(async () => {
+      const t0 = performance.now();
+      const reducer = this.enter(r, generation);
+      this.place = { rank: r.rank, worldSize: r.worldSize, reducer };
+      this.halted = undefined;
+      this.reported = false;
+      const resumeStep = Number(r.resumeStep);
+      await this.loop.regroup({
+        reducer: new TimedReducer(reducer, this.observer),
+        shards: r.shards,
+        shardCount: r.shardCount,
+        resumeStep,
+        stateSource: r.stateRank === r.rank,
+      });
+      this.logger.info('generation entered', {
+        generation: Number(generation),
+        rank: r.rank,
+        worldSize: r.worldSize,
+        shards: r.shards.length,
+        resumeStep,
+        stateRank: r.stateRank,
+        seconds: Math.round(performance.now() - t0) / 1000,
+      });
+      this.entered = { generation: Number(generation), at: t0 };
+      if (r.epoch) await this.epoch(r.epoch, resumeStep);
+    });
+  }
+
+  /**
+   * Runs `work`; a collective that fails ends it quietly (the generation is over: say Halted), any
+   * other error fails the worker.
+   */
+  private async task(work: () => Promise<void>): Promise<void> {
+    this.busy = true;
+    try {
+      await work();
+    } catch (e) {
+      if (!(e instanceof CollectiveError)) throw e;
+      this.halted ??= e.message;
+    } finally {
+      this.busy = false;
+    }
+    if (this.halted !== undefined) this.reportHalted();
+  }
+
+  private reportHalted(): void {
+    if (this.reported) return;
+    this.reported = true;
+    const step = this.loop.committedStep;
+    this.logger.warn('halted', { reason: this.halted, committedStep: step });
+    this.session.send({ case: 'halted', value: { committedStep: BigInt(step ?? 0), hasState: step !== undefined, reason: this.halted } });
+  }
+
+  private async epoch(plan: EpochPlan, fromStep?: number): Promise<void> {
+    const r = await this.loop.runEpoch(plan.epoch, plan.freezeEvents, fromStep);
     this.observer.epochDone(
       r.valCount > 0 ? r.valLossSum / r.valCount : Number.NaN,
       r.valCount > 0 ? r.valCorrect / r.valCount : Number.NaN,
     );
     let checkpointDir = '';
-    if (this.rank === 0 && plan.checkpoint) {
+    if (this.place.rank === 0 && plan.checkpoint) {
       const valAccuracy = r.valCount > 0 ? r.valCorrect / r.valCount : Number.NaN;
       checkpointDir = await this.loop.checkpoint(checkpointRoot(this.job), plan.epoch, {
         valAccuracy,
-        workers: this.worldSize,
+        workers: this.place.worldSize,
         job: this.job,
       });
     }
-    this.logger.info('epoch done', { epoch: plan.epoch, samples: r.samples, seconds: Math.round(r.seconds * 100) / 100 });
+    // halted meanwhile (the checkpoint has no collective): the next generation redoes this end
+    if (this.halted !== undefined) return;
+    this.logger.info('epoch done', {
+      epoch: plan.epoch,
+      samples: r.samples,
+      seconds: Math.round(r.seconds * 100) / 100,
+      cacheHits: r.trainCache.hits,
+      cacheMisses: r.trainCache.misses,
+    });
     this.session.send({ case: 'epochResult', value: encodeRankEpoch(r, checkpointDir) });
   }
 }

@@ -32,4 +32,24 @@ describe('RingReducer', () => {
     const results = await Promise.allSettled(reducers.map((red, r) => red.allreduce(new Float32Array(8), r === 0 ? 'grads-a' : 'grads-b')));
     assert.ok(results.some((x) => x.status === 'rejected' && /different tensor set/.test(String(x.reason))));
   });
+
+  it('fails on every survivor within its timeout when a peer never joins the collective', async () => {
+    const reducers = new MemoryHub().transports(3).map((t) => new RingReducer(t, 300));
+    const t0 = Date.now();
+    // rank 2 is gone: ranks 0 and 1 start the collective alone
+    const results = await Promise.allSettled(reducers.slice(0, 2).map((red) => red.allreduce(new Float32Array(12), 'grads')));
+    assert.ok(results.every((x) => x.status === 'rejected'));
+    assert.ok(Date.now() - t0 < 2000, `failed after ${Date.now() - t0} ms`);
+  });
+
+  it('halt fails the collective in flight at once, and every later one', async () => {
+    const [a] = new MemoryHub().transports(2).map((t) => new RingReducer(t, 60_000));
+    const red = a as RingReducer;
+    const inFlight = red.allreduce(new Float32Array(8), 'grads');
+    const t0 = Date.now();
+    red.halt('the coordinator forms generation 2');
+    await assert.rejects(inFlight, /halted: the coordinator forms generation 2/);
+    assert.ok(Date.now() - t0 < 1000);
+    await assert.rejects(red.allreduce(new Float32Array(8), 'grads'), /halted/);
+  });
 });

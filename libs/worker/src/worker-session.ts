@@ -2,8 +2,10 @@
  * The worker's side of the Session stream (docs/architecture.md#the-control-plane). Every message
  * carries the job id, the generation and this worker's id. The worker says Hello, then sends a
  * Heartbeat every `heartbeatMs` (the period the coordinator gave in the Join answer), progress,
- * and one EpochResult per EpochPlan. Plans are handled one after another, in order; Finish ends
- * the session once the plans before it are done; Abort, a broken stream or a failed plan ends it
+ * and one EpochResult per EpochPlan. Plans and Regroups (a new generation: docs/distributed.md)
+ * are handled one after another, in order, and a Regroup moves the session's messages to its
+ * generation; Halt is handled at once (it stops the plan in flight). Finish ends the session once
+ * the plans before it are done; Abort, a broken stream or a failed plan ends it
  * with the reason (a failed plan is also reported up as a WorkerFailure), never a hang. The
  * coordinator heartbeats down as well: nothing from it for `heartbeatTimeoutMs` ends the session
  * too (a stopped or partitioned coordinator). A watchdog that itself ran late measures this
@@ -11,7 +13,7 @@
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { CoordinatorClient, SessionClientStream } from '@permafrost/coordinator';
-import { type EpochPlan, type Membership, MembershipSchema, SessionRequestSchema } from '@permafrost/proto';
+import { type EpochPlan, type Membership, MembershipSchema, type Regroup, SessionRequestSchema } from '@permafrost/proto';
 import { PermafrostError } from '@permafrost/telemetry';
 
 /** The heartbeat period both ways, and how long a silence means the other end is lost. */
@@ -21,6 +23,14 @@ export interface Heartbeats {
 }
 
 export type SessionEvent = MessageInitShape<typeof SessionRequestSchema>['event'];
+
+/** What the coordinator's commands do on this worker. */
+export interface SessionHandlers {
+  plan(plan: EpochPlan): Promise<void>;
+  /** at once, outside the queue */
+  halt(reason: string): void;
+  regroup(r: Regroup, generation: bigint): Promise<void>;
+}
 
 export class WorkerSession {
   private readonly stream: SessionClientStream;
@@ -43,7 +53,7 @@ export class WorkerSession {
   }
 
   /** Says Hello and handles plans until Finish; rejects on Abort, a broken stream, a silent coordinator or a failed plan. */
-  run(modelInfo: Record<string, unknown>, beat: Heartbeats, onPlan: (plan: EpochPlan) => Promise<void>): Promise<void> {
+  run(modelInfo: Record<string, unknown>, beat: Heartbeats, on: SessionHandlers): Promise<void> {
     return new Promise<void>((done, fail) => {
       let finished = false;
       let queue = Promise.resolve();
@@ -63,7 +73,18 @@ export class WorkerSession {
           fail(new PermafrostError('aborted', `the coordinator aborted the job: ${c.value.reason}`));
         } else if (c.case === 'epoch') {
           const plan = c.value;
-          queue = queue.then(() => onPlan(plan)).catch((e: unknown) => this.failed(e, fail));
+          queue = queue.then(() => on.plan(plan)).catch((e: unknown) => this.failed(e, fail));
+        } else if (c.case === 'halt') {
+          on.halt(c.value.reason);
+        } else if (c.case === 'regroup') {
+          const r = c.value;
+          const generation = m.membership?.generation ?? 0n;
+          queue = queue
+            .then(() => {
+              this.membership.generation = generation;
+              return on.regroup(r, generation);
+            })
+            .catch((e: unknown) => this.failed(e, fail));
         }
       });
       this.send({ case: 'hello', value: { modelInfoJson: JSON.stringify(modelInfo) } });

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allreduce } from './allreduce';
 import { cacheSpeedup } from './cache-speedup';
+import { elastic } from './elastic';
 import { finetune } from './finetune';
 import { freezeout } from './freezeout';
 import { kernels } from './kernels';
@@ -17,7 +18,7 @@ import { observe } from './observe';
 import { scaling } from './scaling';
 import type { Section } from './section';
 
-const SECTIONS: readonly Section[] = [cacheSpeedup, allreduce, scaling, freezeout, kernels, finetune, observe];
+const SECTIONS: readonly Section[] = [cacheSpeedup, allreduce, scaling, freezeout, kernels, finetune, observe, elastic];
 
 /** Benchmarks: the known ones in report order, then every other entry point of `benchDir` by name. */
 export function benchmarkNames(benchDir: string): string[] {

@@ -41,7 +41,7 @@ export function registerWorker(program: Command): void {
     .option('--id <id>', 'stable worker id (default: host name + cache directory)')
     .option('--job-id <id>', 'the job this worker is for: a coordinator running another job refuses it (default: any)')
     .option('--join-timeout-ms <ms>', 'give up joining after this long (default 60000)')
-    .option('--collective-timeout-ms <ms>', 'deadline of each allreduce receive (default 20000)')
+    .option('--collective-timeout-ms <ms>', "deadline of each allreduce receive (default: the job's cluster.collectiveTimeoutMs)")
     .option('--threads <n|auto>', 'wasm: XNNPACK threads of this worker (default auto: every core)')
     .option(HANDSHAKE_TIMEOUT_FLAG, HANDSHAKE_TIMEOUT_HELP)
     .option(

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file permafrost/v1/coordinator.proto.
  */
 export const file_permafrost_v1_coordinator: GenFile = /*@__PURE__*/
-  fileDesc("Ch9wZXJtYWZyb3N0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg1wZXJtYWZyb3N0LnYxIm0KC0pvaW5SZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIUCgxwZWVyX2FkZHJlc3MYAiABKAkSDwoHYmFja2VuZBgDIAEoCRIUCgxkYXRhX2FkZHJlc3MYBCABKAkSDgoGam9iX2lkGAUgASgJIp8CCgxKb2luUmVzcG9uc2USLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIMCgRyYW5rGAIgASgNEhIKCndvcmxkX3NpemUYAyABKA0SJgoFcGVlcnMYBCADKAsyFy5wZXJtYWZyb3N0LnYxLlBlZXJJbmZvEhUKDWpvYl9zcGVjX2pzb24YBSABKAkSDgoGc2hhcmRzGAYgAygNEhMKC3NoYXJkX2NvdW50GAcgASgNEhMKC3Jlc3VtZV9mcm9tGAkgASgJEhQKDGhlYXJ0YmVhdF9tcxgKIAEoDRIcChRoZWFydGJlYXRfdGltZW91dF9tcxgLIAEoDUoECAgQCVILc3RhcnRfZXBvY2gixwIKDlNlc3Npb25SZXF1ZXN0Ei0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASEQoJd29ya2VyX2lkGAIgASgJEiUKBWhlbGxvGAMgASgLMhQucGVybWFmcm9zdC52MS5IZWxsb0gAEi0KCWhlYXJ0YmVhdBgEIAEoCzIYLnBlcm1hZnJvc3QudjEuSGVhcnRiZWF0SAASLwoIcHJvZ3Jlc3MYBSABKAsyGy5wZXJtYWZyb3N0LnYxLlN0ZXBQcm9ncmVzc0gAEjIKDGVwb2NoX3Jlc3VsdBgGIAEoCzIaLnBlcm1hZnJvc3QudjEuRXBvY2hSZXN1bHRIABIvCgdmYWlsdXJlGAcgASgLMhwucGVybWFmcm9zdC52MS5Xb3JrZXJGYWlsdXJlSABCBwoFZXZlbnQiIAoFSGVsbG8SFwoPbW9kZWxfaW5mb19qc29uGAEgASgJIh8KCUhlYXJ0YmVhdBISCgpzZW50X2F0X21zGAEgASgEIuoBCgxTdGVwUHJvZ3Jlc3MSDQoFZXBvY2gYASABKA0SDAoEc3RlcBgCIAEoDRINCgVzdGVwcxgDIAEoDRIPCgdzYW1wbGVzGAQgASgNEhAKCGxvc3Nfc3VtGAUgASgBEhIKCmNhY2hlX2hpdHMYBiABKA0SFAoMY2FjaGVfbWlzc2VzGAcgASgNEhQKDHJlYWRfc2Vjb25kcxgIIAEoARIXCg9jb21wdXRlX3NlY29uZHMYCSABKAESGQoRYWxscmVkdWNlX3NlY29uZHMYCiABKAESFwoPYWxscmVkdWNlX2J5dGVzGAsgASgEItIDCgtFcG9jaFJlc3VsdBINCgVlcG9jaBgBIAEoDRIPCgdzYW1wbGVzGAIgASgNEhYKDnRyYWluX2xvc3Nfc3VtGAMgASgBEhQKDHZhbF9sb3NzX3N1bRgEIAEoARITCgt2YWxfY29ycmVjdBgFIAEoDRIRCgl2YWxfY291bnQYBiABKA0SDwoHc2Vjb25kcxgLIAEoARIUCgx3ZWlnaHRzX2hhc2gYDCABKAkSEgoKc2FtcGxlX2lkcxgNIAMoDRIWCg5jaGVja3BvaW50X2RpchgOIAEoCRIYChB0cmFpbmFibGVfbGF5ZXJzGA8gASgNEhAKCGJvdW5kYXJ5GBAgASgJEhMKC3ZhbF9zZWNvbmRzGBEgASgBEjEKC3RyYWluX2NhY2hlGBIgASgLMhwucGVybWFmcm9zdC52MS5DYWNoZUNvdW50ZXJzEi8KCXZhbF9jYWNoZRgTIAEoCzIcLnBlcm1hZnJvc3QudjEuQ2FjaGVDb3VudGVycxIOCgZjYWNoZWQYFCABKAhKBAgHEAtSCmNhY2hlX2hpdHNSDGNhY2hlX21pc3Nlc1IQY2FjaGVfYnl0ZXNfcmVhZFITY2FjaGVfYnl0ZXNfd3JpdHRlbiK4AQoNQ2FjaGVDb3VudGVycxIMCgRoaXRzGAEgASgNEg4KBm1pc3NlcxgCIAEoDRIZChFjaGVja3N1bV9mYWlsdXJlcxgDIAEoDRISCgpieXRlc19yZWFkGAQgASgEEhUKDWJ5dGVzX3dyaXR0ZW4YBSABKAQSFAoMcmVhZF9zZWNvbmRzGAYgASgBEhUKDXdyaXRlX3NlY29uZHMYByABKAESFgoOcHJlZml4X3NlY29uZHMYCCABKAEiIAoNV29ya2VyRmFpbHVyZRIPCgdtZXNzYWdlGAEgASgJIvUBCg9TZXNzaW9uUmVzcG9uc2USLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIpCgVlcG9jaBgCIAEoCzIYLnBlcm1hZnJvc3QudjEuRXBvY2hQbGFuSAASJwoGZmluaXNoGAMgASgLMhUucGVybWFmcm9zdC52MS5GaW5pc2hIABIlCgVhYm9ydBgEIAEoCzIULnBlcm1hZnJvc3QudjEuQWJvcnRIABItCgloZWFydGJlYXQYBSABKAsyGC5wZXJtYWZyb3N0LnYxLkhlYXJ0YmVhdEgAQgkKB2NvbW1hbmQiqAEKCUVwb2NoUGxhbhINCgVlcG9jaBgBIAEoDRIOCgZlcG9jaHMYAiABKA0SDQoFc3RlcHMYAyABKA0SFAoMZ2xvYmFsX2JhdGNoGAQgASgNEhAKCGJvdW5kYXJ5GAUgASgJEhIKCmNoZWNrcG9pbnQYBiABKAgSMQoNZnJlZXplX2V2ZW50cxgHIAMoCzIaLnBlcm1hZnJvc3QudjEuRnJlZXplRXZlbnQiLQoLRnJlZXplRXZlbnQSDAoEc3RlcBgBIAEoDRIQCghib3VuZGFyeRgCIAEoCSIICgZGaW5pc2giFwoFQWJvcnQSDgoGcmVhc29uGAEgASgJImAKDExlYXZlUmVxdWVzdBItCgptZW1iZXJzaGlwGAEgASgLMhkucGVybWFmcm9zdC52MS5NZW1iZXJzaGlwEhEKCXdvcmtlcl9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiDwoNTGVhdmVSZXNwb25zZSIPCg1TdGF0dXNSZXF1ZXN0IocBCg5TdGF0dXNSZXNwb25zZRItCgptZW1iZXJzaGlwGAEgASgLMhkucGVybWFmcm9zdC52MS5NZW1iZXJzaGlwEg0KBXN0YXRlGAIgASgJEigKB3dvcmtlcnMYAyADKAsyFy5wZXJtYWZyb3N0LnYxLlBlZXJJbmZvEg0KBWVwb2NoGAQgASgNMq4CChJDb29yZGluYXRvclNlcnZpY2USPwoESm9pbhIaLnBlcm1hZnJvc3QudjEuSm9pblJlcXVlc3QaGy5wZXJtYWZyb3N0LnYxLkpvaW5SZXNwb25zZRJMCgdTZXNzaW9uEh0ucGVybWFmcm9zdC52MS5TZXNzaW9uUmVxdWVzdBoeLnBlcm1hZnJvc3QudjEuU2Vzc2lvblJlc3BvbnNlKAEwARJCCgVMZWF2ZRIbLnBlcm1hZnJvc3QudjEuTGVhdmVSZXF1ZXN0GhwucGVybWFmcm9zdC52MS5MZWF2ZVJlc3BvbnNlEkUKBlN0YXR1cxIcLnBlcm1hZnJvc3QudjEuU3RhdHVzUmVxdWVzdBodLnBlcm1hZnJvc3QudjEuU3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_permafrost_v1_common]);
+  fileDesc("Ch9wZXJtYWZyb3N0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg1wZXJtYWZyb3N0LnYxIm0KC0pvaW5SZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIUCgxwZWVyX2FkZHJlc3MYAiABKAkSDwoHYmFja2VuZBgDIAEoCRIUCgxkYXRhX2FkZHJlc3MYBCABKAkSDgoGam9iX2lkGAUgASgJIrACCgxKb2luUmVzcG9uc2USLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIMCgRyYW5rGAIgASgNEhIKCndvcmxkX3NpemUYAyABKA0SJgoFcGVlcnMYBCADKAsyFy5wZXJtYWZyb3N0LnYxLlBlZXJJbmZvEhUKDWpvYl9zcGVjX2pzb24YBSABKAkSDgoGc2hhcmRzGAYgAygNEhMKC3NoYXJkX2NvdW50GAcgASgNEhMKC3Jlc3VtZV9mcm9tGAkgASgJEhQKDGhlYXJ0YmVhdF9tcxgKIAEoDRIcChRoZWFydGJlYXRfdGltZW91dF9tcxgLIAEoDRIPCgdzdGFuZGJ5GAwgASgISgQICBAJUgtzdGFydF9lcG9jaCLwAgoOU2Vzc2lvblJlcXVlc3QSLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIRCgl3b3JrZXJfaWQYAiABKAkSJQoFaGVsbG8YAyABKAsyFC5wZXJtYWZyb3N0LnYxLkhlbGxvSAASLQoJaGVhcnRiZWF0GAQgASgLMhgucGVybWFmcm9zdC52MS5IZWFydGJlYXRIABIvCghwcm9ncmVzcxgFIAEoCzIbLnBlcm1hZnJvc3QudjEuU3RlcFByb2dyZXNzSAASMgoMZXBvY2hfcmVzdWx0GAYgASgLMhoucGVybWFmcm9zdC52MS5FcG9jaFJlc3VsdEgAEi8KB2ZhaWx1cmUYByABKAsyHC5wZXJtYWZyb3N0LnYxLldvcmtlckZhaWx1cmVIABInCgZoYWx0ZWQYCCABKAsyFS5wZXJtYWZyb3N0LnYxLkhhbHRlZEgAQgcKBWV2ZW50IkMKBkhhbHRlZBIWCg5jb21taXR0ZWRfc3RlcBgBIAEoBBIRCgloYXNfc3RhdGUYAiABKAgSDgoGcmVhc29uGAMgASgJIiAKBUhlbGxvEhcKD21vZGVsX2luZm9fanNvbhgBIAEoCSIfCglIZWFydGJlYXQSEgoKc2VudF9hdF9tcxgBIAEoBCLqAQoMU3RlcFByb2dyZXNzEg0KBWVwb2NoGAEgASgNEgwKBHN0ZXAYAiABKA0SDQoFc3RlcHMYAyABKA0SDwoHc2FtcGxlcxgEIAEoDRIQCghsb3NzX3N1bRgFIAEoARISCgpjYWNoZV9oaXRzGAYgASgNEhQKDGNhY2hlX21pc3NlcxgHIAEoDRIUCgxyZWFkX3NlY29uZHMYCCABKAESFwoPY29tcHV0ZV9zZWNvbmRzGAkgASgBEhkKEWFsbHJlZHVjZV9zZWNvbmRzGAogASgBEhcKD2FsbHJlZHVjZV9ieXRlcxgLIAEoBCLSAwoLRXBvY2hSZXN1bHQSDQoFZXBvY2gYASABKA0SDwoHc2FtcGxlcxgCIAEoDRIWCg50cmFpbl9sb3NzX3N1bRgDIAEoARIUCgx2YWxfbG9zc19zdW0YBCABKAESEwoLdmFsX2NvcnJlY3QYBSABKA0SEQoJdmFsX2NvdW50GAYgASgNEg8KB3NlY29uZHMYCyABKAESFAoMd2VpZ2h0c19oYXNoGAwgASgJEhIKCnNhbXBsZV9pZHMYDSADKA0SFgoOY2hlY2twb2ludF9kaXIYDiABKAkSGAoQdHJhaW5hYmxlX2xheWVycxgPIAEoDRIQCghib3VuZGFyeRgQIAEoCRITCgt2YWxfc2Vjb25kcxgRIAEoARIxCgt0cmFpbl9jYWNoZRgSIAEoCzIcLnBlcm1hZnJvc3QudjEuQ2FjaGVDb3VudGVycxIvCgl2YWxfY2FjaGUYEyABKAsyHC5wZXJtYWZyb3N0LnYxLkNhY2hlQ291bnRlcnMSDgoGY2FjaGVkGBQgASgISgQIBxALUgpjYWNoZV9oaXRzUgxjYWNoZV9taXNzZXNSEGNhY2hlX2J5dGVzX3JlYWRSE2NhY2hlX2J5dGVzX3dyaXR0ZW4iuAEKDUNhY2hlQ291bnRlcnMSDAoEaGl0cxgBIAEoDRIOCgZtaXNzZXMYAiABKA0SGQoRY2hlY2tzdW1fZmFpbHVyZXMYAyABKA0SEgoKYnl0ZXNfcmVhZBgEIAEoBBIVCg1ieXRlc193cml0dGVuGAUgASgEEhQKDHJlYWRfc2Vjb25kcxgGIAEoARIVCg13cml0ZV9zZWNvbmRzGAcgASgBEhYKDnByZWZpeF9zZWNvbmRzGAggASgBIiAKDVdvcmtlckZhaWx1cmUSDwoHbWVzc2FnZRgBIAEoCSLFAgoPU2Vzc2lvblJlc3BvbnNlEi0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASKQoFZXBvY2gYAiABKAsyGC5wZXJtYWZyb3N0LnYxLkVwb2NoUGxhbkgAEicKBmZpbmlzaBgDIAEoCzIVLnBlcm1hZnJvc3QudjEuRmluaXNoSAASJQoFYWJvcnQYBCABKAsyFC5wZXJtYWZyb3N0LnYxLkFib3J0SAASLQoJaGVhcnRiZWF0GAUgASgLMhgucGVybWFmcm9zdC52MS5IZWFydGJlYXRIABIjCgRoYWx0GAYgASgLMhMucGVybWFmcm9zdC52MS5IYWx0SAASKQoHcmVncm91cBgHIAEoCzIWLnBlcm1hZnJvc3QudjEuUmVncm91cEgAQgkKB2NvbW1hbmQiFgoESGFsdBIOCgZyZWFzb24YASABKAkiygEKB1JlZ3JvdXASDAoEcmFuaxgBIAEoDRISCgp3b3JsZF9zaXplGAIgASgNEiYKBXBlZXJzGAMgAygLMhcucGVybWFmcm9zdC52MS5QZWVySW5mbxIOCgZzaGFyZHMYBCADKA0SEwoLc2hhcmRfY291bnQYBSABKA0SEwoLcmVzdW1lX3N0ZXAYBiABKAQSEgoKc3RhdGVfcmFuaxgHIAEoDRInCgVlcG9jaBgIIAEoCzIYLnBlcm1hZnJvc3QudjEuRXBvY2hQbGFuIqgBCglFcG9jaFBsYW4SDQoFZXBvY2gYASABKA0SDgoGZXBvY2hzGAIgASgNEg0KBXN0ZXBzGAMgASgNEhQKDGdsb2JhbF9iYXRjaBgEIAEoDRIQCghib3VuZGFyeRgFIAEoCRISCgpjaGVja3BvaW50GAYgASgIEjEKDWZyZWV6ZV9ldmVudHMYByADKAsyGi5wZXJtYWZyb3N0LnYxLkZyZWV6ZUV2ZW50Ii0KC0ZyZWV6ZUV2ZW50EgwKBHN0ZXAYASABKA0SEAoIYm91bmRhcnkYAiABKAkiCAoGRmluaXNoIhcKBUFib3J0Eg4KBnJlYXNvbhgBIAEoCSJgCgxMZWF2ZVJlcXVlc3QSLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIRCgl3b3JrZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIg8KDUxlYXZlUmVzcG9uc2UiDwoNU3RhdHVzUmVxdWVzdCKHAQoOU3RhdHVzUmVzcG9uc2USLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBINCgVzdGF0ZRgCIAEoCRIoCgd3b3JrZXJzGAMgAygLMhcucGVybWFmcm9zdC52MS5QZWVySW5mbxINCgVlcG9jaBgEIAEoDTKuAgoSQ29vcmRpbmF0b3JTZXJ2aWNlEj8KBEpvaW4SGi5wZXJtYWZyb3N0LnYxLkpvaW5SZXF1ZXN0GhsucGVybWFmcm9zdC52MS5Kb2luUmVzcG9uc2USTAoHU2Vzc2lvbhIdLnBlcm1hZnJvc3QudjEuU2Vzc2lvblJlcXVlc3QaHi5wZXJtYWZyb3N0LnYxLlNlc3Npb25SZXNwb25zZSgBMAESQgoFTGVhdmUSGy5wZXJtYWZyb3N0LnYxLkxlYXZlUmVxdWVzdBocLnBlcm1hZnJvc3QudjEuTGVhdmVSZXNwb25zZRJFCgZTdGF0dXMSHC5wZXJtYWZyb3N0LnYxLlN0YXR1c1JlcXVlc3QaHS5wZXJtYWZyb3N0LnYxLlN0YXR1c1Jlc3BvbnNlYgZwcm90bzM", [file_permafrost_v1_common]);
 
 /**
  * @generated from message permafrost.v1.JoinRequest
@@ -129,6 +129,15 @@ export type JoinResponse = Message<"permafrost.v1.JoinResponse"> & {
    * @generated from field: uint32 heartbeat_timeout_ms = 11;
    */
   heartbeatTimeoutMs: number;
+
+  /**
+   * the job is already running: this worker has no rank yet. It builds its model, opens its
+   * cache and its Session, says Hello, and a Regroup on the Session places it at the next step
+   * boundary (rank, world_size and peers are empty until then).
+   *
+   * @generated from field: bool standby = 12;
+   */
+  standby: boolean;
 };
 
 /**
@@ -185,6 +194,12 @@ export type SessionRequest = Message<"permafrost.v1.SessionRequest"> & {
      */
     value: WorkerFailure;
     case: "failure";
+  } | {
+    /**
+     * @generated from field: permafrost.v1.Halted halted = 8;
+     */
+    value: Halted;
+    case: "halted";
   } | { case: undefined; value?: undefined };
 };
 
@@ -194,6 +209,40 @@ export type SessionRequest = Message<"permafrost.v1.SessionRequest"> & {
  */
 export const SessionRequestSchema: GenMessage<SessionRequest> = /*@__PURE__*/
   messageDesc(file_permafrost_v1_coordinator, 2);
+
+/**
+ * The worker stopped training (a collective failed, or the coordinator said Halt), rolled back
+ * to its last commit and waits for a Regroup.
+ *
+ * @generated from message permafrost.v1.Halted
+ */
+export type Halted = Message<"permafrost.v1.Halted"> & {
+  /**
+   * the global steps its last commit has completed (steps 0 .. committed_step - 1 trained)
+   *
+   * @generated from field: uint64 committed_step = 1;
+   */
+  committedStep: bigint;
+
+  /**
+   * false: the worker holds no commit (it joined and was never placed)
+   *
+   * @generated from field: bool has_state = 2;
+   */
+  hasState: boolean;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message permafrost.v1.Halted.
+ * Use `create(HaltedSchema)` to create a new message.
+ */
+export const HaltedSchema: GenMessage<Halted> = /*@__PURE__*/
+  messageDesc(file_permafrost_v1_coordinator, 3);
 
 /**
  * @generated from message permafrost.v1.Hello
@@ -212,7 +261,7 @@ export type Hello = Message<"permafrost.v1.Hello"> & {
  * Use `create(HelloSchema)` to create a new message.
  */
 export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 3);
+  messageDesc(file_permafrost_v1_coordinator, 4);
 
 /**
  * @generated from message permafrost.v1.Heartbeat
@@ -231,7 +280,7 @@ export type Heartbeat = Message<"permafrost.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 4);
+  messageDesc(file_permafrost_v1_coordinator, 5);
 
 /**
  * @generated from message permafrost.v1.StepProgress
@@ -304,7 +353,7 @@ export type StepProgress = Message<"permafrost.v1.StepProgress"> & {
  * Use `create(StepProgressSchema)` to create a new message.
  */
 export const StepProgressSchema: GenMessage<StepProgress> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 5);
+  messageDesc(file_permafrost_v1_coordinator, 6);
 
 /**
  * @generated from message permafrost.v1.EpochResult
@@ -410,7 +459,7 @@ export type EpochResult = Message<"permafrost.v1.EpochResult"> & {
  * Use `create(EpochResultSchema)` to create a new message.
  */
 export const EpochResultSchema: GenMessage<EpochResult> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 6);
+  messageDesc(file_permafrost_v1_coordinator, 7);
 
 /**
  * One rank's activation-cache counters over a set of batches (lookups, bytes, time).
@@ -466,7 +515,7 @@ export type CacheCounters = Message<"permafrost.v1.CacheCounters"> & {
  * Use `create(CacheCountersSchema)` to create a new message.
  */
 export const CacheCountersSchema: GenMessage<CacheCounters> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 7);
+  messageDesc(file_permafrost_v1_coordinator, 8);
 
 /**
  * @generated from message permafrost.v1.WorkerFailure
@@ -483,7 +532,7 @@ export type WorkerFailure = Message<"permafrost.v1.WorkerFailure"> & {
  * Use `create(WorkerFailureSchema)` to create a new message.
  */
 export const WorkerFailureSchema: GenMessage<WorkerFailure> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 8);
+  messageDesc(file_permafrost_v1_coordinator, 9);
 
 /**
  * @generated from message permafrost.v1.SessionResponse
@@ -521,6 +570,18 @@ export type SessionResponse = Message<"permafrost.v1.SessionResponse"> & {
      */
     value: Heartbeat;
     case: "heartbeat";
+  } | {
+    /**
+     * @generated from field: permafrost.v1.Halt halt = 6;
+     */
+    value: Halt;
+    case: "halt";
+  } | {
+    /**
+     * @generated from field: permafrost.v1.Regroup regroup = 7;
+     */
+    value: Regroup;
+    case: "regroup";
   } | { case: undefined; value?: undefined };
 };
 
@@ -529,7 +590,82 @@ export type SessionResponse = Message<"permafrost.v1.SessionResponse"> & {
  * Use `create(SessionResponseSchema)` to create a new message.
  */
 export const SessionResponseSchema: GenMessage<SessionResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 9);
+  messageDesc(file_permafrost_v1_coordinator, 10);
+
+/**
+ * Stop at once: the membership is about to change. The worker answers with Halted.
+ *
+ * @generated from message permafrost.v1.Halt
+ */
+export type Halt = Message<"permafrost.v1.Halt"> & {
+  /**
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message permafrost.v1.Halt.
+ * Use `create(HaltSchema)` to create a new message.
+ */
+export const HaltSchema: GenMessage<Halt> = /*@__PURE__*/
+  messageDesc(file_permafrost_v1_coordinator, 11);
+
+/**
+ * The next generation (its number in SessionResponse.membership): this worker's place in it,
+ * and where training resumes. Every member restores the state of resume_step from rank
+ * state_rank over the data plane, then continues `epoch` at global step resume_step.
+ *
+ * @generated from message permafrost.v1.Regroup
+ */
+export type Regroup = Message<"permafrost.v1.Regroup"> & {
+  /**
+   * @generated from field: uint32 rank = 1;
+   */
+  rank: number;
+
+  /**
+   * @generated from field: uint32 world_size = 2;
+   */
+  worldSize: number;
+
+  /**
+   * @generated from field: repeated permafrost.v1.PeerInfo peers = 3;
+   */
+  peers: PeerInfo[];
+
+  /**
+   * @generated from field: repeated uint32 shards = 4;
+   */
+  shards: number[];
+
+  /**
+   * @generated from field: uint32 shard_count = 5;
+   */
+  shardCount: number;
+
+  /**
+   * @generated from field: uint64 resume_step = 6;
+   */
+  resumeStep: bigint;
+
+  /**
+   * @generated from field: uint32 state_rank = 7;
+   */
+  stateRank: number;
+
+  /**
+   * @generated from field: permafrost.v1.EpochPlan epoch = 8;
+   */
+  epoch?: EpochPlan | undefined;
+};
+
+/**
+ * Describes the message permafrost.v1.Regroup.
+ * Use `create(RegroupSchema)` to create a new message.
+ */
+export const RegroupSchema: GenMessage<Regroup> = /*@__PURE__*/
+  messageDesc(file_permafrost_v1_coordinator, 12);
 
 /**
  * @generated from message permafrost.v1.EpochPlan
@@ -583,7 +719,7 @@ export type EpochPlan = Message<"permafrost.v1.EpochPlan"> & {
  * Use `create(EpochPlanSchema)` to create a new message.
  */
 export const EpochPlanSchema: GenMessage<EpochPlan> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 10);
+  messageDesc(file_permafrost_v1_coordinator, 13);
 
 /**
  * @generated from message permafrost.v1.FreezeEvent
@@ -609,7 +745,7 @@ export type FreezeEvent = Message<"permafrost.v1.FreezeEvent"> & {
  * Use `create(FreezeEventSchema)` to create a new message.
  */
 export const FreezeEventSchema: GenMessage<FreezeEvent> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 11);
+  messageDesc(file_permafrost_v1_coordinator, 14);
 
 /**
  * @generated from message permafrost.v1.Finish
@@ -622,7 +758,7 @@ export type Finish = Message<"permafrost.v1.Finish"> & {
  * Use `create(FinishSchema)` to create a new message.
  */
 export const FinishSchema: GenMessage<Finish> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 12);
+  messageDesc(file_permafrost_v1_coordinator, 15);
 
 /**
  * @generated from message permafrost.v1.Abort
@@ -639,7 +775,7 @@ export type Abort = Message<"permafrost.v1.Abort"> & {
  * Use `create(AbortSchema)` to create a new message.
  */
 export const AbortSchema: GenMessage<Abort> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 13);
+  messageDesc(file_permafrost_v1_coordinator, 16);
 
 /**
  * @generated from message permafrost.v1.LeaveRequest
@@ -666,7 +802,7 @@ export type LeaveRequest = Message<"permafrost.v1.LeaveRequest"> & {
  * Use `create(LeaveRequestSchema)` to create a new message.
  */
 export const LeaveRequestSchema: GenMessage<LeaveRequest> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 14);
+  messageDesc(file_permafrost_v1_coordinator, 17);
 
 /**
  * @generated from message permafrost.v1.LeaveResponse
@@ -679,7 +815,7 @@ export type LeaveResponse = Message<"permafrost.v1.LeaveResponse"> & {
  * Use `create(LeaveResponseSchema)` to create a new message.
  */
 export const LeaveResponseSchema: GenMessage<LeaveResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 15);
+  messageDesc(file_permafrost_v1_coordinator, 18);
 
 /**
  * @generated from message permafrost.v1.StatusRequest
@@ -692,7 +828,7 @@ export type StatusRequest = Message<"permafrost.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 16);
+  messageDesc(file_permafrost_v1_coordinator, 19);
 
 /**
  * @generated from message permafrost.v1.StatusResponse
@@ -724,7 +860,7 @@ export type StatusResponse = Message<"permafrost.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 17);
+  messageDesc(file_permafrost_v1_coordinator, 20);
 
 /**
  * The control plane. A worker calls Join with a stable id, then holds one Session stream for the

@@ -1,0 +1,96 @@
+/**
+ * The coordinator's bookkeeping of membership changes (docs/distributed.md#a-new-generation).
+ *
+ * A Reform is one change in progress: who left and why, and the Halted reports of the members
+ * still there (each one's newest commit). The next generation resumes at the newest step any
+ * survivor has committed: a step that completed on one rank had every rank's share in its
+ * reduction, so it is in the weights, and the ranks one step behind take the state from a rank
+ * that has it.
+ *
+ * The ShardLedger keeps exactly-once accounting whole across changes: a worker that left took
+ * the list of ids it trained this epoch with it, so the ids its shards trained before the resume
+ * step (since it took them over, or since the epoch began) are credited to the epoch; the
+ * survivors' lists are rolled back to the resume step and the new owners train the rest.
+ */
+import { localEpochPlan } from '@permafrost/data';
+import type { MembershipEntry } from '@permafrost/trainer';
+
+/** One membership change, for the log and the report (the report's `membership` entries). */
+export type MembershipChange = MembershipEntry;
+
+export interface HaltReport {
+  step: number;
+  hasState: boolean;
+}
+
+export class Reform {
+  readonly startedAt = performance.now();
+  readonly left = new Map<string, string>();
+  readonly halted = new Map<string, HaltReport>();
+  /** running while the job is below minWorkers */
+  rejoinTimer: NodeJS.Timeout | undefined;
+
+  constructor(readonly reason: string) {}
+
+  /** Of `members`, those that have neither halted nor left. */
+  waitingFor(members: readonly string[]): string[] {
+    return members.filter((id) => !this.halted.has(id) && !this.left.has(id));
+  }
+
+  /** The newest committed step among `survivors` and a survivor holding it; undefined if none has state. */
+  resumePoint(survivors: readonly string[]): { step: number; stateWorker: string } | undefined {
+    let best: { step: number; stateWorker: string } | undefined;
+    for (const id of [...survivors].sort()) {
+      const h = this.halted.get(id);
+      if (h?.hasState && (!best || h.step > best.step)) best = { step: h.step, stateWorker: id };
+    }
+    return best;
+  }
+
+  get seconds(): number {
+    return (performance.now() - this.startedAt) / 1000;
+  }
+}
+
+export interface LedgerOptions {
+  trainIds: readonly number[];
+  seed: number;
+  globalBatch: number;
+  shardCount: number;
+  stepsPerEpoch: number;
+}
+
+export class ShardLedger {
+  /** per shard, the global step its current owner took it over at (absent: from the start) */
+  private readonly since = new Map<number, number>();
+  private creditedIds: number[] = [];
+
+  constructor(private readonly o: LedgerOptions) {}
+
+  /** ids credited to the current epoch */
+  get credited(): readonly number[] {
+    return this.creditedIds;
+  }
+
+  startEpoch(): void {
+    this.creditedIds = [];
+  }
+
+  /** A worker that owned `shards` left: what they trained in `epoch` before `resumeStep` counts. */
+  credit(epoch: number, shards: readonly number[], resumeStep: number): void {
+    const first = (epoch - 1) * this.o.stepsPerEpoch;
+    for (const shard of shards) {
+      const from = Math.max(first, this.since.get(shard) ?? 0);
+      if (resumeStep <= from) continue;
+      const plan = localEpochPlan(this.o.trainIds, this.o.seed, epoch, this.o.globalBatch, [shard], this.o.shardCount);
+      for (const ids of plan.steps.slice(from - first, resumeStep - first)) this.creditedIds.push(...ids);
+    }
+  }
+
+  /** Shards whose owner changed at `step`. */
+  moved(before: ReadonlyMap<string, readonly number[]>, after: ReadonlyMap<string, readonly number[]>, step: number): void {
+    const ownerBefore = new Map<number, string>();
+    for (const [w, shards] of before) for (const s of shards) ownerBefore.set(s, w);
+    for (const [w, shards] of after) for (const s of shards) if (ownerBefore.get(s) !== w) this.since.set(s, step);
+  }
+}

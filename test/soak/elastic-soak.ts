@@ -1,0 +1,82 @@
+/**
+ * Soak (not in CI): --jobs jobs of 3 local workers, each losing worker local-1 to SIGKILL at a
+ * random moment of its run; prints how many completed with the weights of the uninterrupted run
+ * (1e-4 relative), as `k/N completed with equal weights`.
+ *
+ * Run: node --import tsx test/soak/elastic-soak.ts [--jobs 10] [--seed 1]
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initEngine } from '@permafrost/engine';
+import { arg } from '../bench/support/bench-util';
+import { CLI, checkpointWeights, jobFlags, maxAbsDiff, runCli, runPaths } from '../support';
+
+const JOBS = Number(arg('jobs', '10'));
+let seed = Number(arg('seed', '1'));
+const random = () => {
+  seed = (seed * 1103515245 + 12345) % 2 ** 31;
+  return seed / 2 ** 31;
+};
+
+const root = mkdtempSync(join(tmpdir(), 'permafrost-soak-'));
+const job = (name: string) =>
+  jobFlags({
+    model: 'mlp',
+    inputSize: 14,
+    trainableLast: 2,
+    trainSamples: 1440,
+    valSamples: 60,
+    epochs: 3,
+    batchSize: 48,
+    optimizer: 'adam',
+    lr: 0.01,
+    seed: 5,
+    ...runPaths(root, name),
+  });
+
+/** One job, local-1 killed `afterMs` after the membership formed; resolves with the exit code. */
+function killed(name: string, afterMs: number): Promise<number | null> {
+  const child = spawn(process.execPath, [CLI, 'coordinator', 'start', '--local-workers', '3', ...job(name)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  let armed = false;
+  child.stderr.on('data', (c: Buffer) => {
+    log += c.toString();
+    if (armed || !log.includes('"msg":"worker joined"')) return;
+    armed = true;
+    setTimeout(() => {
+      // the coordinator's child process of worker local-1, by its id (empty once the job ended)
+      try {
+        const found = execFileSync('pgrep', ['-P', String(child.pid), '-f', ' --id local-1 '], { encoding: 'utf8' });
+        process.kill(Number(found.trim().split('\n')[0]), 'SIGKILL');
+      } catch {
+        // pgrep found none: the job had ended
+      }
+    }, afterMs);
+  });
+  return new Promise((done) => child.on('exit', (code) => done(code)));
+}
+
+try {
+  await initEngine('wasm');
+  const single = await runCli(['train', ...job('single')], { timeoutMs: 300_000 });
+  if (single.code !== 0) throw new Error(single.stderr);
+  const want = await checkpointWeights(runPaths(root, 'single').checkpointDir);
+  const scale = Math.max(...want.map((w) => w.reduce((a, x) => Math.max(a, Math.abs(x)), 0)));
+  const runs: { killAfterMs: number; code: number | null; relativeDiff: number }[] = [];
+  for (let i = 0; i < JOBS; i++) {
+    const killAfterMs = Math.round(2000 + random() * 20_000);
+    const code = await killed(`job-${i}`, killAfterMs);
+    const relativeDiff =
+      code === 0 ? maxAbsDiff(await checkpointWeights(runPaths(root, `job-${i}`).checkpointDir), want) / scale : Number.NaN;
+    runs.push({ killAfterMs, code, relativeDiff });
+    process.stderr.write(`job ${i}: kill after ${killAfterMs} ms, exit ${code}, relative weight difference ${relativeDiff}\n`);
+  }
+  const good = runs.filter((r) => r.code === 0 && r.relativeDiff < 1e-4).length;
+  process.stdout.write(`${good}/${JOBS} completed with equal weights\n`);
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}

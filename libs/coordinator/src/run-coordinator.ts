@@ -135,7 +135,7 @@ async function runSecured(o: RunCoordinatorOptions, jobId: string, security: Coo
   const progress = new RunProgress();
   const coordinator = new Coordinator(coordinatorOptions(o, jobId, plan, resumed, progress));
   const view = fleetView(job, jobId, plan, (resumed?.epoch ?? 0) + 1, coordinator);
-  const http = await serveHttp(o, view);
+  const http = await serveHttp(o, view, security.serve.token);
   const server = await o.serve(o.listen, coordinator, security.serve).catch(async (e: unknown) => {
     await http?.close();
     throw e;
@@ -222,10 +222,10 @@ function freezeSummary(plan: JobPlan): FreezeSummary | undefined {
 }
 
 /** Serves the HTTP port: observe.http, or loopback on any free port with local workers. */
-async function serveHttp(o: RunCoordinatorOptions, view: FleetView): Promise<ObserveServer | undefined> {
+async function serveHttp(o: RunCoordinatorOptions, view: FleetView, token: string | undefined): Promise<ObserveServer | undefined> {
   const listen = o.job.observe.http ?? (o.localWorkers > 0 ? '127.0.0.1:0' : undefined);
   if (!listen) return undefined;
-  const http = await serveFleet(listen, view, o.job.observe.http ? '--http' : 'observe.http');
+  const http = await serveFleet(listen, view, o.job.observe.http ? '--http' : 'observe.http', { token, insecure: o.job.cluster.insecure });
   log().info('http listening', { address: http.address, dashboard: `http://${http.address}/`, metrics: `http://${http.address}/metrics` });
   return http;
 }

@@ -50,3 +50,35 @@ describe('the HTTP port', () => {
     }
   });
 });
+
+describe('the job token on the HTTP port', () => {
+  const routes = {
+    health: () => ({ ok: true, body: {} }),
+    metrics: async () => 'm 1\n',
+    metricsContentType: 'text/plain',
+    status: () => ({ state: 'running' }),
+    page: () => '<p>page</p>',
+  };
+  const TOKEN = 'a-token-of-sufficient-length';
+
+  it('guards the page and /api with the token, leaves /healthz and /metrics open', async () => {
+    const server = await startObserveServer('127.0.0.1:0', routes, '--http', { token: TOKEN });
+    const url = (p: string) => `http://${server.address}${p}`;
+    try {
+      assert.equal((await fetch(url('/api/status'))).status, 401);
+      assert.equal((await fetch(url('/'))).status, 401);
+      assert.equal((await fetch(url('/api/status'), { headers: { authorization: 'Bearer wrong-token-of-some-length' } })).status, 401);
+      assert.equal((await fetch(url('/api/status'), { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
+      assert.equal((await fetch(url(`/?token=${TOKEN}`))).status, 200);
+      assert.equal((await fetch(url(`/api/status?token=${TOKEN}`))).status, 200);
+      assert.equal((await fetch(url('/healthz'))).status, 200);
+      assert.equal((await fetch(url('/metrics'))).status, 200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses an address beyond loopback without a token unless insecure, naming the flag', async () => {
+    await assert.rejects(startObserveServer('0.0.0.0:0', routes, '--http'), (e: Error) => /--http|token/.test(e.message));
+  });
+});

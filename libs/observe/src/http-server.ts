@@ -6,11 +6,15 @@
  *   GET /api/status   the status view, JSON (coordinator)
  *   GET /             the dashboard page (coordinator)
  *
- * Anything else is 404, a method other than GET or HEAD 405. Binding an address other than
- * loopback is allowed with a warning: no job token guards the dashboard and /api yet.
+ * Anything else is 404, a method other than GET or HEAD 405. `/healthz` and `/metrics` are open,
+ * as Prometheus scraping usually is. With a job token (`access.token`) the dashboard and `/api/*`
+ * need it, as `Authorization: Bearer TOKEN` or `?token=TOKEN` (the page passes its own query on to
+ * the API), compared in constant time (401 otherwise). Without a token they are open on loopback
+ * only: another address needs the token, or `access.insecure` (a warning at start).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { checkToken } from '@permafrost/security';
 import { log, UserError } from '@permafrost/telemetry';
 
 export interface Health {
@@ -24,6 +28,12 @@ export interface ObserveRoutes {
   metricsContentType: string;
   status?: () => unknown;
   page?: () => string;
+}
+
+/** Who may read the dashboard and /api: the job token, and whether to serve them open beyond loopback without one. */
+export interface ObserveAccess {
+  token?: string;
+  insecure?: boolean;
 }
 
 export interface ObserveServer {
@@ -46,16 +56,28 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
-export async function startObserveServer(listen: string, routes: ObserveRoutes, flag = '--http'): Promise<ObserveServer> {
-  const { host, port } = splitHostPort(listen, flag);
-  if (!isLoopback(host)) {
-    log().warn('http port open beyond loopback', {
-      listen,
-      note: 'no job token guards the dashboard and /api yet: whoever reaches this port reads the job',
-    });
+/** Refuses an open dashboard beyond loopback unless `insecure` (then warns). */
+function checkExposure(host: string, listen: string, access: ObserveAccess, flag: string): void {
+  if (isLoopback(host) || access.token) return;
+  if (!access.insecure) {
+    throw new UserError(
+      `${listen} is not loopback: the dashboard and /api there need the job token (cluster.tokenFile or $PERMAFROST_TOKEN), or --insecure`,
+      flag,
+    );
   }
+  log().warn('http port open beyond loopback', { listen, note: 'no job token: whoever reaches this port reads the job' });
+}
+
+export async function startObserveServer(
+  listen: string,
+  routes: ObserveRoutes,
+  flag = '--http',
+  access: ObserveAccess = {},
+): Promise<ObserveServer> {
+  const { host, port } = splitHostPort(listen, flag);
+  checkExposure(host, listen, access, flag);
   const server = createServer((req, res) => {
-    handle(routes, req, res).catch((e: unknown) => send(res, 500, 'text/plain', `${(e as Error).message}\n`));
+    handle(routes, req, res, access.token).catch((e: unknown) => send(res, 500, 'text/plain', `${(e as Error).message}\n`));
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((ok, fail) => {
@@ -76,12 +98,25 @@ export async function startObserveServer(listen: string, routes: ObserveRoutes, 
   };
 }
 
-async function handle(routes: ObserveRoutes, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** The token a request presents: its bearer header, else its `token` query parameter. */
+function presented(req: IncomingMessage, url: URL): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('Bearer ')) return auth.slice('Bearer '.length).trim();
+  return url.searchParams.get('token') ?? undefined;
+}
+
+async function handle(routes: ObserveRoutes, req: IncomingMessage, res: ServerResponse, token: string | undefined): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     send(res, 405, 'text/plain', 'only GET and HEAD\n', { allow: 'GET, HEAD' });
     return;
   }
-  const path = (req.url ?? '/').split('?')[0];
+  const url = new URL(req.url ?? '/', 'http://port');
+  const path = url.pathname;
+  const guarded = path === '/' || path.startsWith('/api/');
+  if (guarded && token !== undefined && !checkToken(token, presented(req, url))) {
+    send(res, 401, 'text/plain', 'the job token is needed here (Authorization: Bearer, or ?token=)\n', { 'www-authenticate': 'Bearer' });
+    return;
+  }
   if (path === '/healthz') {
     const h = routes.health();
     send(res, h.ok ? 200 : 503, 'application/json', `${JSON.stringify(h.body)}\n`);

@@ -2,7 +2,7 @@ export { VERSION } from './build-info';
 export { dashboardPage } from './dashboard-page';
 export type { EpochInfo, FleetPlan } from './fleet-view';
 export { FleetView, JOB_STATES } from './fleet-view';
-export type { Health, ObserveServer } from './http-server';
+export type { Health, ObserveAccess, ObserveServer } from './http-server';
 export { isLoopback, splitHostPort, startObserveServer } from './http-server';
 export { compareTable, reportView } from './report-view';
 export { serveFleet, serveWorker } from './serve';

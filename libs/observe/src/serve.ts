@@ -4,10 +4,10 @@
  */
 import { dashboardPage } from './dashboard-page';
 import type { FleetView } from './fleet-view';
-import { type ObserveServer, startObserveServer } from './http-server';
+import { type ObserveAccess, type ObserveServer, startObserveServer } from './http-server';
 import type { WorkerObserver } from './worker-observer';
 
-export function serveFleet(listen: string, view: FleetView, flag = '--http'): Promise<ObserveServer> {
+export function serveFleet(listen: string, view: FleetView, flag = '--http', access: ObserveAccess = {}): Promise<ObserveServer> {
   let page: string | undefined;
   return startObserveServer(
     listen,
@@ -22,6 +22,7 @@ export function serveFleet(listen: string, view: FleetView, flag = '--http'): Pr
       },
     },
     flag,
+    access,
   );
 }
 

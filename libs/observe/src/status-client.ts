@@ -9,10 +9,11 @@ import { PermafrostError } from '@permafrost/telemetry';
 import type { StatusView } from './status-view';
 
 /** GET /api/status from `address` (node:http: fetch refuses some ports a coordinator may use). */
-export function fetchStatus(address: string, timeoutMs: number): Promise<StatusView> {
+export function fetchStatus(address: string, timeoutMs: number, token?: string): Promise<StatusView> {
   const url = `http://${address}/api/status`;
+  const headers = token === undefined ? {} : { authorization: `Bearer ${token}` };
   return new Promise((done, fail) => {
-    const req = get(url, { timeout: timeoutMs }, (res) => {
+    const req = get(url, { timeout: timeoutMs, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
@@ -43,6 +44,8 @@ export interface WatchOptions {
   onView: (v: StatusView) => void;
   /** stop after this long at the latest */
   maxMs: number;
+  /** the job token, for a port that asks for it */
+  token?: string;
 }
 
 /** Polls until the job ends, the port goes away (after it answered once), or `maxMs` passes. */
@@ -53,7 +56,7 @@ export async function watchStatus(address: string, o: WatchOptions): Promise<Sta
   while (Date.now() < end) {
     let v: StatusView;
     try {
-      v = await fetchStatus(address, o.timeoutMs);
+      v = await fetchStatus(address, o.timeoutMs, o.token);
     } catch (e) {
       // the coordinator closed its port after the job: the last view stands
       if (last) return last;

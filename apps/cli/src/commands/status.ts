@@ -23,12 +23,13 @@ async function httpStatus(address: string, opts: StatusOpts): Promise<void> {
   splitHostPort(address, '--coordinator');
   const timeoutMs = opts.timeoutMs === undefined ? 5000 : parseCount(String(opts.timeoutMs), '--timeout-ms', 1);
   const print = printer(Boolean(opts.json), Boolean(opts.watch));
+  const token = loadToken(opts.tokenFile === undefined ? undefined : String(opts.tokenFile));
   if (!opts.watch) {
-    print(await fetchStatus(address, timeoutMs));
+    print(await fetchStatus(address, timeoutMs, token));
     return;
   }
   const intervalMs = opts.intervalMs === undefined ? 1000 : parseCount(String(opts.intervalMs), '--interval-ms', 100);
-  const last = await watchStatus(address, { intervalMs, timeoutMs, onView: print, maxMs: 7 * 24 * 3600 * 1000 });
+  const last = await watchStatus(address, { intervalMs, timeoutMs, onView: print, maxMs: 7 * 24 * 3600 * 1000, token });
   if (last.state === 'failed') throw new PermafrostError('aborted', `the job failed: ${last.reason ?? 'no reason given'}`);
 }
 
@@ -63,7 +64,7 @@ export function registerStatus(program: Command): void {
     .option('--tls-ca <file>', "the job CA's certificate (without it: plaintext, for an --insecure coordinator)")
     .option('--tls-cert <file>', 'a certificate of the job (the tool certificate of `certs init`); or use the token')
     .option('--tls-key <file>', "that certificate's key")
-    .option('--token-file <file>', 'the job token (default: $PERMAFROST_TOKEN)')
+    .option('--token-file <file>', 'the job token, for either port (default: $PERMAFROST_TOKEN)')
     .action(async (opts: StatusOpts) => {
       const address = String(opts.coordinator);
       if (opts.grpc || opts.tlsCa !== undefined) await grpcStatus(address, opts);

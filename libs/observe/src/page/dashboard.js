@@ -267,7 +267,8 @@
   let failures = 0;
   async function poll() {
     try {
-      const r = await fetch('api/status', { cache: 'no-store' });
+      // the page's own query (?token=...) goes on to the API
+      const r = await fetch(`api/status${location.search}`, { cache: 'no-store' });
       if (!r.ok) throw new Error(`status ${r.status}`);
       draw(await r.json());
       failures = 0;

@@ -1,7 +1,7 @@
 /**
  * The connection guard (ConnectionGuard, @permafrost/transport-tcp) on grpc-js's HTTP/2 servers.
  *
- * A connection completes its handshake with its first call: a grpc-js client opens a connection
+ * A connection completes its handshake with its first call (after TLS's own, on a secure server): a grpc-js client opens a connection
  * for a call and sends the HTTP/2 preface and the call together, so a raw TCP connection that
  * never speaks, or speaks HTTP/2 but never calls, is destroyed after the handshake timeout.
  *
@@ -36,17 +36,21 @@ export function http2ServersOf(server: Server): EventEmitter[] {
 export function guardConnections(server: Server, guard: ConnectionGuard, closing: () => boolean): number {
   const servers = http2ServersOf(server);
   for (const h of servers) {
-    // Node's http2 server creates a connection's session, and emits 'session', synchronously in
-    // its own 'connection' listener: a listener put before it sees the socket first.
-    let accepted: Socket | undefined;
+    // 'connection' gives the raw socket; 'session' follows at once in plaintext, but only after
+    // the TLS handshake on a secure server, when other connections may have come in between: the
+    // session finds its socket by the peer's address and port.
+    const accepted = new Map<string, Socket>();
     h.prependListener('connection', (socket: Socket) => {
-      accepted = socket;
+      const key = `${socket.remoteAddress}:${socket.remotePort}`;
+      accepted.set(key, socket);
+      socket.once('close', () => accepted.delete(key));
       guard.accept(socket);
     });
     h.on('session', (session: ServerHttp2Session) => {
-      const socket = accepted;
-      accepted = undefined;
-      if (!socket || socket.remotePort !== session.socket?.remotePort) return;
+      const key = `${session.socket?.remoteAddress}:${session.socket?.remotePort}`;
+      const socket = accepted.get(key);
+      accepted.delete(key);
+      if (!socket) return;
       session.once('stream', () => guard.admit(socket));
       session.once('close', () => {
         if (closing()) socket.destroy();

@@ -18,6 +18,14 @@ export async function main(argv: string[]): Promise<number> {
   // before any command loads LMDB: its C diagnostics become JSON log lines too
   const raw = captureNativeStderr();
   if (raw) log().debug("native libraries' stderr lines stay raw", { reason: raw });
+  // Node's process warnings (grpc-js names an IP address as the TLS server name: DEP0123) are log
+  // lines too, not raw text between them
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => {
+    const fields = { name: w.name, code: (w as { code?: string }).code, message: w.message };
+    if (w.name === 'DeprecationWarning') log().debug('node warning', fields);
+    else log().warn('node warning', fields);
+  });
   const program = new Command('permafrost')
     .description('Distributed fine-tuning of TensorFlow.js models with frozen-feature caching')
     .version('0.1.0')

@@ -5,12 +5,17 @@
  * newest intact checkpoint to the end of the job.
  */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { childrenOf, jobFlags, runCli, runPaths, startCli, tempDir } from './support';
 
 const tmp = tempDir('checkpoint-crash');
 const ROUNDS = 20;
+// the lost rank must end the job (no elastic recovery: no restart, nobody to wait for), so that
+// each round resumes from the checkpoint files
+const config = join(tmp.path, 'no-restarts.yaml');
+writeFileSync(config, 'model:\n  name: mlp\ndata:\n  dataset: mnist\ncluster:\n  maxRestarts: 0\n  rejoinTimeoutMs: 500\n');
 
 /** a tiny job whose epochs (2 steps) take about as long as the checkpoint written after each */
 const job = (name: string) =>
@@ -33,7 +38,7 @@ describe('checkpoints survive kill -9', () => {
     let interruptedWrites = 0;
     for (let round = 0; round < ROUNDS; round++) {
       const flags = job(`r${round}`);
-      const c = startCli(['coordinator', 'start', '--local-workers', '1', ...flags]);
+      const c = startCli(['coordinator', 'start', '--config', config, '--local-workers', '1', ...flags]);
       // rank 0 logs an epoch as done after its checkpoint is written: from then on there is one to resume from
       await c.waitFor(/"msg":"epoch done"/, 90_000);
       const [worker] = childrenOf(c.child.pid as number, / worker start /);
@@ -50,7 +55,9 @@ describe('checkpoints survive kill -9', () => {
       killed++;
       const { checkpointDir } = runPaths(tmp.path, `r${round}`);
       interruptedWrites += leftovers(checkpointDir).length > 0 ? 1 : 0;
-      const resumed = await runCli(['coordinator', 'start', '--local-workers', '1', '--resume', ...flags], { timeoutMs: 120_000 });
+      const resumed = await runCli(['coordinator', 'start', '--config', config, '--local-workers', '1', '--resume', ...flags], {
+        timeoutMs: 120_000,
+      });
       assert.equal(resumed.code, 0, `round ${round}: ${resumed.stderr}`);
       assert.deepEqual(leftovers(checkpointDir), [], `round ${round}: temporary files left`);
       assert.ok(readdirSync(checkpointDir).includes('final'), `round ${round}: the resumed job wrote its final checkpoint`);

@@ -15,7 +15,7 @@
  * [--val 1024] [--epochs 5]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDataset, splitTrainVal } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
@@ -113,10 +113,15 @@ async function main(): Promise<void> {
   const script = new URL(import.meta.url).pathname;
   const extra = ['--samples', String(SAMPLES), '--val', String(VAL), '--epochs', String(EPOCHS)];
   const results: Record<string, VariantResult> = {};
+  // the 1-minute load average before each variant and after the last: the variants run one after
+  // another, so a wall-time ratio means something only if the machine was quiet throughout
+  const load: number[] = [];
   for (const v of Object.keys(POLICIES)) {
     process.stderr.write(`running ${v}...\n`);
+    load.push(loadavg()[0] ?? 0);
     results[v] = await runVariant<VariantResult>(script, v, extra);
   }
+  load.push(loadavg()[0] ?? 0);
   const a = results.none as VariantResult;
   const b = results.freezeout as VariantResult;
   const c = results.cached as VariantResult;
@@ -134,6 +139,7 @@ async function main(): Promise<void> {
     samples: SAMPLES,
     val: VAL,
     epochs: EPOCHS,
+    load,
     results,
     ratios,
   });

@@ -1,12 +1,15 @@
 /**
  * `permafrost status` against a running coordinator's HTTP port: --watch --json prints one view
  * per change, and the views show the job progressing to its end; a single --json view parses;
- * the text view names the state and the epoch; a bad or silent address is one line.
+ * the text view names the state and the epoch; a bad or silent address is one line. Over the
+ * control port (--grpc, a tool certificate of the job CA), --watch follows the Watch stream to the
+ * job's end, and a watch stopped with SIGINT closes its stream on the coordinator.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { freePort, jobFlags, runCli, startCli, tempDir } from './support';
+import { CLI, freePort, jobFlags, ROOT, runCli, startCli, tempDir, testTls, until } from './support';
 
 const tmp = tempDir('observe-status');
 // 1024 samples in batches of 8: 128 steps per epoch, several seconds of training
@@ -64,6 +67,61 @@ describe('permafrost status', () => {
     }
   });
 
+  it('--grpc --watch follows the Watch stream to the end; --json lines parse; SIGINT closes the stream', async () => {
+    const listen = `127.0.0.1:${await freePort()}`;
+    const coord = startCli(['coordinator', 'start', '--listen', listen, '--min-workers', '1', ...job]);
+    const tool = testTls('tool');
+    const grpc = ['status', '--coordinator', listen, '--grpc', '--tls-ca', tool.ca, '--tls-cert', tool.cert, '--tls-key', tool.key];
+    let worker: ReturnType<typeof startCli> | undefined;
+    let stopped: ReturnType<typeof startStatus> | undefined;
+    try {
+      await coord.waitFor(/"msg":"coordinator listening"/);
+      // both watches start while the job is still waiting for its worker
+      stopped = startStatus([...grpc, '--watch']);
+      const watching = runCli([...grpc, '--watch', '--json'], { timeoutMs: 170_000 });
+      await coord.waitFor(/"msg":"watch started".*"watchers":2/);
+      worker = startCli(['worker', 'start', '--coordinator', listen, '--id', 'w-0', '--cache-dir', join(tmp.path, 'grpc-cache')]);
+      // the text watch is stopped with SIGINT once it has shown training under way
+      const text = stopped;
+      await until(
+        'the text watch shows training',
+        async () => /^epoch \d\/3 {2}step [1-9]\d*\/128 /m.test(text.stdout()) || undefined,
+        120_000,
+      );
+      text.child.kill('SIGINT');
+      assert.equal(await text.exit, 0, text.stderr());
+      await coord.waitFor(/"msg":"watch ended".*"watchers":1/);
+      const watch = await watching;
+      assert.equal(watch.code, 0, watch.stderr);
+      const views = watch.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.equal(views[0].state, 'joining');
+      const steps = views.map((v) => v.globalStep as number);
+      assert.ok(new Set(steps.filter((s) => s > 0 && s < 3 * 128)).size >= 2, `progress seen while training: ${steps.join(' ')}`);
+      assert.deepEqual(
+        steps,
+        [...steps].sort((a, b) => a - b),
+        'steps never go back',
+      );
+      const last = views.at(-1);
+      assert.equal(last.state, 'finished');
+      assert.equal(last.globalStep, 3 * 128);
+      assert.equal(last.epochPoints.length, 3);
+      assert.deepEqual(
+        last.workers.map((w: { workerId: string }) => w.workerId),
+        ['w-0'],
+      );
+      assert.equal((await coord.exit).code, 0, coord.stderr());
+    } finally {
+      stopped?.child.kill('SIGKILL');
+      worker?.child.kill('SIGKILL');
+      coord.child.kill('SIGKILL');
+      await Promise.all([coord.exit, worker?.exit, stopped?.exit]);
+    }
+  });
+
   it('a bad or silent address is reported in one line', async () => {
     const bad = await runCli(['status', '--coordinator', 'nowhere']);
     assert.equal(bad.code, 2);
@@ -73,3 +131,18 @@ describe('permafrost status', () => {
     assert.match(silent.stderr, /^permafrost: no coordinator answers at http:\/\/127\.0\.0\.1:\d+\/api\/status \(ECONNREFUSED\)$/m);
   });
 });
+
+/** `permafrost status ...args` as a child whose output the test reads while it runs. */
+function startStatus(args: string[]) {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, PERMAFROST_LOG: 'info' } });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
+  const exit = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+  return { child, exit, stdout: () => out, stderr: () => err };
+}

@@ -143,8 +143,9 @@ export class StatusWatch {
     stream.onClose(() => {
       w.dropped();
       this.watchers.delete(w);
+      log().info('watch ended', { peer: stream.peer, watchers: this.watchers.size });
     });
-    log().debug('watch started', { peer: stream.peer, watchers: this.watchers.size });
+    log().info('watch started', { peer: stream.peer, watchers: this.watchers.size });
     w.push();
   }
 

@@ -44,21 +44,7 @@ describe('permafrost status', () => {
       assert.equal(first.totalSteps, 3 * 128);
       const watch = await watching;
       assert.equal(watch.code, 0, watch.stderr);
-      const views = watch.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l));
-      const steps = views.map((v) => v.globalStep as number);
-      assert.ok(new Set(steps.filter((s) => s > 0 && s < 3 * 128)).size >= 2, `progress seen while training: ${steps.join(' ')}`);
-      assert.deepEqual(
-        steps,
-        [...steps].sort((a, b) => a - b),
-        'steps never go back',
-      );
-      const last = views.at(-1);
-      assert.equal(last.state, 'finished');
-      assert.equal(last.globalStep, 3 * 128);
-      assert.equal(last.epochPoints.length, 3);
+      const { last } = watchedToEnd(watch.stdout);
       assert.equal(last.workers.length, 1);
       assert.equal((await coord.exit).code, 0, coord.stderr());
     } finally {
@@ -93,22 +79,8 @@ describe('permafrost status', () => {
       await coord.waitFor(/"msg":"watch ended".*"watchers":1/);
       const watch = await watching;
       assert.equal(watch.code, 0, watch.stderr);
-      const views = watch.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l));
-      assert.equal(views[0].state, 'joining');
-      const steps = views.map((v) => v.globalStep as number);
-      assert.ok(new Set(steps.filter((s) => s > 0 && s < 3 * 128)).size >= 2, `progress seen while training: ${steps.join(' ')}`);
-      assert.deepEqual(
-        steps,
-        [...steps].sort((a, b) => a - b),
-        'steps never go back',
-      );
-      const last = views.at(-1);
-      assert.equal(last.state, 'finished');
-      assert.equal(last.globalStep, 3 * 128);
-      assert.equal(last.epochPoints.length, 3);
+      const { first, last } = watchedToEnd(watch.stdout);
+      assert.equal(first.state, 'joining');
       assert.deepEqual(
         last.workers.map((w: { workerId: string }) => w.workerId),
         ['w-0'],
@@ -131,6 +103,26 @@ describe('permafrost status', () => {
     assert.match(silent.stderr, /^permafrost: no coordinator answers at http:\/\/127\.0\.0\.1:\d+\/api\/status \(ECONNREFUSED\)$/m);
   });
 });
+
+/** The JSON views a `--watch --json` printed: each parses, the steps advance while training and never go back, the last is the end. */
+function watchedToEnd(stdout: string) {
+  const views = stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  const steps = views.map((v) => v.globalStep as number);
+  assert.ok(new Set(steps.filter((s) => s > 0 && s < 3 * 128)).size >= 2, `progress seen while training: ${steps.join(' ')}`);
+  assert.deepEqual(
+    steps,
+    [...steps].sort((a, b) => a - b),
+    'steps never go back',
+  );
+  const last = views.at(-1);
+  assert.equal(last.state, 'finished');
+  assert.equal(last.globalStep, 3 * 128);
+  assert.equal(last.epochPoints.length, 3);
+  return { first: views[0], last };
+}
 
 /** `permafrost status ...args` as a child whose output the test reads while it runs. */
 function startStatus(args: string[]) {

@@ -12,6 +12,8 @@ import { describe, it } from 'node:test';
 import { CLI, freePort, jobFlags, ROOT, runCli, startCli, tempDir, testTls, until } from './support';
 
 const tmp = tempDir('observe-status');
+// on a loaded shared machine these jobs take minutes; the limits only stop a hung run
+const LIMIT_MS = 400_000;
 // 1024 samples in batches of 8: 128 steps per epoch, several seconds of training
 const job = jobFlags({
   model: 'mlp',
@@ -26,14 +28,18 @@ const job = jobFlags({
 describe('permafrost status', () => {
   it('--watch shows progress changing until the job ends; --json parses', async () => {
     const http = `127.0.0.1:${await freePort()}`;
-    const coord = startCli(['coordinator', 'start', '--local-workers', '1', '--http', http, '--linger-ms', '3000', ...job]);
+    const coord = startCli(
+      ['coordinator', 'start', '--local-workers', '1', '--http', http, '--linger-ms', '3000', ...job],
+      {},
+      { killAfterMs: LIMIT_MS },
+    );
     try {
-      await coord.waitFor(/"msg":"http listening"/);
+      await coord.waitFor(/"msg":"http listening"/, 120_000);
       // the watch starts while the worker is still joining (building its model takes seconds)
-      const watching = runCli(['status', '--coordinator', http, '--watch', '--json', '--interval-ms', '200'], { timeoutMs: 170_000 });
+      const watching = runCli(['status', '--coordinator', http, '--watch', '--json', '--interval-ms', '200'], { timeoutMs: LIMIT_MS });
       const [once, text] = await Promise.all([
-        runCli(['status', '--coordinator', http, '--json'], { timeoutMs: 120_000 }),
-        runCli(['status', '--coordinator', http], { timeoutMs: 120_000 }),
+        runCli(['status', '--coordinator', http, '--json'], { timeoutMs: LIMIT_MS }),
+        runCli(['status', '--coordinator', http], { timeoutMs: LIMIT_MS }),
       ]);
       assert.equal(text.code, 0, text.stderr);
       assert.match(text.stdout, /^job \S+ {2}(joining|running|finished) /m);
@@ -55,18 +61,22 @@ describe('permafrost status', () => {
 
   it('--grpc --watch follows the Watch stream to the end; --json lines parse; SIGINT closes the stream', async () => {
     const listen = `127.0.0.1:${await freePort()}`;
-    const coord = startCli(['coordinator', 'start', '--listen', listen, '--min-workers', '1', ...job]);
+    const coord = startCli(['coordinator', 'start', '--listen', listen, '--min-workers', '1', ...job], {}, { killAfterMs: LIMIT_MS });
     const tool = testTls('tool');
     const grpc = ['status', '--coordinator', listen, '--grpc', '--tls-ca', tool.ca, '--tls-cert', tool.cert, '--tls-key', tool.key];
     let worker: ReturnType<typeof startCli> | undefined;
     let stopped: ReturnType<typeof startStatus> | undefined;
     try {
-      await coord.waitFor(/"msg":"coordinator listening"/);
+      await coord.waitFor(/"msg":"coordinator listening"/, 120_000);
       // both watches start while the job is still waiting for its worker
       stopped = startStatus([...grpc, '--watch']);
-      const watching = runCli([...grpc, '--watch', '--json'], { timeoutMs: 170_000 });
-      await coord.waitFor(/"msg":"watch started".*"watchers":2/);
-      worker = startCli(['worker', 'start', '--coordinator', listen, '--id', 'w-0', '--cache-dir', join(tmp.path, 'grpc-cache')]);
+      const watching = runCli([...grpc, '--watch', '--json'], { timeoutMs: LIMIT_MS });
+      await coord.waitFor(/"msg":"watch started".*"watchers":2/, LIMIT_MS);
+      worker = startCli(
+        ['worker', 'start', '--coordinator', listen, '--id', 'w-0', '--cache-dir', join(tmp.path, 'grpc-cache')],
+        {},
+        { killAfterMs: LIMIT_MS },
+      );
       // the text watch is stopped with SIGINT once it has shown training under way
       const text = stopped;
       await until(
@@ -76,7 +86,7 @@ describe('permafrost status', () => {
       );
       text.child.kill('SIGINT');
       assert.equal(await text.exit, 0, text.stderr());
-      await coord.waitFor(/"msg":"watch ended".*"watchers":1/);
+      await coord.waitFor(/"msg":"watch ended".*"watchers":1/, 120_000);
       const watch = await watching;
       assert.equal(watch.code, 0, watch.stderr);
       const { first, last } = watchedToEnd(watch.stdout);

@@ -78,7 +78,12 @@ describe('FleetView', () => {
   it('a new generation names who left and joined; the status text lists the change', async () => {
     const view = new FleetView(plan);
     view.membership({ generation: 1n, members, reason: 'formed' });
-    view.membership({ generation: 2n, members: [{ workerId: 'a', rank: 0 }], reason: 'worker b (rank 1) disconnected' });
+    view.membership({
+      generation: 2n,
+      members: [{ workerId: 'a', rank: 0 }],
+      reason: 'worker a (rank 0) halted: peer gone',
+      left: [{ workerId: 'b', reason: 'disconnected' }],
+    });
     view.membership({
       generation: 3n,
       members: [...members, { workerId: 'c', rank: 2 }],
@@ -89,13 +94,13 @@ describe('FleetView', () => {
       m.map((e) => [e.generation, e.workers, e.left, e.joined]),
       [
         [1, ['a', 'b'], [], []],
-        [2, ['a'], ['b'], []],
+        [2, ['a'], [{ workerId: 'b', reason: 'disconnected' }], []],
         [3, ['a', 'b', 'c'], [], ['b', 'c']],
       ],
     );
     assert.equal(await value(view, 'permafrost_generation'), '3');
     const text = formatStatus(view.status());
-    assert.match(text, /^generation 2: 1 workers \(left b\): worker b \(rank 1\) disconnected$/m);
+    assert.match(text, /^generation 2: 1 workers \(left b: disconnected\): worker a \(rank 0\) halted: peer gone$/m);
     assert.match(text, /^generation 3: 3 workers \(joined b, c\): worker b joins$/m);
   });
 

@@ -61,7 +61,12 @@ export class FleetView {
   }
 
   /** A membership formed: generation 1, then one per elastic change, with its reason. */
-  membership(e: { generation: number | bigint; members: readonly { workerId: string; rank: number }[]; reason: string }): void {
+  membership(e: {
+    generation: number | bigint;
+    members: readonly { workerId: string; rank: number }[];
+    reason: string;
+    left?: readonly { workerId: string; reason: string }[];
+  }): void {
     this.generation = Number(e.generation);
     const ids = new Set(e.members.map((m) => m.workerId));
     for (const id of [...this.workers.keys()]) if (!ids.has(id)) this.workers.delete(id);
@@ -76,7 +81,9 @@ export class FleetView {
       generation: this.generation,
       at: new Date().toISOString(),
       workers,
-      left: before.size === 0 ? [] : [...before].filter((id) => !ids.has(id)),
+      left: [...before]
+        .filter((id) => !ids.has(id))
+        .map((workerId) => ({ workerId, reason: e.left?.find((l) => l.workerId === workerId)?.reason ?? '' })),
       joined: before.size === 0 ? [] : workers.filter((id) => !before.has(id)),
       reason: e.reason,
     });

@@ -83,10 +83,9 @@ function reportMembership(r: RunReport): MembershipEvent[] {
   let workers = r.members.map((m) => m.workerId).sort();
   const events: MembershipEvent[] = [];
   for (const c of [...(r.membership ?? [])].reverse()) {
-    const left = c.left.map((l) => l.workerId);
-    const reason = c.left.map((l) => `${l.workerId} ${l.reason}`).join('; ') || (c.joined.length ? `${c.joined.join(', ')} joined` : '');
-    events.unshift({ generation: c.generation, at: '', workers, left, joined: c.joined, reason });
-    workers = [...workers.filter((w) => !c.joined.includes(w)), ...left].sort();
+    const reason = c.left.map((l) => `worker ${l.workerId} ${l.reason}`).join('; ') || `worker ${c.joined.join(', ')} joins`;
+    events.unshift({ generation: c.generation, at: '', workers, left: c.left, joined: c.joined, reason });
+    workers = [...workers.filter((w) => !c.joined.includes(w)), ...c.left.map((l) => l.workerId)].sort();
   }
   const first = { generation: 1, at: r.startedAt, workers, left: [], joined: [], reason: 'formed' };
   return [first, ...events];

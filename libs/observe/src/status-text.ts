@@ -50,7 +50,8 @@ export function formatStatus(v: StatusView): string {
     }
   }
   for (const m of v.membership.slice(1)) {
-    const who = [m.left.length ? `left ${m.left.join(', ')}` : '', m.joined.length ? `joined ${m.joined.join(', ')}` : ''].filter(Boolean);
+    const left = m.left.map((l) => (l.reason ? `${l.workerId}: ${l.reason}` : l.workerId));
+    const who = [left.length ? `left ${left.join(', ')}` : '', m.joined.length ? `joined ${m.joined.join(', ')}` : ''].filter(Boolean);
     lines.push(`generation ${m.generation}: ${m.workers.length} workers${who.length ? ` (${who.join('; ')})` : ''}: ${m.reason}`);
   }
   for (const f of v.failures) lines.push(`failure at ${f.at}: ${f.reason}`);

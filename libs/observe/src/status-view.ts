@@ -57,8 +57,8 @@ export interface MembershipEvent {
   /** when it formed; empty when unknown (a report's membership changes carry no time) */
   at: string;
   workers: string[];
-  /** who the generation before had and this one lacks, and who is new; both empty for the first */
-  left: string[];
+  /** who the generation before had and this one lacks (and why, when known), and who is new; both empty for the first */
+  left: { workerId: string; reason: string }[];
   joined: string[];
   reason: string;
 }

@@ -193,7 +193,7 @@
       m.generation,
       m.at ? m.at.replace('T', ' ').replace(/\..*/, '') : '-',
       list(m.workers),
-      list(m.left),
+      list((m.left || []).map((l) => (l.reason ? `${l.workerId}: ${l.reason}` : l.workerId))),
       list(m.joined),
       m.reason,
     ]);

@@ -32,21 +32,24 @@ import {
 const tmp = tempDir('observe-dashboard');
 const OUT = join(ROOT, 'tmp', 'test-output', 'observe-dashboard');
 const paths = runPaths(tmp.path, 'freezeout');
-// mlp blocks: flatten | dense_1 | dense_2; k = 2 leaves dense_1 and dense_2 to freeze, linear t0 = 0.5
-const job = jobFlags({
-  model: 'mlp',
-  inputSize: 14,
-  trainSamples: 960,
-  valSamples: 60,
-  freeze: 'freezeout',
-  k: 2,
-  schedule: 'linear',
-  t0: 0.5,
-  epochs: 3,
-  batchSize: 16,
-  seed: 5,
-  ...paths,
-});
+// mlp blocks: flatten | dense_1 | dense_2; k = 2 leaves dense_1 and dense_2 to freeze, linear t0 = 0.5;
+// 3 epochs of 60 steps
+const freezeoutJob = (where: ReturnType<typeof runPaths>) =>
+  jobFlags({
+    model: 'mlp',
+    inputSize: 14,
+    trainSamples: 960,
+    valSamples: 60,
+    freeze: 'freezeout',
+    k: 2,
+    schedule: 'linear',
+    t0: 0.5,
+    epochs: 3,
+    batchSize: 16,
+    seed: 5,
+    ...where,
+  });
+const job = freezeoutJob(paths);
 const BLOCKS = ['dense_1', 'dense_2'];
 // on a loaded shared machine a job takes minutes; the limits only stop a hung run
 const LIMIT_MS = 300_000;
@@ -124,18 +127,7 @@ describe('the dashboard of an elastic run in Chromium', () => {
     if (!toolOrSkip(CHROMIUM, t)) return;
     mkdirSync(OUT, { recursive: true });
     const http = `127.0.0.1:${await freePort()}`;
-    // 3 epochs of 30 steps (1440 samples, batch 48)
-    const elastic = jobFlags({
-      model: 'mlp',
-      inputSize: 14,
-      trainableLast: 2,
-      trainSamples: 1440,
-      valSamples: 60,
-      epochs: 3,
-      batchSize: 48,
-      seed: 5,
-      ...runPaths(tmp.path, 'elastic'),
-    });
+    const elastic = freezeoutJob(runPaths(tmp.path, 'elastic'));
     const coord = startCli(
       ['coordinator', 'start', '--local-workers', '3', '--http', http, '--linger-ms', '5000', ...elastic],
       {},

@@ -107,7 +107,8 @@ export abstract class Reforming extends CoordinatorBase {
     this.results = new Map();
     this.reform = undefined;
     this.setState('running');
-    this.events.emit('membership', { generation: formed.generation, members: formed.members, reason: r.reason });
+    const left = [...r.left].map(([workerId, reason]) => ({ workerId, reason }));
+    this.events.emit('membership', { generation: formed.generation, members: formed.members, reason: r.reason, left });
     const now = Date.now();
     for (const m of formed.members) this.lastSeen.set(m.workerId, now);
     this.announce(formed, point, epoch);

@@ -233,7 +233,13 @@ export class Coordinator extends Reforming implements CoordinatorHandlers {
       return;
     }
     const checkpoint = decoded.find((d) => d.checkpointDir)?.checkpointDir;
-    const record = epochRecord(ranks, (performance.now() - this.epochStarted) / 1000, checkpoint);
+    const wallSeconds = (performance.now() - this.epochStarted) / 1000;
+    const record = epochRecord(ranks, wallSeconds, checkpoint);
+    // a membership change restarts the workers' epoch clocks and counts at the resume step: the
+    // epoch's time is then the coordinator's, and its samples the training set (exactly once)
+    if (this.changes.some((c) => c.epoch === this.epoch)) {
+      Object.assign(record, { seconds: wallSeconds, samplesPerSec: this.opts.trainIds.length / wallSeconds });
+    }
     this.records.push(record);
     this.opts.onEpoch?.(record);
     this.events.emit('epoch', record);

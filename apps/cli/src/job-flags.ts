@@ -22,7 +22,7 @@ export const JOB_FLAGS: FlagDef[] = [
   { flag: '--random-init', path: 'model.pretrained', help: 'bundled backbone with seeded random weights (baseline)', kind: 'negate' },
   { flag: '--boundary <layer>', path: 'freeze.boundary', help: 'last frozen layer', kind: 'string' },
   { flag: '--trainable-last <k>', path: 'freeze.trainableLast', help: 'freeze all but the last k layers', kind: 'int' },
-  { flag: '--freeze <policy>', path: 'freeze.policy', help: 'prefix | last-k | freezeout (default prefix)', kind: 'string' },
+  { flag: '--freeze <policy>', path: 'freeze.policy', help: 'prefix | last-k | freezeout | none (default prefix)', kind: 'string' },
   { flag: '--k <blocks>', path: 'freeze.k', help: 'last-k and freezeout: blocks left trainable before the head', kind: 'int' },
   { flag: '--schedule <shape>', path: 'freeze.schedule', help: 'freezeout: linear | squared | cubic (default cubic)', kind: 'string' },
   { flag: '--t0 <x>', path: 'freeze.t0', help: 'freezeout: first freeze time before the power, in (0,1] (default 0.8)', kind: 'number' },

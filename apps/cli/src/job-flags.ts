@@ -15,7 +15,12 @@ interface FlagDef {
 }
 
 export const JOB_FLAGS: FlagDef[] = [
-  { flag: '--model <name|path>', path: 'model.name', help: 'mobilenet_v2 | mlp | cnn-small | PATH/model.json', kind: 'string' },
+  {
+    flag: '--model <name|path>',
+    path: 'model.name',
+    help: 'mobilenet_v2 | mlp | cnn-small | resnet-small | PATH/model.json',
+    kind: 'string',
+  },
   { flag: '--input-size <px>', path: 'model.inputSize', help: 'square input size in pixels', kind: 'int' },
   { flag: '--cut <layer>', path: 'model.cut', help: "backbone's last layer when a head is used (mobilenet_v2: out_relu)", kind: 'string' },
   { flag: '--head <spec>', path: 'model.head', help: 'head to put on the backbone, e.g. gap-128 or flatten-256-d0.2', kind: 'string' },

@@ -75,4 +75,17 @@ describe('training the whole network', () => {
     const r = await runCli(['train', '--dry-run', ...job('all-layers', { trainableLast: 4 })]);
     assert.equal(r.code, 0, r.stderr);
   });
+
+  it('the dry run of FreezeOut from the input plans every block, the first one included', async () => {
+    const r = await runCli(['train', '--dry-run', ...job('plan', { model: 'resnet-small', inputSize: 12, freeze: 'freezeout' })]);
+    assert.equal(r.code, 0, r.stderr);
+    const blocks = r.stdout.split('\n').filter((l) => /^(stem|stage\d_unit1) /.test(l));
+    assert.deepEqual(
+      blocks.map((l) => l.split(/\s+/)[0]),
+      ['stem', 'stage1_unit1', 'stage2_unit1', 'stage3_unit1'],
+    );
+    // cubic, t0 = 0.8: the stem at t = 0.512 of 30 steps
+    assert.match(blocks[0] ?? '', /^stem\s+0\.512\s+16\s+2\s/);
+    assert.match(r.stdout, /expected speedup over no freezing: \d\.\d\dx .*, \d\.\d\dx with the cache/);
+  });
 });

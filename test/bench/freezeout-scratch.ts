@@ -18,17 +18,14 @@
  *
  * Run: npx nx run bench:freezeout-scratch -- [--samples 8192] [--val 1024] [--epochs 10]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { openDataset, splitTrainVal } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
 import { FreezePlan, type FreezePolicy, previewSchedule } from '@permafrost/freeze';
 import { type Assembled, assemble } from '@permafrost/model';
-import { type EpochRecord, fit } from '@permafrost/trainer';
-import { sgd } from '@permafrost/trainer/testing';
-import type * as tf from '@tensorflow/tfjs-core';
+import { countLayerSamples, sgd } from '@permafrost/trainer/testing';
 import { arg, machine, runVariant, writeResults } from './support/bench-util';
+import { type TimedFit, timedFit } from './support/timed-fit';
 
 const SAMPLES = Number(arg('samples', '8192'));
 const VAL = Number(arg('val', '1024'));
@@ -39,14 +36,10 @@ const LR = 0.05;
 const SCHEDULES = ['linear', 'squared', 'cubic'] as const;
 const T0S = [0.5, 0.8];
 
-interface VariantResult {
+interface VariantResult extends TimedFit {
   variant: string;
   backend: string;
   threads?: number;
-  wallSeconds: number;
-  trainSeconds: number;
-  epochs: Pick<EpochRecord, 'epoch' | 'seconds' | 'valAccuracy' | 'boundary' | 'trainableLayers' | 'cached'>[];
-  valAccuracy: number;
   /** samples through each block's first layer over the whole run, block name -> count */
   blockSamples: Record<string, number>;
   /** the schedule preview's expected speedup over (a): frozen layers running forward, and cached */
@@ -62,18 +55,8 @@ function policyOf(name: string): FreezePolicy {
 }
 
 /** Counts the samples through the first layer of every block. */
-function countBlocks(model: Assembled): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const b of model.layout.blocks) {
-    counts[b.name] = 0;
-    const layer = model.full.getLayer(b.layers[0] as string);
-    const call = layer.call.bind(layer);
-    layer.call = (inputs, kwargs) => {
-      counts[b.name] = (counts[b.name] ?? 0) + (((Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor).shape[0] ?? 0);
-      return call(inputs, kwargs);
-    };
-  }
-  return counts;
+function countBlocks(model: Assembled): Record<string, { samples: number }> {
+  return Object.fromEntries(model.layout.blocks.map((b) => [b.name, countLayerSamples(model.full, b.layers[0] as string)]));
 }
 
 function expectedSpeedups(model: Assembled, policy: FreezePolicy, stepsPerEpoch: number) {
@@ -87,52 +70,22 @@ async function variant(name: string): Promise<VariantResult> {
   const policy = policyOf(name);
   const engine = await initEngine('auto', { threads: 'auto' });
   const dataset = await openDataset('fashion-mnist');
-  const { train, val } = splitTrainVal(dataset, { seed: SEED, trainSamples: SAMPLES, valSamples: VAL });
-  const model = await assemble({ name: 'resnet-small' }, { policy: policy.policy }, dataset.numClasses, SEED);
-  const blockSamples = countBlocks(model);
-  const cacheDir = mkdtempSync(join(tmpdir(), 'permafrost-bench-scratch-'));
   try {
-    const t0 = performance.now();
-    const r = await fit({
-      model,
-      dataset,
-      trainIds: train,
-      valIds: val,
-      epochs: EPOCHS,
-      batchSize: BATCH,
-      seed: SEED,
-      optimizer: sgd(LR, { momentum: 0.9, nesterov: true, weightDecay: 5e-4 }),
-      freeze: policy,
-      cache: name.startsWith('cached') ? { dir: cacheDir, codec: 'float32', modelName: 'resnet-small' } : undefined,
-      onProgress: (e) => {
-        if (e.type === 'epoch') {
-          const { epoch, seconds, valAccuracy } = e.record;
-          process.stderr.write(`${name}: epoch ${epoch} ${seconds.toFixed(1)} s, val ${valAccuracy.toFixed(4)}\n`);
-        }
-      },
-    });
-    const wallSeconds = (performance.now() - t0) / 1000;
-    r.trainer.dispose();
+    const { train, val } = splitTrainVal(dataset, { seed: SEED, trainSamples: SAMPLES, valSamples: VAL });
+    const model = await assemble({ name: 'resnet-small' }, { policy: policy.policy }, dataset.numClasses, SEED);
+    const counters = countBlocks(model);
+    const optimizer = sgd(LR, { momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
+    const job = { model, dataset, trainIds: train, valIds: val, epochs: EPOCHS, batchSize: BATCH, seed: SEED, optimizer, freeze: policy };
+    const r = await timedFit(name, job, name.startsWith('cached'));
     return {
+      ...r,
       variant: name,
       backend: engine.backend,
       threads: engine.threads,
-      wallSeconds,
-      trainSeconds: r.epochs.reduce((a, e) => a + e.seconds, 0),
-      epochs: r.epochs.map(({ epoch, seconds, valAccuracy, boundary, trainableLayers, cached }) => ({
-        epoch,
-        seconds,
-        valAccuracy,
-        boundary,
-        trainableLayers,
-        cached,
-      })),
-      valAccuracy: r.epochs.at(-1)?.valAccuracy ?? Number.NaN,
-      blockSamples,
+      blockSamples: Object.fromEntries(Object.entries(counters).map(([b, c]) => [b, c.samples])),
       expected: expectedSpeedups(model, policy, Math.max(1, Math.ceil(train.length / BATCH))),
     };
   } finally {
-    rmSync(cacheDir, { recursive: true, force: true });
     await dataset.close();
   }
 }

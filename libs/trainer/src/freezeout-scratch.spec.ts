@@ -7,10 +7,8 @@ import { openDataset } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
 import type { FreezePolicy } from '@permafrost/freeze';
 import { assemble } from '@permafrost/model';
-import type * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
 import { fit } from './fit';
-import { maxRelDiff, sgd, smallRun } from './testing';
+import { countLayerSamples, maxRelDiff, sgd, smallRun } from './testing';
 
 const root = mkdtempSync(join(tmpdir(), 'permafrost-scratch-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -20,22 +18,10 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const freezeout: FreezePolicy = { policy: 'freezeout', schedule: 'linear', t0: 0.5, scaleLr: true };
 const BLOCKS = ['stem', 'stage1_unit1', 'stage2_unit1', 'stage3_unit1'];
 
-/** Counts the samples that go through the model's first layer (training and inference). */
-function countFirstLayer(model: tfl.LayersModel): { samples: number } {
-  const counter = { samples: 0 };
-  const layer = model.getLayer('stem_conv');
-  const call = layer.call.bind(layer);
-  layer.call = (inputs, kwargs) => {
-    counter.samples += ((Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor).shape[0] ?? 0;
-    return call(inputs, kwargs);
-  };
-  return counter;
-}
-
 async function run(cacheDir?: string) {
   const dataset = await openDataset('mnist');
   const model = await assemble({ name: 'resnet-small', inputSize: 12 }, { policy: 'freezeout' }, 10, 21);
-  const first = countFirstLayer(model.full);
+  const first = countLayerSamples(model.full, 'stem_conv');
   const layersOf = (block: string) => model.layout.blocks.find((b) => b.name === block)?.layers ?? [];
   // every weight of a block: kernels, BN scale and offset, and BN moving statistics
   const snapshot = (block: string) =>

@@ -65,13 +65,37 @@ function killed(name: string, afterMs: number): Promise<{ code: number | null; s
 }
 
 const loadAtStart = loadavg()[0] ?? Number.NaN;
+
+interface Run {
+  killAfterMs: number;
+  code: number | null;
+  seconds: number;
+  relativeDiff: number | null;
+}
+
+const completed = (runs: readonly Run[]) => runs.filter((r) => r.code === 0 && r.relativeDiff !== null && r.relativeDiff < 1e-4).length;
+
+/** The result file: the jobs run so far of the `--jobs` asked for, and the 1-minute load average at the start and now (a shared machine). */
+function result(runs: readonly Run[]) {
+  const loadAverage = [loadAtStart, loadavg()[0] ?? Number.NaN].map((x) => Math.round(x * 10) / 10);
+  return {
+    date: new Date().toISOString(),
+    machine: machine(),
+    jobs: runs.length,
+    asked: JOBS,
+    seed: SEED,
+    completed: completed(runs),
+    loadAverage,
+    runs,
+  };
+}
 try {
   await initEngine('wasm');
   const single = await runCli(['train', ...job('single')], { timeoutMs: 300_000 });
   if (single.code !== 0) throw new Error(single.stderr);
   const want = await checkpointWeights(runPaths(root, 'single').checkpointDir);
   const scale = Math.max(...want.map((w) => w.reduce((a, x) => Math.max(a, Math.abs(x)), 0)));
-  const runs: { killAfterMs: number; code: number | null; seconds: number; relativeDiff: number | null }[] = [];
+  const runs: Run[] = [];
   for (let i = 0; i < JOBS; i++) {
     const killAfterMs = Math.round(2000 + random() * 20_000);
     const { code, seconds } = await killed(`job-${i}`, killAfterMs);
@@ -79,20 +103,10 @@ try {
     // JSON has no NaN: a job that failed has no weights to compare
     runs.push({ killAfterMs, code, seconds: Math.round(seconds * 10) / 10, relativeDiff: Number.isFinite(diff) ? diff : null });
     process.stderr.write(`job ${i}: kill after ${killAfterMs} ms, exit ${code}, relative weight difference ${diff}\n`);
+    // after every job: a soak cut short still leaves the jobs it ran
+    writeResults('elastic-soak', result(runs));
   }
-  const good = runs.filter((r) => r.code === 0 && r.relativeDiff !== null && r.relativeDiff < 1e-4).length;
-  process.stdout.write(`${good}/${JOBS} completed with equal weights\n`);
-  // the 1-minute load average at the start and the end: the machine is shared
-  const loadAverage = [loadAtStart, loadavg()[0] ?? Number.NaN].map((x) => Math.round(x * 10) / 10);
-  writeResults('elastic-soak', {
-    date: new Date().toISOString(),
-    machine: machine(),
-    jobs: JOBS,
-    seed: SEED,
-    completed: good,
-    loadAverage,
-    runs,
-  });
+  process.stdout.write(`${completed(runs)}/${JOBS} completed with equal weights\n`);
 } finally {
   rmSync(root, { recursive: true, force: true });
 }

@@ -14,7 +14,10 @@ interface Run {
 }
 
 interface Result extends ResultBase {
+  /** jobs run */
   jobs: number;
+  /** jobs asked for (`--jobs`) */
+  asked: number;
   seed: number;
   completed: number;
   loadAverage: number[];
@@ -32,11 +35,12 @@ export const elasticSoak: Section = {
     const r = json as Result;
     const [start, end] = r.loadAverage;
     return [
-      ...setup(`node --import tsx test/soak/elastic-soak.ts --jobs ${r.jobs} --seed ${r.seed}`, r.date, r.machine, [
+      ...setup(`node --import tsx test/soak/elastic-soak.ts --jobs ${r.asked} --seed ${r.seed}`, r.date, r.machine, [
         'job: mlp on 14x14 MNIST, last 2 layers trainable, 1440 training and 60 validation samples, batch 48, adam, 3 epochs, 3 local workers',
         'each job: worker local-1 is killed with SIGKILL 2 to 22 s (seeded) after the first worker joined; the coordinator restarts it',
         `1-minute load average at the start and the end: ${num(start ?? Number.NaN)}, ${num(end ?? Number.NaN)} (a shared machine)`,
-        ...(r.jobs < FULL ? [`${r.jobs} of the ${FULL} jobs of the full run (\`--jobs ${FULL}\`)`] : []),
+        ...(r.jobs < r.asked ? [`stopped after ${r.jobs} of the ${r.asked} jobs asked for`] : []),
+        ...(r.asked < FULL ? [`${r.asked} jobs, not the ${FULL} of the full run (\`--jobs ${FULL}\`)`] : []),
       ]),
       '',
       table(

@@ -22,8 +22,9 @@
  * coordinator says Halt to the others, waits for each one's Halted (its newest commit) and forms
  * the next generation of the survivors and any worker that joined meanwhile (on standby: it
  * joined, built its model and said Hello): a Regroup to each names its rank, shards, the resume
- * step and the state rank. Below `minWorkers` it waits `rejoinTimeoutMs` for workers, then fails
- * naming the missing ones; more than `maxRestarts` changes fail the job too.
+ * step and the state rank. Below `minWorkers` it waits `rejoinTimeoutMs` for workers, then has a
+ * survivor checkpoint the newest commit (last-checkpoint.ts) and fails naming the missing ones;
+ * more than `maxRestarts` changes fail the job too.
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import {
@@ -48,8 +49,10 @@ import { CoordinatorEvents, type JobState } from './coordinator-events';
 import { checkEpoch } from './epoch-checks';
 import { type HaltReport, type MembershipChange, Reform, ShardLedger } from './generations';
 import type { Caller, CoordinatorHandlers, SessionStream } from './handlers';
+import { LastCheckpoint } from './last-checkpoint';
 import { type Formed, type JoinInfo, type Member, Membership, MembershipError } from './membership';
 import { decodeRankEpoch } from './session-codec';
+import { WorkerFailures } from './worker-failures';
 
 const peerInfo = (m: Member) =>
   create(PeerInfoSchema, { rank: m.rank, workerId: m.workerId, address: m.peerAddress, dataAddress: m.dataAddress ?? '' });
@@ -69,6 +72,8 @@ export interface CoordinatorOptions {
   rejoinTimeoutMs: number;
   /** membership changes the job survives */
   maxRestarts: number;
+  /** losses of one worker id the job survives; one more excludes that worker (default 3) */
+  maxWorkerFailures?: number;
   /** the job's seed (the epoch orders, for exactly-once accounting across changes) */
   seed: number;
   joinTimeoutMs: number;
@@ -82,6 +87,8 @@ export interface CoordinatorOptions {
   startEpoch: number;
   /** the checkpoint directory workers restore from ('' for a fresh job) */
   resumeFrom: string;
+  /** the global step of that checkpoint: one mid-epoch continues startEpoch there (default 0) */
+  resumeStep?: number;
   /** write a checkpoint at every epoch end (always at the last) */
   checkpointEveryEpoch: boolean;
   /** the freeze plan whose boundary events every epoch plan announces (default: none) */
@@ -115,6 +122,8 @@ export class Coordinator implements CoordinatorHandlers {
   private modelInfo: Record<string, unknown> = {};
   private state: JobState = 'joining';
   private reform: Reform | undefined;
+  private readonly lastCheckpoint = new LastCheckpoint();
+  private readonly failures: WorkerFailures;
   /** membership, progress, epoch and state events, for observers */
   readonly events = new CoordinatorEvents();
   private watchdog: NodeJS.Timeout | undefined;
@@ -143,6 +152,12 @@ export class Coordinator implements CoordinatorHandlers {
       this.rejectDone = reject;
     });
     this.done.catch(() => undefined);
+    this.failures = new WorkerFailures(opts.jobId, opts.maxWorkerFailures ?? 3);
+  }
+
+  /** Whether `workerId` failed too often and may not take part any more (worker-failures.ts). */
+  excluded(workerId: string): boolean {
+    return this.failures.excluded(workerId);
   }
 
   private get members(): Member[] {
@@ -167,6 +182,7 @@ export class Coordinator implements CoordinatorHandlers {
         `worker ${req.workerId} was started for job ${req.jobId}, but this coordinator runs job ${this.opts.jobId}`,
       );
     }
+    if (this.failures.excluded(req.workerId)) throw this.failures.refusal(req.workerId);
     const info = { workerId: req.workerId, peerAddress: req.peerAddress, dataAddress: req.dataAddress, backend: req.backend, identity };
     if (this.state === 'running' || this.state === 'reforming') return this.admitStandby(info);
     let formed: Formed;
@@ -327,6 +343,7 @@ export class Coordinator implements CoordinatorHandlers {
     } else if (e.case === 'epochResult') this.onResult(m.workerId, e.value);
     else if (e.case === 'halted') this.onHalted(m.workerId, e.value);
     else if (e.case === 'failure') this.lose(m.workerId, `failed: ${e.value.message}`);
+    else if (e.case === 'commitSaved') this.lastCheckpoint.answered(m.workerId, e.value);
   }
 
   private onHello(workerId: string, modelInfoJson: string): void {
@@ -387,6 +404,7 @@ export class Coordinator implements CoordinatorHandlers {
     this.epochStarted = performance.now();
     this.results = new Map();
     this.ledger.startEpoch();
+    if (epoch === this.opts.startEpoch) this.ledger.resumed(epoch, this.opts.resumeStep ?? 0);
     this.broadcast({ command: { case: 'epoch', value: this.epochPlan(epoch) } });
   }
 
@@ -436,6 +454,7 @@ export class Coordinator implements CoordinatorHandlers {
    */
   lose(workerId: string, reason: string): void {
     if (this.state !== 'running' && this.state !== 'reforming') return;
+    this.lastCheckpoint.lost(workerId, reason);
     this.lastSeen.delete(workerId);
     this.hello.delete(workerId);
     const stream = this.sessions.get(workerId);
@@ -443,11 +462,13 @@ export class Coordinator implements CoordinatorHandlers {
     stream?.end(new PermafrostError('failed-precondition', `worker ${workerId} was excluded from the job: ${reason}`));
     if (this.standby.delete(workerId)) {
       log().warn('standby worker lost', { worker: workerId, reason });
+      this.failures.lost(workerId, reason);
       this.maybeRegroup();
       return;
     }
     if (!this.members.some((m) => m.workerId === workerId) || this.reform?.left.has(workerId)) return;
     log().warn('worker lost', { worker: workerId, reason });
+    this.failures.lost(workerId, reason);
     this.startReform(`worker ${this.describe(workerId)} ${reason}`);
     this.reform?.left.set(workerId, reason);
     this.maybeRegroup();
@@ -463,7 +484,7 @@ export class Coordinator implements CoordinatorHandlers {
   /** Forms the next generation once every member has halted or left, and enough workers are there. */
   private maybeRegroup(): void {
     const r = this.reform;
-    if (this.state !== 'reforming' || !r) return;
+    if (this.state !== 'reforming' || !r || r.closing) return;
     if (r.waitingFor(this.members.map((m) => m.workerId)).length > 0) return;
     const survivors = this.members.filter((m) => !r.left.has(m.workerId));
     const ready = [...this.standby.values()].filter((w) => this.hello.has(w.workerId));
@@ -479,12 +500,20 @@ export class Coordinator implements CoordinatorHandlers {
   private awaitRejoin(r: Reform, have: number): void {
     if (r.rejoinTimer) return;
     log().warn('waiting for workers', { have, minWorkers: this.opts.minWorkers, rejoinTimeoutMs: this.opts.rejoinTimeoutMs });
-    r.rejoinTimer = setTimeout(() => {
-      const missing = [...r.left].map(([id, why]) => `${id} (${why})`).join(', ');
-      this.fail(
-        `only ${have} of the minimum ${this.opts.minWorkers} workers after waiting ${this.opts.rejoinTimeoutMs} ms; missing: ${missing}`,
-      );
-    }, this.opts.rejoinTimeoutMs);
+    r.rejoinTimer = setTimeout(() => void this.failBelowMinimum(r, have), this.opts.rejoinTimeoutMs);
+  }
+
+  /** Fails the job below minWorkers, once a survivor has checkpointed the newest commit (last-checkpoint.ts). */
+  private async failBelowMinimum(r: Reform, have: number): Promise<void> {
+    r.closing = true;
+    const missing = [...r.left].map(([id, why]) => `${id} (${why})`).join(', ');
+    const why = `only ${have} of the minimum ${this.opts.minWorkers} workers after waiting ${this.opts.rejoinTimeoutMs} ms; missing: ${missing}`;
+    const point = r.resumePoint(this.members.filter((m) => !r.left.has(m.workerId)).map((m) => m.workerId));
+    const ask = (id: string) => () => this.sendTo(id, { command: { case: 'saveCommit', value: { reason: why } } });
+    const saved = point
+      ? await this.lastCheckpoint.save(point.stateWorker, point.step, ask(point.stateWorker))
+      : 'no surviving worker holds a commit to checkpoint';
+    this.fail(`${why}; ${saved}`);
   }
 
   private regroup(r: Reform, survivors: Member[], joiners: JoinInfo[]): void {
@@ -540,6 +569,7 @@ export class Coordinator implements CoordinatorHandlers {
       workers: formed.members.length,
       left: [...r.left].map(([workerId, reason]) => ({ workerId, reason })),
       joined: joiners.map((j) => j.workerId),
+      excluded: [...r.left.keys()].filter((id) => this.failures.excluded(id)),
       secondsLost: Math.round(r.seconds * 1000) / 1000,
     };
     this.changes.push(change);

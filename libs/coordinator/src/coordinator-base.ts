@@ -12,7 +12,9 @@ import { CoordinatorEvents, type JobState } from './coordinator-events';
 import type { CoordinatorOptions, CoordinatorResult } from './coordinator-options';
 import { type MembershipChange, type Reform, ShardLedger } from './generations';
 import type { SessionStream } from './handlers';
+import { LastCheckpoint } from './last-checkpoint';
 import { type JoinInfo, type Member, Membership, MembershipError } from './membership';
+import { WorkerFailures } from './worker-failures';
 
 export abstract class CoordinatorBase {
   protected readonly membership: Membership;
@@ -31,6 +33,8 @@ export abstract class CoordinatorBase {
   protected modelInfo: Record<string, unknown> = {};
   protected state: JobState = 'joining';
   protected reform: Reform | undefined;
+  protected readonly lastCheckpoint = new LastCheckpoint();
+  protected readonly failures: WorkerFailures;
   /** membership, progress, epoch and state events, for observers */
   readonly events = new CoordinatorEvents();
   protected watchdog: NodeJS.Timeout | undefined;
@@ -59,6 +63,12 @@ export abstract class CoordinatorBase {
       this.rejectDone = reject;
     });
     this.done.catch(() => undefined);
+    this.failures = new WorkerFailures(opts.jobId, opts.maxWorkerFailures ?? 3);
+  }
+
+  /** Whether `workerId` failed too often and may not take part any more (worker-failures.ts). */
+  excluded(workerId: string): boolean {
+    return this.failures.excluded(workerId);
   }
 
   protected get members(): Member[] {

@@ -23,6 +23,8 @@ export interface CoordinatorOptions {
   rejoinTimeoutMs: number;
   /** membership changes the job survives */
   maxRestarts: number;
+  /** losses of one worker id the job survives; one more excludes that worker (default 3) */
+  maxWorkerFailures?: number;
   /** the job's seed (the epoch orders, for exactly-once accounting across changes) */
   seed: number;
   joinTimeoutMs: number;
@@ -36,6 +38,8 @@ export interface CoordinatorOptions {
   startEpoch: number;
   /** the checkpoint directory workers restore from ('' for a fresh job) */
   resumeFrom: string;
+  /** the global step of that checkpoint: one mid-epoch continues startEpoch there (default 0) */
+  resumeStep?: number;
   /** write a checkpoint at every epoch end (always at the last) */
   checkpointEveryEpoch: boolean;
   /** the freeze plan whose boundary events every epoch plan announces (default: none) */

@@ -62,6 +62,7 @@ export class Coordinator extends Reforming implements CoordinatorHandlers {
         `worker ${req.workerId} was started for job ${req.jobId}, but this coordinator runs job ${this.opts.jobId}`,
       );
     }
+    if (this.failures.excluded(req.workerId)) throw this.failures.refusal(req.workerId);
     const info = { workerId: req.workerId, peerAddress: req.peerAddress, dataAddress: req.dataAddress, backend: req.backend, identity };
     if (this.state === 'running' || this.state === 'reforming') return this.admitStandby(info);
     let formed: Formed;
@@ -181,6 +182,7 @@ export class Coordinator extends Reforming implements CoordinatorHandlers {
     } else if (e.case === 'epochResult') this.onResult(m.workerId, e.value);
     else if (e.case === 'halted') this.onHalted(m.workerId, e.value);
     else if (e.case === 'failure') this.lose(m.workerId, `failed: ${e.value.message}`);
+    else if (e.case === 'commitSaved') this.lastCheckpoint.answered(m.workerId, e.value);
   }
 
   private onHello(workerId: string, modelInfoJson: string): void {
@@ -220,6 +222,7 @@ export class Coordinator extends Reforming implements CoordinatorHandlers {
     this.epochStarted = performance.now();
     this.results = new Map();
     this.ledger.startEpoch();
+    if (epoch === this.opts.startEpoch) this.ledger.resumed(epoch, this.opts.resumeStep ?? 0);
     this.broadcast({ command: { case: 'epoch', value: this.epochPlan(epoch) } });
   }
 

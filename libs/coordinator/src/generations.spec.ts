@@ -65,4 +65,21 @@ describe('generations', () => {
     ledger.startEpoch();
     assert.deepEqual(ledger.credited, []);
   });
+
+  it('credits the steps a mid-epoch checkpoint had trained to the epoch a resumed job continues', () => {
+    const trainIds = Array.from({ length: 300 }, (_, i) => i);
+    const o = { trainIds, seed: 7, globalBatch: 20, shardCount: 16, stepsPerEpoch: 15 };
+    const ledger = new ShardLedger(o);
+    ledger.startEpoch();
+    ledger.resumed(2, 21);
+    const all = Array.from({ length: 16 }, (_, s) => s);
+    const plan = localEpochPlan(trainIds, o.seed, 2, o.globalBatch, all, o.shardCount);
+    assert.deepEqual(
+      [...ledger.credited, ...plan.steps.slice(6).flat()].sort((x, y) => x - y),
+      trainIds,
+    );
+    ledger.startEpoch();
+    ledger.resumed(3, 30);
+    assert.deepEqual(ledger.credited, [], 'a checkpoint at the epoch boundary trained none of the next epoch');
+  });
 });

@@ -29,6 +29,8 @@ export class Reform {
   readonly halted = new Map<string, HaltReport>();
   /** running while the job is below minWorkers */
   rejoinTimer: NodeJS.Timeout | undefined;
+  /** the job is failing (it waited for workers in vain): no generation forms from this change */
+  closing = false;
 
   constructor(readonly reason: string) {}
 
@@ -85,6 +87,18 @@ export class ShardLedger {
       const plan = localEpochPlan(this.o.trainIds, this.o.seed, epoch, this.o.globalBatch, [shard], this.o.shardCount);
       for (const ids of plan.steps.slice(from - first, resumeStep - first)) this.creditedIds.push(...ids);
     }
+  }
+
+  /**
+   * The job resumed from a checkpoint of global step `step` in `epoch` (a mid-epoch one,
+   * commit-checkpoint.ts): the steps before it were trained by the run that wrote it.
+   */
+  resumed(epoch: number, step: number): void {
+    this.credit(
+      epoch,
+      Array.from({ length: this.o.shardCount }, (_, s) => s),
+      step,
+    );
   }
 
   /** Shards whose owner changed at `step`. */

@@ -5,8 +5,9 @@
  * coordinator says Halt to the others, waits for each one's Halted (its newest commit) and forms
  * the next generation of the survivors and any worker that joined meanwhile (on standby: it
  * joined, built its model and said Hello): a Regroup to each names its rank, shards, the resume
- * step and the state rank. Below `minWorkers` it waits `rejoinTimeoutMs` for workers, then fails
- * naming the missing ones; more than `maxRestarts` changes fail the job too.
+ * step and the state rank. Below `minWorkers` it waits `rejoinTimeoutMs` for workers, then has a
+ * survivor checkpoint the newest commit (last-checkpoint.ts) and fails naming the missing ones;
+ * more than `maxRestarts` changes fail the job too.
  */
 import { log, PermafrostError } from '@permafrost/telemetry';
 import { CoordinatorBase } from './coordinator-base';
@@ -36,6 +37,7 @@ export abstract class Reforming extends CoordinatorBase {
    */
   lose(workerId: string, reason: string): void {
     if (this.state !== 'running' && this.state !== 'reforming') return;
+    this.lastCheckpoint.lost(workerId, reason);
     this.lastSeen.delete(workerId);
     this.hello.delete(workerId);
     const stream = this.sessions.get(workerId);
@@ -43,11 +45,13 @@ export abstract class Reforming extends CoordinatorBase {
     stream?.end(new PermafrostError('failed-precondition', `worker ${workerId} was excluded from the job: ${reason}`));
     if (this.standby.delete(workerId)) {
       log().warn('standby worker lost', { worker: workerId, reason });
+      this.failures.lost(workerId, reason);
       this.maybeRegroup();
       return;
     }
     if (!this.members.some((m) => m.workerId === workerId) || this.reform?.left.has(workerId)) return;
     log().warn('worker lost', { worker: workerId, reason });
+    this.failures.lost(workerId, reason);
     this.startReform(`worker ${this.describe(workerId)} ${reason}`);
     this.reform?.left.set(workerId, reason);
     this.maybeRegroup();
@@ -63,7 +67,7 @@ export abstract class Reforming extends CoordinatorBase {
   /** Forms the next generation once every member has halted or left, and enough workers are there. */
   protected maybeRegroup(): void {
     const r = this.reform;
-    if (this.state !== 'reforming' || !r) return;
+    if (this.state !== 'reforming' || !r || r.closing) return;
     if (r.waitingFor(this.members.map((m) => m.workerId)).length > 0) return;
     const survivors = this.members.filter((m) => !r.left.has(m.workerId));
     const ready = [...this.standby.values()].filter((w) => this.hello.has(w.workerId));
@@ -79,12 +83,20 @@ export abstract class Reforming extends CoordinatorBase {
   protected awaitRejoin(r: Reform, have: number): void {
     if (r.rejoinTimer) return;
     log().warn('waiting for workers', { have, minWorkers: this.opts.minWorkers, rejoinTimeoutMs: this.opts.rejoinTimeoutMs });
-    r.rejoinTimer = setTimeout(() => {
-      const missing = [...r.left].map(([id, why]) => `${id} (${why})`).join(', ');
-      this.fail(
-        `only ${have} of the minimum ${this.opts.minWorkers} workers after waiting ${this.opts.rejoinTimeoutMs} ms; missing: ${missing}`,
-      );
-    }, this.opts.rejoinTimeoutMs);
+    r.rejoinTimer = setTimeout(() => void this.failBelowMinimum(r, have), this.opts.rejoinTimeoutMs);
+  }
+
+  /** Fails the job below minWorkers, once a survivor has checkpointed the newest commit (last-checkpoint.ts). */
+  private async failBelowMinimum(r: Reform, have: number): Promise<void> {
+    r.closing = true;
+    const missing = [...r.left].map(([id, why]) => `${id} (${why})`).join(', ');
+    const why = `only ${have} of the minimum ${this.opts.minWorkers} workers after waiting ${this.opts.rejoinTimeoutMs} ms; missing: ${missing}`;
+    const point = r.resumePoint(this.members.filter((m) => !r.left.has(m.workerId)).map((m) => m.workerId));
+    const ask = (id: string) => () => this.sendTo(id, { command: { case: 'saveCommit', value: { reason: why } } });
+    const saved = point
+      ? await this.lastCheckpoint.save(point.stateWorker, point.step, ask(point.stateWorker))
+      : 'no surviving worker holds a commit to checkpoint';
+    this.fail(`${why}; ${saved}`);
   }
 
   protected regroup(r: Reform, survivors: Member[], joiners: JoinInfo[]): void {
@@ -141,6 +153,7 @@ export abstract class Reforming extends CoordinatorBase {
       workers: formed.members.length,
       left: [...r.left].map(([workerId, reason]) => ({ workerId, reason })),
       joined: joiners.map((j) => j.workerId),
+      excluded: [...r.left.keys()].filter((id) => this.failures.excluded(id)),
       secondsLost: Math.round(r.seconds * 1000) / 1000,
     };
     this.changes.push(change);

@@ -67,7 +67,7 @@ function coordinatorOptions(
   o: RunCoordinatorOptions,
   jobId: string,
   plan: JobPlan,
-  resumed: { epoch: number; dir: string } | undefined,
+  resumed: { epoch: number; step: number; dir: string } | undefined,
   progress: RunProgress,
 ): CoordinatorOptions {
   const { job } = o;
@@ -85,6 +85,7 @@ function coordinatorOptions(
     maxWorkers: Math.max(c.maxWorkers ?? expected, expected),
     rejoinTimeoutMs: c.rejoinTimeoutMs,
     maxRestarts: c.maxRestarts,
+    maxWorkerFailures: c.maxWorkerFailures,
     seed: job.train.seed,
     joinTimeoutMs: job.cluster.joinTimeoutMs,
     heartbeatMs: job.cluster.heartbeatMs,
@@ -93,6 +94,7 @@ function coordinatorOptions(
     trainIds: plan.train,
     startEpoch: (resumed?.epoch ?? 0) + 1,
     resumeFrom: resumed?.dir ?? '',
+    resumeStep: resumed?.step ?? 0,
     checkpointEveryEpoch: job.checkpoint.everyEpoch,
     freeze: plan.freeze.plan,
     onProgress: (id, p) => fleet.step(id, p),
@@ -107,7 +109,7 @@ function workersJob(job: JobSpec): JobSpec {
   return { ...job, cluster: { ...cluster } } as JobSpec;
 }
 
-function resumeFrom(job: JobSpec, resume: boolean | undefined): { epoch: number; dir: string } | undefined {
+function resumeFrom(job: JobSpec, resume: boolean | undefined): { epoch: number; step: number; dir: string } | undefined {
   if (!resume) return undefined;
   if (!job.checkpoint.dir) throw new UserError('--resume needs checkpoint.dir (--checkpoint-dir)', 'checkpoint.dir');
   const point = resumePoint(job.checkpoint.dir);
@@ -267,6 +269,10 @@ function startLocalWorkers(
     const n = (restarts.get(i) ?? 0) + 1;
     restarts.set(i, n);
     const how = signal ?? `code ${code}`;
+    if (coordinator.excluded(`local-${i}`)) {
+      log().warn('local worker not restarted', { worker: `local-${i}`, exited: how, why: 'excluded (cluster.maxWorkerFailures)' });
+      return;
+    }
     if (n > o.job.cluster.maxRestarts) {
       log().warn('local worker not restarted', {
         worker: `local-${i}`,

@@ -131,6 +131,8 @@ export const clusterSection = z
     rejoinTimeoutMs: posInt.default(30_000),
     /** membership changes (generations after the first) a job survives; local workers restarted at most this often each */
     maxRestarts: nonNegInt.default(10),
+    /** losses of one worker id (crashed, silent, failed) a job survives; one more excludes that worker for the rest of the job */
+    maxWorkerFailures: nonNegInt.default(3),
     /**
      * how long a collective waits for a peer before it fails on this rank (a broken connection
      * fails it at once); the survivors then roll back and wait for the new membership

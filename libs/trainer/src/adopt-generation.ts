@@ -9,13 +9,15 @@
  *      weights, since a newly frozen block's cache fingerprint hashes them;
  *   3. every optimizer group gets its slots (a newcomer's have never been made), then the state
  *      rank's slots replace them. Every rank replaces its slots the same way, so derived optimizer
- *      state (Adam's beta powers) is computed identically on all of them.
+ *      state (Adam's beta powers) is computed identically on all of them. A state rank whose
+ *      commit precedes the first update (a generation formed at step 0) sends zeros: the fresh
+ *      state, iteration count 0 included.
  */
 import { PermafrostError } from '@permafrost/telemetry';
 import type { FreezeController } from './freeze-controller';
 import type { GradientReducer } from './reducer';
 import type { StepCommits } from './step-commit';
-import { packSlots, unpackSlots, unpackWeights, weightsSignature } from './training-state';
+import { packSlots, type SlotLayout, unpackSlots, unpackWeights, weightsSignature } from './training-state';
 
 export interface Generation {
   reducer: GradientReducer;
@@ -40,7 +42,14 @@ export async function adoptGeneration(ctl: FreezeController, commits: StepCommit
   ctl.catchUp(g.resumeStep);
   await ctl.trainer.ensureSlots();
   const own = await packSlots(ctl.trainer.optimizers);
-  const slots = g.stateSource ? own.data : new Float32Array(own.layout.size);
+  // a commit made before the first update holds no optimizer state, and ensureSlots' zero update
+  // counted an iteration: zeros (iteration 0, zero moments) are exactly a fresh optimizer's state
+  const slots = g.stateSource && source && holdsSlots(source.layout) ? own.data : new Float32Array(own.layout.size);
   await g.reducer.allreduce(slots, `state-slots/${own.layout.signature}`);
   await unpackSlots(ctl.trainer.optimizers, own.layout, slots);
+}
+
+/** Whether a commit's optimizer state has slots beyond the iteration counts (an update made them). */
+function holdsSlots(layout: SlotLayout): boolean {
+  return layout.groups.some((g) => g.tensors.length > 1);
 }

@@ -39,7 +39,7 @@ describe('checkpoint pointer and resume point', () => {
     assert.equal(checkpointName(2, 3), 'epoch-0002');
     assert.equal(checkpointName(3, 3), 'final');
     assert.deepEqual(readdirSync(root).sort(), ['epoch-0001', 'epoch-0002', 'final', 'latest.json']);
-    assert.deepEqual(resumePoint(root), { epoch: 3, dir: join(root, 'final') });
+    assert.deepEqual(resumePoint(root), { epoch: 3, step: 6, dir: join(root, 'final') });
   });
 
   it('falls back to the newest intact checkpoint when latest.json is damaged or names a damaged one', () => {
@@ -47,14 +47,14 @@ describe('checkpoint pointer and resume point', () => {
     try {
       cpSync(root, copy, { recursive: true });
       writeFileSync(join(copy, 'latest.json'), '');
-      assert.deepEqual(resumePoint(copy), { epoch: 3, dir: join(copy, 'final') }, 'an empty pointer');
+      assert.deepEqual(resumePoint(copy), { epoch: 3, step: 6, dir: join(copy, 'final') }, 'an empty pointer');
       truncateSync(join(copy, 'final', 'weights.bin'), 100);
       assert.equal(intactCheckpoint(join(copy, 'final')), false);
       writeFileSync(join(copy, 'latest.json'), JSON.stringify({ checkpoint: 'final', epoch: 3, step: 6 }));
-      assert.deepEqual(resumePoint(copy), { epoch: 2, dir: join(copy, 'epoch-0002') }, 'a truncated weights file');
+      assert.deepEqual(resumePoint(copy), { epoch: 2, step: 4, dir: join(copy, 'epoch-0002') }, 'a truncated weights file');
       rmSync(join(copy, 'epoch-0002', 'optimizer.bin'));
       rmSync(join(copy, 'latest.json'));
-      assert.deepEqual(resumePoint(copy), { epoch: 1, dir: join(copy, 'epoch-0001') }, 'no pointer, a missing optimizer file');
+      assert.deepEqual(resumePoint(copy), { epoch: 1, step: 2, dir: join(copy, 'epoch-0001') }, 'no pointer, a missing optimizer file');
       rmSync(join(copy, 'epoch-0001', 'meta.json'));
       assert.throws(
         () => resumePoint(copy),

@@ -29,6 +29,11 @@ export function checkpointName(epoch: number, epochs: number): string {
   return epoch === epochs ? 'final' : `epoch-${String(epoch).padStart(4, '0')}`;
 }
 
+/** The directory name of a checkpoint of global step `step`, mid-epoch (commit-checkpoint.ts). */
+export function stepCheckpointName(step: number): string {
+  return `step-${String(step).padStart(8, '0')}`;
+}
+
 export async function writePointer(root: string, pointer: CheckpointPointer): Promise<void> {
   const tmp = join(root, `.${POINTER}.tmp-${process.pid}`);
   const file = await open(tmp, 'w');
@@ -50,12 +55,17 @@ export function removeStaleTemps(root: string): string[] {
   return stale;
 }
 
-/** The checkpoint to resume from: the pointer's, else the newest intact one (with a warning). */
-export function resumePoint(root: string): { epoch: number; dir: string } {
+/**
+ * The checkpoint to resume from: the pointer's, else the newest intact one (with a warning).
+ * `epoch`: the epochs it has completed; `step`: the global steps, beyond the epoch's last for a
+ * checkpoint written mid-epoch.
+ */
+export function resumePoint(root: string): { epoch: number; step: number; dir: string } {
   removeStaleTemps(root);
   const pointer = readPointer(root);
   if (pointer && intactCheckpoint(join(root, pointer.checkpoint))) {
-    return { epoch: pointer.epoch, dir: join(root, pointer.checkpoint) };
+    const dir = join(root, pointer.checkpoint);
+    return { epoch: pointer.epoch, step: metaOf(dir)?.step ?? pointer.step, dir };
   }
   const fallback = newestIntact(root);
   if (!fallback) throw new UserError('no checkpoint to resume from (no readable latest.json and no intact checkpoint)', root);
@@ -64,7 +74,7 @@ export function resumePoint(root: string): { epoch: number; dir: string } {
     checkpoint: fallback.name,
     epoch: fallback.epoch,
   });
-  return { epoch: fallback.epoch, dir: join(root, fallback.name) };
+  return { epoch: fallback.epoch, step: fallback.step, dir: join(root, fallback.name) };
 }
 
 function readPointer(root: string): CheckpointPointer | undefined {
@@ -77,19 +87,21 @@ function readPointer(root: string): CheckpointPointer | undefined {
   }
 }
 
-function newestIntact(root: string): { name: string; epoch: number } | undefined {
+function newestIntact(root: string): { name: string; epoch: number; step: number } | undefined {
   if (!existsSync(root)) return undefined;
   const found = readdirSync(root)
-    .filter((n) => /^(epoch-\d+|final)$/.test(n))
-    .map((name) => ({ name, epoch: metaEpoch(join(root, name)) }))
-    .filter((c): c is { name: string; epoch: number } => c.epoch !== undefined && intactCheckpoint(join(root, c.name)));
-  return found.sort((a, b) => b.epoch - a.epoch)[0];
+    .filter((n) => /^(epoch-\d+|step-\d+|final)$/.test(n))
+    .map((name) => ({ name, ...metaOf(join(root, name)) }))
+    .filter((c): c is { name: string; epoch: number; step: number } => c.epoch !== undefined && intactCheckpoint(join(root, c.name)));
+  return found.sort((a, b) => b.step - a.step || b.epoch - a.epoch)[0];
 }
 
-function metaEpoch(dir: string): number | undefined {
+/** meta.json's epoch and global step (a checkpoint of an older layout without a step: 0). */
+function metaOf(dir: string): { epoch: number; step: number } | undefined {
   try {
-    const epoch = (JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { epoch?: unknown }).epoch;
-    return Number.isInteger(epoch) ? (epoch as number) : undefined;
+    const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { epoch?: unknown; step?: unknown };
+    if (!Number.isInteger(meta.epoch)) return undefined;
+    return { epoch: meta.epoch as number, step: Number.isInteger(meta.step) ? (meta.step as number) : 0 };
   } catch {
     return undefined;
   }
@@ -99,7 +111,7 @@ const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1,
 
 /** Every file the model's and the optimizer's manifests name exists with the size they say. */
 export function intactCheckpoint(dir: string): boolean {
-  if (metaEpoch(dir) === undefined) return false;
+  if (metaOf(dir) === undefined) return false;
   return manifestIntact(dir, 'model.json') && manifestIntact(dir, 'optimizer.json');
 }
 

@@ -26,8 +26,24 @@ export async function writeCheckpoint(
   optimizer: BlockOptimizers,
   meta: CheckpointMeta,
 ): Promise<string> {
-  const named = await optimizer.getWeights();
-  const { data, specs } = await tf.io.encodeWeights(named);
+  return writeCheckpointOf(root, name, model, { className: optimizer.className, weights: await optimizer.getWeights() }, meta);
+}
+
+/** The optimizer's part of a checkpoint: its class and its state, named `<group>|<slot>`. */
+export interface OptimizerState {
+  className: string;
+  weights: { name: string; tensor: tf.Tensor }[];
+}
+
+/** Writes checkpoint `name` under `root` with the optimizer state given, then points the root's pointer at it. */
+export async function writeCheckpointOf(
+  root: string,
+  name: string,
+  model: tfl.LayersModel,
+  optimizer: OptimizerState,
+  meta: CheckpointMeta,
+): Promise<string> {
+  const { data, specs } = await tf.io.encodeWeights(optimizer.weights);
   const dir = join(root, name);
   await saveModelDir(model, dir, {
     'meta.json': `${JSON.stringify({ ...meta, optimizer: optimizer.className, writtenAt: new Date().toISOString() }, null, 2)}\n`,

@@ -67,6 +67,8 @@ export interface MembershipEntry {
   workers: number;
   left: { workerId: string; reason: string }[];
   joined: string[];
+  /** of those who left, the workers excluded for failing too often (cluster.maxWorkerFailures) */
+  excluded: string[];
   /** from the first sign of the change to the new generation's start */
   secondsLost: number;
 }

@@ -24,6 +24,7 @@ import type { CacheSpec } from './cache-setup';
 import { writeCheckpoint } from './checkpoint';
 import { checkpointName, removeStaleTemps } from './checkpoint-pointer';
 import { readCheckpointMeta, restoreCheckpoint } from './checkpoint-restore';
+import { writeCommitCheckpoint } from './commit-checkpoint';
 import type { RankEpoch } from './epoch-record';
 import { FreezeController } from './freeze-controller';
 import { freezePlanFor, stepsPerEpoch } from './freeze-setup';
@@ -137,7 +138,8 @@ export class TrainingLoop {
   async runEpoch(epoch: number, announced?: readonly AnnouncedFreeze[], fromStep?: number): Promise<RankEpoch> {
     const t0 = performance.now();
     const first = (epoch - 1) * this.stepsPerEpoch;
-    const start = fromStep ?? first;
+    // a checkpoint of a step mid-epoch (commit-checkpoint.ts) continues its epoch at that step
+    const start = fromStep ?? Math.max(first, this.position);
     if (start === first || this.progress.epoch !== epoch) this.progress = freshProgress(epoch);
     const trained = await this.trainSteps(epoch, announced, t0, start - first);
     const seconds = (performance.now() - t0) / 1000;
@@ -334,6 +336,31 @@ export class TrainingLoop {
       step,
       boundary: this.ctl.boundary,
     });
+  }
+
+  /**
+   * Writes the checkpoint of the newest commit under `root` (commit-checkpoint.ts); returns its
+   * directory and step. The live weights take the commit's.
+   */
+  async checkpointCommit(root: string, meta: Record<string, unknown>): Promise<{ dir: string; step: number }> {
+    const commit = this.commits.latest;
+    if (!commit) throw new PermafrostError('failed-precondition', 'this rank holds no commit to checkpoint');
+    if (!this.wroteCheckpoint) removeStaleTemps(root);
+    this.wroteCheckpoint = true;
+    const dir = await writeCommitCheckpoint({
+      root,
+      commit,
+      vars: this.commits.vars,
+      model: this.opts.model.full,
+      optimizerClass: this.ctl.trainer.optimizers.className,
+      meta: {
+        ...meta,
+        epoch: Math.floor(commit.step / this.stepsPerEpoch),
+        step: commit.step,
+        boundary: this.plan.boundaryAt(commit.step - 1),
+      },
+    });
+    return { dir, step: commit.step };
   }
 
   /** Continues from a checkpoint: weights, then the freeze position at its step, then the optimizer state. */

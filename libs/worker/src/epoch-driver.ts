@@ -10,6 +10,9 @@
  *   - Regroup: the worker enters the new generation (a new transport and reducer, its shards,
  *     the state rank's state at the resume step: TrainingLoop.regroup) and continues the epoch
  *     at the resume step.
+ *   - SaveCommit (the job fails below minWorkers and this worker holds the newest commit): it
+ *     writes the checkpoint of that commit where rank 0 writes epoch checkpoints, and answers with
+ *     CommitSaved (the directory, or why it has none).
  */
 import { CollectiveError } from '@permafrost/collective';
 import { encodeRankEpoch } from '@permafrost/coordinator';
@@ -19,6 +22,7 @@ import type { EpochPlan, Regroup } from '@permafrost/proto';
 import { type Logger, log } from '@permafrost/telemetry';
 import { checkpointRoot, type LoopEvent, type TrainingLoop } from '@permafrost/trainer';
 import type { RingReducer } from './ring-reducer';
+import type { TestPause } from './test-pause';
 import { TimedReducer } from './timed-reducer';
 import type { WorkerSession } from './worker-session';
 
@@ -51,11 +55,14 @@ export class EpochDriver {
     private readonly enter: EnterGeneration,
     private readonly observer: WorkerObserver,
     private readonly logger: Logger = log(),
+    /** the test seam (test-pause.ts); does nothing in a real run */
+    private readonly pause?: TestPause,
   ) {}
 
   /** The loop's events this driver reports (wire it as the loop's onEvent); every step updates the metrics. */
   onEvent(e: LoopEvent): void {
     if (e.type === 'freeze') this.observer.freeze(e.blocks.length);
+    if (e.type === 'evaluate') this.pause?.at('validation', e.epoch);
     if (e.type !== 'step') return;
     const split = this.observer.step(e);
     if (this.entered) {
@@ -132,6 +139,21 @@ export class EpochDriver {
     });
   }
 
+  async saveCommit(reason: string): Promise<void> {
+    let saved: { checkpointDir: string; step: bigint; error: string };
+    try {
+      const meta = { workers: this.place.worldSize, job: this.job, reason };
+      const { dir, step } = await this.loop.checkpointCommit(checkpointRoot(this.job), meta);
+      this.logger.warn('checkpoint of the last commit written', { dir, step, reason });
+      saved = { checkpointDir: dir, step: BigInt(step), error: '' };
+    } catch (e) {
+      const error = e instanceof Error ? e.message : String(e);
+      this.logger.error('checkpoint of the last commit failed', { error });
+      saved = { checkpointDir: '', step: 0n, error };
+    }
+    this.session.send({ case: 'commitSaved', value: saved });
+  }
+
   /**
    * Runs `work`; a collective that fails ends it quietly (the generation is over: say Halted), any
    * other error fails the worker.
@@ -166,6 +188,7 @@ export class EpochDriver {
     let checkpointDir = '';
     if (this.place.rank === 0 && plan.checkpoint) {
       const valAccuracy = r.valCount > 0 ? r.valCorrect / r.valCount : Number.NaN;
+      this.pause?.at('checkpoint', plan.epoch);
       checkpointDir = await this.loop.checkpoint(checkpointRoot(this.job), plan.epoch, {
         valAccuracy,
         workers: this.place.worldSize,

@@ -4,7 +4,8 @@
  * Heartbeat every `heartbeatMs` (the period the coordinator gave in the Join answer), progress,
  * and one EpochResult per EpochPlan. Plans and Regroups (a new generation: docs/distributed.md)
  * are handled one after another, in order, and a Regroup moves the session's messages to its
- * generation; Halt is handled at once (it stops the plan in flight). Finish ends the session once
+ * generation; Halt is handled at once (it stops the plan in flight). SaveCommit (the job is about
+ * to fail) is queued too: the worker is halted by then. Finish ends the session once
  * the plans before it are done; Abort, a broken stream or a failed plan ends it
  * with the reason (a failed plan is also reported up as a WorkerFailure), never a hang. The
  * coordinator heartbeats down as well: nothing from it for `heartbeatTimeoutMs` ends the session
@@ -30,6 +31,8 @@ export interface SessionHandlers {
   /** at once, outside the queue */
   halt(reason: string): void;
   regroup(r: Regroup, generation: bigint): Promise<void>;
+  /** the job is failing: checkpoint the newest commit and answer with CommitSaved */
+  saveCommit(reason: string): Promise<void>;
 }
 
 export class WorkerSession {
@@ -85,6 +88,9 @@ export class WorkerSession {
               return on.regroup(r, generation);
             })
             .catch((e: unknown) => this.failed(e, fail));
+        } else if (c.case === 'saveCommit') {
+          const reason = c.value.reason;
+          queue = queue.then(() => on.saveCommit(reason)).catch((e: unknown) => this.failed(e, fail));
         }
       });
       this.send({ case: 'hello', value: { modelInfoJson: JSON.stringify(modelInfo) } });

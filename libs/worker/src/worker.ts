@@ -32,6 +32,7 @@ import { DataPlane } from './data-plane';
 import { EpochDriver, type Place } from './epoch-driver';
 import { joinCoordinator } from './join';
 import { RingReducer } from './ring-reducer';
+import { testPause } from './test-pause';
 import { TimedReducer } from './timed-reducer';
 import { WorkerSession } from './worker-session';
 
@@ -129,7 +130,8 @@ async function train(
     if (joined.resumeFrom && !joined.standby) await loop.restore(joined.resumeFrom);
     // a worker on standby has no state of its own: its first Regroup copies a survivor's
     if (!joined.standby) await loop.commitStart();
-    driver = new EpochDriver(loop, session, job, place, regrouped, observer, l);
+    const pause = testPause(process.env.PERMAFROST_TEST_PAUSE, workerId, l);
+    driver = new EpochDriver(loop, session, job, place, regrouped, observer, l, pause);
     const modelInfo = { ...describeModel(job, model), backend: engine.backend };
     const beat = {
       heartbeatMs: joined.heartbeatMs || job.cluster.heartbeatMs,
@@ -140,6 +142,7 @@ async function train(
       plan: (p) => d.run(p),
       halt: (reason) => d.halt(reason),
       regroup: (r, generation) => d.regroup(r, generation),
+      saveCommit: (reason) => d.saveCommit(reason),
     });
     const leave = create(LeaveRequestSchema, { membership: joined.membership, workerId, reason: 'finished' });
     await client.leave(leave, 2000).catch(() => undefined);

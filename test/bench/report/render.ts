@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { allreduce } from './allreduce';
 import { cacheSpeedup } from './cache-speedup';
 import { elastic } from './elastic';
+import { elasticSoak } from './elastic-soak';
 import { finetune } from './finetune';
 import { freezeout } from './freezeout';
 import { freezeoutScratch } from './freezeout-scratch';
@@ -19,7 +20,18 @@ import { observe } from './observe';
 import { scaling } from './scaling';
 import type { Section } from './section';
 
-const SECTIONS: readonly Section[] = [cacheSpeedup, allreduce, scaling, freezeout, freezeoutScratch, kernels, finetune, observe, elastic];
+const SECTIONS: readonly Section[] = [
+  cacheSpeedup,
+  allreduce,
+  scaling,
+  freezeout,
+  freezeoutScratch,
+  kernels,
+  finetune,
+  observe,
+  elastic,
+  elasticSoak,
+];
 
 /** Benchmarks: the known ones in report order, then every other entry point of `benchDir` by name. */
 export function benchmarkNames(benchDir: string): string[] {

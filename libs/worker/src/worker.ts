@@ -28,6 +28,7 @@ import { type TlsFiles, tlsFilesOf } from '@permafrost/security';
 import { type Logger, log, UserError } from '@permafrost/telemetry';
 import { cacheOf, describeModel, loopOptionsOf, prepareRun, TrainingLoop } from '@permafrost/trainer';
 import { createCoordinatorClient } from '@permafrost/transport-grpc';
+import { holdSessions } from './coordinator-retry';
 import { DataPlane } from './data-plane';
 import { EpochDriver, type Place } from './epoch-driver';
 import { joinCoordinator } from './join';
@@ -130,18 +131,15 @@ async function train(
     // a worker on standby has no state of its own: its first Regroup copies a survivor's
     if (!joined.standby) await loop.commitStart();
     driver = new EpochDriver(loop, session, job, place, regrouped, observer, l);
-    const modelInfo = { ...describeModel(job, model), backend: engine.backend };
-    const beat = {
-      heartbeatMs: joined.heartbeatMs || job.cluster.heartbeatMs,
-      heartbeatTimeoutMs: joined.heartbeatTimeoutMs || job.cluster.heartbeatTimeoutMs,
-    };
     const d = driver;
-    await session.run(modelInfo, beat, {
+    const modelInfo = { ...describeModel(job, model), backend: engine.backend };
+    const hold = { ...holdOf(settings, client, plane, job, joined, workerId), driver: d, loop, modelInfo, logger: l };
+    const membership = await holdSessions(hold, session, joined, {
       plan: (p) => d.run(p),
       halt: (reason) => d.halt(reason),
       regroup: (r, generation) => d.regroup(r, generation),
     });
-    const leave = create(LeaveRequestSchema, { membership: joined.membership, workerId, reason: 'finished' });
+    const leave = create(LeaveRequestSchema, { membership, workerId, reason: 'finished' });
     await client.leave(leave, 2000).catch(() => undefined);
     const { count, totalMs, maxMs } = loop.commits.cost;
     const commits = { count, meanMs: Math.round((1000 * totalMs) / Math.max(count, 1)) / 1000, maxMs: Math.round(1000 * maxMs) / 1000 };
@@ -152,6 +150,26 @@ async function train(
     await loop.close();
     await dataset.close();
   }
+}
+
+/** What holding the Session across a lost coordinator needs (coordinator-retry.ts), but the loop's parts. */
+function holdOf(
+  settings: WorkerSettings,
+  client: CoordinatorClient,
+  plane: DataPlane,
+  job: JobSpec,
+  joined: JoinResponse,
+  workerId: string,
+) {
+  return {
+    client,
+    me: { workerId, jobId: settings.jobId ?? '', peerAddress: plane.peerAddress, dataAddress: plane.dataAddress },
+    coordinator: settings.coordinator,
+    graceMs: settings.coordinatorGraceMs ?? job.cluster.coordinatorGraceMs,
+    joinTimeoutMs: settings.joinTimeoutMs,
+    job,
+    jobSpecJson: joined.jobSpecJson,
+  };
 }
 
 /** Each generation's transport (the data server retires the previous one's) and reducer. */

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file permafrost/v1/coordinator.proto.
  */
 export const file_permafrost_v1_coordinator: GenFile = /*@__PURE__*/
-  fileDesc("Ch9wZXJtYWZyb3N0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg1wZXJtYWZyb3N0LnYxIm0KC0pvaW5SZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIUCgxwZWVyX2FkZHJlc3MYAiABKAkSDwoHYmFja2VuZBgDIAEoCRIUCgxkYXRhX2FkZHJlc3MYBCABKAkSDgoGam9iX2lkGAUgASgJIrACCgxKb2luUmVzcG9uc2USLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIMCgRyYW5rGAIgASgNEhIKCndvcmxkX3NpemUYAyABKA0SJgoFcGVlcnMYBCADKAsyFy5wZXJtYWZyb3N0LnYxLlBlZXJJbmZvEhUKDWpvYl9zcGVjX2pzb24YBSABKAkSDgoGc2hhcmRzGAYgAygNEhMKC3NoYXJkX2NvdW50GAcgASgNEhMKC3Jlc3VtZV9mcm9tGAkgASgJEhQKDGhlYXJ0YmVhdF9tcxgKIAEoDRIcChRoZWFydGJlYXRfdGltZW91dF9tcxgLIAEoDRIPCgdzdGFuZGJ5GAwgASgISgQICBAJUgtzdGFydF9lcG9jaCLwAgoOU2Vzc2lvblJlcXVlc3QSLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIRCgl3b3JrZXJfaWQYAiABKAkSJQoFaGVsbG8YAyABKAsyFC5wZXJtYWZyb3N0LnYxLkhlbGxvSAASLQoJaGVhcnRiZWF0GAQgASgLMhgucGVybWFmcm9zdC52MS5IZWFydGJlYXRIABIvCghwcm9ncmVzcxgFIAEoCzIbLnBlcm1hZnJvc3QudjEuU3RlcFByb2dyZXNzSAASMgoMZXBvY2hfcmVzdWx0GAYgASgLMhoucGVybWFmcm9zdC52MS5FcG9jaFJlc3VsdEgAEi8KB2ZhaWx1cmUYByABKAsyHC5wZXJtYWZyb3N0LnYxLldvcmtlckZhaWx1cmVIABInCgZoYWx0ZWQYCCABKAsyFS5wZXJtYWZyb3N0LnYxLkhhbHRlZEgAQgcKBWV2ZW50IkMKBkhhbHRlZBIWCg5jb21taXR0ZWRfc3RlcBgBIAEoBBIRCgloYXNfc3RhdGUYAiABKAgSDgoGcmVhc29uGAMgASgJIiAKBUhlbGxvEhcKD21vZGVsX2luZm9fanNvbhgBIAEoCSIfCglIZWFydGJlYXQSEgoKc2VudF9hdF9tcxgBIAEoBCLqAQoMU3RlcFByb2dyZXNzEg0KBWVwb2NoGAEgASgNEgwKBHN0ZXAYAiABKA0SDQoFc3RlcHMYAyABKA0SDwoHc2FtcGxlcxgEIAEoDRIQCghsb3NzX3N1bRgFIAEoARISCgpjYWNoZV9oaXRzGAYgASgNEhQKDGNhY2hlX21pc3NlcxgHIAEoDRIUCgxyZWFkX3NlY29uZHMYCCABKAESFwoPY29tcHV0ZV9zZWNvbmRzGAkgASgBEhkKEWFsbHJlZHVjZV9zZWNvbmRzGAogASgBEhcKD2FsbHJlZHVjZV9ieXRlcxgLIAEoBCLSAwoLRXBvY2hSZXN1bHQSDQoFZXBvY2gYASABKA0SDwoHc2FtcGxlcxgCIAEoDRIWCg50cmFpbl9sb3NzX3N1bRgDIAEoARIUCgx2YWxfbG9zc19zdW0YBCABKAESEwoLdmFsX2NvcnJlY3QYBSABKA0SEQoJdmFsX2NvdW50GAYgASgNEg8KB3NlY29uZHMYCyABKAESFAoMd2VpZ2h0c19oYXNoGAwgASgJEhIKCnNhbXBsZV9pZHMYDSADKA0SFgoOY2hlY2twb2ludF9kaXIYDiABKAkSGAoQdHJhaW5hYmxlX2xheWVycxgPIAEoDRIQCghib3VuZGFyeRgQIAEoCRITCgt2YWxfc2Vjb25kcxgRIAEoARIxCgt0cmFpbl9jYWNoZRgSIAEoCzIcLnBlcm1hZnJvc3QudjEuQ2FjaGVDb3VudGVycxIvCgl2YWxfY2FjaGUYEyABKAsyHC5wZXJtYWZyb3N0LnYxLkNhY2hlQ291bnRlcnMSDgoGY2FjaGVkGBQgASgISgQIBxALUgpjYWNoZV9oaXRzUgxjYWNoZV9taXNzZXNSEGNhY2hlX2J5dGVzX3JlYWRSE2NhY2hlX2J5dGVzX3dyaXR0ZW4iuAEKDUNhY2hlQ291bnRlcnMSDAoEaGl0cxgBIAEoDRIOCgZtaXNzZXMYAiABKA0SGQoRY2hlY2tzdW1fZmFpbHVyZXMYAyABKA0SEgoKYnl0ZXNfcmVhZBgEIAEoBBIVCg1ieXRlc193cml0dGVuGAUgASgEEhQKDHJlYWRfc2Vjb25kcxgGIAEoARIVCg13cml0ZV9zZWNvbmRzGAcgASgBEhYKDnByZWZpeF9zZWNvbmRzGAggASgBIiAKDVdvcmtlckZhaWx1cmUSDwoHbWVzc2FnZRgBIAEoCSLFAgoPU2Vzc2lvblJlc3BvbnNlEi0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASKQoFZXBvY2gYAiABKAsyGC5wZXJtYWZyb3N0LnYxLkVwb2NoUGxhbkgAEicKBmZpbmlzaBgDIAEoCzIVLnBlcm1hZnJvc3QudjEuRmluaXNoSAASJQoFYWJvcnQYBCABKAsyFC5wZXJtYWZyb3N0LnYxLkFib3J0SAASLQoJaGVhcnRiZWF0GAUgASgLMhgucGVybWFmcm9zdC52MS5IZWFydGJlYXRIABIjCgRoYWx0GAYgASgLMhMucGVybWFmcm9zdC52MS5IYWx0SAASKQoHcmVncm91cBgHIAEoCzIWLnBlcm1hZnJvc3QudjEuUmVncm91cEgAQgkKB2NvbW1hbmQiFgoESGFsdBIOCgZyZWFzb24YASABKAkiygEKB1JlZ3JvdXASDAoEcmFuaxgBIAEoDRISCgp3b3JsZF9zaXplGAIgASgNEiYKBXBlZXJzGAMgAygLMhcucGVybWFmcm9zdC52MS5QZWVySW5mbxIOCgZzaGFyZHMYBCADKA0SEwoLc2hhcmRfY291bnQYBSABKA0SEwoLcmVzdW1lX3N0ZXAYBiABKAQSEgoKc3RhdGVfcmFuaxgHIAEoDRInCgVlcG9jaBgIIAEoCzIYLnBlcm1hZnJvc3QudjEuRXBvY2hQbGFuIqgBCglFcG9jaFBsYW4SDQoFZXBvY2gYASABKA0SDgoGZXBvY2hzGAIgASgNEg0KBXN0ZXBzGAMgASgNEhQKDGdsb2JhbF9iYXRjaBgEIAEoDRIQCghib3VuZGFyeRgFIAEoCRISCgpjaGVja3BvaW50GAYgASgIEjEKDWZyZWV6ZV9ldmVudHMYByADKAsyGi5wZXJtYWZyb3N0LnYxLkZyZWV6ZUV2ZW50Ii0KC0ZyZWV6ZUV2ZW50EgwKBHN0ZXAYASABKA0SEAoIYm91bmRhcnkYAiABKAkiCAoGRmluaXNoIhcKBUFib3J0Eg4KBnJlYXNvbhgBIAEoCSJgCgxMZWF2ZVJlcXVlc3QSLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIRCgl3b3JrZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIg8KDUxlYXZlUmVzcG9uc2UiDwoNU3RhdHVzUmVxdWVzdCKHAQoOU3RhdHVzUmVzcG9uc2USLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBINCgVzdGF0ZRgCIAEoCRIoCgd3b3JrZXJzGAMgAygLMhcucGVybWFmcm9zdC52MS5QZWVySW5mbxINCgVlcG9jaBgEIAEoDSIOCgxXYXRjaFJlcXVlc3QitAEKDVdhdGNoUmVzcG9uc2USLQoGc3RhdHVzGAEgASgLMh0ucGVybWFmcm9zdC52MS5TdGF0dXNSZXNwb25zZRITCgtnbG9iYWxfc3RlcBgCIAEoBBITCgt0b3RhbF9zdGVwcxgDIAEoBBIOCgZlcG9jaHMYBCABKA0SFwoPc2FtcGxlc19wZXJfc2VjGAUgASgBEg4KBnJlYXNvbhgGIAEoCRIRCgl2aWV3X2pzb24YByABKAky9AIKEkNvb3JkaW5hdG9yU2VydmljZRI/CgRKb2luEhoucGVybWFmcm9zdC52MS5Kb2luUmVxdWVzdBobLnBlcm1hZnJvc3QudjEuSm9pblJlc3BvbnNlEkwKB1Nlc3Npb24SHS5wZXJtYWZyb3N0LnYxLlNlc3Npb25SZXF1ZXN0Gh4ucGVybWFmcm9zdC52MS5TZXNzaW9uUmVzcG9uc2UoATABEkIKBUxlYXZlEhsucGVybWFmcm9zdC52MS5MZWF2ZVJlcXVlc3QaHC5wZXJtYWZyb3N0LnYxLkxlYXZlUmVzcG9uc2USRQoGU3RhdHVzEhwucGVybWFmcm9zdC52MS5TdGF0dXNSZXF1ZXN0Gh0ucGVybWFmcm9zdC52MS5TdGF0dXNSZXNwb25zZRJECgVXYXRjaBIbLnBlcm1hZnJvc3QudjEuV2F0Y2hSZXF1ZXN0GhwucGVybWFmcm9zdC52MS5XYXRjaFJlc3BvbnNlMAFiBnByb3RvMw", [file_permafrost_v1_common]);
+  fileDesc("Ch9wZXJtYWZyb3N0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg1wZXJtYWZyb3N0LnYxIpQBCgtKb2luUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSFAoMcGVlcl9hZGRyZXNzGAIgASgJEg8KB2JhY2tlbmQYAyABKAkSFAoMZGF0YV9hZGRyZXNzGAQgASgJEg4KBmpvYl9pZBgFIAEoCRIlCgZyZWpvaW4YBiABKAsyFS5wZXJtYWZyb3N0LnYxLlJlam9pbiJgCgZSZWpvaW4SEgoKZ2VuZXJhdGlvbhgBIAEoBBIWCg5jb21taXR0ZWRfc3RlcBgCIAEoBBIXCg9jb21taXR0ZWRfZXBvY2gYAyABKA0SEQoJaGFzX3N0YXRlGAQgASgIIrACCgxKb2luUmVzcG9uc2USLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIMCgRyYW5rGAIgASgNEhIKCndvcmxkX3NpemUYAyABKA0SJgoFcGVlcnMYBCADKAsyFy5wZXJtYWZyb3N0LnYxLlBlZXJJbmZvEhUKDWpvYl9zcGVjX2pzb24YBSABKAkSDgoGc2hhcmRzGAYgAygNEhMKC3NoYXJkX2NvdW50GAcgASgNEhMKC3Jlc3VtZV9mcm9tGAkgASgJEhQKDGhlYXJ0YmVhdF9tcxgKIAEoDRIcChRoZWFydGJlYXRfdGltZW91dF9tcxgLIAEoDRIPCgdzdGFuZGJ5GAwgASgISgQICBAJUgtzdGFydF9lcG9jaCLwAgoOU2Vzc2lvblJlcXVlc3QSLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIRCgl3b3JrZXJfaWQYAiABKAkSJQoFaGVsbG8YAyABKAsyFC5wZXJtYWZyb3N0LnYxLkhlbGxvSAASLQoJaGVhcnRiZWF0GAQgASgLMhgucGVybWFmcm9zdC52MS5IZWFydGJlYXRIABIvCghwcm9ncmVzcxgFIAEoCzIbLnBlcm1hZnJvc3QudjEuU3RlcFByb2dyZXNzSAASMgoMZXBvY2hfcmVzdWx0GAYgASgLMhoucGVybWFmcm9zdC52MS5FcG9jaFJlc3VsdEgAEi8KB2ZhaWx1cmUYByABKAsyHC5wZXJtYWZyb3N0LnYxLldvcmtlckZhaWx1cmVIABInCgZoYWx0ZWQYCCABKAsyFS5wZXJtYWZyb3N0LnYxLkhhbHRlZEgAQgcKBWV2ZW50IkMKBkhhbHRlZBIWCg5jb21taXR0ZWRfc3RlcBgBIAEoBBIRCgloYXNfc3RhdGUYAiABKAgSDgoGcmVhc29uGAMgASgJIiAKBUhlbGxvEhcKD21vZGVsX2luZm9fanNvbhgBIAEoCSIfCglIZWFydGJlYXQSEgoKc2VudF9hdF9tcxgBIAEoBCLqAQoMU3RlcFByb2dyZXNzEg0KBWVwb2NoGAEgASgNEgwKBHN0ZXAYAiABKA0SDQoFc3RlcHMYAyABKA0SDwoHc2FtcGxlcxgEIAEoDRIQCghsb3NzX3N1bRgFIAEoARISCgpjYWNoZV9oaXRzGAYgASgNEhQKDGNhY2hlX21pc3NlcxgHIAEoDRIUCgxyZWFkX3NlY29uZHMYCCABKAESFwoPY29tcHV0ZV9zZWNvbmRzGAkgASgBEhkKEWFsbHJlZHVjZV9zZWNvbmRzGAogASgBEhcKD2FsbHJlZHVjZV9ieXRlcxgLIAEoBCLSAwoLRXBvY2hSZXN1bHQSDQoFZXBvY2gYASABKA0SDwoHc2FtcGxlcxgCIAEoDRIWCg50cmFpbl9sb3NzX3N1bRgDIAEoARIUCgx2YWxfbG9zc19zdW0YBCABKAESEwoLdmFsX2NvcnJlY3QYBSABKA0SEQoJdmFsX2NvdW50GAYgASgNEg8KB3NlY29uZHMYCyABKAESFAoMd2VpZ2h0c19oYXNoGAwgASgJEhIKCnNhbXBsZV9pZHMYDSADKA0SFgoOY2hlY2twb2ludF9kaXIYDiABKAkSGAoQdHJhaW5hYmxlX2xheWVycxgPIAEoDRIQCghib3VuZGFyeRgQIAEoCRITCgt2YWxfc2Vjb25kcxgRIAEoARIxCgt0cmFpbl9jYWNoZRgSIAEoCzIcLnBlcm1hZnJvc3QudjEuQ2FjaGVDb3VudGVycxIvCgl2YWxfY2FjaGUYEyABKAsyHC5wZXJtYWZyb3N0LnYxLkNhY2hlQ291bnRlcnMSDgoGY2FjaGVkGBQgASgISgQIBxALUgpjYWNoZV9oaXRzUgxjYWNoZV9taXNzZXNSEGNhY2hlX2J5dGVzX3JlYWRSE2NhY2hlX2J5dGVzX3dyaXR0ZW4iuAEKDUNhY2hlQ291bnRlcnMSDAoEaGl0cxgBIAEoDRIOCgZtaXNzZXMYAiABKA0SGQoRY2hlY2tzdW1fZmFpbHVyZXMYAyABKA0SEgoKYnl0ZXNfcmVhZBgEIAEoBBIVCg1ieXRlc193cml0dGVuGAUgASgEEhQKDHJlYWRfc2Vjb25kcxgGIAEoARIVCg13cml0ZV9zZWNvbmRzGAcgASgBEhYKDnByZWZpeF9zZWNvbmRzGAggASgBIiAKDVdvcmtlckZhaWx1cmUSDwoHbWVzc2FnZRgBIAEoCSLFAgoPU2Vzc2lvblJlc3BvbnNlEi0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASKQoFZXBvY2gYAiABKAsyGC5wZXJtYWZyb3N0LnYxLkVwb2NoUGxhbkgAEicKBmZpbmlzaBgDIAEoCzIVLnBlcm1hZnJvc3QudjEuRmluaXNoSAASJQoFYWJvcnQYBCABKAsyFC5wZXJtYWZyb3N0LnYxLkFib3J0SAASLQoJaGVhcnRiZWF0GAUgASgLMhgucGVybWFmcm9zdC52MS5IZWFydGJlYXRIABIjCgRoYWx0GAYgASgLMhMucGVybWFmcm9zdC52MS5IYWx0SAASKQoHcmVncm91cBgHIAEoCzIWLnBlcm1hZnJvc3QudjEuUmVncm91cEgAQgkKB2NvbW1hbmQiFgoESGFsdBIOCgZyZWFzb24YASABKAkiygEKB1JlZ3JvdXASDAoEcmFuaxgBIAEoDRISCgp3b3JsZF9zaXplGAIgASgNEiYKBXBlZXJzGAMgAygLMhcucGVybWFmcm9zdC52MS5QZWVySW5mbxIOCgZzaGFyZHMYBCADKA0SEwoLc2hhcmRfY291bnQYBSABKA0SEwoLcmVzdW1lX3N0ZXAYBiABKAQSEgoKc3RhdGVfcmFuaxgHIAEoDRInCgVlcG9jaBgIIAEoCzIYLnBlcm1hZnJvc3QudjEuRXBvY2hQbGFuIqgBCglFcG9jaFBsYW4SDQoFZXBvY2gYASABKA0SDgoGZXBvY2hzGAIgASgNEg0KBXN0ZXBzGAMgASgNEhQKDGdsb2JhbF9iYXRjaBgEIAEoDRIQCghib3VuZGFyeRgFIAEoCRISCgpjaGVja3BvaW50GAYgASgIEjEKDWZyZWV6ZV9ldmVudHMYByADKAsyGi5wZXJtYWZyb3N0LnYxLkZyZWV6ZUV2ZW50Ii0KC0ZyZWV6ZUV2ZW50EgwKBHN0ZXAYASABKA0SEAoIYm91bmRhcnkYAiABKAkiCAoGRmluaXNoIhcKBUFib3J0Eg4KBnJlYXNvbhgBIAEoCSJgCgxMZWF2ZVJlcXVlc3QSLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIRCgl3b3JrZXJfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIg8KDUxlYXZlUmVzcG9uc2UiDwoNU3RhdHVzUmVxdWVzdCKHAQoOU3RhdHVzUmVzcG9uc2USLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBINCgVzdGF0ZRgCIAEoCRIoCgd3b3JrZXJzGAMgAygLMhcucGVybWFmcm9zdC52MS5QZWVySW5mbxINCgVlcG9jaBgEIAEoDSIOCgxXYXRjaFJlcXVlc3QitAEKDVdhdGNoUmVzcG9uc2USLQoGc3RhdHVzGAEgASgLMh0ucGVybWFmcm9zdC52MS5TdGF0dXNSZXNwb25zZRITCgtnbG9iYWxfc3RlcBgCIAEoBBITCgt0b3RhbF9zdGVwcxgDIAEoBBIOCgZlcG9jaHMYBCABKA0SFwoPc2FtcGxlc19wZXJfc2VjGAUgASgBEg4KBnJlYXNvbhgGIAEoCRIRCgl2aWV3X2pzb24YByABKAky9AIKEkNvb3JkaW5hdG9yU2VydmljZRI/CgRKb2luEhoucGVybWFmcm9zdC52MS5Kb2luUmVxdWVzdBobLnBlcm1hZnJvc3QudjEuSm9pblJlc3BvbnNlEkwKB1Nlc3Npb24SHS5wZXJtYWZyb3N0LnYxLlNlc3Npb25SZXF1ZXN0Gh4ucGVybWFmcm9zdC52MS5TZXNzaW9uUmVzcG9uc2UoATABEkIKBUxlYXZlEhsucGVybWFmcm9zdC52MS5MZWF2ZVJlcXVlc3QaHC5wZXJtYWZyb3N0LnYxLkxlYXZlUmVzcG9uc2USRQoGU3RhdHVzEhwucGVybWFmcm9zdC52MS5TdGF0dXNSZXF1ZXN0Gh0ucGVybWFmcm9zdC52MS5TdGF0dXNSZXNwb25zZRJECgVXYXRjaBIbLnBlcm1hZnJvc3QudjEuV2F0Y2hSZXF1ZXN0GhwucGVybWFmcm9zdC52MS5XYXRjaFJlc3BvbnNlMAFiBnByb3RvMw", [file_permafrost_v1_common]);
 
 /**
  * @generated from message permafrost.v1.JoinRequest
@@ -53,6 +53,14 @@ export type JoinRequest = Message<"permafrost.v1.JoinRequest"> & {
    * @generated from field: string job_id = 5;
    */
   jobId: string;
+
+  /**
+   * set when the worker lost its coordinator and joins again with its training state: a
+   * coordinator restarted with `--resume` takes it back at its committed step
+   *
+   * @generated from field: permafrost.v1.Rejoin rejoin = 6;
+   */
+  rejoin?: Rejoin | undefined;
 };
 
 /**
@@ -61,6 +69,48 @@ export type JoinRequest = Message<"permafrost.v1.JoinRequest"> & {
  */
 export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
   messageDesc(file_permafrost_v1_coordinator, 0);
+
+/**
+ * What a worker that lost its coordinator still holds (docs/distributed.md#losing-the-coordinator).
+ *
+ * @generated from message permafrost.v1.Rejoin
+ */
+export type Rejoin = Message<"permafrost.v1.Rejoin"> & {
+  /**
+   * the generation it was a member of
+   *
+   * @generated from field: uint64 generation = 1;
+   */
+  generation: bigint;
+
+  /**
+   * the global steps its newest commit has completed (steps 0 .. committed_step - 1 trained)
+   *
+   * @generated from field: uint64 committed_step = 2;
+   */
+  committedStep: bigint;
+
+  /**
+   * the epoch that commit's progress belongs to (0: before any epoch)
+   *
+   * @generated from field: uint32 committed_epoch = 3;
+   */
+  committedEpoch: number;
+
+  /**
+   * false: the worker holds no commit (it was on standby)
+   *
+   * @generated from field: bool has_state = 4;
+   */
+  hasState: boolean;
+};
+
+/**
+ * Describes the message permafrost.v1.Rejoin.
+ * Use `create(RejoinSchema)` to create a new message.
+ */
+export const RejoinSchema: GenMessage<Rejoin> = /*@__PURE__*/
+  messageDesc(file_permafrost_v1_coordinator, 1);
 
 /**
  * @generated from message permafrost.v1.JoinResponse
@@ -145,7 +195,7 @@ export type JoinResponse = Message<"permafrost.v1.JoinResponse"> & {
  * Use `create(JoinResponseSchema)` to create a new message.
  */
 export const JoinResponseSchema: GenMessage<JoinResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 1);
+  messageDesc(file_permafrost_v1_coordinator, 2);
 
 /**
  * @generated from message permafrost.v1.SessionRequest
@@ -208,7 +258,7 @@ export type SessionRequest = Message<"permafrost.v1.SessionRequest"> & {
  * Use `create(SessionRequestSchema)` to create a new message.
  */
 export const SessionRequestSchema: GenMessage<SessionRequest> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 2);
+  messageDesc(file_permafrost_v1_coordinator, 3);
 
 /**
  * The worker stopped training (a collective failed, or the coordinator said Halt), rolled back
@@ -242,7 +292,7 @@ export type Halted = Message<"permafrost.v1.Halted"> & {
  * Use `create(HaltedSchema)` to create a new message.
  */
 export const HaltedSchema: GenMessage<Halted> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 3);
+  messageDesc(file_permafrost_v1_coordinator, 4);
 
 /**
  * @generated from message permafrost.v1.Hello
@@ -261,7 +311,7 @@ export type Hello = Message<"permafrost.v1.Hello"> & {
  * Use `create(HelloSchema)` to create a new message.
  */
 export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 4);
+  messageDesc(file_permafrost_v1_coordinator, 5);
 
 /**
  * @generated from message permafrost.v1.Heartbeat
@@ -280,7 +330,7 @@ export type Heartbeat = Message<"permafrost.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 5);
+  messageDesc(file_permafrost_v1_coordinator, 6);
 
 /**
  * @generated from message permafrost.v1.StepProgress
@@ -353,7 +403,7 @@ export type StepProgress = Message<"permafrost.v1.StepProgress"> & {
  * Use `create(StepProgressSchema)` to create a new message.
  */
 export const StepProgressSchema: GenMessage<StepProgress> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 6);
+  messageDesc(file_permafrost_v1_coordinator, 7);
 
 /**
  * @generated from message permafrost.v1.EpochResult
@@ -459,7 +509,7 @@ export type EpochResult = Message<"permafrost.v1.EpochResult"> & {
  * Use `create(EpochResultSchema)` to create a new message.
  */
 export const EpochResultSchema: GenMessage<EpochResult> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 7);
+  messageDesc(file_permafrost_v1_coordinator, 8);
 
 /**
  * One rank's activation-cache counters over a set of batches (lookups, bytes, time).
@@ -515,7 +565,7 @@ export type CacheCounters = Message<"permafrost.v1.CacheCounters"> & {
  * Use `create(CacheCountersSchema)` to create a new message.
  */
 export const CacheCountersSchema: GenMessage<CacheCounters> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 8);
+  messageDesc(file_permafrost_v1_coordinator, 9);
 
 /**
  * @generated from message permafrost.v1.WorkerFailure
@@ -532,7 +582,7 @@ export type WorkerFailure = Message<"permafrost.v1.WorkerFailure"> & {
  * Use `create(WorkerFailureSchema)` to create a new message.
  */
 export const WorkerFailureSchema: GenMessage<WorkerFailure> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 9);
+  messageDesc(file_permafrost_v1_coordinator, 10);
 
 /**
  * @generated from message permafrost.v1.SessionResponse
@@ -590,7 +640,7 @@ export type SessionResponse = Message<"permafrost.v1.SessionResponse"> & {
  * Use `create(SessionResponseSchema)` to create a new message.
  */
 export const SessionResponseSchema: GenMessage<SessionResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 10);
+  messageDesc(file_permafrost_v1_coordinator, 11);
 
 /**
  * Stop at once: the membership is about to change. The worker answers with Halted.
@@ -609,7 +659,7 @@ export type Halt = Message<"permafrost.v1.Halt"> & {
  * Use `create(HaltSchema)` to create a new message.
  */
 export const HaltSchema: GenMessage<Halt> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 11);
+  messageDesc(file_permafrost_v1_coordinator, 12);
 
 /**
  * The next generation (its number in SessionResponse.membership): this worker's place in it,
@@ -665,7 +715,7 @@ export type Regroup = Message<"permafrost.v1.Regroup"> & {
  * Use `create(RegroupSchema)` to create a new message.
  */
 export const RegroupSchema: GenMessage<Regroup> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 12);
+  messageDesc(file_permafrost_v1_coordinator, 13);
 
 /**
  * @generated from message permafrost.v1.EpochPlan
@@ -719,7 +769,7 @@ export type EpochPlan = Message<"permafrost.v1.EpochPlan"> & {
  * Use `create(EpochPlanSchema)` to create a new message.
  */
 export const EpochPlanSchema: GenMessage<EpochPlan> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 13);
+  messageDesc(file_permafrost_v1_coordinator, 14);
 
 /**
  * @generated from message permafrost.v1.FreezeEvent
@@ -745,7 +795,7 @@ export type FreezeEvent = Message<"permafrost.v1.FreezeEvent"> & {
  * Use `create(FreezeEventSchema)` to create a new message.
  */
 export const FreezeEventSchema: GenMessage<FreezeEvent> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 14);
+  messageDesc(file_permafrost_v1_coordinator, 15);
 
 /**
  * @generated from message permafrost.v1.Finish
@@ -758,7 +808,7 @@ export type Finish = Message<"permafrost.v1.Finish"> & {
  * Use `create(FinishSchema)` to create a new message.
  */
 export const FinishSchema: GenMessage<Finish> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 15);
+  messageDesc(file_permafrost_v1_coordinator, 16);
 
 /**
  * @generated from message permafrost.v1.Abort
@@ -775,7 +825,7 @@ export type Abort = Message<"permafrost.v1.Abort"> & {
  * Use `create(AbortSchema)` to create a new message.
  */
 export const AbortSchema: GenMessage<Abort> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 16);
+  messageDesc(file_permafrost_v1_coordinator, 17);
 
 /**
  * @generated from message permafrost.v1.LeaveRequest
@@ -802,7 +852,7 @@ export type LeaveRequest = Message<"permafrost.v1.LeaveRequest"> & {
  * Use `create(LeaveRequestSchema)` to create a new message.
  */
 export const LeaveRequestSchema: GenMessage<LeaveRequest> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 17);
+  messageDesc(file_permafrost_v1_coordinator, 18);
 
 /**
  * @generated from message permafrost.v1.LeaveResponse
@@ -815,7 +865,7 @@ export type LeaveResponse = Message<"permafrost.v1.LeaveResponse"> & {
  * Use `create(LeaveResponseSchema)` to create a new message.
  */
 export const LeaveResponseSchema: GenMessage<LeaveResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 18);
+  messageDesc(file_permafrost_v1_coordinator, 19);
 
 /**
  * @generated from message permafrost.v1.StatusRequest
@@ -828,7 +878,7 @@ export type StatusRequest = Message<"permafrost.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 19);
+  messageDesc(file_permafrost_v1_coordinator, 20);
 
 /**
  * @generated from message permafrost.v1.StatusResponse
@@ -860,7 +910,7 @@ export type StatusResponse = Message<"permafrost.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 20);
+  messageDesc(file_permafrost_v1_coordinator, 21);
 
 /**
  * @generated from message permafrost.v1.WatchRequest
@@ -873,7 +923,7 @@ export type WatchRequest = Message<"permafrost.v1.WatchRequest"> & {
  * Use `create(WatchRequestSchema)` to create a new message.
  */
 export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 21);
+  messageDesc(file_permafrost_v1_coordinator, 22);
 
 /**
  * One snapshot of the job, as Watch pushes it.
@@ -933,7 +983,7 @@ export type WatchResponse = Message<"permafrost.v1.WatchResponse"> & {
  * Use `create(WatchResponseSchema)` to create a new message.
  */
 export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 22);
+  messageDesc(file_permafrost_v1_coordinator, 23);
 
 /**
  * The control plane. A worker calls Join with a stable id, then holds one Session stream for the

@@ -36,8 +36,6 @@ export interface SessionHold {
   coordinator: string;
   /** how long to retry a lost coordinator; 0: exit at once */
   graceMs: number;
-  /** how long a Join may wait for a restarted coordinator's membership to form */
-  joinTimeoutMs: number;
   job: JobSpec;
   /** the job spec as the first Join answer carried it */
   jobSpecJson: string;
@@ -123,11 +121,12 @@ async function rejoinWithin(
   let waitMs = FIRST_WAIT_MS;
   while (Date.now() < deadline) {
     try {
-      const back = await o.client.join(req, deadline - Date.now() + o.joinTimeoutMs);
+      // bounded by the grace: a stopped coordinator accepts the connection and never answers
+      const back = await o.client.join(req, Math.max(1000, deadline - Date.now()));
       if (!back.standby) throw new PermafrostError('failed-precondition', 'the coordinator did not take this worker back on standby');
       return back;
     } catch (e) {
-      if (!(e instanceof PermafrostError && e.code === 'unavailable')) {
+      if (!(e instanceof PermafrostError && (e.code === 'unavailable' || e.code === 'deadline-exceeded'))) {
         const code = e instanceof PermafrostError ? e.code : 'unknown';
         throw new PermafrostError(code, `${lost.message}; the coordinator there refused to take this worker back: ${(e as Error).message}`);
       }

@@ -166,7 +166,6 @@ function holdOf(
     me: { workerId, jobId: settings.jobId ?? '', peerAddress: plane.peerAddress, dataAddress: plane.dataAddress },
     coordinator: settings.coordinator,
     graceMs: settings.coordinatorGraceMs ?? job.cluster.coordinatorGraceMs,
-    joinTimeoutMs: settings.joinTimeoutMs,
     job,
     jobSpecJson: joined.jobSpecJson,
   };

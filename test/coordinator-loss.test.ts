@@ -8,11 +8,23 @@
  * exit once cluster.coordinatorGraceMs has passed, saying so.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { initEngine } from '@permafrost/engine';
-import { alive, checkpointWeights, jobFlags, type Running, readJson, relativeDiff, runCli, runPaths, startCli, tempDir } from './support';
+import {
+  alive,
+  checkpointWeights,
+  childrenOf,
+  jobFlags,
+  type Running,
+  readJson,
+  relativeDiff,
+  runCli,
+  runPaths,
+  startCli,
+  tempDir,
+} from './support';
 
 const tmp = tempDir('coordinator-loss');
 
@@ -83,6 +95,16 @@ describe('losing the coordinator', () => {
     assert.ok(change.generation >= 2, `generation ${change.generation}`);
     assert.ok(change.resumeStep > 90, `resumed at step ${change.resumeStep} (90 steps per epoch)`);
     assert.match(second.stderr(), /"msg":"membership changed".*"why":"a restarted coordinator took the workers back/);
+    // every epoch the restarted coordinator saw trained the training set (its exactly-once check passed too)
+    assert.equal(report.epochs.at(-1)?.epoch, 3);
+    for (const e of report.epochs)
+      assert.equal(
+        e.samplesByRank.reduce((a: number, b: number) => a + b, 0),
+        1440,
+        `epoch ${e.epoch}`,
+      );
+    // the caches stayed warm: the last epoch reads every sample from them
+    assert.equal(report.epochs.at(-1)?.cacheMisses, 0, JSON.stringify(report.epochs.at(-1)));
     const jobIds = [first, second].map(
       (c) =>
         JSON.parse(
@@ -95,6 +117,20 @@ describe('losing the coordinator', () => {
     assert.equal(jobIds[0], jobIds[1], 'the restarted coordinator runs the job id of the first');
     const d = relativeDiff(await checkpointWeights(runPaths(tmp.path, 'takeover').checkpointDir), reference);
     assert.ok(d < 1e-4, `relative weight difference to the uninterrupted run: ${d}`);
+  });
+
+  it('local workers, children of the coordinator, run without a grace and exit when it is killed', async () => {
+    const c = start(startCli(['coordinator', 'start', '--local-workers', '2', ...job('locals')]));
+    await c.waitFor(/"msg":"progress"/, 120_000);
+    const workers = childrenOf(c.child.pid as number, / worker start /);
+    assert.equal(workers.length, 2, `worker processes: ${workers}`);
+    for (const pid of workers) {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      assert.equal(args[args.indexOf('--coordinator-grace-ms') + 1], '0', args.join(' '));
+    }
+    c.child.kill('SIGKILL');
+    for (let i = 0; i < 100 && workers.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(workers.filter(alive), [], 'local workers outlived their coordinator');
   });
 
   it('workers whose coordinator never comes back exit after cluster.coordinatorGraceMs, saying so', async () => {

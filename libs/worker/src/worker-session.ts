@@ -8,7 +8,9 @@
  * the plans before it are done; Abort, a broken stream or a failed plan ends it
  * with the reason (a failed plan is also reported up as a WorkerFailure), never a hang. The
  * coordinator heartbeats down as well: nothing from it for `heartbeatTimeoutMs` ends the session
- * too (a stopped or partitioned coordinator). A watchdog that itself ran late measures this
+ * too (a stopped or partitioned coordinator). A broken stream or that silence rejects with
+ * CoordinatorLost, which a worker may outlive (coordinator-retry.ts); a stream the coordinator
+ * ended with a refusal does not. A watchdog that itself ran late measures this
  * process's own stall (a long kernel), not the coordinator's silence, and starts counting again.
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';

@@ -10,7 +10,8 @@
  *   3. Hold the Session (worker-session.ts): every EpochPlan is one epoch of the loop
  *      (epoch-driver.ts); Halt and Regroup move the worker to a new generation (a worker that
  *      joined a running job starts on standby and enters at its first Regroup); Finish ends it,
- *      Abort or a lost coordinator fails it within a bounded time.
+ *      Abort fails it; a lost coordinator leaves it waiting, state kept, for a restarted one to
+ *      take it back (coordinator-retry.ts), and fails it after `coordinatorGraceMs`.
  *   4. Leave, and log which path the gradients took (shared memory or the wire).
  *
  * With `http` set, the worker serves /healthz and /metrics there (WorkerObserver, libs/observe)

@@ -9,13 +9,12 @@
  * its newest commit (JoinRequest.rejoin). A coordinator restarted with `--resume` on the same
  * address answers on standby and forms a generation of the workers that came back; a Regroup on
  * the new Session then places this worker, and training continues from the newest commit any of
- * them holds. After the grace, or when the coordinator refuses it, the worker exits with the
- * reason. A stream the coordinator ended on purpose (an exclusion, Abort) is not a loss: the
- * worker exits at once, as with `graceMs` 0.
+ * them holds. After the grace (and a Join already held by a coordinator that is forming its
+ * membership, at most `cluster.joinTimeoutMs` longer), or when the coordinator refuses it, the
+ * worker exits with the reason. A stream the coordinator ended on purpose (an exclusion, Abort)
+ * is not a loss: the worker exits at once, as with `graceMs` 0.
  */
-
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import { create } from '@bufbuild/protobuf';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { CoordinatorClient } from '@permafrost/coordinator';
 import { engineInfo } from '@permafrost/engine';
 import type { JobSpec } from '@permafrost/job';
@@ -121,8 +120,9 @@ async function rejoinWithin(
   let waitMs = FIRST_WAIT_MS;
   while (Date.now() < deadline) {
     try {
-      // bounded by the grace: a stopped coordinator accepts the connection and never answers
-      const back = await o.client.join(req, Math.max(1000, deadline - Date.now()));
+      // a restarted coordinator holds the Join until its membership forms, at most its join
+      // timeout: a call under way when the grace ends is waited for that long
+      const back = await o.client.join(req, Math.max(1000, deadline - Date.now()) + o.job.cluster.joinTimeoutMs);
       if (!back.standby) throw new PermafrostError('failed-precondition', 'the coordinator did not take this worker back on standby');
       return back;
     } catch (e) {

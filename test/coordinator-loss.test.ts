@@ -68,7 +68,7 @@ describe('losing the coordinator', () => {
     await Promise.all(started.map((r) => r.exit));
   });
 
-  it('kill -9 of the coordinator, restarted with --resume: the same workers go on from their commits, same weights', async () => {
+  it('kill -9 of the coordinator, restarted with --resume: the same workers go on from their commits, same weights', async (t) => {
     const flags = ['--min-workers', '2', ...job('takeover')];
     const first = start(startCli(['coordinator', 'start', '--listen', '127.0.0.1:0', ...flags]));
     const address = JSON.parse(await first.waitFor(/coordinator listening/)).address as string;
@@ -117,6 +117,18 @@ describe('losing the coordinator', () => {
     assert.equal(jobIds[0], jobIds[1], 'the restarted coordinator runs the job id of the first');
     const d = relativeDiff(await checkpointWeights(runPaths(tmp.path, 'takeover').checkpointDir), reference);
     assert.ok(d < 1e-4, `relative weight difference to the uninterrupted run: ${d}`);
+    const away = workers.map(
+      (w) =>
+        JSON.parse(
+          w
+            .stderr()
+            .split('\n')
+            .find((l) => l.includes('"msg":"rejoined the coordinator"')) ?? '{}',
+        ).secondsAway,
+    );
+    t.diagnostic(
+      `resumed at step ${change.resumeStep}, workers away ${away.join(', ')} s, relative weight difference ${d.toExponential(2)}`,
+    );
   });
 
   it('local workers, children of the coordinator, run without a grace and exit when it is killed', async () => {

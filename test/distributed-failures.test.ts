@@ -68,11 +68,12 @@ describe('distributed failures', () => {
     assert.ok(epoch && JSON.parse(epoch).seconds > timeoutMs / 1000, `the epoch outlasted the heartbeat timeout: ${epoch}`);
   });
 
-  it('a worker that loses the coordinator exits within 10 s with a clear error', async () => {
+  it('a worker without a grace for its coordinator (--coordinator-grace-ms 0) that loses it exits within 10 s with a clear error', async () => {
     const c = startCli(['coordinator', 'start', '--listen', '127.0.0.1:0', '--min-workers', '1', ...slowJob('lost')]);
     const line = await c.waitFor(/coordinator listening/);
     const address = JSON.parse(line).address as string;
-    const w = startCli(['worker', 'start', '--coordinator', address, '--id', 'lonely', '--cache-dir', join(tmp.path, 'lost', 'w')]);
+    const lonely = ['--id', 'lonely', '--cache-dir', join(tmp.path, 'lost', 'w'), '--coordinator-grace-ms', '0'];
+    const w = startCli(['worker', 'start', '--coordinator', address, ...lonely]);
     await c.waitFor(/"msg":"progress"/, 90_000);
     const t0 = Date.now();
     c.child.kill('SIGKILL');
@@ -82,7 +83,7 @@ describe('distributed failures', () => {
     assert.match(w.stderr(), /permafrost: lost the coordinator/);
   });
 
-  it('a worker whose coordinator stops answering (SIGSTOP) exits within the heartbeat timeout', async () => {
+  it('a worker whose coordinator stops answering (SIGSTOP), without a grace, exits within the heartbeat timeout', async () => {
     const config = tmp.file(
       'stop.yaml',
       'model:\n  name: mobilenet_v2\ndata:\n  dataset: mnist\ncluster:\n  heartbeatMs: 200\n  heartbeatTimeoutMs: 3000\n',
@@ -90,7 +91,8 @@ describe('distributed failures', () => {
     const c = startCli(['coordinator', 'start', '--config', config, '--listen', '127.0.0.1:0', '--min-workers', '1', ...slowJob('stop')]);
     try {
       const address = JSON.parse(await c.waitFor(/coordinator listening/)).address as string;
-      const w = startCli(['worker', 'start', '--coordinator', address, '--id', 'orphan', '--cache-dir', join(tmp.path, 'stop', 'w')]);
+      const orphan = ['--id', 'orphan', '--cache-dir', join(tmp.path, 'stop', 'w'), '--coordinator-grace-ms', '0'];
+      const w = startCli(['worker', 'start', '--coordinator', address, ...orphan]);
       await c.waitFor(/"msg":"progress"/, 90_000);
       const t0 = Date.now();
       c.child.kill('SIGSTOP');

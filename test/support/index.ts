@@ -17,4 +17,4 @@ export type { Prometheus } from './prometheus';
 export { PROMETHEUS, PROMTOOL, startPrometheus } from './prometheus';
 export type { TempDir } from './temp-dir';
 export { tempDir } from './temp-dir';
-export { checkpointWeights, maxAbsDiff } from './weights';
+export { checkpointWeights, maxAbsDiff, relativeDiff } from './weights';

@@ -34,6 +34,8 @@ export interface CoordinatorOptions {
   shardCount: number;
   /** the training sample ids, for exactly-once accounting */
   trainIds: readonly number[];
+  /** a restarted coordinator (--resume): it takes back workers that lost the previous one (takeover.ts) */
+  takeBack?: boolean;
   /** first epoch to run (1, or the one after a resumed checkpoint) */
   startEpoch: number;
   /** the checkpoint directory workers restore from ('' for a fresh job) */

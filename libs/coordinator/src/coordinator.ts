@@ -40,10 +40,13 @@ import type { Caller, CoordinatorHandlers, SessionStream } from './handlers';
 import { type Formed, type JoinInfo, MembershipError } from './membership';
 import { Reforming } from './reforming';
 import { decodeRankEpoch } from './session-codec';
+import { Takeover } from './takeover';
 
 export type { CoordinatorOptions, CoordinatorResult } from './coordinator-options';
 
 export class Coordinator extends Reforming implements CoordinatorHandlers {
+  private readonly takeover = new Takeover(this.opts.takeBack ?? false, this.opts.stepsPerEpoch);
+
   async join(req: JoinRequest, caller: Caller = {}): Promise<JoinResponse> {
     try {
       return await this.admit(req, caller.identity?.name);
@@ -65,6 +68,8 @@ export class Coordinator extends Reforming implements CoordinatorHandlers {
     if (this.failures.excluded(req.workerId)) throw this.failures.refusal(req.workerId);
     const info = { workerId: req.workerId, peerAddress: req.peerAddress, dataAddress: req.dataAddress, backend: req.backend, identity };
     if (this.state === 'running' || this.state === 'reforming') return this.admitStandby(info);
+    this.takeover.note(req);
+    this.membership.generation = this.takeover.generationAfter(this.membership.generation);
     let formed: Formed;
     try {
       formed = await this.membership.join(info);
@@ -76,6 +81,11 @@ export class Coordinator extends Reforming implements CoordinatorHandlers {
     const me = formed.members.find((m) => m.workerId === req.workerId);
     if (!me) throw new PermafrostError('internal', 'joined but not a member');
     log().info('worker joined', { worker: me.workerId, rank: me.rank, peer: me.peerAddress, data: me.dataAddress, backend: me.backend });
+    // taken back from a lost coordinator: every member is placed by a Regroup once all said Hello
+    if (this.takeover.active(formed.members)) {
+      const membership = { generation: formed.generation, jobId: this.opts.jobId };
+      return create(JoinResponseSchema, { ...this.joinAnswer(), membership, standby: true });
+    }
     return create(JoinResponseSchema, {
       ...this.joinAnswer(),
       membership: { generation: formed.generation, jobId: this.opts.jobId },
@@ -196,8 +206,27 @@ export class Coordinator extends Reforming implements CoordinatorHandlers {
     this.hello.add(workerId);
     // a member that opens its session while a change is under way learns of it now
     if (this.state === 'reforming') this.sendTo(workerId, { command: { case: 'halt', value: { reason: this.reform?.reason ?? '' } } });
-    else if (this.state === 'running' && this.epoch === 0 && this.members.every((x) => this.hello.has(x.workerId)))
-      this.plan(this.opts.startEpoch);
+    else if (this.state === 'running' && this.epoch === 0 && this.members.every((x) => this.hello.has(x.workerId))) {
+      if (this.takeover.active(this.members)) this.takeBack();
+      else this.plan(this.opts.startEpoch);
+    }
+  }
+
+  /** Continues the job from the newest commit of the workers taken back (takeover.ts). */
+  private takeBack(): void {
+    const formed = this.membership.formed as Formed;
+    const point = this.takeover.resumePoint(formed.members.map((m) => m.workerId));
+    if (!point) return;
+    this.epoch = point.epoch;
+    this.epochStarted = performance.now();
+    this.results = new Map();
+    this.ledger.startEpoch();
+    this.ledger.takeover(point.epoch, point.step);
+    this.announce(formed, point, point.epoch);
+    const change = this.takeover.change(formed, point);
+    this.changes.push(change);
+    log().warn('membership changed', { ...change, why: `a restarted coordinator took the workers back from step ${point.step}` });
+    this.opts.onMembership?.(change);
   }
 
   private onResult(workerId: string, r: EpochResult): void {
@@ -230,7 +259,11 @@ export class Coordinator extends Reforming implements CoordinatorHandlers {
     const members = this.members;
     const decoded = members.map((m) => decodeRankEpoch(this.results.get(m.workerId) as EpochResult));
     const ranks: RankEpoch[] = decoded.map((d) => d.rank);
-    const problem = checkEpoch(this.epoch, ranks, this.opts.trainIds, this.ledger.credited);
+    const credited = this.ledger.creditedFor(
+      this.epoch,
+      ranks.flatMap((r) => r.sampleIds),
+    );
+    const problem = checkEpoch(this.epoch, ranks, this.opts.trainIds, credited);
     if (problem) {
       this.fail(problem);
       return;

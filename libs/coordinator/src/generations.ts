@@ -10,7 +10,9 @@
  * The ShardLedger keeps exactly-once accounting whole across changes: a worker that left took
  * the list of ids it trained this epoch with it, so the ids its shards trained before the resume
  * step (since it took them over, or since the epoch began) are credited to the epoch; the
- * survivors' lists are rolled back to the resume step and the new owners train the rest.
+ * survivors' lists are rolled back to the resume step and the new owners train the rest. After a
+ * restarted coordinator took the fleet back, the steps before its resume step count as trained
+ * (takeover.ts).
  */
 import { localEpochPlan } from '@permafrost/data';
 import type { MembershipEntry } from '@permafrost/trainer';
@@ -66,6 +68,8 @@ export class ShardLedger {
   /** per shard, the global step its current owner took it over at (absent: from the start) */
   private readonly since = new Map<number, number>();
   private creditedIds: number[] = [];
+  /** where a restarted coordinator took the fleet back (takeover.ts) */
+  private takenOver: { epoch: number; step: number } | undefined;
 
   constructor(private readonly o: LedgerOptions) {}
 
@@ -99,6 +103,28 @@ export class ShardLedger {
       Array.from({ length: this.o.shardCount }, (_, s) => s),
       step,
     );
+  }
+
+  /**
+   * A restarted coordinator took the fleet back in `epoch` at global step `step`: every shard's
+   * owner counts from there, and the ids of the steps before it that no rank reports count as
+   * trained (creditedFor).
+   */
+  takeover(epoch: number, step: number): void {
+    this.takenOver = { epoch, step };
+    for (let shard = 0; shard < this.o.shardCount; shard++) this.since.set(shard, step);
+  }
+
+  /** The ids credited to `epoch`, given the ids the ranks reported for it. */
+  creditedFor(epoch: number, reported: readonly number[]): readonly number[] {
+    const t = this.takenOver;
+    if (t?.epoch !== epoch) return this.creditedIds;
+    const first = (epoch - 1) * this.o.stepsPerEpoch;
+    const shards = Array.from({ length: this.o.shardCount }, (_, s) => s);
+    const plan = localEpochPlan(this.o.trainIds, this.o.seed, epoch, this.o.globalBatch, shards, this.o.shardCount);
+    const known = new Set([...reported, ...this.creditedIds]);
+    const before = plan.steps.slice(0, t.step - first).flat();
+    return [...this.creditedIds, ...before.filter((id) => !known.has(id))];
   }
 
   /** Shards whose owner changed at `step`. */

@@ -47,6 +47,10 @@ export function spawnLocalWorker(spec: LocalWorkerSpec, index: number): ChildPro
     `local-${index}`,
     '--cache-dir',
     join(spec.cacheRoot, `local-${index}`),
+    // a child of this coordinator: when it is lost, so are this process's TLS material and its
+    // restarter, and a restarted coordinator starts its own (docs/distributed.md#losing-the-coordinator)
+    '--coordinator-grace-ms',
+    '0',
     ...sharedHostWorkerArgs(spec.count),
     ...tlsFlags(spec, index),
   ];

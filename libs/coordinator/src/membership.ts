@@ -45,6 +45,7 @@ export class Membership {
   private waiters: { resolve: (f: Formed) => void; reject: (e: Error) => void }[] = [];
   private formedValue: Formed | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** the current generation; the first one is 1, or after the generations of a lost coordinator (takeover.ts) */
   generation = 1n;
 
   constructor(private readonly opts: { expected: number; minWorkers: number; joinTimeoutMs: number; shardCount: number }) {}
@@ -109,7 +110,7 @@ export class Membership {
 
   private form(): void {
     clearTimeout(this.timer);
-    this.formedValue = this.assign(1n, [...this.pending.values()]);
+    this.formedValue = this.assign(this.generation, [...this.pending.values()]);
     for (const w of this.waiters) w.resolve(this.formedValue);
     this.waiters = [];
   }

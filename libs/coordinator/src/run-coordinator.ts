@@ -4,7 +4,6 @@
  * with the report when the job is done; rejects with a PermafrostError naming the worker when it
  * is not.
  */
-import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { defaultShardCount } from '@permafrost/data';
@@ -27,6 +26,7 @@ import { Coordinator, type CoordinatorOptions } from './coordinator';
 import { type CoordinatorSecurity, coordinatorSecurity } from './coordinator-security';
 import { FleetProgress } from './fleet-progress';
 import type { CoordinatorServer, ServeCoordinator } from './handlers';
+import { jobIdFor, recordedJobId, writeJobRecord } from './job-record';
 import { LocalWorkers, spawnLocalWorker } from './local-workers';
 import { StatusWatch, withWatch } from './status-watch';
 
@@ -92,6 +92,7 @@ function coordinatorOptions(
     heartbeatTimeoutMs: job.cluster.heartbeatTimeoutMs,
     shardCount: defaultShardCount(plan.train.length),
     trainIds: plan.train,
+    takeBack: o.resume ?? false,
     startEpoch: (resumed?.epoch ?? 0) + 1,
     resumeFrom: resumed?.dir ?? '',
     resumeStep: resumed?.step ?? 0,
@@ -112,7 +113,17 @@ function workersJob(job: JobSpec): JobSpec {
 function resumeFrom(job: JobSpec, resume: boolean | undefined): { epoch: number; step: number; dir: string } | undefined {
   if (!resume) return undefined;
   if (!job.checkpoint.dir) throw new UserError('--resume needs checkpoint.dir (--checkpoint-dir)', 'checkpoint.dir');
-  const point = resumePoint(job.checkpoint.dir);
+  let point: { epoch: number; step: number; dir: string };
+  try {
+    point = resumePoint(job.checkpoint.dir);
+  } catch (e) {
+    // lost before its first checkpoint: take the workers back, or start over if none come
+    if (!(e instanceof UserError) || !recordedJobId(job.checkpoint.dir)) throw e;
+    log().warn('no checkpoint yet: the job continues from the workers that come back, else from its start', {
+      dir: job.checkpoint.dir,
+    });
+    return undefined;
+  }
   if (point.epoch >= job.train.epochs) {
     throw new UserError(`the checkpoint is already at epoch ${point.epoch} of ${job.train.epochs}; nothing to resume`, '--resume');
   }
@@ -122,7 +133,8 @@ function resumeFrom(job: JobSpec, resume: boolean | undefined): { epoch: number;
 export async function runCoordinator(o: RunCoordinatorOptions): Promise<RunReport> {
   const startedAt = new Date();
   const { job } = o;
-  const jobId = job.cluster.jobId ?? randomUUID();
+  const jobId = jobIdFor(job, o.resume ?? false);
+  writeJobRecord(job, jobId);
   const security = await coordinatorSecurity(job, jobId);
   try {
     return await runSecured(o, jobId, security, startedAt);

@@ -147,6 +147,12 @@ export const clusterSection = z
      */
     heartbeatTimeoutMs: posInt.default(30_000),
     /**
+     * how long a worker that lost its coordinator (its session broke, or nothing for
+     * heartbeatTimeoutMs) keeps its state and retries it, for a coordinator restarted with
+     * `--resume` to take it back; then it exits. 0: exit at once
+     */
+    coordinatorGraceMs: nonNegInt.default(60_000),
+    /**
      * what carries the gradient allreduce between workers: tcp, a raw TCP data plane (each worker's
      * data port, `worker start --data-listen`), or grpc, the Peer service on each worker's
      * `--listen` port (slower: grpc-js costs several ms of CPU per MiB). Control stays on gRPC.

@@ -31,6 +31,8 @@ export const workerSettingsSchema = z
     joinTimeoutMs: z.number().int().positive().default(60_000),
     /** deadline of each allreduce receive (default: the job's cluster.collectiveTimeoutMs) */
     collectiveTimeoutMs: z.number().int().positive().optional(),
+    /** how long to retry a lost coordinator before exiting (default: the job's cluster.coordinatorGraceMs) */
+    coordinatorGraceMs: z.number().int().nonnegative().optional(),
     /** wasm: XNNPACK threads of this worker, `auto`: every core (local workers sharing a host get 1) */
     threads: z.union([z.literal('auto'), z.number().int().positive().max(64)]).default('auto'),
     /** a connection to the Peer or data port must complete its handshake within this long (default: the servers', 5000) */

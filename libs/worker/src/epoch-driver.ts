@@ -49,7 +49,7 @@ export class EpochDriver {
 
   constructor(
     private readonly loop: TrainingLoop,
-    private readonly session: WorkerSession,
+    private session: WorkerSession,
     private readonly job: JobSpec,
     private place: Place,
     private readonly enter: EnterGeneration,
@@ -95,6 +95,11 @@ export class EpochDriver {
         allreduceBytes: BigInt(split.allreduceBytes),
       },
     });
+  }
+
+  /** Reports through `session` from now on (a coordinator that took this worker back). */
+  attach(session: WorkerSession): void {
+    this.session = session;
   }
 
   run(plan: EpochPlan): Promise<void> {

@@ -9,7 +9,9 @@
  * the plans before it are done; Abort, a broken stream or a failed plan ends it
  * with the reason (a failed plan is also reported up as a WorkerFailure), never a hang. The
  * coordinator heartbeats down as well: nothing from it for `heartbeatTimeoutMs` ends the session
- * too (a stopped or partitioned coordinator). A watchdog that itself ran late measures this
+ * too (a stopped or partitioned coordinator). A broken stream or that silence rejects with
+ * CoordinatorLost, which a worker may outlive (coordinator-retry.ts); a stream the coordinator
+ * ended with a refusal does not. A watchdog that itself ran late measures this
  * process's own stall (a long kernel), not the coordinator's silence, and starts counting again.
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
@@ -24,6 +26,21 @@ export interface Heartbeats {
 }
 
 export type SessionEvent = MessageInitShape<typeof SessionRequestSchema>['event'];
+
+/**
+ * The coordinator went away (the stream broke, or it stopped answering), as opposed to ending
+ * this session on purpose (a refusal, an exclusion, Abort): a worker may wait for a restarted
+ * coordinator to take it back (coordinator-retry.ts).
+ */
+export class CoordinatorLost extends PermafrostError {
+  override readonly name = 'CoordinatorLost';
+  constructor(message: string) {
+    super('unavailable', message);
+  }
+}
+
+/** Codes of a stream the coordinator ended on purpose; any other end means it went away. */
+const DELIBERATE = new Set(['failed-precondition', 'not-found', 'permission-denied', 'already-exists', 'aborted', 'invalid-argument']);
 
 /** What the coordinator's commands do on this worker. */
 export interface SessionHandlers {
@@ -40,6 +57,9 @@ export class WorkerSession {
   private readonly membership: Membership;
   private heartbeat: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
+  private ended = false;
+  /** the plans and regroups in order; settles when the last one queued has */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     client: CoordinatorClient,
@@ -51,7 +71,14 @@ export class WorkerSession {
     this.membership = create(MembershipSchema, { generation: membership?.generation ?? 0n, jobId: membership?.jobId ?? '' });
   }
 
+  /** the job and the generation this session's messages carry */
+  get membershipNow(): Membership {
+    return this.membership;
+  }
+
   send(event: SessionEvent): void {
+    // a worker halting after its coordinator went away has nobody to tell
+    if (this.ended) return;
     this.stream.send(create(SessionRequestSchema, { membership: this.membership, workerId: this.workerId, event }));
   }
 
@@ -59,30 +86,34 @@ export class WorkerSession {
   run(modelInfo: Record<string, unknown>, beat: Heartbeats, on: SessionHandlers): Promise<void> {
     return new Promise<void>((done, fail) => {
       let finished = false;
-      let queue = Promise.resolve();
-      const lost = (why: string) => {
-        if (!finished) fail(new PermafrostError('unavailable', `lost the coordinator at ${this.coordinator}: ${why}`));
+      const lost = (why: string, gone: boolean) => {
+        if (finished) return;
+        const message = `lost the coordinator at ${this.coordinator}: ${why}`;
+        fail(gone ? new CoordinatorLost(message) : new PermafrostError('unavailable', message));
       };
-      this.stream.onClose((error) => lost(error ? error.message : 'the session ended'));
-      const heard = this.watch(beat.heartbeatTimeoutMs, (ms) => lost(`it stopped answering (nothing for ${ms} ms)`));
+      this.stream.onClose((error) => {
+        const code = error instanceof PermafrostError ? error.code : 'unknown';
+        lost(error ? error.message : 'the session ended', error !== undefined && !DELIBERATE.has(code));
+      });
+      const heard = this.watch(beat.heartbeatTimeoutMs, (ms) => lost(`it stopped answering (nothing for ${ms} ms)`, true));
       this.stream.onMessage((m) => {
         heard();
         const c = m.command;
         if (c.case === 'finish') {
           finished = true;
-          queue.then(() => done(), fail);
+          this.queue.then(() => done(), fail);
         } else if (c.case === 'abort') {
           finished = true;
           fail(new PermafrostError('aborted', `the coordinator aborted the job: ${c.value.reason}`));
         } else if (c.case === 'epoch') {
           const plan = c.value;
-          queue = queue.then(() => on.plan(plan)).catch((e: unknown) => this.failed(e, fail));
+          this.queue = this.queue.then(() => on.plan(plan)).catch((e: unknown) => this.failed(e, fail));
         } else if (c.case === 'halt') {
           on.halt(c.value.reason);
         } else if (c.case === 'regroup') {
           const r = c.value;
           const generation = m.membership?.generation ?? 0n;
-          queue = queue
+          this.queue = this.queue
             .then(() => {
               this.membership.generation = generation;
               return on.regroup(r, generation);
@@ -90,7 +121,7 @@ export class WorkerSession {
             .catch((e: unknown) => this.failed(e, fail));
         } else if (c.case === 'saveCommit') {
           const reason = c.value.reason;
-          queue = queue.then(() => on.saveCommit(reason)).catch((e: unknown) => this.failed(e, fail));
+          this.queue = this.queue.then(() => on.saveCommit(reason)).catch((e: unknown) => this.failed(e, fail));
         }
       });
       this.send({ case: 'hello', value: { modelInfoJson: JSON.stringify(modelInfo) } });
@@ -124,7 +155,14 @@ export class WorkerSession {
     fail(e instanceof Error ? e : new PermafrostError('internal', message));
   }
 
+  /** Settles once the plan or regroup in flight (and any queued) has ended. */
+  drained(): Promise<void> {
+    return this.queue.catch(() => undefined);
+  }
+
   end(): void {
+    if (this.ended) return;
+    this.ended = true;
     clearInterval(this.heartbeat);
     clearInterval(this.watchdog);
     this.stream.end();

@@ -10,7 +10,8 @@
  *   3. Hold the Session (worker-session.ts): every EpochPlan is one epoch of the loop
  *      (epoch-driver.ts); Halt and Regroup move the worker to a new generation (a worker that
  *      joined a running job starts on standby and enters at its first Regroup); Finish ends it,
- *      Abort or a lost coordinator fails it within a bounded time.
+ *      Abort fails it; a lost coordinator leaves it waiting, state kept, for a restarted one to
+ *      take it back (coordinator-retry.ts), and fails it after `coordinatorGraceMs`.
  *   4. Leave, and log which path the gradients took (shared memory or the wire).
  *
  * With `http` set, the worker serves /healthz and /metrics there (WorkerObserver, libs/observe)
@@ -28,6 +29,7 @@ import { type TlsFiles, tlsFilesOf } from '@permafrost/security';
 import { type Logger, log, UserError } from '@permafrost/telemetry';
 import { cacheOf, describeModel, loopOptionsOf, prepareRun, TrainingLoop } from '@permafrost/trainer';
 import { createCoordinatorClient } from '@permafrost/transport-grpc';
+import { holdSessions } from './coordinator-retry';
 import { DataPlane } from './data-plane';
 import { EpochDriver, type Place } from './epoch-driver';
 import { joinCoordinator } from './join';
@@ -132,19 +134,16 @@ async function train(
     if (!joined.standby) await loop.commitStart();
     const pause = testPause(process.env.PERMAFROST_TEST_PAUSE, workerId, l);
     driver = new EpochDriver(loop, session, job, place, regrouped, observer, l, pause);
-    const modelInfo = { ...describeModel(job, model), backend: engine.backend };
-    const beat = {
-      heartbeatMs: joined.heartbeatMs || job.cluster.heartbeatMs,
-      heartbeatTimeoutMs: joined.heartbeatTimeoutMs || job.cluster.heartbeatTimeoutMs,
-    };
     const d = driver;
-    await session.run(modelInfo, beat, {
+    const modelInfo = { ...describeModel(job, model), backend: engine.backend };
+    const hold = { ...holdOf(settings, client, plane, job, joined, workerId), driver: d, loop, modelInfo, logger: l };
+    const membership = await holdSessions(hold, session, joined, {
       plan: (p) => d.run(p),
       halt: (reason) => d.halt(reason),
       regroup: (r, generation) => d.regroup(r, generation),
       saveCommit: (reason) => d.saveCommit(reason),
     });
-    const leave = create(LeaveRequestSchema, { membership: joined.membership, workerId, reason: 'finished' });
+    const leave = create(LeaveRequestSchema, { membership, workerId, reason: 'finished' });
     await client.leave(leave, 2000).catch(() => undefined);
     const { count, totalMs, maxMs } = loop.commits.cost;
     const commits = { count, meanMs: Math.round((1000 * totalMs) / Math.max(count, 1)) / 1000, maxMs: Math.round(1000 * maxMs) / 1000 };
@@ -155,6 +154,25 @@ async function train(
     await loop.close();
     await dataset.close();
   }
+}
+
+/** What holding the Session across a lost coordinator needs (coordinator-retry.ts), but the loop's parts. */
+function holdOf(
+  settings: WorkerSettings,
+  client: CoordinatorClient,
+  plane: DataPlane,
+  job: JobSpec,
+  joined: JoinResponse,
+  workerId: string,
+) {
+  return {
+    client,
+    me: { workerId, jobId: settings.jobId ?? '', peerAddress: plane.peerAddress, dataAddress: plane.dataAddress },
+    coordinator: settings.coordinator,
+    graceMs: settings.coordinatorGraceMs ?? job.cluster.coordinatorGraceMs,
+    job,
+    jobSpecJson: joined.jobSpecJson,
+  };
 }
 
 /** Each generation's transport (the data server retires the previous one's) and reducer. */

@@ -16,6 +16,7 @@ const FLAGS: Record<string, string> = {
   jobId: '--job-id',
   joinTimeoutMs: '--join-timeout-ms',
   collectiveTimeoutMs: '--collective-timeout-ms',
+  coordinatorGraceMs: '--coordinator-grace-ms',
   threads: '--threads',
   sharedMemoryBytes: '--shared-memory-bytes',
   handshakeTimeoutMs: '--handshake-timeout-ms',
@@ -42,6 +43,10 @@ export function registerWorker(program: Command): void {
     .option('--job-id <id>', 'the job this worker is for: a coordinator running another job refuses it (default: any)')
     .option('--join-timeout-ms <ms>', 'give up joining after this long (default 60000)')
     .option('--collective-timeout-ms <ms>', "deadline of each allreduce receive (default: the job's cluster.collectiveTimeoutMs)")
+    .option(
+      '--coordinator-grace-ms <ms>',
+      "keep the training state and retry a lost coordinator this long, then exit; 0: exit at once (default: the job's cluster.coordinatorGraceMs, or PERMAFROST_COORDINATOR_GRACE_MS)",
+    )
     .option('--threads <n|auto>', 'wasm: XNNPACK threads of this worker (default auto: every core)')
     .option(HANDSHAKE_TIMEOUT_FLAG, HANDSHAKE_TIMEOUT_HELP)
     .option(
@@ -62,6 +67,9 @@ export function registerWorker(program: Command): void {
           input[k] = parseCount(opts[k] as string, FLAGS[k] as string, 1);
       }
       if (opts.lingerMs !== undefined) input.lingerMs = parseCount(opts.lingerMs, '--linger-ms', 0);
+      const grace = opts.coordinatorGraceMs ?? process.env.PERMAFROST_COORDINATOR_GRACE_MS;
+      const graceFlag = opts.coordinatorGraceMs !== undefined ? '--coordinator-grace-ms' : 'PERMAFROST_COORDINATOR_GRACE_MS';
+      if (grace !== undefined && grace !== '') input.coordinatorGraceMs = parseCount(grace, graceFlag, 0);
       const shm = opts.sharedMemoryBytes ?? process.env.PERMAFROST_SHARED_MEMORY_BYTES;
       const shmFlag = opts.sharedMemoryBytes !== undefined ? '--shared-memory-bytes' : 'PERMAFROST_SHARED_MEMORY_BYTES';
       input.sharedMemoryBytes = shm === undefined || shm === '' ? undefined : parseCount(shm, shmFlag, 0);

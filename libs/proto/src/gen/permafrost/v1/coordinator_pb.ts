@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file permafrost/v1/coordinator.proto.
  */
 export const file_permafrost_v1_coordinator: GenFile = /*@__PURE__*/
-  fileDesc("Ch9wZXJtYWZyb3N0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg1wZXJtYWZyb3N0LnYxIm0KC0pvaW5SZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIUCgxwZWVyX2FkZHJlc3MYAiABKAkSDwoHYmFja2VuZBgDIAEoCRIUCgxkYXRhX2FkZHJlc3MYBCABKAkSDgoGam9iX2lkGAUgASgJIrACCgxKb2luUmVzcG9uc2USLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIMCgRyYW5rGAIgASgNEhIKCndvcmxkX3NpemUYAyABKA0SJgoFcGVlcnMYBCADKAsyFy5wZXJtYWZyb3N0LnYxLlBlZXJJbmZvEhUKDWpvYl9zcGVjX2pzb24YBSABKAkSDgoGc2hhcmRzGAYgAygNEhMKC3NoYXJkX2NvdW50GAcgASgNEhMKC3Jlc3VtZV9mcm9tGAkgASgJEhQKDGhlYXJ0YmVhdF9tcxgKIAEoDRIcChRoZWFydGJlYXRfdGltZW91dF9tcxgLIAEoDRIPCgdzdGFuZGJ5GAwgASgISgQICBAJUgtzdGFydF9lcG9jaCKkAwoOU2Vzc2lvblJlcXVlc3QSLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIRCgl3b3JrZXJfaWQYAiABKAkSJQoFaGVsbG8YAyABKAsyFC5wZXJtYWZyb3N0LnYxLkhlbGxvSAASLQoJaGVhcnRiZWF0GAQgASgLMhgucGVybWFmcm9zdC52MS5IZWFydGJlYXRIABIvCghwcm9ncmVzcxgFIAEoCzIbLnBlcm1hZnJvc3QudjEuU3RlcFByb2dyZXNzSAASMgoMZXBvY2hfcmVzdWx0GAYgASgLMhoucGVybWFmcm9zdC52MS5FcG9jaFJlc3VsdEgAEi8KB2ZhaWx1cmUYByABKAsyHC5wZXJtYWZyb3N0LnYxLldvcmtlckZhaWx1cmVIABInCgZoYWx0ZWQYCCABKAsyFS5wZXJtYWZyb3N0LnYxLkhhbHRlZEgAEjIKDGNvbW1pdF9zYXZlZBgJIAEoCzIaLnBlcm1hZnJvc3QudjEuQ29tbWl0U2F2ZWRIAEIHCgVldmVudCJCCgtDb21taXRTYXZlZBIWCg5jaGVja3BvaW50X2RpchgBIAEoCRIMCgRzdGVwGAIgASgEEg0KBWVycm9yGAMgASgJIkMKBkhhbHRlZBIWCg5jb21taXR0ZWRfc3RlcBgBIAEoBBIRCgloYXNfc3RhdGUYAiABKAgSDgoGcmVhc29uGAMgASgJIiAKBUhlbGxvEhcKD21vZGVsX2luZm9fanNvbhgBIAEoCSIfCglIZWFydGJlYXQSEgoKc2VudF9hdF9tcxgBIAEoBCLqAQoMU3RlcFByb2dyZXNzEg0KBWVwb2NoGAEgASgNEgwKBHN0ZXAYAiABKA0SDQoFc3RlcHMYAyABKA0SDwoHc2FtcGxlcxgEIAEoDRIQCghsb3NzX3N1bRgFIAEoARISCgpjYWNoZV9oaXRzGAYgASgNEhQKDGNhY2hlX21pc3NlcxgHIAEoDRIUCgxyZWFkX3NlY29uZHMYCCABKAESFwoPY29tcHV0ZV9zZWNvbmRzGAkgASgBEhkKEWFsbHJlZHVjZV9zZWNvbmRzGAogASgBEhcKD2FsbHJlZHVjZV9ieXRlcxgLIAEoBCLSAwoLRXBvY2hSZXN1bHQSDQoFZXBvY2gYASABKA0SDwoHc2FtcGxlcxgCIAEoDRIWCg50cmFpbl9sb3NzX3N1bRgDIAEoARIUCgx2YWxfbG9zc19zdW0YBCABKAESEwoLdmFsX2NvcnJlY3QYBSABKA0SEQoJdmFsX2NvdW50GAYgASgNEg8KB3NlY29uZHMYCyABKAESFAoMd2VpZ2h0c19oYXNoGAwgASgJEhIKCnNhbXBsZV9pZHMYDSADKA0SFgoOY2hlY2twb2ludF9kaXIYDiABKAkSGAoQdHJhaW5hYmxlX2xheWVycxgPIAEoDRIQCghib3VuZGFyeRgQIAEoCRITCgt2YWxfc2Vjb25kcxgRIAEoARIxCgt0cmFpbl9jYWNoZRgSIAEoCzIcLnBlcm1hZnJvc3QudjEuQ2FjaGVDb3VudGVycxIvCgl2YWxfY2FjaGUYEyABKAsyHC5wZXJtYWZyb3N0LnYxLkNhY2hlQ291bnRlcnMSDgoGY2FjaGVkGBQgASgISgQIBxALUgpjYWNoZV9oaXRzUgxjYWNoZV9taXNzZXNSEGNhY2hlX2J5dGVzX3JlYWRSE2NhY2hlX2J5dGVzX3dyaXR0ZW4iuAEKDUNhY2hlQ291bnRlcnMSDAoEaGl0cxgBIAEoDRIOCgZtaXNzZXMYAiABKA0SGQoRY2hlY2tzdW1fZmFpbHVyZXMYAyABKA0SEgoKYnl0ZXNfcmVhZBgEIAEoBBIVCg1ieXRlc193cml0dGVuGAUgASgEEhQKDHJlYWRfc2Vjb25kcxgGIAEoARIVCg13cml0ZV9zZWNvbmRzGAcgASgBEhYKDnByZWZpeF9zZWNvbmRzGAggASgBIiAKDVdvcmtlckZhaWx1cmUSDwoHbWVzc2FnZRgBIAEoCSL3AgoPU2Vzc2lvblJlc3BvbnNlEi0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASKQoFZXBvY2gYAiABKAsyGC5wZXJtYWZyb3N0LnYxLkVwb2NoUGxhbkgAEicKBmZpbmlzaBgDIAEoCzIVLnBlcm1hZnJvc3QudjEuRmluaXNoSAASJQoFYWJvcnQYBCABKAsyFC5wZXJtYWZyb3N0LnYxLkFib3J0SAASLQoJaGVhcnRiZWF0GAUgASgLMhgucGVybWFmcm9zdC52MS5IZWFydGJlYXRIABIjCgRoYWx0GAYgASgLMhMucGVybWFmcm9zdC52MS5IYWx0SAASKQoHcmVncm91cBgHIAEoCzIWLnBlcm1hZnJvc3QudjEuUmVncm91cEgAEjAKC3NhdmVfY29tbWl0GAggASgLMhkucGVybWFmcm9zdC52MS5TYXZlQ29tbWl0SABCCQoHY29tbWFuZCIcCgpTYXZlQ29tbWl0Eg4KBnJlYXNvbhgBIAEoCSIWCgRIYWx0Eg4KBnJlYXNvbhgBIAEoCSLKAQoHUmVncm91cBIMCgRyYW5rGAEgASgNEhIKCndvcmxkX3NpemUYAiABKA0SJgoFcGVlcnMYAyADKAsyFy5wZXJtYWZyb3N0LnYxLlBlZXJJbmZvEg4KBnNoYXJkcxgEIAMoDRITCgtzaGFyZF9jb3VudBgFIAEoDRITCgtyZXN1bWVfc3RlcBgGIAEoBBISCgpzdGF0ZV9yYW5rGAcgASgNEicKBWVwb2NoGAggASgLMhgucGVybWFmcm9zdC52MS5FcG9jaFBsYW4iqAEKCUVwb2NoUGxhbhINCgVlcG9jaBgBIAEoDRIOCgZlcG9jaHMYAiABKA0SDQoFc3RlcHMYAyABKA0SFAoMZ2xvYmFsX2JhdGNoGAQgASgNEhAKCGJvdW5kYXJ5GAUgASgJEhIKCmNoZWNrcG9pbnQYBiABKAgSMQoNZnJlZXplX2V2ZW50cxgHIAMoCzIaLnBlcm1hZnJvc3QudjEuRnJlZXplRXZlbnQiLQoLRnJlZXplRXZlbnQSDAoEc3RlcBgBIAEoDRIQCghib3VuZGFyeRgCIAEoCSIICgZGaW5pc2giFwoFQWJvcnQSDgoGcmVhc29uGAEgASgJImAKDExlYXZlUmVxdWVzdBItCgptZW1iZXJzaGlwGAEgASgLMhkucGVybWFmcm9zdC52MS5NZW1iZXJzaGlwEhEKCXdvcmtlcl9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiDwoNTGVhdmVSZXNwb25zZSIPCg1TdGF0dXNSZXF1ZXN0IocBCg5TdGF0dXNSZXNwb25zZRItCgptZW1iZXJzaGlwGAEgASgLMhkucGVybWFmcm9zdC52MS5NZW1iZXJzaGlwEg0KBXN0YXRlGAIgASgJEigKB3dvcmtlcnMYAyADKAsyFy5wZXJtYWZyb3N0LnYxLlBlZXJJbmZvEg0KBWVwb2NoGAQgASgNIg4KDFdhdGNoUmVxdWVzdCK0AQoNV2F0Y2hSZXNwb25zZRItCgZzdGF0dXMYASABKAsyHS5wZXJtYWZyb3N0LnYxLlN0YXR1c1Jlc3BvbnNlEhMKC2dsb2JhbF9zdGVwGAIgASgEEhMKC3RvdGFsX3N0ZXBzGAMgASgEEg4KBmVwb2NocxgEIAEoDRIXCg9zYW1wbGVzX3Blcl9zZWMYBSABKAESDgoGcmVhc29uGAYgASgJEhEKCXZpZXdfanNvbhgHIAEoCTL0AgoSQ29vcmRpbmF0b3JTZXJ2aWNlEj8KBEpvaW4SGi5wZXJtYWZyb3N0LnYxLkpvaW5SZXF1ZXN0GhsucGVybWFmcm9zdC52MS5Kb2luUmVzcG9uc2USTAoHU2Vzc2lvbhIdLnBlcm1hZnJvc3QudjEuU2Vzc2lvblJlcXVlc3QaHi5wZXJtYWZyb3N0LnYxLlNlc3Npb25SZXNwb25zZSgBMAESQgoFTGVhdmUSGy5wZXJtYWZyb3N0LnYxLkxlYXZlUmVxdWVzdBocLnBlcm1hZnJvc3QudjEuTGVhdmVSZXNwb25zZRJFCgZTdGF0dXMSHC5wZXJtYWZyb3N0LnYxLlN0YXR1c1JlcXVlc3QaHS5wZXJtYWZyb3N0LnYxLlN0YXR1c1Jlc3BvbnNlEkQKBVdhdGNoEhsucGVybWFmcm9zdC52MS5XYXRjaFJlcXVlc3QaHC5wZXJtYWZyb3N0LnYxLldhdGNoUmVzcG9uc2UwAWIGcHJvdG8z", [file_permafrost_v1_common]);
+  fileDesc("Ch9wZXJtYWZyb3N0L3YxL2Nvb3JkaW5hdG9yLnByb3RvEg1wZXJtYWZyb3N0LnYxIpQBCgtKb2luUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSFAoMcGVlcl9hZGRyZXNzGAIgASgJEg8KB2JhY2tlbmQYAyABKAkSFAoMZGF0YV9hZGRyZXNzGAQgASgJEg4KBmpvYl9pZBgFIAEoCRIlCgZyZWpvaW4YBiABKAsyFS5wZXJtYWZyb3N0LnYxLlJlam9pbiJgCgZSZWpvaW4SEgoKZ2VuZXJhdGlvbhgBIAEoBBIWCg5jb21taXR0ZWRfc3RlcBgCIAEoBBIXCg9jb21taXR0ZWRfZXBvY2gYAyABKA0SEQoJaGFzX3N0YXRlGAQgASgIIrACCgxKb2luUmVzcG9uc2USLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIMCgRyYW5rGAIgASgNEhIKCndvcmxkX3NpemUYAyABKA0SJgoFcGVlcnMYBCADKAsyFy5wZXJtYWZyb3N0LnYxLlBlZXJJbmZvEhUKDWpvYl9zcGVjX2pzb24YBSABKAkSDgoGc2hhcmRzGAYgAygNEhMKC3NoYXJkX2NvdW50GAcgASgNEhMKC3Jlc3VtZV9mcm9tGAkgASgJEhQKDGhlYXJ0YmVhdF9tcxgKIAEoDRIcChRoZWFydGJlYXRfdGltZW91dF9tcxgLIAEoDRIPCgdzdGFuZGJ5GAwgASgISgQICBAJUgtzdGFydF9lcG9jaCKkAwoOU2Vzc2lvblJlcXVlc3QSLQoKbWVtYmVyc2hpcBgBIAEoCzIZLnBlcm1hZnJvc3QudjEuTWVtYmVyc2hpcBIRCgl3b3JrZXJfaWQYAiABKAkSJQoFaGVsbG8YAyABKAsyFC5wZXJtYWZyb3N0LnYxLkhlbGxvSAASLQoJaGVhcnRiZWF0GAQgASgLMhgucGVybWFmcm9zdC52MS5IZWFydGJlYXRIABIvCghwcm9ncmVzcxgFIAEoCzIbLnBlcm1hZnJvc3QudjEuU3RlcFByb2dyZXNzSAASMgoMZXBvY2hfcmVzdWx0GAYgASgLMhoucGVybWFmcm9zdC52MS5FcG9jaFJlc3VsdEgAEi8KB2ZhaWx1cmUYByABKAsyHC5wZXJtYWZyb3N0LnYxLldvcmtlckZhaWx1cmVIABInCgZoYWx0ZWQYCCABKAsyFS5wZXJtYWZyb3N0LnYxLkhhbHRlZEgAEjIKDGNvbW1pdF9zYXZlZBgJIAEoCzIaLnBlcm1hZnJvc3QudjEuQ29tbWl0U2F2ZWRIAEIHCgVldmVudCJCCgtDb21taXRTYXZlZBIWCg5jaGVja3BvaW50X2RpchgBIAEoCRIMCgRzdGVwGAIgASgEEg0KBWVycm9yGAMgASgJIkMKBkhhbHRlZBIWCg5jb21taXR0ZWRfc3RlcBgBIAEoBBIRCgloYXNfc3RhdGUYAiABKAgSDgoGcmVhc29uGAMgASgJIiAKBUhlbGxvEhcKD21vZGVsX2luZm9fanNvbhgBIAEoCSIfCglIZWFydGJlYXQSEgoKc2VudF9hdF9tcxgBIAEoBCLqAQoMU3RlcFByb2dyZXNzEg0KBWVwb2NoGAEgASgNEgwKBHN0ZXAYAiABKA0SDQoFc3RlcHMYAyABKA0SDwoHc2FtcGxlcxgEIAEoDRIQCghsb3NzX3N1bRgFIAEoARISCgpjYWNoZV9oaXRzGAYgASgNEhQKDGNhY2hlX21pc3NlcxgHIAEoDRIUCgxyZWFkX3NlY29uZHMYCCABKAESFwoPY29tcHV0ZV9zZWNvbmRzGAkgASgBEhkKEWFsbHJlZHVjZV9zZWNvbmRzGAogASgBEhcKD2FsbHJlZHVjZV9ieXRlcxgLIAEoBCLSAwoLRXBvY2hSZXN1bHQSDQoFZXBvY2gYASABKA0SDwoHc2FtcGxlcxgCIAEoDRIWCg50cmFpbl9sb3NzX3N1bRgDIAEoARIUCgx2YWxfbG9zc19zdW0YBCABKAESEwoLdmFsX2NvcnJlY3QYBSABKA0SEQoJdmFsX2NvdW50GAYgASgNEg8KB3NlY29uZHMYCyABKAESFAoMd2VpZ2h0c19oYXNoGAwgASgJEhIKCnNhbXBsZV9pZHMYDSADKA0SFgoOY2hlY2twb2ludF9kaXIYDiABKAkSGAoQdHJhaW5hYmxlX2xheWVycxgPIAEoDRIQCghib3VuZGFyeRgQIAEoCRITCgt2YWxfc2Vjb25kcxgRIAEoARIxCgt0cmFpbl9jYWNoZRgSIAEoCzIcLnBlcm1hZnJvc3QudjEuQ2FjaGVDb3VudGVycxIvCgl2YWxfY2FjaGUYEyABKAsyHC5wZXJtYWZyb3N0LnYxLkNhY2hlQ291bnRlcnMSDgoGY2FjaGVkGBQgASgISgQIBxALUgpjYWNoZV9oaXRzUgxjYWNoZV9taXNzZXNSEGNhY2hlX2J5dGVzX3JlYWRSE2NhY2hlX2J5dGVzX3dyaXR0ZW4iuAEKDUNhY2hlQ291bnRlcnMSDAoEaGl0cxgBIAEoDRIOCgZtaXNzZXMYAiABKA0SGQoRY2hlY2tzdW1fZmFpbHVyZXMYAyABKA0SEgoKYnl0ZXNfcmVhZBgEIAEoBBIVCg1ieXRlc193cml0dGVuGAUgASgEEhQKDHJlYWRfc2Vjb25kcxgGIAEoARIVCg13cml0ZV9zZWNvbmRzGAcgASgBEhYKDnByZWZpeF9zZWNvbmRzGAggASgBIiAKDVdvcmtlckZhaWx1cmUSDwoHbWVzc2FnZRgBIAEoCSL3AgoPU2Vzc2lvblJlc3BvbnNlEi0KCm1lbWJlcnNoaXAYASABKAsyGS5wZXJtYWZyb3N0LnYxLk1lbWJlcnNoaXASKQoFZXBvY2gYAiABKAsyGC5wZXJtYWZyb3N0LnYxLkVwb2NoUGxhbkgAEicKBmZpbmlzaBgDIAEoCzIVLnBlcm1hZnJvc3QudjEuRmluaXNoSAASJQoFYWJvcnQYBCABKAsyFC5wZXJtYWZyb3N0LnYxLkFib3J0SAASLQoJaGVhcnRiZWF0GAUgASgLMhgucGVybWFmcm9zdC52MS5IZWFydGJlYXRIABIjCgRoYWx0GAYgASgLMhMucGVybWFmcm9zdC52MS5IYWx0SAASKQoHcmVncm91cBgHIAEoCzIWLnBlcm1hZnJvc3QudjEuUmVncm91cEgAEjAKC3NhdmVfY29tbWl0GAggASgLMhkucGVybWFmcm9zdC52MS5TYXZlQ29tbWl0SABCCQoHY29tbWFuZCIcCgpTYXZlQ29tbWl0Eg4KBnJlYXNvbhgBIAEoCSIWCgRIYWx0Eg4KBnJlYXNvbhgBIAEoCSLKAQoHUmVncm91cBIMCgRyYW5rGAEgASgNEhIKCndvcmxkX3NpemUYAiABKA0SJgoFcGVlcnMYAyADKAsyFy5wZXJtYWZyb3N0LnYxLlBlZXJJbmZvEg4KBnNoYXJkcxgEIAMoDRITCgtzaGFyZF9jb3VudBgFIAEoDRITCgtyZXN1bWVfc3RlcBgGIAEoBBISCgpzdGF0ZV9yYW5rGAcgASgNEicKBWVwb2NoGAggASgLMhgucGVybWFmcm9zdC52MS5FcG9jaFBsYW4iqAEKCUVwb2NoUGxhbhINCgVlcG9jaBgBIAEoDRIOCgZlcG9jaHMYAiABKA0SDQoFc3RlcHMYAyABKA0SFAoMZ2xvYmFsX2JhdGNoGAQgASgNEhAKCGJvdW5kYXJ5GAUgASgJEhIKCmNoZWNrcG9pbnQYBiABKAgSMQoNZnJlZXplX2V2ZW50cxgHIAMoCzIaLnBlcm1hZnJvc3QudjEuRnJlZXplRXZlbnQiLQoLRnJlZXplRXZlbnQSDAoEc3RlcBgBIAEoDRIQCghib3VuZGFyeRgCIAEoCSIICgZGaW5pc2giFwoFQWJvcnQSDgoGcmVhc29uGAEgASgJImAKDExlYXZlUmVxdWVzdBItCgptZW1iZXJzaGlwGAEgASgLMhkucGVybWFmcm9zdC52MS5NZW1iZXJzaGlwEhEKCXdvcmtlcl9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiDwoNTGVhdmVSZXNwb25zZSIPCg1TdGF0dXNSZXF1ZXN0IocBCg5TdGF0dXNSZXNwb25zZRItCgptZW1iZXJzaGlwGAEgASgLMhkucGVybWFmcm9zdC52MS5NZW1iZXJzaGlwEg0KBXN0YXRlGAIgASgJEigKB3dvcmtlcnMYAyADKAsyFy5wZXJtYWZyb3N0LnYxLlBlZXJJbmZvEg0KBWVwb2NoGAQgASgNIg4KDFdhdGNoUmVxdWVzdCK0AQoNV2F0Y2hSZXNwb25zZRItCgZzdGF0dXMYASABKAsyHS5wZXJtYWZyb3N0LnYxLlN0YXR1c1Jlc3BvbnNlEhMKC2dsb2JhbF9zdGVwGAIgASgEEhMKC3RvdGFsX3N0ZXBzGAMgASgEEg4KBmVwb2NocxgEIAEoDRIXCg9zYW1wbGVzX3Blcl9zZWMYBSABKAESDgoGcmVhc29uGAYgASgJEhEKCXZpZXdfanNvbhgHIAEoCTL0AgoSQ29vcmRpbmF0b3JTZXJ2aWNlEj8KBEpvaW4SGi5wZXJtYWZyb3N0LnYxLkpvaW5SZXF1ZXN0GhsucGVybWFmcm9zdC52MS5Kb2luUmVzcG9uc2USTAoHU2Vzc2lvbhIdLnBlcm1hZnJvc3QudjEuU2Vzc2lvblJlcXVlc3QaHi5wZXJtYWZyb3N0LnYxLlNlc3Npb25SZXNwb25zZSgBMAESQgoFTGVhdmUSGy5wZXJtYWZyb3N0LnYxLkxlYXZlUmVxdWVzdBocLnBlcm1hZnJvc3QudjEuTGVhdmVSZXNwb25zZRJFCgZTdGF0dXMSHC5wZXJtYWZyb3N0LnYxLlN0YXR1c1JlcXVlc3QaHS5wZXJtYWZyb3N0LnYxLlN0YXR1c1Jlc3BvbnNlEkQKBVdhdGNoEhsucGVybWFmcm9zdC52MS5XYXRjaFJlcXVlc3QaHC5wZXJtYWZyb3N0LnYxLldhdGNoUmVzcG9uc2UwAWIGcHJvdG8z", [file_permafrost_v1_common]);
 
 /**
  * @generated from message permafrost.v1.JoinRequest
@@ -53,6 +53,14 @@ export type JoinRequest = Message<"permafrost.v1.JoinRequest"> & {
    * @generated from field: string job_id = 5;
    */
   jobId: string;
+
+  /**
+   * set when the worker lost its coordinator and joins again with its training state: a
+   * coordinator restarted with `--resume` takes it back at its committed step
+   *
+   * @generated from field: permafrost.v1.Rejoin rejoin = 6;
+   */
+  rejoin?: Rejoin | undefined;
 };
 
 /**
@@ -61,6 +69,48 @@ export type JoinRequest = Message<"permafrost.v1.JoinRequest"> & {
  */
 export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
   messageDesc(file_permafrost_v1_coordinator, 0);
+
+/**
+ * What a worker that lost its coordinator still holds (docs/distributed.md#losing-the-coordinator).
+ *
+ * @generated from message permafrost.v1.Rejoin
+ */
+export type Rejoin = Message<"permafrost.v1.Rejoin"> & {
+  /**
+   * the generation it was a member of
+   *
+   * @generated from field: uint64 generation = 1;
+   */
+  generation: bigint;
+
+  /**
+   * the global steps its newest commit has completed (steps 0 .. committed_step - 1 trained)
+   *
+   * @generated from field: uint64 committed_step = 2;
+   */
+  committedStep: bigint;
+
+  /**
+   * the epoch that commit's progress belongs to (0: before any epoch)
+   *
+   * @generated from field: uint32 committed_epoch = 3;
+   */
+  committedEpoch: number;
+
+  /**
+   * false: the worker holds no commit (it was on standby)
+   *
+   * @generated from field: bool has_state = 4;
+   */
+  hasState: boolean;
+};
+
+/**
+ * Describes the message permafrost.v1.Rejoin.
+ * Use `create(RejoinSchema)` to create a new message.
+ */
+export const RejoinSchema: GenMessage<Rejoin> = /*@__PURE__*/
+  messageDesc(file_permafrost_v1_coordinator, 1);
 
 /**
  * @generated from message permafrost.v1.JoinResponse
@@ -145,7 +195,7 @@ export type JoinResponse = Message<"permafrost.v1.JoinResponse"> & {
  * Use `create(JoinResponseSchema)` to create a new message.
  */
 export const JoinResponseSchema: GenMessage<JoinResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 1);
+  messageDesc(file_permafrost_v1_coordinator, 2);
 
 /**
  * @generated from message permafrost.v1.SessionRequest
@@ -214,7 +264,7 @@ export type SessionRequest = Message<"permafrost.v1.SessionRequest"> & {
  * Use `create(SessionRequestSchema)` to create a new message.
  */
 export const SessionRequestSchema: GenMessage<SessionRequest> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 2);
+  messageDesc(file_permafrost_v1_coordinator, 3);
 
 /**
  * The answer to SaveCommit: the checkpoint of the worker's newest commit, or why there is none.
@@ -249,7 +299,7 @@ export type CommitSaved = Message<"permafrost.v1.CommitSaved"> & {
  * Use `create(CommitSavedSchema)` to create a new message.
  */
 export const CommitSavedSchema: GenMessage<CommitSaved> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 3);
+  messageDesc(file_permafrost_v1_coordinator, 4);
 
 /**
  * The worker stopped training (a collective failed, or the coordinator said Halt), rolled back
@@ -283,7 +333,7 @@ export type Halted = Message<"permafrost.v1.Halted"> & {
  * Use `create(HaltedSchema)` to create a new message.
  */
 export const HaltedSchema: GenMessage<Halted> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 4);
+  messageDesc(file_permafrost_v1_coordinator, 5);
 
 /**
  * @generated from message permafrost.v1.Hello
@@ -302,7 +352,7 @@ export type Hello = Message<"permafrost.v1.Hello"> & {
  * Use `create(HelloSchema)` to create a new message.
  */
 export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 5);
+  messageDesc(file_permafrost_v1_coordinator, 6);
 
 /**
  * @generated from message permafrost.v1.Heartbeat
@@ -321,7 +371,7 @@ export type Heartbeat = Message<"permafrost.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 6);
+  messageDesc(file_permafrost_v1_coordinator, 7);
 
 /**
  * @generated from message permafrost.v1.StepProgress
@@ -394,7 +444,7 @@ export type StepProgress = Message<"permafrost.v1.StepProgress"> & {
  * Use `create(StepProgressSchema)` to create a new message.
  */
 export const StepProgressSchema: GenMessage<StepProgress> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 7);
+  messageDesc(file_permafrost_v1_coordinator, 8);
 
 /**
  * @generated from message permafrost.v1.EpochResult
@@ -500,7 +550,7 @@ export type EpochResult = Message<"permafrost.v1.EpochResult"> & {
  * Use `create(EpochResultSchema)` to create a new message.
  */
 export const EpochResultSchema: GenMessage<EpochResult> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 8);
+  messageDesc(file_permafrost_v1_coordinator, 9);
 
 /**
  * One rank's activation-cache counters over a set of batches (lookups, bytes, time).
@@ -556,7 +606,7 @@ export type CacheCounters = Message<"permafrost.v1.CacheCounters"> & {
  * Use `create(CacheCountersSchema)` to create a new message.
  */
 export const CacheCountersSchema: GenMessage<CacheCounters> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 9);
+  messageDesc(file_permafrost_v1_coordinator, 10);
 
 /**
  * @generated from message permafrost.v1.WorkerFailure
@@ -573,7 +623,7 @@ export type WorkerFailure = Message<"permafrost.v1.WorkerFailure"> & {
  * Use `create(WorkerFailureSchema)` to create a new message.
  */
 export const WorkerFailureSchema: GenMessage<WorkerFailure> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 10);
+  messageDesc(file_permafrost_v1_coordinator, 11);
 
 /**
  * @generated from message permafrost.v1.SessionResponse
@@ -637,7 +687,7 @@ export type SessionResponse = Message<"permafrost.v1.SessionResponse"> & {
  * Use `create(SessionResponseSchema)` to create a new message.
  */
 export const SessionResponseSchema: GenMessage<SessionResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 11);
+  messageDesc(file_permafrost_v1_coordinator, 12);
 
 /**
  * The job is about to fail (it stayed below cluster.minWorkers): write a checkpoint of the newest
@@ -658,7 +708,7 @@ export type SaveCommit = Message<"permafrost.v1.SaveCommit"> & {
  * Use `create(SaveCommitSchema)` to create a new message.
  */
 export const SaveCommitSchema: GenMessage<SaveCommit> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 12);
+  messageDesc(file_permafrost_v1_coordinator, 13);
 
 /**
  * Stop at once: the membership is about to change. The worker answers with Halted.
@@ -677,7 +727,7 @@ export type Halt = Message<"permafrost.v1.Halt"> & {
  * Use `create(HaltSchema)` to create a new message.
  */
 export const HaltSchema: GenMessage<Halt> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 13);
+  messageDesc(file_permafrost_v1_coordinator, 14);
 
 /**
  * The next generation (its number in SessionResponse.membership): this worker's place in it,
@@ -733,7 +783,7 @@ export type Regroup = Message<"permafrost.v1.Regroup"> & {
  * Use `create(RegroupSchema)` to create a new message.
  */
 export const RegroupSchema: GenMessage<Regroup> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 14);
+  messageDesc(file_permafrost_v1_coordinator, 15);
 
 /**
  * @generated from message permafrost.v1.EpochPlan
@@ -787,7 +837,7 @@ export type EpochPlan = Message<"permafrost.v1.EpochPlan"> & {
  * Use `create(EpochPlanSchema)` to create a new message.
  */
 export const EpochPlanSchema: GenMessage<EpochPlan> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 15);
+  messageDesc(file_permafrost_v1_coordinator, 16);
 
 /**
  * @generated from message permafrost.v1.FreezeEvent
@@ -813,7 +863,7 @@ export type FreezeEvent = Message<"permafrost.v1.FreezeEvent"> & {
  * Use `create(FreezeEventSchema)` to create a new message.
  */
 export const FreezeEventSchema: GenMessage<FreezeEvent> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 16);
+  messageDesc(file_permafrost_v1_coordinator, 17);
 
 /**
  * @generated from message permafrost.v1.Finish
@@ -826,7 +876,7 @@ export type Finish = Message<"permafrost.v1.Finish"> & {
  * Use `create(FinishSchema)` to create a new message.
  */
 export const FinishSchema: GenMessage<Finish> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 17);
+  messageDesc(file_permafrost_v1_coordinator, 18);
 
 /**
  * @generated from message permafrost.v1.Abort
@@ -843,7 +893,7 @@ export type Abort = Message<"permafrost.v1.Abort"> & {
  * Use `create(AbortSchema)` to create a new message.
  */
 export const AbortSchema: GenMessage<Abort> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 18);
+  messageDesc(file_permafrost_v1_coordinator, 19);
 
 /**
  * @generated from message permafrost.v1.LeaveRequest
@@ -870,7 +920,7 @@ export type LeaveRequest = Message<"permafrost.v1.LeaveRequest"> & {
  * Use `create(LeaveRequestSchema)` to create a new message.
  */
 export const LeaveRequestSchema: GenMessage<LeaveRequest> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 19);
+  messageDesc(file_permafrost_v1_coordinator, 20);
 
 /**
  * @generated from message permafrost.v1.LeaveResponse
@@ -883,7 +933,7 @@ export type LeaveResponse = Message<"permafrost.v1.LeaveResponse"> & {
  * Use `create(LeaveResponseSchema)` to create a new message.
  */
 export const LeaveResponseSchema: GenMessage<LeaveResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 20);
+  messageDesc(file_permafrost_v1_coordinator, 21);
 
 /**
  * @generated from message permafrost.v1.StatusRequest
@@ -896,7 +946,7 @@ export type StatusRequest = Message<"permafrost.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 21);
+  messageDesc(file_permafrost_v1_coordinator, 22);
 
 /**
  * @generated from message permafrost.v1.StatusResponse
@@ -928,7 +978,7 @@ export type StatusResponse = Message<"permafrost.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 22);
+  messageDesc(file_permafrost_v1_coordinator, 23);
 
 /**
  * @generated from message permafrost.v1.WatchRequest
@@ -941,7 +991,7 @@ export type WatchRequest = Message<"permafrost.v1.WatchRequest"> & {
  * Use `create(WatchRequestSchema)` to create a new message.
  */
 export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 23);
+  messageDesc(file_permafrost_v1_coordinator, 24);
 
 /**
  * One snapshot of the job, as Watch pushes it.
@@ -1001,7 +1051,7 @@ export type WatchResponse = Message<"permafrost.v1.WatchResponse"> & {
  * Use `create(WatchResponseSchema)` to create a new message.
  */
 export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
-  messageDesc(file_permafrost_v1_coordinator, 24);
+  messageDesc(file_permafrost_v1_coordinator, 25);
 
 /**
  * The control plane. A worker calls Join with a stable id, then holds one Session stream for the

@@ -126,6 +126,6 @@ function jitter(px: Float32Array, t: SampleTransform): void {
   mean /= px.length;
   for (let j = 0; j < px.length; j++) {
     const v = ((px[j] as number) - mean) * t.factor + mean + t.offset;
-    px[j] = v < 0 ? 0 : v > 1 ? 1 : v;
+    px[j] = Math.min(Math.max(v, 0), 1);
   }
 }

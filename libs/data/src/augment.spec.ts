@@ -27,16 +27,21 @@ describe('augmentation', () => {
     assert.ok(epochs.size >= 7, `8 epochs gave ${epochs.size} different images`);
   });
 
-  it('draws views independent of the epoch, and picks each view in some epoch', () => {
+  it('draws views independent of the epoch, and visits every view once in each cycle of epochs', () => {
     assert.deepEqual(drawTransform(standard, viewKey(42, 1, 5)), drawTransform(standard, viewKey(42, 1, 5)));
     assert.notDeepEqual(drawTransform(standard, viewKey(42, 0, 5)), drawTransform(standard, viewKey(42, 1, 5)));
-    const picks = Array.from({ length: 40 }, (_, e) => pickView(42, e + 1, 5, 3));
-    assert.ok(picks.every((v) => v >= 0 && v < 3));
-    assert.deepEqual(new Set(picks), new Set([0, 1, 2]));
-    assert.deepEqual(
-      picks,
-      Array.from({ length: 40 }, (_, e) => pickView(42, e + 1, 5, 3)),
-    );
+    const orders = new Set<string>();
+    for (let sample = 0; sample < 20; sample++) {
+      const picks = Array.from({ length: 9 }, (_, e) => pickView(42, e + 1, sample, 3));
+      for (let c = 0; c < 3; c++) assert.deepEqual([...picks.slice(3 * c, 3 * c + 3)].sort(), [0, 1, 2], `sample ${sample} cycle ${c}`);
+      assert.deepEqual(
+        picks,
+        Array.from({ length: 9 }, (_, e) => pickView(42, e + 1, sample, 3)),
+      );
+      orders.add(picks.join(''));
+    }
+    assert.ok(orders.size > 5, 'orders differ between samples and cycles');
+    assert.equal(pickView(42, 7, 3, 1), 0);
   });
 
   it('keeps its draws within the spec, and a spec of nothing is the identity', () => {

@@ -12,7 +12,7 @@
  * (an offset in [-b, b]), clamped to [0, 1].
  */
 import type { RawBatch } from './dataset';
-import { deriveSeed, seededRandom } from './seeded-random';
+import { deriveSeed, seededRandom, shuffleInPlace } from './seeded-random';
 
 export interface AugmentSpec {
   /** padding in pixels on each side before a crop of the original size; 0: no crop */
@@ -49,9 +49,19 @@ export function viewKey(seed: number, view: number, sample: number): number {
   return deriveSeed(seed, VIEW_SALT, view, sample);
 }
 
-/** Which of `views` views sample `sample` trains on in epoch `epoch`. */
+/**
+ * Which of `views` views sample `sample` trains on in epoch `epoch` (1-based): epochs go in
+ * cycles of `views`, and in each cycle the sample visits every view once, in an order drawn from
+ * (seed, cycle, sample). So the first `views` epochs compute each view once, and later epochs
+ * find them all cached.
+ */
 export function pickView(seed: number, epoch: number, sample: number, views: number): number {
-  return Math.floor(seededRandom(deriveSeed(seed, PICK_SALT, epoch, sample))() * views);
+  const cycle = Math.floor((epoch - 1) / views);
+  const order = shuffleInPlace(
+    Array.from({ length: views }, (_, v) => v),
+    seededRandom(deriveSeed(seed, PICK_SALT, cycle, sample)),
+  );
+  return order[(((epoch - 1) % views) + views) % views] as number;
 }
 
 /** The key of sample `sample`'s activation noise in epoch `epoch` (featureNoise). */

@@ -202,7 +202,9 @@ export async function verifyFingerprint(
       { sizePx: rebuilt.model.input.sizePx },
     );
     const input = rebuilt.transform ? augmentBatch(raw, rebuilt.transform(raw.ids)) : raw;
-    const acts = tf.tidy(() => rebuilt.model.prefix.predict(preprocess(input, rebuilt.model.input), { batchSize: good.length }) as tf.Tensor);
+    const acts = tf.tidy(
+      () => rebuilt.model.prefix.predict(preprocess(input, rebuilt.model.input), { batchSize: good.length }) as tf.Tensor,
+    );
     const fresh = (await acts.data()) as Float32Array;
     acts.dispose();
     for (const [i, g] of good.entries()) compare(report, g, fresh.subarray(i * elements, (i + 1) * elements));

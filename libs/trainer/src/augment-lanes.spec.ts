@@ -101,6 +101,35 @@ describe('augmentation and the activation cache', () => {
     }
   });
 
+  it('views follow a FreezeOut boundary: each view from the input once, the weights of the uncached run', async () => {
+    const freeze = async (cacheDir?: string) => {
+      const dataset = await openDataset('mnist');
+      const model = await assemble({ name: 'mobilenet_v2', inputSize: 32, head: 'gap-8' }, { k: 3 }, 10, 11);
+      const r = await fit({
+        model,
+        dataset,
+        ...smallRun,
+        optimizer: adam,
+        freeze: { policy: 'freezeout', schedule: 'linear', t0: 0.5, scaleLr: true },
+        augment: { spec, featureNoise: 0, views: 2 },
+        cache: cacheDir ? { dir: cacheDir, codec: 'float32', modelName: 'mobilenet_v2' } : undefined,
+      });
+      r.trainer.dispose();
+      await dataset.close();
+      return { ...r, weights: weightsOf(model.suffix) };
+    };
+    const cached = await freeze(join(root, 'freezeout'));
+    const uncached = await freeze();
+    assert.deepEqual(
+      cached.epochs.map((e) => e.boundary),
+      ['block_14_add', 'block_15_add', 'out_relu'],
+    );
+    assert.equal(cached.prefixSamples, 2 * 48 + 8, 'each view of a sample through the whole prefix once, validation once');
+    assert.equal(cached.fingerprints.length, 4 * 3, 'the plain prefix and two views at each of 4 boundaries');
+    const d = maxRelDiff(cached.weights, uncached.weights);
+    assert.ok(d <= 1e-4, `max relative difference ${d}`);
+  });
+
   it('feature noise keeps the cache and the weights of an uncached run', async () => {
     const noise = { spec: { crop: 0, flip: false, brightness: 0, contrast: 0 }, featureNoise: 0.5, views: 0 };
     const cached = await run(noise, join(root, 'noise'));

@@ -53,6 +53,7 @@ describe('augmentation and the cache across processes', () => {
       [96, 0],
     ]);
     assert.ok(report('views-again').epochs.every((e: { cached: boolean }) => e.cached));
+    assert.deepEqual(report('views').data.augment, { crop: 4, flip: true, brightness: 0.1, contrast: 0.1, featureNoise: 0, views: 2 });
     const store = ActivationCache.open(runPaths(tmp.path, 'views').cacheDir, { readOnly: true });
     try {
       const views = store.fingerprints().filter((f) => f.augment !== undefined);

@@ -148,12 +148,14 @@ export class AugmentLanes {
 
   /**
    * Moves every lane to the boundary of `next` (`segment`: the newly frozen layers): a cached lane
-   * computes its misses from its old boundary's entries through the segment, an uncached one
-   * runs the new prefix on its augmented input.
+   * computes its misses from its old boundary's entries through the segment; a lane that had no
+   * cache yet takes one if `register` gives it (its misses run the new prefix on its augmented
+   * input); a lane whose cache failed stays uncached.
    */
   advance(next: PrefixStage, segment: tfl.LayersModel, register?: RegisterView): void {
     this.lanes = this.lanes.map((lane, v) => {
-      const opened = lane.opened && lane.source.cached ? register?.(next, v) : undefined;
+      const failed = lane.opened !== undefined && !lane.source.cached;
+      const opened = failed ? undefined : register?.(next, v);
       if (opened && lane.opened) {
         opened.store.markSuperseded(lane.opened.fingerprint, opened.fingerprint);
         const source = new ActivationSource(new SegmentUpstream(lane.source, segment), this.dataset, opened);
@@ -161,7 +163,7 @@ export class AugmentLanes {
       }
       this.retiredPrefixSamples += lane.source.prefixSamples;
       const upstream = new PrefixUpstream(next.prefix, next.input, this.dataset, lane.transform);
-      return { ...lane, source: new ActivationSource(upstream, this.dataset), opened: undefined };
+      return { ...lane, source: new ActivationSource(upstream, this.dataset, opened), opened };
     });
   }
 

@@ -74,6 +74,9 @@ describe('augmentation and the cache across processes', () => {
     } finally {
       await store.close();
     }
+    const ls = await runCli(['cache', 'ls', '--cache-dir', runPaths(tmp.path, 'views').cacheDir]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.deepEqual(ls.stdout.match(/view \d/g)?.sort(), ['view 0', 'view 1'], ls.stdout);
   });
 
   it('augmenting before the frozen prefix with views 0 warns once and trains uncached', async () => {

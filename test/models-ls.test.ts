@@ -6,7 +6,7 @@ describe('permafrost models ls', () => {
   it('lists bundled and built-in models', async () => {
     const r = await runCli(['models', 'ls']);
     assert.equal(r.code, 0, r.stderr);
-    for (const name of ['mobilenet_v2', 'mlp', 'cnn-small']) assert.match(r.stdout, new RegExp(`^${name} `, 'm'));
+    for (const name of ['mobilenet_v2', 'mlp', 'cnn-small', 'resnet-small']) assert.match(r.stdout, new RegExp(`^${name} `, 'm'));
   });
 
   it('describes the valid boundaries of a bundled model with parameters and forward cost', async () => {

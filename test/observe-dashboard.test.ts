@@ -3,8 +3,9 @@
  * a 2-worker FreezeOut job, watched to its end, and the static page `report show --html` writes
  * from the run's report. The charts hold the expected number of points, the freeze timeline lists
  * the schedule's blocks, nothing is logged as an error, and no request goes anywhere but the
- * coordinator's port (or, for the static page, nowhere at all). Screenshots go to
- * tmp/test-output/observe-dashboard/.
+ * coordinator's port (or, for the static page, nowhere at all). An elastic run: 3 local workers,
+ * one killed with SIGKILL mid-job, and the live page's membership panel shows generation 2, who
+ * left and why. Screenshots go to tmp/test-output/observe-dashboard/.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import {
   CHROMIUM,
   chartPoints,
+  childrenOf,
   freePort,
   get,
   jobFlags,
@@ -30,22 +32,27 @@ import {
 const tmp = tempDir('observe-dashboard');
 const OUT = join(ROOT, 'tmp', 'test-output', 'observe-dashboard');
 const paths = runPaths(tmp.path, 'freezeout');
-// mlp blocks: flatten | dense_1 | dense_2; k = 2 leaves dense_1 and dense_2 to freeze, linear t0 = 0.5
-const job = jobFlags({
-  model: 'mlp',
-  inputSize: 14,
-  trainSamples: 960,
-  valSamples: 60,
-  freeze: 'freezeout',
-  k: 2,
-  schedule: 'linear',
-  t0: 0.5,
-  epochs: 3,
-  batchSize: 16,
-  seed: 5,
-  ...paths,
-});
+// mlp blocks: flatten | dense_1 | dense_2; k = 2 leaves dense_1 and dense_2 to freeze, linear t0 = 0.5;
+// 3 epochs of 60 steps
+const freezeoutJob = (where: ReturnType<typeof runPaths>) =>
+  jobFlags({
+    model: 'mlp',
+    inputSize: 14,
+    trainSamples: 960,
+    valSamples: 60,
+    freeze: 'freezeout',
+    k: 2,
+    schedule: 'linear',
+    t0: 0.5,
+    epochs: 3,
+    batchSize: 16,
+    seed: 5,
+    ...where,
+  });
+const job = freezeoutJob(paths);
 const BLOCKS = ['dense_1', 'dense_2'];
+// on a loaded shared machine a job takes minutes; the limits only stop a hung run
+const LIMIT_MS = 300_000;
 
 describe('the dashboard in Chromium', () => {
   it('draws a live FreezeOut job and its static report page', async (t) => {
@@ -107,6 +114,58 @@ describe('the dashboard in Chromium', () => {
       assert.equal(comparePoints['compare-accuracy'], 3);
       assert.equal(await both.page.locator('[data-chart="compare-accuracy"] .u-legend .u-series').count(), 3, 'x and two runs');
       assert.deepEqual(both.errors, []);
+    } finally {
+      await browser.close();
+      coord.child.kill('SIGKILL');
+      await coord.exit;
+    }
+  });
+});
+
+describe('the dashboard of an elastic run in Chromium', () => {
+  it('shows the new generation after a worker is killed: who left and why', async (t) => {
+    if (!toolOrSkip(CHROMIUM, t)) return;
+    mkdirSync(OUT, { recursive: true });
+    const http = `127.0.0.1:${await freePort()}`;
+    const elastic = freezeoutJob(runPaths(tmp.path, 'elastic'));
+    const coord = startCli(
+      ['coordinator', 'start', '--local-workers', '3', '--http', http, '--linger-ms', '5000', ...elastic],
+      {},
+      { killAfterMs: LIMIT_MS },
+    );
+    const browser = await launchBrowser();
+    try {
+      await coord.waitFor(/"msg":"http listening"/, LIMIT_MS);
+      const live = await watchedPage(browser);
+      await live.page.goto(`http://${http}/`);
+      await live.page.waitForSelector('body[data-state="running"]', { timeout: LIMIT_MS });
+      await coord.waitFor(/"label":"epoch 2\/3","done":\d+/, LIMIT_MS);
+      const [pid] = childrenOf(coord.child.pid as number, / --id local-1 /);
+      assert.ok(pid, 'the process of worker local-1');
+      process.kill(pid, 'SIGKILL');
+      await live.page.waitForSelector('#pf-membership[data-generations]:not([data-generations="1"])', { timeout: LIMIT_MS });
+      await live.page.waitForSelector('body[data-state="finished"]', { timeout: LIMIT_MS });
+      await live.page.waitForTimeout(1500);
+      // rows of generation, since, workers, left, joined, reason; a restarted local-1 may rejoin as generation 3
+      const rows = await live.page.$$eval('#pf-membership > table:first-child tr', (trs) =>
+        trs.slice(1).map((tr) => [...tr.children].map((td) => td.textContent ?? '')),
+      );
+      const [first, second] = rows.map(([g, , ...rest]) => [g, ...rest]);
+      assert.deepEqual(first, ['1', 'local-0, local-1, local-2', '-', '-', 'formed']);
+      const [generation, workers, left, joined, reason] = second ?? [];
+      assert.deepEqual([generation, workers, joined], ['2', 'local-0, local-2', '-'], JSON.stringify(rows));
+      // who left, with why (its session broke as it died), and why the change began
+      assert.match(left ?? '', /^local-1: (disconnected|exited)/, JSON.stringify(rows));
+      assert.match(reason ?? '', /^worker local-\d \(rank \d\) /, JSON.stringify(rows));
+      assert.ok(Number(await live.page.textContent('[data-field="generation"] b')) >= 2);
+      await live.page.screenshot({ path: join(OUT, 'dashboard-elastic.png'), fullPage: true });
+      assert.deepEqual(live.errors, []);
+      assert.deepEqual(
+        live.requests.filter((u) => !u.startsWith(`http://${http}/`)),
+        [],
+        'requests only to the coordinator',
+      );
+      assert.equal((await coord.exit).code, 0, coord.stderr());
     } finally {
       await browser.close();
       coord.child.kill('SIGKILL');

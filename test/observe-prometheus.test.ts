@@ -50,13 +50,14 @@ describe('prometheus scrapes the coordinator and a worker', () => {
     ]);
     let worker: ReturnType<typeof startCli> | undefined;
     try {
-      const listening = JSON.parse(await coord.waitFor(/coordinator listening/)).address as string;
+      const listening = JSON.parse(await coord.waitFor(/coordinator listening/, 120_000)).address as string;
       const health = await get(`http://${coordHttp}/healthz`);
       assert.equal(health.status, 200);
       assert.equal(JSON.parse(health.body).state, 'joining');
       const args = ['worker', 'start', '--coordinator', listening, '--id', 'w0', '--cache-dir', join(tmp.path, 'w0')];
       worker = startCli([...args, '--http', workerHttp, '--linger-ms', '6000']);
-      await until('worker healthy', async () => ((await get(`http://${workerHttp}/healthz`)).status === 200 ? true : undefined));
+      // a worker starts in seconds, but minutes on a loaded shared machine: the limit only stops a hung one
+      await until('worker healthy', async () => ((await get(`http://${workerHttp}/healthz`)).status === 200 ? true : undefined), 150_000);
       await coord.waitFor(/"msg":"http lingering"/, 120_000);
       // both scrapes while lingering: the final values, in a format promtool accepts
       for (const target of [coordHttp, workerHttp]) {

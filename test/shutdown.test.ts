@@ -42,8 +42,8 @@ function exitTimes(pids: number[], forMs: number): Promise<number[]> {
  * how long after the job's end each process exited and how many connections were still open then.
  */
 async function runWithStrangers(name: string, spread: (ports: { coordinator: string; workers: string[] }) => string[]) {
-  // local workers inherit the variable
-  const c = startCli(['coordinator', 'start', '--local-workers', '2', ...job(name)], { PERMAFROST_HANDSHAKE_TIMEOUT_MS: '120000' });
+  // the flag reaches the local workers' ports too: strangers there would otherwise be cut after 5 s
+  const c = startCli(['coordinator', 'start', '--local-workers', '2', '--handshake-timeout-ms', '120000', ...job(name)]);
   try {
     const coordinator = JSON.parse(await c.waitFor(/"msg":"coordinator listening"/)).address as string;
     await c.waitFor(/"msg":"worker joined".*"rank":1|"rank":1.*"msg":"worker joined"/, 90_000);

@@ -14,16 +14,14 @@
  * 1e-3, batch 32, Fashion-MNIST, XNNPACK threads as `train` has them by default (every core). Run: npx nx run bench:freezeout -- [--samples 2048]
  * [--val 1024] [--epochs 5]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { openDataset, splitTrainVal } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
 import type { FreezePolicy } from '@permafrost/freeze';
 import { assemble } from '@permafrost/model';
-import { type EpochRecord, fit } from '@permafrost/trainer';
 import { adam } from '@permafrost/trainer/testing';
 import { arg, machine, runVariant, writeResults } from './support/bench-util';
+import { type TimedFit, timedFit } from './support/timed-fit';
 
 const SAMPLES = Number(arg('samples', '2048'));
 const VAL = Number(arg('val', '1024'));
@@ -33,16 +31,11 @@ const SEED = 42;
 const SIZE = 96;
 const K = 4;
 
-interface VariantResult {
+interface VariantResult extends TimedFit {
   variant: string;
   backend: string;
   /** XNNPACK threads (train's default, auto: every core) */
   threads?: number;
-  wallSeconds: number;
-  trainSeconds: number;
-  epochs: Pick<EpochRecord, 'epoch' | 'seconds' | 'valSeconds' | 'valAccuracy' | 'boundary' | 'trainableLayers'>[];
-  valAccuracy: number;
-  prefixSamples: number;
 }
 
 const POLICIES: Record<string, FreezePolicy> = {
@@ -56,50 +49,13 @@ async function variant(name: string): Promise<VariantResult> {
   if (!policy) throw new Error(`unknown variant ${name}`);
   const engine = await initEngine('auto', { threads: 'auto' });
   const dataset = await openDataset('fashion-mnist');
-  const { train, val } = splitTrainVal(dataset, { seed: SEED, trainSamples: SAMPLES, valSamples: VAL });
-  const model = await assemble({ name: 'mobilenet_v2', inputSize: SIZE, head: 'gap-128' }, { k: K }, dataset.numClasses, SEED);
-  const cacheDir = mkdtempSync(join(tmpdir(), 'permafrost-bench-freezeout-'));
   try {
-    const t0 = performance.now();
-    const r = await fit({
-      model,
-      dataset,
-      trainIds: train,
-      valIds: val,
-      epochs: EPOCHS,
-      batchSize: BATCH,
-      seed: SEED,
-      optimizer: adam(0.001),
-      freeze: policy,
-      cache: name === 'cached' ? { dir: cacheDir, codec: 'float32', modelName: 'mobilenet_v2' } : undefined,
-      onProgress: (e) => {
-        if (e.type === 'epoch')
-          process.stderr.write(
-            `${name}: epoch ${e.record.epoch} ${e.record.seconds.toFixed(1)} s, val ${e.record.valAccuracy.toFixed(4)}\n`,
-          );
-      },
-    });
-    const wallSeconds = (performance.now() - t0) / 1000;
-    r.trainer.dispose();
-    return {
-      variant: name,
-      backend: engine.backend,
-      threads: engine.threads,
-      wallSeconds,
-      trainSeconds: r.epochs.reduce((a, e) => a + e.seconds, 0),
-      epochs: r.epochs.map(({ epoch, seconds, valSeconds, valAccuracy, boundary, trainableLayers }) => ({
-        epoch,
-        seconds,
-        valSeconds,
-        valAccuracy,
-        boundary,
-        trainableLayers,
-      })),
-      valAccuracy: r.epochs.at(-1)?.valAccuracy ?? Number.NaN,
-      prefixSamples: r.prefixSamples,
-    };
+    const { train, val } = splitTrainVal(dataset, { seed: SEED, trainSamples: SAMPLES, valSamples: VAL });
+    const model = await assemble({ name: 'mobilenet_v2', inputSize: SIZE, head: 'gap-128' }, { k: K }, dataset.numClasses, SEED);
+    const job = { model, dataset, trainIds: train, valIds: val, epochs: EPOCHS, batchSize: BATCH, seed: SEED, optimizer: adam(0.001) };
+    const r = await timedFit(name, { ...job, freeze: policy }, name === 'cached');
+    return { ...r, variant: name, backend: engine.backend, threads: engine.threads };
   } finally {
-    rmSync(cacheDir, { recursive: true, force: true });
     await dataset.close();
   }
 }
@@ -113,10 +69,15 @@ async function main(): Promise<void> {
   const script = new URL(import.meta.url).pathname;
   const extra = ['--samples', String(SAMPLES), '--val', String(VAL), '--epochs', String(EPOCHS)];
   const results: Record<string, VariantResult> = {};
+  // the 1-minute load average before each variant and after the last: the variants run one after
+  // another, so a wall-time ratio means something only if the machine was quiet throughout
+  const load: number[] = [];
   for (const v of Object.keys(POLICIES)) {
     process.stderr.write(`running ${v}...\n`);
+    load.push(loadavg()[0] ?? 0);
     results[v] = await runVariant<VariantResult>(script, v, extra);
   }
+  load.push(loadavg()[0] ?? 0);
   const a = results.none as VariantResult;
   const b = results.freezeout as VariantResult;
   const c = results.cached as VariantResult;
@@ -134,6 +95,7 @@ async function main(): Promise<void> {
     samples: SAMPLES,
     val: VAL,
     epochs: EPOCHS,
+    load,
     results,
     ratios,
   });

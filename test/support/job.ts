@@ -16,7 +16,7 @@ export interface JobFlags {
   dataset?: string;
   trainSamples?: number;
   valSamples?: number;
-  freeze?: 'prefix' | 'last-k' | 'freezeout';
+  freeze?: 'prefix' | 'last-k' | 'freezeout' | 'none';
   k?: number;
   schedule?: 'linear' | 'squared' | 'cubic';
   t0?: number;

@@ -2,7 +2,7 @@ import { parseCount } from './parse';
 
 export const HANDSHAKE_TIMEOUT_FLAG = '--handshake-timeout-ms <ms>';
 export const HANDSHAKE_TIMEOUT_HELP =
-  "close a connection to this process's ports that has not completed its handshake after this long (default 5000, or PERMAFROST_HANDSHAKE_TIMEOUT_MS; local workers inherit the variable)";
+  "close a connection to this process's ports that has not completed its handshake after this long (default 5000, or PERMAFROST_HANDSHAKE_TIMEOUT_MS; local workers get the same)";
 
 /**
  * How long the servers of `coordinator start` and `worker start` give a new connection to

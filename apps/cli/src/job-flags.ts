@@ -15,14 +15,19 @@ interface FlagDef {
 }
 
 export const JOB_FLAGS: FlagDef[] = [
-  { flag: '--model <name|path>', path: 'model.name', help: 'mobilenet_v2 | mlp | cnn-small | PATH/model.json', kind: 'string' },
+  {
+    flag: '--model <name|path>',
+    path: 'model.name',
+    help: 'mobilenet_v2 | mlp | cnn-small | resnet-small | PATH/model.json',
+    kind: 'string',
+  },
   { flag: '--input-size <px>', path: 'model.inputSize', help: 'square input size in pixels', kind: 'int' },
   { flag: '--cut <layer>', path: 'model.cut', help: "backbone's last layer when a head is used (mobilenet_v2: out_relu)", kind: 'string' },
   { flag: '--head <spec>', path: 'model.head', help: 'head to put on the backbone, e.g. gap-128 or flatten-256-d0.2', kind: 'string' },
   { flag: '--random-init', path: 'model.pretrained', help: 'bundled backbone with seeded random weights (baseline)', kind: 'negate' },
   { flag: '--boundary <layer>', path: 'freeze.boundary', help: 'last frozen layer', kind: 'string' },
   { flag: '--trainable-last <k>', path: 'freeze.trainableLast', help: 'freeze all but the last k layers', kind: 'int' },
-  { flag: '--freeze <policy>', path: 'freeze.policy', help: 'prefix | last-k | freezeout (default prefix)', kind: 'string' },
+  { flag: '--freeze <policy>', path: 'freeze.policy', help: 'prefix | last-k | freezeout | none (default prefix)', kind: 'string' },
   { flag: '--k <blocks>', path: 'freeze.k', help: 'last-k and freezeout: blocks left trainable before the head', kind: 'int' },
   { flag: '--schedule <shape>', path: 'freeze.schedule', help: 'freezeout: linear | squared | cubic (default cubic)', kind: 'string' },
   { flag: '--t0 <x>', path: 'freeze.t0', help: 'freezeout: first freeze time before the power, in (0,1] (default 0.8)', kind: 'number' },

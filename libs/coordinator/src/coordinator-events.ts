@@ -1,7 +1,7 @@
 /**
  * The coordinator's events: the seam its observers (the HTTP port's FleetView, libs/observe)
- * listen on. `membership` fires when a membership forms (generation 1 today; an elastic
- * coordinator emits one per generation, with the reason of the change), `progress` for each
+ * listen on. `membership` fires when a membership forms (generation 1, then one per elastic change,
+ * with its reason and who left and why), `progress` for each
  * worker's step report, `epoch` for each epoch's record, `state` when the job's state changes
  * (failed: with the reason).
  */
@@ -16,6 +16,8 @@ export interface MembershipChange {
   members: readonly { workerId: string; rank: number }[];
   /** why this generation began: 'formed' for the first */
   reason: string;
+  /** the workers the change lost, each with why */
+  left?: readonly { workerId: string; reason: string }[];
 }
 
 export interface CoordinatorEventMap {

@@ -15,17 +15,10 @@
  * Every message must carry this job's id, the current generation and a member's worker id, or the
  * stream is ended with FAILED_PRECONDITION / NOT_FOUND; a member's message of an older generation
  * (sent before it learned of the new one) is refused and dropped. Heartbeats go both ways every
- * `heartbeatMs`.
- *
- * Elastic membership (docs/distributed.md#a-new-generation): a worker whose stream breaks, who
- * sends nothing for `heartbeatTimeoutMs`, reports a failure or leaves is dropped, not fatal. The
- * coordinator says Halt to the others, waits for each one's Halted (its newest commit) and forms
- * the next generation of the survivors and any worker that joined meanwhile (on standby: it
- * joined, built its model and said Hello): a Regroup to each names its rank, shards, the resume
- * step and the state rank. Below `minWorkers` it waits `rejoinTimeoutMs` for workers, then fails
- * naming the missing ones; more than `maxRestarts` changes fail the job too.
+ * `heartbeatMs`. A lost member starts a membership change (reforming.ts); what the parts share is
+ * in coordinator-base.ts.
  */
-import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { create } from '@bufbuild/protobuf';
 import {
   type EpochResult,
   type JoinRequest,
@@ -34,121 +27,23 @@ import {
   type LeaveRequest,
   type LeaveResponse,
   LeaveResponseSchema,
-  MembershipSchema,
-  PeerInfoSchema,
   type SessionRequest,
-  SessionResponseSchema,
   type StatusResponse,
   StatusResponseSchema,
-  type StepProgress,
 } from '@permafrost/proto';
 import { log, PermafrostError } from '@permafrost/telemetry';
-import { type EpochRecord, epochRecord, type RankEpoch } from '@permafrost/trainer';
-import { CoordinatorEvents, type JobState } from './coordinator-events';
+import { epochRecord, type RankEpoch } from '@permafrost/trainer';
+import { peerInfo } from './coordinator-options';
 import { checkEpoch } from './epoch-checks';
-import { type HaltReport, type MembershipChange, Reform, ShardLedger } from './generations';
+import type { HaltReport } from './generations';
 import type { Caller, CoordinatorHandlers, SessionStream } from './handlers';
-import { type Formed, type JoinInfo, type Member, Membership, MembershipError } from './membership';
+import { type Formed, type JoinInfo, MembershipError } from './membership';
+import { Reforming } from './reforming';
 import { decodeRankEpoch } from './session-codec';
 
-const peerInfo = (m: Member) =>
-  create(PeerInfoSchema, { rank: m.rank, workerId: m.workerId, address: m.peerAddress, dataAddress: m.dataAddress ?? '' });
+export type { CoordinatorOptions, CoordinatorResult } from './coordinator-options';
 
-export interface CoordinatorOptions {
-  /** this job's id: every message must carry it */
-  jobId: string;
-  jobJson: string;
-  epochs: number;
-  globalBatch: number;
-  stepsPerEpoch: number;
-  expectedWorkers: number;
-  minWorkers: number;
-  /** the most members a generation may have */
-  maxWorkers: number;
-  /** below minWorkers, how long to wait for workers before failing */
-  rejoinTimeoutMs: number;
-  /** membership changes the job survives */
-  maxRestarts: number;
-  /** the job's seed (the epoch orders, for exactly-once accounting across changes) */
-  seed: number;
-  joinTimeoutMs: number;
-  /** the workers' heartbeat period, sent to them in the Join answer */
-  heartbeatMs: number;
-  heartbeatTimeoutMs: number;
-  shardCount: number;
-  /** the training sample ids, for exactly-once accounting */
-  trainIds: readonly number[];
-  /** first epoch to run (1, or the one after a resumed checkpoint) */
-  startEpoch: number;
-  /** the checkpoint directory workers restore from ('' for a fresh job) */
-  resumeFrom: string;
-  /** write a checkpoint at every epoch end (always at the last) */
-  checkpointEveryEpoch: boolean;
-  /** the freeze plan whose boundary events every epoch plan announces (default: none) */
-  freeze?: { boundaryAt(step: number): string; events: readonly { step: number; boundary: string }[] };
-  onEpoch?: (r: EpochRecord) => void;
-  onProgress?: (workerId: string, p: StepProgress) => void;
-  onMembership?: (c: MembershipChange) => void;
-}
-
-export interface CoordinatorResult {
-  epochs: EpochRecord[];
-  members: Formed['members'];
-  modelInfo: Record<string, unknown>;
-  membership: MembershipChange[];
-}
-
-export class Coordinator implements CoordinatorHandlers {
-  private readonly membership: Membership;
-  private readonly sessions = new Map<string, SessionStream>();
-  private readonly lastSeen = new Map<string, number>();
-  private readonly hello = new Set<string>();
-  /** joined a running job, not placed yet: their Join info */
-  private readonly standby = new Map<string, JoinInfo>();
-  private readonly ledger: ShardLedger;
-  private results = new Map<string, EpochResult>();
-  private epoch = 0;
-  private epochStarted = 0;
-  private formedAt = 0;
-  private readonly records: EpochRecord[] = [];
-  private readonly changes: MembershipChange[] = [];
-  private modelInfo: Record<string, unknown> = {};
-  private state: JobState = 'joining';
-  private reform: Reform | undefined;
-  /** membership, progress, epoch and state events, for observers */
-  readonly events = new CoordinatorEvents();
-  private watchdog: NodeJS.Timeout | undefined;
-  private beat: NodeJS.Timeout | undefined;
-  private resolveDone!: (r: CoordinatorResult) => void;
-  private rejectDone!: (e: Error) => void;
-  /** settles when the job finishes (resolve) or fails (reject with a PermafrostError) */
-  readonly done: Promise<CoordinatorResult>;
-
-  constructor(private readonly opts: CoordinatorOptions) {
-    this.membership = new Membership({
-      expected: opts.expectedWorkers,
-      minWorkers: opts.minWorkers,
-      joinTimeoutMs: opts.joinTimeoutMs,
-      shardCount: opts.shardCount,
-    });
-    this.ledger = new ShardLedger({
-      trainIds: opts.trainIds,
-      seed: opts.seed,
-      globalBatch: opts.globalBatch,
-      shardCount: opts.shardCount,
-      stepsPerEpoch: opts.stepsPerEpoch,
-    });
-    this.done = new Promise((resolve, reject) => {
-      this.resolveDone = resolve;
-      this.rejectDone = reject;
-    });
-    this.done.catch(() => undefined);
-  }
-
-  private get members(): Member[] {
-    return this.membership.formed?.members ?? [];
-  }
-
+export class Coordinator extends Reforming implements CoordinatorHandlers {
   async join(req: JoinRequest, caller: Caller = {}): Promise<JoinResponse> {
     try {
       return await this.admit(req, caller.identity?.name);
@@ -275,47 +170,6 @@ export class Coordinator implements CoordinatorHandlers {
     return undefined;
   }
 
-  /** Whether a call of job and generation `membership` may act for `workerId`, presented by `identity`. */
-  private checkMember(
-    membership: { generation: bigint; jobId: string } | undefined,
-    workerId: string,
-    identity: string | undefined,
-  ): PermafrostError | 'stale' | undefined {
-    const m = { membership, workerId };
-    const formed = this.membership.formed;
-    if (!formed) return new PermafrostError('failed-precondition', 'the membership has not formed yet; call Join first');
-    const jobId = m.membership?.jobId ?? '';
-    if (jobId !== this.opts.jobId) {
-      return new PermafrostError(
-        'failed-precondition',
-        `message of job ${jobId || '(none)'}, but this coordinator runs job ${this.opts.jobId}`,
-      );
-    }
-    const gen = m.membership?.generation ?? 0n;
-    const member = formed.members.some((x) => x.workerId === m.workerId);
-    const waiting = this.standby.get(m.workerId);
-    if (waiting && gen === 0n) {
-      return waiting.identity === identity
-        ? undefined
-        : new PermafrostError('permission-denied', `worker '${m.workerId}' joined with another certificate`);
-    }
-    // a member's message sent before it learned of the current generation (a newcomer's: 0)
-    if (member && gen < formed.generation) return 'stale';
-    if (gen !== formed.generation) {
-      return new PermafrostError('failed-precondition', `generation ${gen} is not the current generation ${formed.generation}`);
-    }
-    if (!member) return new PermafrostError('not-found', `unknown worker '${m.workerId}'`);
-    if (this.membership.identityOf(m.workerId) !== identity) {
-      return new PermafrostError('permission-denied', `worker '${m.workerId}' joined with another certificate`);
-    }
-    return undefined;
-  }
-
-  private describe(workerId: string): string {
-    const m = this.members.find((x) => x.workerId === workerId);
-    return m ? `${workerId} (rank ${m.rank})` : workerId;
-  }
-
   private onMessage(m: SessionRequest): void {
     const e = m.event;
     if (e.case === 'hello') this.onHello(m.workerId, e.value.modelInfoJson);
@@ -361,27 +215,6 @@ export class Coordinator implements CoordinatorHandlers {
     this.maybeRegroup();
   }
 
-  private broadcast(command: MessageInitShape<typeof SessionResponseSchema>): void {
-    for (const m of this.members) this.sendTo(m.workerId, command);
-  }
-
-  private sendTo(workerId: string, command: MessageInitShape<typeof SessionResponseSchema>, generation?: bigint): void {
-    const msg = create(SessionResponseSchema, command);
-    msg.membership = create(MembershipSchema, { generation: generation ?? this.membership.generation, jobId: this.opts.jobId });
-    this.sessions.get(workerId)?.send(msg);
-  }
-
-  private epochPlan(epoch: number) {
-    const steps = this.opts.stepsPerEpoch;
-    const first = (epoch - 1) * steps;
-    const freezeEvents = (this.opts.freeze?.events ?? [])
-      .filter((e) => e.step >= first && e.step < first + steps)
-      .map((e) => ({ step: e.step, boundary: e.boundary }));
-    const checkpoint = epoch === this.opts.epochs || this.opts.checkpointEveryEpoch;
-    const boundary = this.opts.freeze?.boundaryAt(first) ?? '';
-    return { epoch, epochs: this.opts.epochs, steps, globalBatch: this.opts.globalBatch, boundary, checkpoint, freezeEvents };
-  }
-
   private plan(epoch: number): void {
     this.epoch = epoch;
     this.epochStarted = performance.now();
@@ -400,7 +233,13 @@ export class Coordinator implements CoordinatorHandlers {
       return;
     }
     const checkpoint = decoded.find((d) => d.checkpointDir)?.checkpointDir;
-    const record = epochRecord(ranks, (performance.now() - this.epochStarted) / 1000, checkpoint);
+    const wallSeconds = (performance.now() - this.epochStarted) / 1000;
+    const record = epochRecord(ranks, wallSeconds, checkpoint);
+    // a membership change restarts the workers' epoch clocks and counts at the resume step: the
+    // epoch's time is then the coordinator's, and its samples the training set (exactly once)
+    if (this.changes.some((c) => c.epoch === this.epoch)) {
+      Object.assign(record, { seconds: wallSeconds, samplesPerSec: this.opts.trainIds.length / wallSeconds });
+    }
     this.records.push(record);
     this.opts.onEpoch?.(record);
     this.events.emit('epoch', record);
@@ -413,162 +252,6 @@ export class Coordinator implements CoordinatorHandlers {
     for (const id of this.standby.keys()) this.sendTo(id, { command: { case: 'finish', value: {} } });
     this.stop();
     this.resolveDone({ epochs: this.records, members, modelInfo: this.modelInfo, membership: this.changes });
-  }
-
-  private checkHeartbeats(): void {
-    if (this.state !== 'running' && this.state !== 'reforming') return;
-    const now = Date.now();
-    // Building the model and opening the cache happen between Join and Hello: that phase is
-    // bounded by the join timeout, the heartbeat timeout applies once a session is up.
-    const silent = this.members.filter((m) => !this.hello.has(m.workerId) && !this.reform?.left.has(m.workerId));
-    if (silent.length > 0 && now - this.formedAt > this.opts.joinTimeoutMs) {
-      for (const m of silent) this.lose(m.workerId, `joined but never opened its session within ${this.opts.joinTimeoutMs} ms`);
-      return;
-    }
-    for (const [id, t] of this.lastSeen) {
-      if (now - t > this.opts.heartbeatTimeoutMs) this.lose(id, `stopped answering (no heartbeat for ${now - t} ms)`);
-    }
-  }
-
-  /**
-   * A member or a standby worker is gone: its session is cut (a stopped process that resumes
-   * finds itself refused), and the membership changes without it.
-   */
-  lose(workerId: string, reason: string): void {
-    if (this.state !== 'running' && this.state !== 'reforming') return;
-    this.lastSeen.delete(workerId);
-    this.hello.delete(workerId);
-    const stream = this.sessions.get(workerId);
-    this.sessions.delete(workerId);
-    stream?.end(new PermafrostError('failed-precondition', `worker ${workerId} was excluded from the job: ${reason}`));
-    if (this.standby.delete(workerId)) {
-      log().warn('standby worker lost', { worker: workerId, reason });
-      this.maybeRegroup();
-      return;
-    }
-    if (!this.members.some((m) => m.workerId === workerId) || this.reform?.left.has(workerId)) return;
-    log().warn('worker lost', { worker: workerId, reason });
-    this.startReform(`worker ${this.describe(workerId)} ${reason}`);
-    this.reform?.left.set(workerId, reason);
-    this.maybeRegroup();
-  }
-
-  private startReform(reason: string): void {
-    if (this.state !== 'running') return;
-    this.setState('reforming');
-    this.reform = new Reform(reason);
-    this.broadcast({ command: { case: 'halt', value: { reason } } });
-  }
-
-  /** Forms the next generation once every member has halted or left, and enough workers are there. */
-  private maybeRegroup(): void {
-    const r = this.reform;
-    if (this.state !== 'reforming' || !r) return;
-    if (r.waitingFor(this.members.map((m) => m.workerId)).length > 0) return;
-    const survivors = this.members.filter((m) => !r.left.has(m.workerId));
-    const ready = [...this.standby.values()].filter((w) => this.hello.has(w.workerId));
-    const count = Math.min(survivors.length + ready.length, this.opts.maxWorkers);
-    if (count < this.opts.minWorkers) {
-      this.awaitRejoin(r, survivors.length + ready.length);
-      return;
-    }
-    clearTimeout(r.rejoinTimer);
-    this.regroup(r, survivors, ready.slice(0, count - survivors.length));
-  }
-
-  private awaitRejoin(r: Reform, have: number): void {
-    if (r.rejoinTimer) return;
-    log().warn('waiting for workers', { have, minWorkers: this.opts.minWorkers, rejoinTimeoutMs: this.opts.rejoinTimeoutMs });
-    r.rejoinTimer = setTimeout(() => {
-      const missing = [...r.left].map(([id, why]) => `${id} (${why})`).join(', ');
-      this.fail(
-        `only ${have} of the minimum ${this.opts.minWorkers} workers after waiting ${this.opts.rejoinTimeoutMs} ms; missing: ${missing}`,
-      );
-    }, this.opts.rejoinTimeoutMs);
-  }
-
-  private regroup(r: Reform, survivors: Member[], joiners: JoinInfo[]): void {
-    const point = r.resumePoint(survivors.map((m) => m.workerId));
-    if (!point) {
-      this.fail(`no surviving worker holds the training state (${r.reason})`);
-      return;
-    }
-    if (this.membership.generation > BigInt(this.opts.maxRestarts)) {
-      this.fail(`the membership changed ${this.opts.maxRestarts + 1} times (cluster.maxRestarts ${this.opts.maxRestarts}): ${r.reason}`);
-      return;
-    }
-    const epoch = this.epoch || this.opts.startEpoch;
-    const before = new Map(this.members.map((m) => [m.workerId, m.shards]));
-    for (const [id] of r.left) this.ledger.credit(epoch, before.get(id) ?? [], point.step);
-    const formed = this.membership.next([...survivors, ...joiners]);
-    this.ledger.moved(before, new Map(formed.members.map((m) => [m.workerId, m.shards])), point.step);
-    for (const j of joiners) this.standby.delete(j.workerId);
-    this.epoch = epoch;
-    this.results = new Map();
-    this.reform = undefined;
-    this.setState('running');
-    this.events.emit('membership', { generation: formed.generation, members: formed.members, reason: r.reason });
-    const now = Date.now();
-    for (const m of formed.members) this.lastSeen.set(m.workerId, now);
-    this.announce(formed, point, epoch);
-    this.record(r, formed, joiners, point.step, epoch);
-  }
-
-  private announce(formed: Formed, point: { step: number; stateWorker: string }, epoch: number): void {
-    const stateRank = formed.members.find((m) => m.workerId === point.stateWorker)?.rank ?? 0;
-    const plan = this.epochPlan(epoch);
-    for (const m of formed.members) {
-      const value = {
-        rank: m.rank,
-        worldSize: formed.members.length,
-        peers: formed.members.map(peerInfo),
-        shards: m.shards,
-        shardCount: this.opts.shardCount,
-        resumeStep: BigInt(point.step),
-        stateRank,
-        epoch: plan,
-      };
-      this.sendTo(m.workerId, { command: { case: 'regroup', value } }, formed.generation);
-    }
-  }
-
-  private record(r: Reform, formed: Formed, joiners: JoinInfo[], resumeStep: number, epoch: number): void {
-    const change: MembershipChange = {
-      generation: Number(formed.generation),
-      epoch,
-      resumeStep,
-      workers: formed.members.length,
-      left: [...r.left].map(([workerId, reason]) => ({ workerId, reason })),
-      joined: joiners.map((j) => j.workerId),
-      secondsLost: Math.round(r.seconds * 1000) / 1000,
-    };
-    this.changes.push(change);
-    log().warn('membership changed', { ...change, why: r.reason });
-    this.opts.onMembership?.(change);
-  }
-
-  /** Fails the job: every session gets Abort with the reason. Idempotent. */
-  fail(reason: string): void {
-    if (this.state === 'failed' || this.state === 'finished') return;
-    this.setState('failed', reason);
-    log().error('job failed', { reason });
-    this.broadcast({ command: { case: 'abort', value: { reason } } });
-    for (const s of this.sessions.values()) s.end();
-    this.membership.fail(new MembershipError(reason, 'failed-precondition'));
-    clearTimeout(this.reform?.rejoinTimer);
-    this.stop();
-    this.rejectDone(new PermafrostError('aborted', reason));
-  }
-
-  private setState(state: JobState, reason?: string): void {
-    this.state = state;
-    this.events.emit('state', state, reason);
-  }
-
-  private stop(): void {
-    clearInterval(this.watchdog);
-    clearInterval(this.beat);
-    this.membership.close();
   }
 
   /**

@@ -14,6 +14,8 @@ import type {
   SessionResponse,
   StatusRequest,
   StatusResponse,
+  WatchRequest,
+  WatchResponse,
 } from '@permafrost/proto';
 import type { PermafrostError } from '@permafrost/telemetry';
 
@@ -42,11 +44,24 @@ export interface SessionStream {
   end(error?: PermafrostError): void;
 }
 
+/** One Watch call, server side: snapshots go down until the job ends or the client goes. */
+export interface WatchStream {
+  /** the peer's address, for logs */
+  readonly peer: string;
+  /** the client cancelled, its connection dropped, or the call ended */
+  onClose(fn: () => void): void;
+  send(e: WatchResponse): void;
+  /** ends the call with a status: OK without `error` */
+  end(error?: PermafrostError): void;
+}
+
 export interface CoordinatorHandlers {
   join(req: JoinRequest, caller?: Caller): Promise<JoinResponse>;
   session(stream: SessionStream): void;
   leave(req: LeaveRequest, caller?: Caller): Promise<LeaveResponse>;
   status(req: StatusRequest, caller?: Caller): Promise<StatusResponse>;
+  /** the server-streaming Watch; a server without it answers UNIMPLEMENTED */
+  watch?(req: WatchRequest, stream: WatchStream, caller?: Caller): void;
 }
 
 /** A server carrying the handlers: its bound address, and how to stop it. */
@@ -78,10 +93,20 @@ export interface SessionClientStream {
   end(): void;
 }
 
+/** A tool's side of a Watch call. */
+export interface WatchClientStream {
+  onEvent(fn: (e: WatchResponse) => void): void;
+  /** the call ended: OK (the job ended) without `error`, else why (a cancel: 'cancelled') */
+  onClose(fn: (error: Error | undefined) => void): void;
+  /** cancels the call; onClose follows */
+  cancel(): void;
+}
+
 export interface CoordinatorClient {
   join(req: JoinRequest, timeoutMs: number): Promise<JoinResponse>;
   session(): SessionClientStream;
   leave(req: LeaveRequest, timeoutMs: number): Promise<LeaveResponse>;
   status(req: StatusRequest, timeoutMs: number): Promise<StatusResponse>;
+  watch(req: WatchRequest): WatchClientStream;
   close(): void;
 }

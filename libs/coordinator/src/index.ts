@@ -9,6 +9,8 @@ export type {
   ServeSecurity,
   SessionClientStream,
   SessionStream,
+  WatchClientStream,
+  WatchStream,
 } from './handlers';
 export { runCoordinator } from './run-coordinator';
 export { encodeRankEpoch } from './session-codec';

@@ -28,6 +28,7 @@ import { type CoordinatorSecurity, coordinatorSecurity } from './coordinator-sec
 import { FleetProgress } from './fleet-progress';
 import type { CoordinatorServer, ServeCoordinator } from './handlers';
 import { LocalWorkers, spawnLocalWorker } from './local-workers';
+import { StatusWatch, withWatch } from './status-watch';
 
 export interface RunCoordinatorOptions {
   job: JobSpec;
@@ -136,7 +137,8 @@ async function runSecured(o: RunCoordinatorOptions, jobId: string, security: Coo
   const coordinator = new Coordinator(coordinatorOptions(o, jobId, plan, resumed, progress));
   const view = fleetView(job, jobId, plan, (resumed?.epoch ?? 0) + 1, coordinator);
   const http = await serveHttp(o, view, security.serve.token);
-  const server = await o.serve(o.listen, coordinator, security.serve).catch(async (e: unknown) => {
+  const watch = new StatusWatch({ events: coordinator.events, status: () => coordinator.status(), view: () => view.status() });
+  const server = await o.serve(o.listen, withWatch(coordinator, watch), security.serve).catch(async (e: unknown) => {
     await http?.close();
     throw e;
   });
@@ -175,6 +177,7 @@ async function runSecured(o: RunCoordinatorOptions, jobId: string, security: Coo
     throw e instanceof PermafrostError ? e : new PermafrostError('aborted', (e as Error).message);
   } finally {
     progress.clear();
+    watch.close();
     await server.close();
     await linger(job.observe.lingerMs, http);
   }

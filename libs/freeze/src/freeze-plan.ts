@@ -7,13 +7,15 @@
  * Policies:
  *   prefix     a fixed boundary (a layer name, or all but the last n layers); no events
  *   last-k     all but the last k blocks frozen; a fixed boundary too
+ *   none       nothing frozen: the boundary is the model's input, every block trains; no events
  *   freezeout  the trainable blocks after the initial boundary freeze one after another on the
  *              FreezeOut schedule (freezeout-schedule.ts); each freeze moves the boundary to the
- *              end of the newly frozen block, and the head never freezes
+ *              end of the newly frozen block, and the head never freezes; from the input
+ *              (no boundary given) every block trains until the first freeze
  */
 import { type FreezeoutOptions, FreezeoutSchedule } from './freezeout-schedule';
 
-export type FreezePolicy = { policy: 'prefix' } | { policy: 'last-k' } | ({ policy: 'freezeout' } & FreezeoutOptions);
+export type FreezePolicy = { policy: 'prefix' } | { policy: 'last-k' } | { policy: 'none' } | ({ policy: 'freezeout' } & FreezeoutOptions);
 
 /** A group of layers that freezes as one; cutting after `last` is a valid boundary. */
 export interface PlanBlock {

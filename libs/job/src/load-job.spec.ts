@@ -67,6 +67,8 @@ describe('job spec', () => {
     assert.throws(() => validateJob({ ...minimal, freeze: { policy: 'last-k' } }), userError(/freeze\.k: policy last-k needs k/));
     assert.throws(() => validateJob({ ...minimal, freeze: { k: 2 } }), userError(/freeze\.k: k applies to policies/));
     assert.throws(() => validateJob({ ...minimal, freeze: { policy: 'freezeout', t0: 1.5 } }), userError(/freeze\.t0/));
+    assert.throws(() => validateJob({ ...minimal, freeze: { policy: 'none', boundary: 'x' } }), userError(/freeze\.policy: policy none/));
+    assert.equal(validateJob({ ...minimal, freeze: { policy: 'none' } }).freeze.policy, 'none');
     assert.deepEqual(validateJob({ ...minimal, freeze: { policy: 'freezeout', k: 4 } }).freeze, {
       policy: 'freezeout',
       k: 4,

@@ -72,9 +72,10 @@ export const freezeSection = z
   .object({
     /**
      * prefix: a fixed boundary (layer name or trainableLast); last-k: all but the last k blocks
-     * frozen; freezeout: the trainable blocks freeze one after another (FreezeOut)
+     * frozen; freezeout: the trainable blocks freeze one after another (FreezeOut; from the input
+     * when no boundary, trainableLast or k is given); none: nothing frozen, every layer trains
      */
-    policy: z.enum(['prefix', 'last-k', 'freezeout']).default('prefix'),
+    policy: z.enum(['prefix', 'last-k', 'freezeout', 'none']).default('prefix'),
     /** last frozen layer (for freezeout: the initial boundary) */
     boundary: z.string().min(1).optional(),
     /** freeze all but the last n layers */
@@ -95,7 +96,11 @@ export const freezeSection = z
     message: 'give one of boundary, trainableLast and k',
   })
   .refine((f) => f.policy !== 'last-k' || f.k !== undefined, { message: 'policy last-k needs k', path: ['k'] })
-  .refine((f) => f.policy !== 'prefix' || f.k === undefined, { message: 'k applies to policies last-k and freezeout', path: ['k'] });
+  .refine((f) => f.policy !== 'prefix' || f.k === undefined, { message: 'k applies to policies last-k and freezeout', path: ['k'] })
+  .refine((f) => f.policy !== 'none' || [f.boundary, f.trainableLast, f.k].every((x) => x === undefined), {
+    message: 'policy none freezes nothing: drop boundary, trainableLast and k',
+    path: ['policy'],
+  });
 
 export const trainSection = z
   .object({

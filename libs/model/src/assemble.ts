@@ -15,7 +15,15 @@ import { type Block, type BlockLayout, blockLayout, blocksAfter, parseBlockPatte
 import { BUILTIN, buildBuiltin } from './builtin';
 import { BUNDLED, loadBundled } from './bundled';
 import { applyHead, headToString, parseHead } from './head';
-import { assertValidBoundary, boundaryForTrainableLast, type Split, splitAt, validBoundaries } from './model-graph';
+import {
+  assertValidBoundary,
+  boundaryForTrainableLast,
+  freezesNothing,
+  inputBoundary,
+  type Split,
+  splitAt,
+  validBoundaries,
+} from './model-graph';
 import { loadModelFile } from './model-io';
 
 export interface ModelSpec {
@@ -33,6 +41,8 @@ export interface ModelSpec {
 }
 
 export interface FreezeSpec {
+  /** none: every layer trains; freezeout without boundary, trainableLast or k: starts from the input */
+  policy?: string;
   boundary?: string;
   trainableLast?: number;
   /** all but the last k blocks frozen (blocks.ts) */
@@ -108,25 +118,21 @@ export async function assemble(spec: ModelSpec, freeze: FreezeSpec, numClasses: 
   const lastBoundary = validBoundaries(full).at(-1);
   const headStart =
     head && cut ? full.layers.findIndex((l) => l.name === cut) + 1 : full.layers.findIndex((l) => l.name === lastBoundary) + 1;
-  const patternText = freeze.blockPattern ?? BUNDLED[spec.name]?.blockPattern;
+  const patternText = freeze.blockPattern ?? BUNDLED[spec.name]?.blockPattern ?? BUILTIN[spec.name]?.blockPattern;
   const layout = blockLayout(full, headStart, patternText === undefined ? undefined : parseBlockPattern(patternText));
 
   let boundary: string;
-  if (freeze.k !== undefined) {
-    const n = layout.blocks.length;
-    const at = layout.blocks[n - freeze.k - 1];
-    if (!at) {
-      throw new UserError(
-        `cannot leave ${freeze.k} blocks trainable: the model has ${n} blocks before the head (${layout.blocks.map((b) => b.name).join(', ')}), and at least the first stays frozen`,
-        'freeze.k',
-      );
-    }
-    boundary = at.last;
+  if (freeze.policy === 'none') {
+    boundary = inputBoundary(full);
+  } else if (freeze.k !== undefined) {
+    boundary = boundaryForK(full, layout, freeze.k);
   } else if (freeze.boundary !== undefined) {
     assertValidBoundary(full, freeze.boundary);
     boundary = freeze.boundary;
   } else if (freeze.trainableLast !== undefined) {
     boundary = boundaryForTrainableLast(full, freeze.trainableLast);
+  } else if (freeze.policy === 'freezeout') {
+    boundary = inputBoundary(full);
   } else if (head && cut) {
     boundary = cut;
   } else {
@@ -148,6 +154,20 @@ export async function assemble(spec: ModelSpec, freeze: FreezeSpec, numClasses: 
     head: head && headToString(head),
     input: { sizePx: h, channels: c, range },
     layout,
-    trainableBlocks: blocksAfter(layout, boundary),
+    trainableBlocks: freezesNothing(split) ? layout.blocks : blocksAfter(layout, boundary),
   };
+}
+
+/** The boundary that leaves the last k blocks trainable; k = every block freezes nothing. */
+function boundaryForK(full: tfl.LayersModel, layout: BlockLayout, k: number): string {
+  const n = layout.blocks.length;
+  if (k === n) return inputBoundary(full);
+  const at = layout.blocks[n - k - 1];
+  if (!at) {
+    throw new UserError(
+      `cannot leave ${k} blocks trainable: the model has ${n} blocks before the head (${layout.blocks.map((b) => b.name).join(', ')})`,
+      'freeze.k',
+    );
+  }
+  return at.last;
 }

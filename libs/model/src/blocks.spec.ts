@@ -41,9 +41,15 @@ describe('blocks', () => {
     );
   });
 
+  it('leaves every block trainable with k = blocks (the boundary is the input)', async () => {
+    const m = await assemble({ name: 'cnn-small', inputSize: 28 }, { k: 3 }, 10, 1);
+    assert.equal(m.boundary, 'input');
+    assert.equal(m.trainableBlocks.length, 3);
+  });
+
   it('refuses k beyond the blocks, and patterns without a capture group', async () => {
     await assert.rejects(
-      assemble({ name: 'cnn-small', inputSize: 28 }, { k: 3 }, 10, 1),
+      assemble({ name: 'cnn-small', inputSize: 28 }, { k: 4 }, 10, 1),
       (e: unknown) => e instanceof UserError && /freeze\.k/.test(`${e.field}`),
     );
     assert.throws(() => parseBlockPattern('^block_'), /capture group/);

@@ -10,8 +10,8 @@
  *                    layers that do not match form one block named after its first layer
  *   without          every layer with weights starts a block; weightless layers (activations,
  *                    padding, pooling) and normalization layers join the block before them
- * The head (the layers after the backbone's cut, or a model's last weighted layer) never freezes
- * and is not a block.
+ * The head (the layers after the backbone's cut, or a model's last weighted layer, with the
+ * weightless blocks just before it) never freezes and is not a block.
  */
 import { UserError } from '@permafrost/telemetry';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -96,6 +96,11 @@ export function blockLayout(model: tfl.LayersModel, headStart: number, pattern?:
     });
     pending = [];
     name = undefined;
+  }
+  // trailing blocks without weights (a pooling layer before the classifier) have nothing to freeze
+  const byName = new Map(layers.map((l, i) => [l.name, i]));
+  while (blocks.length > 0 && blocks.at(-1)?.layers.every((n) => (layers[byName.get(n) as number]?.weights.length ?? 0) === 0)) {
+    pending = [...(blocks.pop() as Block).layers.map((n) => byName.get(n) as number), ...pending];
   }
   const headIdx = layers.map((_, i) => i).filter((i) => i >= headStart);
   // layers left pending (no valid end before the head) train with the head

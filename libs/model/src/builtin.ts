@@ -5,6 +5,7 @@
  */
 import { UserError } from '@permafrost/telemetry';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { buildResnetSmall, RESNET_SMALL_BLOCKS } from './resnet-small';
 
 export interface BuiltinInfo {
   name: string;
@@ -12,6 +13,8 @@ export interface BuiltinInfo {
   defaultInputSize: number;
   channels: 1 | 3;
   inputRange: [number, number];
+  /** the block pattern FreezeOut groups layers by (blocks.ts); default: one block per weighted layer */
+  blockPattern?: string;
 }
 
 export const BUILTIN: Record<string, BuiltinInfo> = {
@@ -29,6 +32,14 @@ export const BUILTIN: Record<string, BuiltinInfo> = {
     channels: 1,
     inputRange: [0, 1],
   },
+  'resnet-small': {
+    name: 'resnet-small',
+    description: 'stem conv 16 - residual stages 16, 32, 64 (BN, one unit each, blocks stem, stageN_unit1) - gap - softmax',
+    defaultInputSize: 28,
+    channels: 1,
+    inputRange: [0, 1],
+    blockPattern: RESNET_SMALL_BLOCKS,
+  },
 };
 
 export interface BuiltinOptions {
@@ -45,6 +56,7 @@ export function buildBuiltin(name: string, opts: BuiltinOptions): tfl.LayersMode
   let seed = opts.seed;
   const init = () => tfl.initializers.glorotUniform({ seed: seed++ });
   const input = tfl.input({ shape: [size, size, info.channels], name: 'input' });
+  if (name === 'resnet-small') return tfl.model({ inputs: input, outputs: buildResnetSmall(input, opts.numClasses, seed), name });
   let x: tfl.SymbolicTensor;
   if (name === 'mlp') {
     x = tfl.layers.flatten({ name: 'flatten' }).apply(input) as tfl.SymbolicTensor;

@@ -4,7 +4,7 @@ import { initEngine } from '@permafrost/engine';
 import { UserError } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { boundaryForTrainableLast, splitAt, validBoundaries } from './model-graph';
+import { boundaryForTrainableLast, freezesNothing, splitAt, validBoundaries } from './model-graph';
 
 /** input -> a -> b -> add(a, b) -> c -> out: cutting at b crosses the skip from a. */
 function residual(): tfl.LayersModel {
@@ -29,7 +29,7 @@ describe('model graph', () => {
 
   it('splits so that suffix(prefix(x)) equals the full model', () => {
     const m = residual();
-    for (const b of validBoundaries(m)) {
+    for (const b of [...validBoundaries(m), 'in']) {
       const { prefix, suffix, boundaryShape } = splitAt(m, b);
       const x = tf.randomNormal([5, 4], 0, 1, 'float32', 7);
       const full = m.predict(x) as tf.Tensor;
@@ -61,7 +61,11 @@ describe('model graph', () => {
     const m = residual();
     assert.equal(boundaryForTrainableLast(m, 1), 'c');
     assert.equal(boundaryForTrainableLast(m, 2), 'add');
-    assert.throws(() => boundaryForTrainableLast(m, 3), /valid values: 4, 2, 1/);
-    assert.throws(() => boundaryForTrainableLast(m, 9), UserError);
+    assert.throws(() => boundaryForTrainableLast(m, 3), /valid values: 4, 2, 1, or 5 and more/);
+    assert.throws(() => boundaryForTrainableLast(m, 3), UserError);
+    // covering every layer freezes nothing: the boundary is the input
+    assert.equal(boundaryForTrainableLast(m, 5), 'in');
+    assert.equal(boundaryForTrainableLast(m, 9), 'in');
+    assert.ok(freezesNothing(splitAt(m, 'in')));
   });
 });

@@ -74,16 +74,32 @@ function isInput(layer: Layer): boolean {
   return layer.getClassName() === 'InputLayer';
 }
 
-/** The boundary layer name for "all but the last k layers are frozen". */
+/**
+ * The boundary that freezes nothing: the model's input layer. Splitting there gives an identity
+ * prefix and a suffix that is the whole model (every layer trains).
+ */
+export function inputBoundary(model: tfl.LayersModel): string {
+  const input = model.inputs.length === 1 ? model.inputs[0]?.sourceLayer : undefined;
+  if (!input) throw new UserError(`model ${model.name} must have exactly one input`, 'model.name');
+  return input.name;
+}
+
+/** Whether `split` freezes nothing (its boundary is the input). */
+export function freezesNothing(split: Pick<Split, 'prefix'>): boolean {
+  return split.prefix.layers.every(isInput);
+}
+
+/** The boundary layer name for "all but the last k layers are frozen"; k covering every layer freezes nothing. */
 export function boundaryForTrainableLast(model: tfl.LayersModel, k: number): string {
   const layers = model.layers;
   const idx = layers.length - 1 - k;
+  if (idx <= 0 && layers[0] && isInput(layers[0])) return inputBoundary(model);
   const valid = validBoundaries(model);
   const name = idx >= 1 ? layers[idx]?.name : undefined;
   if (!name || !valid.includes(name)) {
     const ks = valid.map((v) => layers.length - 1 - layers.findIndex((l) => l.name === v));
     throw new UserError(
-      `cannot freeze all but the last ${k} layers of ${model.name} (${layers.length} layers): that cut crosses a skip connection or leaves nothing frozen; valid values: ${summarise(ks)}`,
+      `cannot freeze all but the last ${k} layers of ${model.name} (${layers.length} layers): that cut crosses a skip connection; valid values: ${summarise(ks)}, or ${layers.length - 1} and more (nothing frozen)`,
       'freeze.trainableLast',
     );
   }
@@ -105,7 +121,7 @@ function summarise<T>(xs: T[]): string {
 }
 
 export interface Split {
-  /** input -> boundary output; null when nothing is frozen */
+  /** input -> boundary output; the identity (only the input layer) when nothing is frozen */
   prefix: tfl.LayersModel;
   /** boundary output -> model output, sharing the layers (and weights) of the full model */
   suffix: tfl.LayersModel;
@@ -114,9 +130,12 @@ export interface Split {
   boundaryShape: number[];
 }
 
-/** Splits `model` after layer `boundary` (validated). Both halves share the full model's layers. */
+/**
+ * Splits `model` after layer `boundary` (validated; the input layer splits off nothing). Both
+ * halves share the full model's layers.
+ */
 export function splitAt(model: tfl.LayersModel, boundary: string): Split {
-  assertValidBoundary(model, boundary);
+  if (boundary !== model.inputs[0]?.sourceLayer.name || model.inputs.length !== 1) assertValidBoundary(model, boundary);
   const nodes = modelNodes(model);
   const cut = nodes.find((n) => n.layer.name === boundary);
   const crossing = cut?.outputs[0];

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BoundedSeries } from './bounded-series';
 import { FleetView } from './fleet-view';
+import { formatStatus } from './status-text';
 import type { ProgressInfo } from './worker-tracker';
 
 const plan = { jobId: 'j', epochs: 2, stepsPerEpoch: 10, startEpoch: 1, version: 'test' };
@@ -72,6 +73,35 @@ describe('FleetView', () => {
       ['worker b lost'],
     );
     assert.equal(await value(view, 'permafrost_worker_failures_total'), '1');
+  });
+
+  it('a new generation names who left and joined; the status text lists the change', async () => {
+    const view = new FleetView(plan);
+    view.membership({ generation: 1n, members, reason: 'formed' });
+    view.membership({
+      generation: 2n,
+      members: [{ workerId: 'a', rank: 0 }],
+      reason: 'worker a (rank 0) halted: peer gone',
+      left: [{ workerId: 'b', reason: 'disconnected' }],
+    });
+    view.membership({
+      generation: 3n,
+      members: [...members, { workerId: 'c', rank: 2 }],
+      reason: 'worker b joins',
+    });
+    const m = view.status().membership;
+    assert.deepEqual(
+      m.map((e) => [e.generation, e.workers, e.left, e.joined]),
+      [
+        [1, ['a', 'b'], [], []],
+        [2, ['a'], [{ workerId: 'b', reason: 'disconnected' }], []],
+        [3, ['a', 'b', 'c'], [], ['b', 'c']],
+      ],
+    );
+    assert.equal(await value(view, 'permafrost_generation'), '3');
+    const text = formatStatus(view.status());
+    assert.match(text, /^generation 2: 1 workers \(left b: disconnected\): worker a \(rank 0\) halted: peer gone$/m);
+    assert.match(text, /^generation 3: 3 workers \(joined b, c\): worker b joins$/m);
   });
 
   it('per-worker counters add the deltas between cumulative reports', async () => {

@@ -60,8 +60,13 @@ export class FleetView {
     this.metrics.frozenBlocks.set(0);
   }
 
-  /** A membership formed (generation 1 today; the elastic coordinator emits one per change). */
-  membership(e: { generation: number | bigint; members: readonly { workerId: string; rank: number }[]; reason: string }): void {
+  /** A membership formed: generation 1, then one per elastic change, with its reason. */
+  membership(e: {
+    generation: number | bigint;
+    members: readonly { workerId: string; rank: number }[];
+    reason: string;
+    left?: readonly { workerId: string; reason: string }[];
+  }): void {
     this.generation = Number(e.generation);
     const ids = new Set(e.members.map((m) => m.workerId));
     for (const id of [...this.workers.keys()]) if (!ids.has(id)) this.workers.delete(id);
@@ -70,7 +75,18 @@ export class FleetView {
       w.rank = m.rank;
       this.workers.set(m.workerId, w);
     }
-    this.membershipEvents.push({ generation: this.generation, at: new Date().toISOString(), workers: [...ids].sort(), reason: e.reason });
+    const before = new Set(this.membershipEvents.at(-1)?.workers ?? []);
+    const workers = [...ids].sort();
+    this.membershipEvents.push({
+      generation: this.generation,
+      at: new Date().toISOString(),
+      workers,
+      left: [...before]
+        .filter((id) => !ids.has(id))
+        .map((workerId) => ({ workerId, reason: e.left?.find((l) => l.workerId === workerId)?.reason ?? '' })),
+      joined: before.size === 0 ? [] : workers.filter((id) => !before.has(id)),
+      reason: e.reason,
+    });
     this.metrics.generation.set(this.generation);
     this.metrics.workers.set(ids.size);
   }

@@ -5,7 +5,7 @@
  */
 import type { RunReport } from '@permafrost/trainer';
 import { hitRate } from './fleet-view';
-import { measuredSpeedup, type StatusView } from './status-view';
+import { type MembershipEvent, measuredSpeedup, type StatusView } from './status-view';
 
 export function reportView(r: RunReport): StatusView {
   const last = r.epochs.at(-1);
@@ -20,7 +20,7 @@ export function reportView(r: RunReport): StatusView {
     state: 'finished',
     startedAt: r.startedAt,
     updatedAt: r.finishedAt,
-    generation: 1,
+    generation: (r.membership ?? []).at(-1)?.generation ?? 1,
     epoch: last?.epoch ?? 0,
     epochs,
     step: stepsPerEpoch,
@@ -43,7 +43,7 @@ export function reportView(r: RunReport): StatusView {
       cacheHitRate: null,
       rates: [],
     })),
-    membership: [{ generation: 1, at: r.startedAt, workers: r.members.map((m) => m.workerId).sort(), reason: 'formed' }],
+    membership: reportMembership(r),
     failures: [],
     epochPoints: r.epochs.map((e) => ({
       epoch: e.epoch,
@@ -73,6 +73,22 @@ export function reportView(r: RunReport): StatusView {
         }
       : null,
   };
+}
+
+/**
+ * The generations of a report: the last members, and before them each change undone (the
+ * workers a generation had are the next one's, less who joined, plus who left).
+ */
+function reportMembership(r: RunReport): MembershipEvent[] {
+  let workers = r.members.map((m) => m.workerId).sort();
+  const events: MembershipEvent[] = [];
+  for (const c of [...(r.membership ?? [])].reverse()) {
+    const reason = c.left.map((l) => `worker ${l.workerId} ${l.reason}`).join('; ') || `worker ${c.joined.join(', ')} joins`;
+    events.unshift({ generation: c.generation, at: '', workers, left: c.left, joined: c.joined, reason });
+    workers = [...workers.filter((w) => !c.joined.includes(w)), ...c.left.map((l) => l.workerId)].sort();
+  }
+  const first = { generation: 1, at: r.startedAt, workers, left: [], joined: [], reason: 'formed' };
+  return [first, ...events];
 }
 
 /** Two or more reports as a table: one row per figure, one column per run, and each run over the first. */

@@ -1,6 +1,7 @@
 /**
  * The status view as text, for `permafrost status`: the job line, progress and ETA, one line per
- * worker (samples/s, step time by phase, cache hits), the freeze schedule and the epochs so far.
+ * worker (samples/s, step time by phase, cache hits), the freeze schedule, the epochs so far and
+ * each membership change after the first generation (who left or joined, and why).
  */
 import type { StatusView, WorkerView } from './status-view';
 
@@ -47,6 +48,11 @@ export function formatStatus(v: StatusView): string {
           `${e.seconds.toFixed(2)} s  ${e.samplesPerSec.toFixed(1)} samples/s  cache hits ${pct(e.cacheHitRate)}`,
       );
     }
+  }
+  for (const m of v.membership.slice(1)) {
+    const left = m.left.map((l) => (l.reason ? `${l.workerId}: ${l.reason}` : l.workerId));
+    const who = [left.length ? `left ${left.join(', ')}` : '', m.joined.length ? `joined ${m.joined.join(', ')}` : ''].filter(Boolean);
+    lines.push(`generation ${m.generation}: ${m.workers.length} workers${who.length ? ` (${who.join('; ')})` : ''}: ${m.reason}`);
   }
   for (const f of v.failures) lines.push(`failure at ${f.at}: ${f.reason}`);
   return `${lines.join('\n')}\n`;

@@ -54,8 +54,12 @@ export interface WorkerView {
 
 export interface MembershipEvent {
   generation: number;
+  /** when it formed; empty when unknown (a report's membership changes carry no time) */
   at: string;
   workers: string[];
+  /** who the generation before had and this one lacks (and why, when known), and who is new; both empty for the first */
+  left: { workerId: string; reason: string }[];
+  joined: string[];
   reason: string;
 }
 

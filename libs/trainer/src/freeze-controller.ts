@@ -14,11 +14,17 @@
  *      sample the old boundary holds. The old fingerprint's entries are superseded: never read
  *      as current, left for `cache gc`. Without the cache, frozen layers run forward every step
  *      (the paper's method).
+ *
+ * A boundary at the input (policy none, or FreezeOut from the input) freezes nothing, so there is
+ * nothing to cache: the cache is not opened, and the identity prefix hands the preprocessed input
+ * to the suffix (the whole model). Under FreezeOut the cache opens at the first freeze, for the
+ * new boundary, with the full prefix as its upstream (each sample's prefix runs once from then on);
+ * later advances follow as above.
  */
 import type { ActivationCache } from '@permafrost/cache';
 import type { Dataset } from '@permafrost/data';
 import type { FreezeEvent, FreezePlan } from '@permafrost/freeze';
-import { type Assembled, splitAt } from '@permafrost/model';
+import { type Assembled, freezesNothing, splitAt } from '@permafrost/model';
 import { log } from '@permafrost/telemetry';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { type ActivationBatch, ActivationSource, addCounters, type BatchCounters } from './activation-source';
@@ -50,8 +56,10 @@ export class FreezeController {
   opened: OpenedCache | undefined;
   /** every fingerprint this run registered, oldest first */
   readonly fingerprints: string[] = [];
-  private readonly store: ActivationCache | undefined;
+  private store: ActivationCache | undefined;
   private retiredPrefixSamples = 0;
+  /** the boundary is the input and the run has a cache: it opens at the first freeze */
+  private cacheAtFirstFreeze: boolean;
   /** where training batches come from when the input is augmented; validation uses `source` */
   private readonly lanes: AugmentLanes | undefined;
 
@@ -59,7 +67,12 @@ export class FreezeController {
     const { model, dataset } = opts;
     this.boundary = model.boundary;
     this.suffix = model.suffix;
-    this.opened = opts.cache ? openRunCache(model, dataset, opts.cache.modelName, opts.cache) : undefined;
+    const nothingFrozen = freezesNothing(model);
+    this.cacheAtFirstFreeze = opts.cache !== undefined && nothingFrozen && opts.plan.events.length > 0;
+    if (opts.cache && nothingFrozen) {
+      log().info('activation cache not opened: nothing is frozen', { opensAtFirstFreeze: this.cacheAtFirstFreeze });
+    }
+    this.opened = opts.cache && !nothingFrozen ? openRunCache(model, dataset, opts.cache.modelName, opts.cache) : undefined;
     this.store = this.opened?.store;
     if (this.opened) this.fingerprints.push(this.opened.fingerprint);
     this.source = new ActivationSource(new PrefixUpstream(model.prefix, model.input, dataset), dataset, this.opened);
@@ -68,7 +81,9 @@ export class FreezeController {
   }
 
   private augmentLanes(augment: AugmentSettings): AugmentLanes {
-    if (augment.views === 0 && this.opts.cache) {
+    // a run that freezes nothing, ever, has no cache to miss
+    const cacheable = !freezesNothing(this.opts.model) || this.cacheAtFirstFreeze;
+    if (augment.views === 0 && this.opts.cache && cacheable) {
       log().warn(
         'augmented inputs are not cached: each epoch draws a new augmentation, so the frozen prefix runs on every training batch',
         {
@@ -162,7 +177,10 @@ export class FreezeController {
     this.trainer.optimizers.drop([...before].filter((g) => !after.has(g)));
     const old = this.opened;
     let opened: OpenedCache | undefined;
-    if (this.store && old && this.source.cached) {
+    if (this.cacheAtFirstFreeze) {
+      this.cacheAtFirstFreeze = false;
+      opened = this.openAtFirstFreeze({ ...next, input: model.input });
+    } else if (this.store && old && this.source.cached) {
       // no rebuild recipe: this prefix holds blocks trained in this run, which the job alone cannot rebuild
       opened = registerPrefix(this.store, { ...next, input: model.input }, dataset, this.opts.cache?.modelName ?? model.full.name);
     }
@@ -173,7 +191,7 @@ export class FreezeController {
       this.source = new ActivationSource(new SegmentUpstream(this.source, segment), dataset, opened);
     } else {
       this.retiredPrefixSamples += this.source.prefixSamples;
-      this.source = new ActivationSource(new PrefixUpstream(next.prefix, model.input, dataset), dataset);
+      this.source = new ActivationSource(new PrefixUpstream(next.prefix, model.input, dataset), dataset, opened);
     }
     if (this.lanes) {
       const fresh = new Set(this.fingerprints);
@@ -191,6 +209,16 @@ export class FreezeController {
     this.opened = opened;
     this.boundary = boundary;
     this.suffix = next.suffix;
+  }
+
+  /** Opens the cache for the first frozen prefix (no rebuild recipe: it holds blocks trained in this run). */
+  private openAtFirstFreeze(stage: PrefixStage): OpenedCache | undefined {
+    const cache = this.opts.cache;
+    if (!cache) return undefined;
+    const opened = openRunCache(stage, this.opts.dataset, cache.modelName, { dir: cache.dir, codec: cache.codec });
+    this.store = opened?.store;
+    if (opened) this.fingerprints.push(opened.fingerprint);
+    return opened;
   }
 
   /**

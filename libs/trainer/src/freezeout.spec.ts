@@ -7,10 +7,8 @@ import { openDataset } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
 import type { FreezePolicy } from '@permafrost/freeze';
 import { assemble } from '@permafrost/model';
-import type * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
 import { fit } from './fit';
-import { adam as adamAt, maxRelDiff, sgd, smallRun } from './testing';
+import { adam as adamAt, countLayerSamples, maxRelDiff, sgd, smallRun } from './testing';
 
 const adam = adamAt(0.01);
 
@@ -20,23 +18,10 @@ after(() => rmSync(root, { recursive: true, force: true }));
 // 3 trainable blocks (block_15, block_16, Conv_1); 9 steps; t_i = 0.5, 0.667, 0.833 -> freezes at steps 5, 7, 8
 const freezeout: FreezePolicy = { policy: 'freezeout', schedule: 'linear', t0: 0.5, scaleLr: true };
 
-/** Counts the samples that go through the backbone's first layer. */
-function countFirstLayer(model: tfl.LayersModel): { samples: number } {
-  const counter = { samples: 0 };
-  const layer = model.getLayer('Conv1');
-  const call = layer.call.bind(layer);
-  layer.call = (inputs, kwargs) => {
-    const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor;
-    counter.samples += x.shape[0] ?? 0;
-    return call(inputs, kwargs);
-  };
-  return counter;
-}
-
 async function run(opts: { cacheDir?: string; policy?: FreezePolicy; sgd?: boolean }) {
   const dataset = await openDataset('mnist');
   const model = await assemble({ name: 'mobilenet_v2', inputSize: 32, head: 'gap-8' }, { k: 3 }, 10, 11);
-  const first = countFirstLayer(model.full);
+  const first = countLayerSamples(model.full, 'Conv1');
   const frozenAt = new Map<string, Float32Array[]>();
   const snapshot = (layers: string[]) =>
     layers.flatMap((n) => model.full.getLayer(n).weights.map((w) => (w.read().dataSync() as Float32Array).slice()));

@@ -51,6 +51,8 @@ export interface ModelInfo {
   head: string | undefined;
   boundary: string;
   boundaryShape: number[];
+  /** layers frozen at the start (0: nothing frozen, the activation cache stays closed) */
+  frozenLayers: number;
   params: number;
   trainableParams: number;
   inputSize: number;
@@ -63,6 +65,7 @@ export function describeModel(job: JobSpec, model: Assembled): ModelInfo {
     head: model.head,
     boundary: model.boundary,
     boundaryShape: model.boundaryShape,
+    frozenLayers: model.prefix.layers.filter((l) => l.getClassName() !== 'InputLayer').length,
     params: model.full.countParams(),
     trainableParams: model.suffix.trainableWeights.reduce((a, w) => a + w.shape.reduce<number>((x, y) => x * (y ?? 1), 1), 0),
     inputSize: model.input.sizePx,

@@ -1,7 +1,8 @@
 /**
- * Test support for training (`@permafrost/trainer/testing`, for specs and tests only): optimizer
- * settings and comparisons of trained weights.
+ * Test support for training (`@permafrost/trainer/testing`, for specs, tests and benchmarks only):
+ * optimizer settings, comparisons of trained weights, counting the samples through a layer.
  */
+import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { OptimizerSpec } from './optimizer';
 
@@ -43,3 +44,15 @@ export const smallRun = {
   batchSize: 16,
   seed: 4,
 };
+
+/** From now on, counts the samples that go through layer `name` of `model` (training and inference calls). */
+export function countLayerSamples(model: tfl.LayersModel, name: string): { samples: number } {
+  const counter = { samples: 0 };
+  const layer = model.getLayer(name);
+  const call = layer.call.bind(layer);
+  layer.call = (inputs, kwargs) => {
+    counter.samples += ((Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor).shape[0] ?? 0;
+    return call(inputs, kwargs);
+  };
+  return counter;
+}

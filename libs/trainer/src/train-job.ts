@@ -30,7 +30,7 @@ export async function trainJob(job: JobSpec, opts: TrainJobOptions = {}): Promis
       model: job.model.name,
       boundary: model.boundary,
       boundaryShape: model.boundaryShape,
-      frozenLayers: model.prefix.layers.length,
+      frozenLayers: info.frozenLayers,
       trainableParams: info.trainableParams,
     });
     log().info('data ready', { dataset: dataset.name, train: train.length, val: val.length, classes: dataset.numClasses });

@@ -2,7 +2,8 @@
  * Upstreams compute boundary activations for samples the cache does not hold.
  *
  * PrefixUpstream runs the whole frozen prefix on preprocessed input (augmented first, when it has a
- * transform). SegmentUpstream serves a
+ * transform; no prefix when nothing is frozen: the preprocessed input is the activation).
+ * SegmentUpstream serves a
  * boundary that advanced from k to m: it asks the source at boundary k (cache first, its own
  * upstream on a miss) and runs only the layers k+1..m, so after an advance the full prefix never
  * runs again for a sample the old boundary's cache holds. Both run in inference mode, with no
@@ -11,7 +12,7 @@
  * and the first slice of the next call's (`next`) while its last slice computes.
  */
 import { augmentBatch, type Dataset, preprocess, type SampleTransform } from '@permafrost/data';
-import type { InputSpec } from '@permafrost/model';
+import { freezesNothing, type InputSpec } from '@permafrost/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ActivationSource, BatchCounters, Upstream } from './activation-source';
@@ -50,6 +51,8 @@ export class PrefixUpstream implements Upstream {
   prefixSamples = 0;
   readonly boundaryShape: readonly number[];
   private readonly reader: InputReadAhead;
+  /** the identity prefix of a run that freezes nothing: the preprocessed input is the activation */
+  private readonly identity: boolean;
 
   constructor(
     private readonly prefix: tfl.LayersModel,
@@ -59,6 +62,7 @@ export class PrefixUpstream implements Upstream {
   ) {
     this.boundaryShape = prefix.outputs[0]?.shape.slice(1).map((d) => d ?? 1) ?? [];
     this.reader = new InputReadAhead(dataset, input.sizePx);
+    this.identity = freezesNothing({ prefix });
   }
 
   async compute(ids: number[], c: BatchCounters, next: readonly number[] = []): Promise<tf.Tensor> {
@@ -67,13 +71,14 @@ export class PrefixUpstream implements Upstream {
       const x = preprocess(this.transform ? augmentBatch(raw, this.transform(slice)) : raw, this.input);
       // the next slice's input is read while this one's forward runs
       this.reader.start(following);
+      if (this.identity) return x;
       try {
         return tf.tidy(() => this.prefix.predict(x, { batchSize: slice.length }) as tf.Tensor);
       } finally {
         x.dispose();
       }
     });
-    this.prefixSamples += ids.length;
+    if (!this.identity) this.prefixSamples += ids.length;
     return out;
   }
 }

@@ -1,8 +1,8 @@
 /**
  * Who may call what on the coordinator's service (docs/distributed.md#security). With TLS every
  * call's client certificate has been verified against the job CA by the handshake; here its role
- * decides: Join, Session and Leave need a worker's certificate; Status (read-only) takes any
- * certificate of the job, or the job token in the `authorization: Bearer TOKEN` header, compared
+ * decides: Join, Session and Leave need a worker's certificate; Status and Watch (read-only) take
+ * any certificate of the job, or the job token in the `authorization: Bearer TOKEN` header, compared
  * in constant time. A refusal is UNAUTHENTICATED (no certificate, no valid token) or
  * PERMISSION_DENIED (a certificate whose role may not call the method), and tells nothing of
  * the job. Over plaintext (`--insecure`) nobody is authenticated and only the token is checked,

@@ -14,6 +14,7 @@ import { coordinatorService } from './services';
 import { fromServiceError, rpcCode } from './status';
 import { StreamEvents } from './stream-events';
 import { channelCredentials } from './tls-credentials';
+import { openWatchCall } from './watch-client';
 
 class ClientSession implements SessionClientStream {
   private readonly events = new StreamEvents<SessionResponse>();
@@ -53,7 +54,7 @@ class ClientSession implements SessionClientStream {
 export interface CoordinatorClientSecurity {
   /** the job CA, and this client's certificate and key (a tool with the token needs only the CA) */
   tls?: Pick<TlsFiles, 'ca'> & Partial<Pick<TlsFiles, 'cert' | 'key'>>;
-  /** the job token, sent with Status */
+  /** the job token, sent with Status and Watch */
   token?: string;
 }
 
@@ -95,6 +96,7 @@ export function createCoordinatorClient(address: string, security: CoordinatorCl
       const m = coordinatorService.session;
       return new ClientSession(client.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, new Metadata()));
     },
+    watch: (req) => openWatchCall(client, req, metadata(true)),
     close: () => client.close(),
   };
 }

@@ -6,10 +6,11 @@
  * worker for the whole job; the handler gets it as a SessionStream whose onClose fires exactly
  * once, when the worker half-closes, cancels, or its connection drops (a killed worker's socket
  * closes at once; a vanished host is caught by keepalive), or when the coordinator ends it.
+ * Watch streams status snapshots to a tool (watch-server.ts).
  */
-import type { ServerDuplexStream, ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
+import type { ServerDuplexStream, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { Caller, CoordinatorHandlers, CoordinatorServer, ServeSecurity, SessionStream } from '@permafrost/coordinator';
-import type { SessionRequest, SessionResponse } from '@permafrost/proto';
+import type { SessionRequest, SessionResponse, WatchRequest, WatchResponse } from '@permafrost/proto';
 import { PermafrostError } from '@permafrost/telemetry';
 import type { ConnectionGuardOptions } from '@permafrost/transport-tcp';
 import { type Access, authorize } from './call-guard';
@@ -18,6 +19,7 @@ import { coordinatorService } from './services';
 import { toServiceError } from './status';
 import { StreamEvents } from './stream-events';
 import { serverCredentials } from './tls-credentials';
+import { openWatch } from './watch-server';
 
 class ServerSession implements SessionStream {
   readonly peer: string;
@@ -131,6 +133,7 @@ export async function startCoordinatorServer(
     leave: unary('worker', 'Leave', security, handlers.leave.bind(handlers)),
     status: unary('read', 'Status', security, handlers.status.bind(handlers)),
     session: (call: ServerDuplexStream<SessionRequest, SessionResponse>) => openSession(call, handlers, security),
+    watch: (call: ServerWritableStream<WatchRequest, WatchResponse>) => openWatch(call, handlers, security),
   });
   return bindServer(server, listen, guard, creds);
 }

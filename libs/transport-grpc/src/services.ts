@@ -28,6 +28,10 @@ import {
   StatusRequestSchema,
   type StatusResponse,
   StatusResponseSchema,
+  type WatchRequest,
+  WatchRequestSchema,
+  type WatchResponse,
+  WatchResponseSchema,
 } from '@permafrost/proto';
 import { serializeExchange } from './chunk-codec';
 
@@ -69,6 +73,7 @@ export const coordinatorService = {
   session: method<SessionRequest, SessionResponse>(`${COORDINATOR}/Session`, SessionRequestSchema, SessionResponseSchema, true, true),
   leave: method<LeaveRequest, LeaveResponse>(`${COORDINATOR}/Leave`, LeaveRequestSchema, LeaveResponseSchema, false, false),
   status: method<StatusRequest, StatusResponse>(`${COORDINATOR}/Status`, StatusRequestSchema, StatusResponseSchema, false, false),
+  watch: method<WatchRequest, WatchResponse>(`${COORDINATOR}/Watch`, WatchRequestSchema, WatchResponseSchema, false, true),
 } as const satisfies ServiceDefinition;
 
 export const peerService = {

@@ -12,13 +12,14 @@ import { cacheSpeedup } from './cache-speedup';
 import { elastic } from './elastic';
 import { finetune } from './finetune';
 import { freezeout } from './freezeout';
+import { freezeoutScratch } from './freezeout-scratch';
 import { kernels } from './kernels';
 import { type Machine, setup, table } from './markdown';
 import { observe } from './observe';
 import { scaling } from './scaling';
 import type { Section } from './section';
 
-const SECTIONS: readonly Section[] = [cacheSpeedup, allreduce, scaling, freezeout, kernels, finetune, observe, elastic];
+const SECTIONS: readonly Section[] = [cacheSpeedup, allreduce, scaling, freezeout, freezeoutScratch, kernels, finetune, observe, elastic];
 
 /** Benchmarks: the known ones in report order, then every other entry point of `benchDir` by name. */
 export function benchmarkNames(benchDir: string): string[] {

@@ -35,6 +35,8 @@ export function registerCoordinator(program: Command): void {
     const job = await loadJob(opts.config as string | undefined, { ...jobOverrides(opts), ...clusterOverrides(opts) });
     const localWorkers = job.cluster.localWorkers;
     const guard = { handshakeTimeoutMs: handshakeTimeoutMs(opts.handshakeTimeoutMs) };
+    // local workers read the variable: the flag given here applies to their ports too
+    if (guard.handshakeTimeoutMs !== undefined) process.env.PERMAFROST_HANDSHAKE_TIMEOUT_MS = String(guard.handshakeTimeoutMs);
     const listen = opts.listen !== undefined ? String(opts.listen) : localWorkers > 0 ? '127.0.0.1:0' : job.cluster.listen;
     const report = await runCoordinator({
       job,

@@ -1,6 +1,7 @@
 import { create, toJson } from '@bufbuild/protobuf';
+import type { CoordinatorClient } from '@permafrost/coordinator';
 import { fetchStatus, formatStatus, type StatusView, splitHostPort, watchStatus } from '@permafrost/observe';
-import { StatusRequestSchema, StatusResponseSchema } from '@permafrost/proto';
+import { StatusRequestSchema, StatusResponseSchema, WatchRequestSchema } from '@permafrost/proto';
 import { loadToken } from '@permafrost/security';
 import { PermafrostError, UserError } from '@permafrost/telemetry';
 import { createCoordinatorClient } from '@permafrost/transport-grpc';
@@ -42,6 +43,10 @@ async function grpcStatus(address: string, opts: StatusOpts): Promise<void> {
   const tls = ca === undefined ? undefined : { ca, cert, key };
   const client = createCoordinatorClient(address, { tls, token });
   try {
+    if (opts.watch) {
+      await grpcWatch(client, printer(Boolean(opts.json), true));
+      return;
+    }
     const status = await client.status(create(StatusRequestSchema, {}), 10_000);
     process.stdout.write(`${JSON.stringify(toJson(StatusResponseSchema, status))}\n`);
   } finally {
@@ -49,18 +54,47 @@ async function grpcStatus(address: string, opts: StatusOpts): Promise<void> {
   }
 }
 
+/**
+ * The Watch stream: each snapshot's view printed as it comes, until the coordinator completes the
+ * call (the job ended) or Ctrl-C (SIGINT) cancels it, which ends the command normally.
+ */
+async function grpcWatch(client: CoordinatorClient, print: (v: StatusView) => void): Promise<void> {
+  const call = client.watch(create(WatchRequestSchema, {}));
+  let last: StatusView | undefined;
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+    call.cancel();
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    const error = await new Promise<Error | undefined>((done) => {
+      call.onEvent((e) => {
+        last = JSON.parse(e.viewJson) as StatusView;
+        print(last);
+      });
+      call.onClose(done);
+    });
+    if (interrupted) return;
+    if (error) throw error;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+  if (last?.state === 'failed') throw new PermafrostError('aborted', `the job failed: ${last.reason ?? 'no reason given'}`);
+}
+
 export function registerStatus(program: Command): void {
   program
     .command('status')
     .description(
-      "a running job's progress, workers, freeze schedule and epochs from the coordinator's HTTP port; with --tls-ca or --grpc, its state and workers from the control port (a tool certificate or the job token)",
+      "a running job's progress, workers, freeze schedule and epochs from the coordinator's HTTP port; with --tls-ca or --grpc, from the control port (a tool certificate or the job token): Status (state and workers) or, with --watch, the Watch stream of the whole view",
     )
     .requiredOption('--coordinator <host:port>', "the coordinator's HTTP port (coordinator start --http), or its control port with --grpc")
-    .option('--watch', 'keep printing as the job progresses, until it ends')
+    .option('--watch', 'keep printing as the job progresses, until it ends (over --grpc: the Watch stream; Ctrl-C stops)')
     .option('--json', 'the status view as JSON (one object per line with --watch)')
     .option('--interval-ms <ms>', 'how often --watch asks (default 1000)')
     .option('--timeout-ms <ms>', 'how long one request may take (default 5000)')
-    .option('--grpc', "ask the coordinator's control port (the Status RPC); implied by --tls-ca")
+    .option('--grpc', "ask the coordinator's control port (the Status RPC, or Watch with --watch); implied by --tls-ca")
     .option('--tls-ca <file>', "the job CA's certificate (without it: plaintext, for an --insecure coordinator)")
     .option('--tls-cert <file>', 'a certificate of the job (the tool certificate of `certs init`); or use the token')
     .option('--tls-key <file>', "that certificate's key")

@@ -188,15 +188,23 @@
   }
 
   function membership(v) {
-    const rows = v.membership.map((m) => [m.generation, m.at.replace('T', ' ').replace(/\..*/, ''), m.workers.join(', '), m.reason]);
+    const list = (ids) => (ids?.length ? ids.join(', ') : '-');
+    const rows = v.membership.map((m) => [
+      m.generation,
+      m.at ? m.at.replace('T', ' ').replace(/\..*/, '') : '-',
+      list(m.workers),
+      list((m.left || []).map((l) => (l.reason ? `${l.workerId}: ${l.reason}` : l.workerId))),
+      list(m.joined),
+      m.reason,
+    ]);
     const failures = v.failures.map((f) => el('p', { class: 'failed' }, `failure at ${f.at}: ${f.reason}`));
     const current = table(
       ['rank', 'worker', 'epoch', 'step', 'samples/s'],
       v.workers.map((w) => [w.rank, w.workerId, w.epoch, w.step, fixed(w.samplesPerSec, 1)]),
     );
-    document
-      .getElementById('pf-membership')
-      .replaceChildren(table(['generation', 'since', 'workers', 'reason'], rows), ...failures, current);
+    const box = document.getElementById('pf-membership');
+    box.dataset.generations = String(v.membership.length);
+    box.replaceChildren(table(['generation', 'since', 'workers', 'left', 'joined', 'reason'], rows), ...failures, current);
   }
 
   function epochs(v) {

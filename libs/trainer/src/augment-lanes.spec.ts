@@ -130,6 +130,34 @@ describe('augmentation and the activation cache', () => {
     assert.ok(d <= 1e-4, `max relative difference ${d}`);
   });
 
+  it('FreezeOut from the input: the views take the cache that opens at the first freeze', async () => {
+    const scratch = async (cacheDir?: string) => {
+      const dataset = await openDataset('mnist');
+      const model = await assemble({ name: 'resnet-small', inputSize: 12 }, { policy: 'freezeout' }, 10, 21);
+      const r = await fit({
+        model,
+        dataset,
+        ...smallRun,
+        optimizer: adam,
+        freeze: { policy: 'freezeout', schedule: 'linear', t0: 0.5, scaleLr: true },
+        augment: { spec, featureNoise: 0, views: 2 },
+        cache: cacheDir ? { dir: cacheDir, codec: 'float32', modelName: 'resnet-small' } : undefined,
+      });
+      r.trainer.dispose();
+      await dataset.close();
+      return { ...r, weights: weightsOf(model.suffix) };
+    };
+    const cached = await scratch(join(root, 'scratch'));
+    const uncached = await scratch();
+    assert.deepEqual(
+      cached.epochs.map((e) => e.cached),
+      [false, true, true],
+    );
+    assert.equal(cached.fingerprints.length, 4 * 3, 'the plain prefix and two views at each of the 4 frozen boundaries');
+    const d = maxRelDiff(cached.weights, uncached.weights);
+    assert.ok(d <= 1e-4, `max relative difference ${d}`);
+  });
+
   it('feature noise keeps the cache and the weights of an uncached run', async () => {
     const noise = { spec: { crop: 0, flip: false, brightness: 0, contrast: 0 }, featureNoise: 0.5, views: 0 };
     const cached = await run(noise, join(root, 'noise'));

@@ -47,6 +47,21 @@ const cases: { name: string; args: string[]; expect: RegExp }[] = [
     args: [...base.slice(0, 1), '--backend', 'tensorflow', '--model', 'mlp', '--dataset', 'mnist'],
     expect: /backend 'tensorflow' is not available/,
   },
+  {
+    name: 'augmentation out of range',
+    args: [...base, '--model', 'cnn-small', '--dataset', 'mnist', '--augment', '--augment-brightness', '0.9'],
+    expect: /flags: data\.augment\.brightness: .*<=0\.5.*got 0\.9/,
+  },
+  {
+    name: 'cache views without input augmentation',
+    args: [...base, '--model', 'cnn-small', '--dataset', 'mnist', '--cache-views', '2'],
+    expect: /flags: cache\.views: needs data\.augment/,
+  },
+  {
+    name: 'bad augment field in the config',
+    args: [...base, '--config', tmp.file('aug.yaml', 'model:\n  name: cnn-small\ndata:\n  dataset: mnist\n  augment:\n    crop: -1\n')],
+    expect: /aug\.yaml: data\.augment\.crop: .*>=0.*got -1/,
+  },
   { name: 'unknown flag', args: ['train', '--modle', 'mlp'], expect: /^permafrost: unknown option '--modle' \(Did you mean --model\?\)/ },
   { name: 'missing config file', args: ['train', '--config', join(tmp.path, 'none.yaml')], expect: /none\.yaml: config file not found/ },
 ];

@@ -44,6 +44,22 @@ describe('job flags', () => {
     assert.throws(() => parse(['--lr', 'fast']), /--lr: expected a number/);
   });
 
+  it('set augmentation and cache views', () => {
+    assert.deepEqual(parse(['--augment']), { 'data.augment': {} });
+    assert.deepEqual(parse(['--augment', '--augment-crop', '2', '--no-augment-flip', '--feature-noise', '0.05', '--cache-views', '2']), {
+      'data.augment': {},
+      'data.augment.crop': 2,
+      'data.augment.flip': false,
+      'data.augment.featureNoise': 0.05,
+      'cache.views': 2,
+    });
+    assert.deepEqual(parse(['--augment-brightness', '0.2', '--augment-contrast', '0']), {
+      'data.augment.brightness': 0.2,
+      'data.augment.contrast': 0,
+    });
+    assert.throws(() => parse(['--cache-views', 'two']), /--cache-views: expected an integer/);
+  });
+
   it("take a thread count or 'auto'", () => {
     assert.deepEqual(parse(['--threads', 'auto']), { 'train.threads': 'auto' });
     assert.deepEqual(parse(['--threads', '2']), { 'train.threads': 2 });

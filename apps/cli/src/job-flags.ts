@@ -11,7 +11,7 @@ interface FlagDef {
   flag: string;
   path: string;
   help: string;
-  kind: 'string' | 'int' | 'int-or-auto' | 'number' | 'bool' | 'negate' | 'off';
+  kind: 'string' | 'int' | 'int-or-auto' | 'number' | 'bool' | 'negate' | 'off' | 'section';
 }
 
 export const JOB_FLAGS: FlagDef[] = [
@@ -47,6 +47,22 @@ export const JOB_FLAGS: FlagDef[] = [
     help: 'imagefolder cache identity: stat | content (default stat)',
     kind: 'string',
   },
+  {
+    flag: '--augment',
+    path: 'data.augment',
+    help: 'augment training inputs: random crop, flip, brightness/contrast jitter',
+    kind: 'section',
+  },
+  { flag: '--augment-crop <px>', path: 'data.augment.crop', help: 'random-crop padding in pixels, 0-16 (default 4)', kind: 'int' },
+  { flag: '--no-augment-flip', path: 'data.augment.flip', help: 'no random horizontal flip', kind: 'off' },
+  { flag: '--augment-brightness <x>', path: 'data.augment.brightness', help: 'brightness jitter, 0-0.5 (default 0.1)', kind: 'number' },
+  { flag: '--augment-contrast <x>', path: 'data.augment.contrast', help: 'contrast jitter, 0-0.5 (default 0.1)', kind: 'number' },
+  {
+    flag: '--feature-noise <std>',
+    path: 'data.augment.featureNoise',
+    help: 'Gaussian noise on the boundary activations, 0-10 (default 0)',
+    kind: 'number',
+  },
   { flag: '--epochs <n>', path: 'train.epochs', help: 'epochs (default 3)', kind: 'int' },
   { flag: '--batch-size <n>', path: 'train.batchSize', help: 'batch size (default 32)', kind: 'int' },
   { flag: '--optimizer <name>', path: 'train.optimizer', help: 'sgd | adam (default adam)', kind: 'string' },
@@ -65,6 +81,12 @@ export const JOB_FLAGS: FlagDef[] = [
   { flag: '--cache-dir <dir>', path: 'cache.dir', help: 'activation cache directory (default .permafrost/cache)', kind: 'string' },
   { flag: '--no-cache', path: 'cache.enabled', help: 'train without the activation cache', kind: 'off' },
   { flag: '--cache-codec <codec>', path: 'cache.codec', help: 'float32 (exact) | float16 (half the bytes)', kind: 'string' },
+  {
+    flag: '--cache-views <k>',
+    path: 'cache.views',
+    help: 'augmented views cached per sample, 0-16 (default 0: train uncached)',
+    kind: 'int',
+  },
   { flag: '--checkpoint-dir <dir>', path: 'checkpoint.dir', help: 'write checkpoints here (every epoch and final)', kind: 'string' },
 ];
 
@@ -87,6 +109,7 @@ export function jobOverrides(opts: Record<string, unknown>): Overrides {
     if (v === undefined) continue;
     const name = f.flag.split(' ')[0] ?? f.flag;
     if (f.kind === 'bool') out[f.path] = Boolean(v);
+    else if (f.kind === 'section') out[f.path] = {};
     else if (f.kind === 'negate') out[f.path] = !v;
     else if (f.kind === 'off') {
       // commander defaults a --no-x flag to true; only an explicit --no-x overrides the spec

@@ -16,6 +16,8 @@ export interface FingerprintInfo {
   /** activation shape without the batch dimension */
   shape: number[];
   dtype: 'float32';
+  /** an augmented view's transform (augmentation, seed, view); absent: the input as decoded */
+  augment?: string;
   /** how to rebuild the prefix and the dataset (`cache verify`); absent in records of older runs */
   recipe?: PrefixRecipe;
 }
@@ -29,6 +31,8 @@ export interface PrefixRecipe {
   model: Record<string, unknown>;
   data: Record<string, unknown>;
   seed: number;
+  /** the augmented view (of `data.augment`) the entries hold */
+  view?: number;
 }
 
 export interface FingerprintRecord extends FingerprintInfo {

@@ -21,6 +21,8 @@ export interface FingerprintRow {
   created: string;
   lastUsed: string;
   supersededBy: string | undefined;
+  /** an augmented view's tag (`cache.views`); undefined: the input as decoded */
+  augment: string | undefined;
   /** whether this is the fingerprint of the job given to `cache ls --config` (undefined: no job) */
   current: boolean | undefined;
 }
@@ -40,6 +42,7 @@ export function fingerprintRows(records: readonly FingerprintRecord[], currentFi
     created: r.created,
     lastUsed: r.lastUsed,
     supersededBy: r.supersededBy,
+    augment: r.augment,
     current: currentFingerprint === undefined ? undefined : r.fingerprint === currentFingerprint,
   }));
 }

@@ -79,6 +79,28 @@ describe('job spec', () => {
     assert.throws(() => validateJob({ ...minimal, train: { nesterov: true } }), userError(/train\.nesterov: nesterov needs/));
   });
 
+  it('takes data.augment with defaults and ranges, and cache.views only with input augmentation', () => {
+    const standard = { crop: 4, flip: true, brightness: 0.1, contrast: 0.1, featureNoise: 0 };
+    assert.equal(validateJob(minimal).data.augment, undefined);
+    assert.equal(validateJob(minimal).cache.views, 0);
+    assert.deepEqual(validateJob({ ...minimal, data: { dataset: 'mnist', augment: true } }).data.augment, standard);
+    assert.deepEqual(validateJob({ ...minimal, data: { dataset: 'mnist', augment: {} } }).data.augment, standard);
+    assert.equal(validateJob({ ...minimal, data: { dataset: 'mnist', augment: false } }).data.augment, undefined);
+    const aug = (augment: unknown) => ({ ...minimal, data: { dataset: 'mnist', augment } });
+    assert.throws(() => validateJob(aug({ crop: 17 })), userError(/data\.augment\.crop: .*<=16.*got 17/));
+    assert.throws(() => validateJob(aug({ crop: 1.5 })), userError(/data\.augment\.crop/));
+    assert.throws(() => validateJob(aug({ brightness: 0.6 })), userError(/data\.augment\.brightness: .*<=0\.5/));
+    assert.throws(() => validateJob(aug({ contrast: -0.1 })), userError(/data\.augment\.contrast: .*>=0/));
+    assert.throws(() => validateJob(aug({ featureNoise: 11 })), userError(/data\.augment\.featureNoise/));
+    assert.throws(() => validateJob(aug({ flip: 'yes' })), userError(/data\.augment\.flip/));
+    assert.throws(() => validateJob(aug({ rotate: 10 })), userError(/unknown field data\.augment\.rotate/));
+    assert.equal(validateJob({ ...aug({}), cache: { views: 2 } }).cache.views, 2);
+    assert.throws(() => validateJob({ ...aug({}), cache: { views: 17 } }), userError(/cache\.views: .*<=16/));
+    assert.throws(() => validateJob({ ...minimal, cache: { views: 2 } }), userError(/cache\.views: needs data\.augment/));
+    const noiseOnly = aug({ crop: 0, flip: false, brightness: 0, contrast: 0, featureNoise: 0.1 });
+    assert.throws(() => validateJob({ ...noiseOnly, cache: { views: 1 } }), userError(/cache\.views: needs data\.augment/));
+  });
+
   it('reports malformed files and missing files against the file', async () => {
     await assert.rejects(loadJob(file('bad.yaml', 'model: [unclosed\n  name: x'), {}), userError(/bad\.yaml: malformed YAML/));
     await assert.rejects(loadJob(file('bad.json', '{"model": '), {}), userError(/bad\.json: malformed JSON/));
@@ -91,5 +113,11 @@ describe('job spec', () => {
     const out = applyOverrides(base, { 'train.epochs': 4, 'cache.dir': '/x' });
     assert.deepEqual(out, { train: { epochs: 4 }, cache: { dir: '/x' } });
     assert.deepEqual(base, { train: { epochs: 1 } });
+  });
+
+  it('applyOverrides merges a section value into the section the file gave', () => {
+    const base = { data: { augment: { crop: 2 } } };
+    assert.deepEqual(applyOverrides(base, { 'data.augment': {} }), base);
+    assert.deepEqual(applyOverrides({}, { 'data.augment': {}, 'data.augment.flip': false }), { data: { augment: { flip: false } } });
   });
 });

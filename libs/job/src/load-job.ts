@@ -31,7 +31,11 @@ export async function readJobFile(path: string): Promise<Record<string, unknown>
   return doc as Record<string, unknown>;
 }
 
-/** Sets `value` at a dotted path, creating sections as needed; undefined values are skipped. */
+function isSection(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Sets `value` at a dotted path, creating sections as needed (an object merges into one); undefined values are skipped. */
 export function applyOverrides(base: Record<string, unknown>, overrides: Overrides): Record<string, unknown> {
   const out = structuredClone(base);
   for (const [path, value] of Object.entries(overrides)) {
@@ -43,7 +47,9 @@ export function applyOverrides(base: Record<string, unknown>, overrides: Overrid
       if (typeof next !== 'object' || next === null || Array.isArray(next)) node[k] = {};
       node = node[k] as Record<string, unknown>;
     }
-    node[keys[keys.length - 1] as string] = value;
+    const last = keys[keys.length - 1] as string;
+    // a section's value (`--augment` sets `{}`) keeps the fields the file gave it
+    node[last] = isSection(value) && isSection(node[last]) ? { ...(node[last] as object), ...value } : value;
   }
   return out;
 }

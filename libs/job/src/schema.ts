@@ -25,6 +25,31 @@ export const modelSection = z
   })
   .strict();
 
+/**
+ * Data augmentation while training (validation never is). Input transforms, applied to each
+ * decoded image before preprocessing and the frozen prefix, seeded per (seed, epoch, sample) or,
+ * with `cache.views`, per (seed, view, sample); and featureNoise, applied to the boundary
+ * activations, which keeps the cache as it is. Writing the section (or `--augment`) turns the
+ * standard input set on; set a transform to 0/false to leave it out.
+ */
+export const augmentSection = z
+  .object({
+    /** random crop: zero padding in pixels on each side, then a crop of the original size (0: none) */
+    crop: nonNegInt.max(16).default(4),
+    /** horizontal flip with probability 1/2 */
+    flip: z.boolean().default(true),
+    /** brightness jitter: a value in [-brightness, brightness] added to pixels in [0, 1] */
+    brightness: z.number().min(0).max(0.5).default(0.1),
+    /** contrast jitter: distance from the image mean scaled by a factor in [1 - contrast, 1 + contrast] */
+    contrast: z.number().min(0).max(0.5).default(0.1),
+    /** standard deviation of Gaussian noise added to the boundary activations (after the frozen prefix; 0: none) */
+    featureNoise: z.number().min(0).max(10).default(0),
+  })
+  .strict();
+
+/** `augment: true` is the standard set, `false` none. */
+const augmentField = z.preprocess((v) => (v === true ? {} : v === false ? undefined : v), augmentSection.optional());
+
 export const dataSection = z
   .object({
     /** mnist | fashion-mnist | idx:DIR | imagefolder:DIR */
@@ -38,6 +63,8 @@ export const dataSection = z
     validate: z.enum(['full', 'headers', 'none']).default('headers'),
     /** what an imagefolder dataset's cache identity covers per file: stat (size, mtime) or content (SHA-256) */
     fingerprint: z.enum(['stat', 'content']).default('stat'),
+    /** training-time augmentation (augmentSection); absent: none */
+    augment: augmentField,
   })
   .strict();
 
@@ -106,6 +133,11 @@ export const cacheSection = z
     dir: z.string().min(1).default('.permafrost/cache'),
     /** float32 is exact; float16 halves the bytes */
     codec: z.enum(['float32', 'float16']).default('float32'),
+    /**
+     * with input augmentation before a frozen prefix: augmented views cached per sample, each epoch
+     * training on one of them; 0 runs training uncached (every epoch a fresh augmentation)
+     */
+    views: nonNegInt.max(16).default(0),
   })
   .strict();
 
@@ -211,7 +243,16 @@ export const jobSpecSchema = z
     checkpoint: checkpointSection.default(checkpointSection.parse({})),
     observe: observeSection.default(observeSection.parse({})),
   })
-  .strict();
+  .strict()
+  .refine((j) => j.cache.views === 0 || hasInputAugment(j.data.augment), {
+    message: 'needs data.augment with an input transform (crop, flip, brightness or contrast)',
+    path: ['cache', 'views'],
+  });
+
+/** Whether an augment section changes the input (not only the activations). */
+export function hasInputAugment(a: z.infer<typeof augmentSection> | undefined): boolean {
+  return a !== undefined && (a.crop > 0 || a.flip || a.brightness > 0 || a.contrast > 0);
+}
 
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 export type JobSpecInput = z.input<typeof jobSpecSchema>;

@@ -24,10 +24,15 @@ export interface PrefixFingerprint {
   preprocess: string;
   /** layers that make the prefix non-deterministic (it is then never cached) */
   randomLayers: string[];
+  /** an augmented view's tag (augment-lanes.ts viewTag); absent: the input as decoded */
+  augment?: string;
 }
 
-/** The fingerprint of a model's frozen prefix over a dataset (what the cache keys entries by). */
-export function prefixFingerprint(model: PrefixStage, dataset: Dataset): PrefixFingerprint {
+/**
+ * The fingerprint of a model's frozen prefix over a dataset (what the cache keys entries by);
+ * `augment`: the tag of the augmented view of the input the entries hold.
+ */
+export function prefixFingerprint(model: PrefixStage, dataset: Dataset, augment?: string): PrefixFingerprint {
   const id = prefixIdentity(model.prefix);
   const preprocess = preprocessId(model.input);
   const fingerprint = fingerprintOf({
@@ -36,8 +41,10 @@ export function prefixFingerprint(model: PrefixStage, dataset: Dataset): PrefixF
     boundary: model.boundary,
     preprocess,
     datasetId: dataset.id,
+    ...(augment === undefined ? {} : { augment }),
   });
-  return { fingerprint, topologyHash: id.topologyHash, weightsHash: id.weightsHash, preprocess, randomLayers: id.randomLayers };
+  const out = { fingerprint, topologyHash: id.topologyHash, weightsHash: id.weightsHash, preprocess, randomLayers: id.randomLayers };
+  return augment === undefined ? out : { ...out, augment };
 }
 
 export interface OpenedCache {
@@ -106,6 +113,7 @@ export function registerPrefix(
       inputSize: model.input.sizePx,
       shape: model.boundaryShape,
       dtype: 'float32',
+      ...(id.augment === undefined ? {} : { augment: id.augment }),
       ...(recipe ? { recipe } : {}),
     });
     log().info('activation cache', {
@@ -113,6 +121,7 @@ export function registerPrefix(
       boundary: model.boundary,
       fingerprint: fingerprint.slice(0, 16),
       id: handle.id,
+      ...(id.augment === undefined ? {} : { view: id.augment }),
       codec: store.codec,
     });
     return { store, handle, fingerprint };

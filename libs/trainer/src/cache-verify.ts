@@ -15,15 +15,17 @@
  */
 import type { ActivationCache, FingerprintRecord } from '@permafrost/cache';
 import { findFingerprint, inspectValue } from '@permafrost/cache';
-import { type Dataset, preprocess, seededRandom } from '@permafrost/data';
+import { augmentBatch, type Dataset, preprocess, seededRandom } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
 import type { JobSpec } from '@permafrost/job';
 import { type Assembled, assemble } from '@permafrost/model';
 import { UserError } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
+import { viewTag, viewTransform } from './augment-lanes';
 import { type PrefixFingerprint, prefixFingerprint } from './cache-setup';
 import { jobFromRecipe } from './prefix-recipe';
-import { openJobDataset } from './run-setup';
+import { augmentOf, openJobDataset } from './run-setup';
+import type { InputTransform } from './upstream';
 
 /** samples per prefix call */
 const SLICE = 32;
@@ -63,19 +65,24 @@ export interface RebuiltPrefix {
   model: Assembled;
   dataset: Dataset;
   identity: PrefixFingerprint;
+  /** an augmented view's transforms (the recipe's `view` of its data.augment) */
+  transform?: InputTransform;
   dispose(): Promise<void>;
 }
 
-/** Builds a job's frozen prefix and opens its dataset; the caller disposes it. */
-export async function rebuildPrefix(job: JobSpec): Promise<RebuiltPrefix> {
+/** Builds a job's frozen prefix (of augmented view `view`, if given) and opens its dataset; the caller disposes it. */
+export async function rebuildPrefix(job: JobSpec, view?: number): Promise<RebuiltPrefix> {
   await initEngine(job.train.backend);
   const dataset = await openJobDataset(job);
   try {
     const model = await assemble(job.model, job.freeze, dataset.numClasses, job.train.seed);
+    const augment = view === undefined ? undefined : job.data.augment && augmentOf(job.data.augment, 0).spec;
+    const seed = job.train.seed;
     return {
       model,
       dataset,
-      identity: prefixFingerprint(model, dataset),
+      identity: prefixFingerprint(model, dataset, augment && viewTag(augment, seed, view as number)),
+      ...(augment ? { transform: viewTransform(augment, seed, view as number) } : {}),
       dispose: async () => {
         model.full.dispose();
         await dataset.close();
@@ -102,6 +109,7 @@ function changedFields(record: FingerprintRecord, rebuilt: RebuiltPrefix): strin
     ['boundary', 'boundary'],
     ['preprocess', 'preprocessing'],
     ['datasetId', 'dataset'],
+    ['augment', 'augmented view'],
   ];
   const show = (v: unknown) => (typeof v === 'string' && /^[0-9a-f]{32,}$/.test(v) ? v.slice(0, 12) : String(v));
   return fields.filter(([k]) => record[k] !== now[k]).map(([k, what]) => `${what} ${show(record[k])} -> ${show(now[k])}`);
@@ -193,7 +201,10 @@ export async function verifyFingerprint(
       good.map((g) => g.id),
       { sizePx: rebuilt.model.input.sizePx },
     );
-    const acts = tf.tidy(() => rebuilt.model.prefix.predict(preprocess(raw, rebuilt.model.input), { batchSize: good.length }) as tf.Tensor);
+    const input = rebuilt.transform ? augmentBatch(raw, rebuilt.transform(raw.ids)) : raw;
+    const acts = tf.tidy(
+      () => rebuilt.model.prefix.predict(preprocess(input, rebuilt.model.input), { batchSize: good.length }) as tf.Tensor,
+    );
     const fresh = (await acts.data()) as Float32Array;
     acts.dispose();
     for (const [i, g] of good.entries()) compare(report, g, fresh.subarray(i * elements, (i + 1) * elements));
@@ -241,7 +252,7 @@ export async function verifyCache(cache: ActivationCache, opts: VerifyCacheOptio
       continue;
     }
     const job = opts.job ?? jobFromRecipe(r.recipe as NonNullable<FingerprintRecord['recipe']>, r.boundary, opts.backend);
-    const rebuilt = await rebuildPrefix(job);
+    const rebuilt = await rebuildPrefix(job, opts.job ? undefined : r.recipe?.view);
     try {
       const report = await verifyFingerprint(cache, r, rebuilt, opts);
       result.reports.push(report);

@@ -27,8 +27,9 @@ import type { FreezeEvent, FreezePlan } from '@permafrost/freeze';
 import { type Assembled, freezesNothing, splitAt } from '@permafrost/model';
 import { log } from '@permafrost/telemetry';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { ActivationSource, type BatchCounters } from './activation-source';
-import { type CacheSpec, type OpenedCache, openRunCache, type PrefixStage, registerPrefix } from './cache-setup';
+import { type ActivationBatch, ActivationSource, addCounters, type BatchCounters } from './activation-source';
+import { AugmentLanes, type AugmentSettings, type RegisterView, viewTag } from './augment-lanes';
+import { type CacheSpec, type OpenedCache, openRunCache, type PrefixStage, prefixFingerprint, registerPrefix } from './cache-setup';
 import type { OptimizerSpec } from './optimizer';
 import { type GroupOf, SuffixTrainer } from './suffix-trainer';
 import { PrefixUpstream, SegmentUpstream } from './upstream';
@@ -40,6 +41,10 @@ export interface FreezeControllerOptions {
   optimizer: OptimizerSpec;
   /** the activation cache; undefined trains uncached */
   cache?: CacheSpec & { modelName: string };
+  /** input augmentation before the prefix (augment-lanes.ts); undefined: none */
+  augment?: AugmentSettings;
+  /** the job's seed (augmentation draws) */
+  seed?: number;
 }
 
 export class FreezeController {
@@ -55,6 +60,8 @@ export class FreezeController {
   private retiredPrefixSamples = 0;
   /** the boundary is the input and the run has a cache: it opens at the first freeze */
   private cacheAtFirstFreeze: boolean;
+  /** where training batches come from when the input is augmented; validation uses `source` */
+  private readonly lanes: AugmentLanes | undefined;
 
   constructor(private readonly opts: FreezeControllerOptions) {
     const { model, dataset } = opts;
@@ -70,11 +77,53 @@ export class FreezeController {
     if (this.opened) this.fingerprints.push(this.opened.fingerprint);
     this.source = new ActivationSource(new PrefixUpstream(model.prefix, model.input, dataset), dataset, this.opened);
     this.trainer = new SuffixTrainer(model.suffix, opts.optimizer, groupOf(model, opts.plan));
+    if (opts.augment) this.lanes = this.augmentLanes(opts.augment);
+  }
+
+  private augmentLanes(augment: AugmentSettings): AugmentLanes {
+    // a run that freezes nothing, ever, has no cache to miss
+    const cacheable = !freezesNothing(this.opts.model) || this.cacheAtFirstFreeze;
+    if (augment.views === 0 && this.opts.cache && cacheable) {
+      log().warn(
+        'augmented inputs are not cached: each epoch draws a new augmentation, so the frozen prefix runs on every training batch',
+        {
+          views: 0,
+          hint: 'set cache.views (--cache-views K) to cache K augmented views per sample, or cache.enabled false (--no-cache) to train uncached without this warning',
+        },
+      );
+    }
+    const lanes = new AugmentLanes(augment, this.opts.seed ?? 0, this.opts.model, this.opts.dataset, this.registerView());
+    this.fingerprints.push(...lanes.fingerprints);
+    return lanes;
+  }
+
+  /** Registers an augmented view's fingerprint in the run's cache (none without one, or with views 0). */
+  private registerView(): RegisterView | undefined {
+    const { store, opts } = this;
+    const augment = opts.augment;
+    if (!store || !augment || augment.views === 0) return undefined;
+    return (stage: PrefixStage, view: number) => {
+      const id = prefixFingerprint(stage, opts.dataset, viewTag(augment.spec, opts.seed ?? 0, view));
+      // a recipe only for the initial boundary (as for the plain prefix): a later one holds trained blocks
+      const base = stage.boundary === opts.model.boundary ? opts.cache?.recipe : undefined;
+      const recipe = base && { ...base, data: { ...base.data, augment: augment.spec }, view };
+      return registerPrefix(store, stage, opts.dataset, opts.cache?.modelName ?? opts.model.full.name, recipe, id);
+    };
   }
 
   /** samples pushed through the frozen prefix from the input, over the whole run */
   get prefixSamples(): number {
-    return this.retiredPrefixSamples + this.source.prefixSamples;
+    return this.retiredPrefixSamples + this.source.prefixSamples + (this.lanes?.prefixSamples ?? 0);
+  }
+
+  /** whether training batches come from the cache */
+  get trainCached(): boolean {
+    return this.lanes ? this.lanes.cached : this.source.cached;
+  }
+
+  /** A training batch of epoch `epoch` (ActivationSource.batch's contract); validation reads `source`. */
+  trainBatch(epoch: number, ids: readonly number[], upcoming: readonly number[]): Promise<ActivationBatch> {
+    return this.lanes ? this.lanes.batch(epoch, ids, upcoming) : this.source.batch(ids, upcoming);
   }
 
   get trainableLayers(): number {
@@ -144,6 +193,11 @@ export class FreezeController {
       this.retiredPrefixSamples += this.source.prefixSamples;
       this.source = new ActivationSource(new PrefixUpstream(next.prefix, model.input, dataset), dataset, opened);
     }
+    if (this.lanes) {
+      const fresh = new Set(this.fingerprints);
+      this.lanes.advance({ ...next, input: model.input }, segment, this.registerView());
+      this.fingerprints.push(...this.lanes.fingerprints.filter((f) => !fresh.has(f)));
+    }
     log().info('boundary advanced', {
       step,
       from: this.boundary,
@@ -167,11 +221,15 @@ export class FreezeController {
     return opened;
   }
 
-  /** Flushes cache writes and records this epoch's counters under the current fingerprint. */
-  async recordUsage(counters: BatchCounters): Promise<void> {
+  /**
+   * Flushes cache writes and records this epoch's counters under the current fingerprints:
+   * `train` and `val` under the plain prefix's, or with augmentation each view's own and `val`.
+   */
+  async recordUsage(train: BatchCounters, val: BatchCounters): Promise<void> {
+    await this.lanes?.recordUsage();
     if (!this.opened) return;
     await this.opened.store.flush();
-    this.opened.store.recordUsage(this.opened.handle, counters);
+    this.opened.store.recordUsage(this.opened.handle, this.lanes ? val : addCounters(train, val));
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,8 @@ export interface DataInfo {
   trainSamples: number;
   valSamples: number;
   numClasses: number;
+  /** the job's data.augment, with cache.views; absent: no augmentation */
+  augment?: NonNullable<JobSpec['data']['augment']> & { views: number };
 }
 
 export interface FinalMetrics {
@@ -121,7 +123,7 @@ export function runReport(r: ReportInput): RunReport {
     members,
     membership: r.membership ?? [],
     model: r.model,
-    data: r.data,
+    data: r.job.data.augment ? { ...r.data, augment: { ...r.job.data.augment, views: r.job.cache.views } } : r.data,
     train: { ...r.job.train },
     epochs: r.epochs,
     final: { ...finalMetrics(r.epochs), peakRssBytes: process.resourceUsage().maxRSS * 1024 },

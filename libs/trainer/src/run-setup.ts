@@ -7,6 +7,7 @@ import { type Dataset, openDataset, splitTrainVal } from '@permafrost/data';
 import { type EngineInfo, initEngine } from '@permafrost/engine';
 import type { JobSpec } from '@permafrost/job';
 import { type Assembled, assemble } from '@permafrost/model';
+import type { AugmentSettings } from './augment-lanes';
 import type { CacheSpec } from './cache-setup';
 import { freezePolicy } from './freeze-setup';
 import { prefixRecipe } from './prefix-recipe';
@@ -75,7 +76,24 @@ export function describeModel(job: JobSpec, model: Assembled): ModelInfo {
 export function loopOptionsOf(job: JobSpec, run: PreparedRun) {
   const { model, dataset, train, val } = run;
   const { epochs, batchSize, seed } = job.train;
-  return { model, dataset, trainIds: train, valIds: val, epochs, batchSize, seed, optimizer: job.train, freeze: freezePolicy(job.freeze) };
+  return {
+    model,
+    dataset,
+    trainIds: train,
+    valIds: val,
+    epochs,
+    batchSize,
+    seed,
+    optimizer: job.train,
+    freeze: freezePolicy(job.freeze),
+    ...(job.data.augment ? { augment: augmentOf(job.data.augment, job.cache.views) } : {}),
+  };
+}
+
+/** The loop's augmentation settings from the job's data.augment and cache.views. */
+export function augmentOf(augment: NonNullable<JobSpec['data']['augment']>, views: number): AugmentSettings {
+  const { featureNoise, ...spec } = augment;
+  return { spec, featureNoise, views };
 }
 
 /** Where a job's checkpoints go (checkpoint.dir, else .permafrost/checkpoints). */

@@ -13,19 +13,21 @@
  * evaluates its share of the validation ids through the same source and the sums are reduced, so
  * every rank reports the same validation totals.
  */
-import { type Dataset, localEpochPlan, shardOf } from '@permafrost/data';
+import { changesInput, type Dataset, localEpochPlan, shardOf } from '@permafrost/data';
 import type { FreezePlan, FreezePolicy } from '@permafrost/freeze';
 import type { Assembled } from '@permafrost/model';
 import { PermafrostError } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
 import { type ActivationBatch, addCounters, type BatchCounters, emptyCounters } from './activation-source';
 import { adoptGeneration, type Generation } from './adopt-generation';
+import type { AugmentSettings } from './augment-lanes';
 import type { CacheSpec } from './cache-setup';
 import { writeCheckpoint } from './checkpoint';
 import { checkpointName, removeStaleTemps } from './checkpoint-pointer';
 import { readCheckpointMeta, restoreCheckpoint } from './checkpoint-restore';
 import { writeCommitCheckpoint } from './commit-checkpoint';
 import type { RankEpoch } from './epoch-record';
+import { withFeatureNoise } from './feature-noise';
 import { FreezeController } from './freeze-controller';
 import { freezePlanFor, stepsPerEpoch } from './freeze-setup';
 import { assertGradientKernels } from './kernel-check';
@@ -74,6 +76,8 @@ export interface LoopOptions {
   optimizer: OptimizerSpec;
   /** the activation cache; undefined trains uncached */
   cache?: CacheSpec & { modelName: string };
+  /** training-time augmentation (augment-lanes.ts, feature-noise.ts); undefined: none */
+  augment?: AugmentSettings;
   /** the freeze policy (default: the fixed boundary the model was assembled with) */
   freeze?: FreezePolicy;
   /** sums gradients across ranks (default: world size 1) */
@@ -118,6 +122,7 @@ export class TrainingLoop {
       plan: this.plan,
       optimizer: opts.optimizer,
       cache: opts.cache,
+      ...(opts.augment && changesInput(opts.augment.spec) ? { augment: opts.augment, seed: opts.seed } : {}),
     });
     this.reducer = opts.reducer ?? localReducer;
     this.owned = new Set(opts.shards?.owned ?? [0]);
@@ -145,7 +150,7 @@ export class TrainingLoop {
     const seconds = (performance.now() - t0) / 1000;
     this.opts.onEvent?.({ type: 'evaluate', epoch });
     const val = await this.evaluate();
-    await this.ctl.recordUsage(addCounters(trained.counters, val.counters));
+    await this.ctl.recordUsage(trained.counters, val.counters);
     return {
       epoch,
       samples: trained.samples,
@@ -159,7 +164,7 @@ export class TrainingLoop {
       sampleIds: trained.ids,
       trainableLayers: this.ctl.trainableLayers,
       boundary: this.ctl.boundary,
-      cached: this.ctl.source.cached,
+      cached: this.ctl.trainCached,
     };
   }
 
@@ -176,11 +181,14 @@ export class TrainingLoop {
       const fetched = next;
       next = undefined;
       const coming = (after: number) => this.upcoming(plan.steps, after, first, announced);
-      const batch = fetched ? await fetched : ids.length > 0 ? await this.ctl.source.batch(ids, coming(s)) : undefined;
+      const batch = fetched ? await fetched : ids.length > 0 ? await this.ctl.trainBatch(epoch, ids, coming(s)) : undefined;
       const readAhead = (lossSum: number) => {
         this.pending = { step: first + s, ids, counters: batch?.counters ?? emptyCounters(), lossSum };
-        next = this.readAhead(plan.steps[s + 1], coming(s + 1), first + s + 1, announced, batch?.counters.misses ?? 1);
+        next = this.readAhead(epoch, plan.steps[s + 1], coming(s + 1), first + s + 1, announced, batch?.counters.misses ?? 1);
       };
+      if (batch && o.augment?.featureNoise) {
+        batch.activations = withFeatureNoise(batch.activations, ids, { std: o.augment.featureNoise, seed: o.seed, epoch });
+      }
       const lossSum = await this.step(batch, plan.globalCounts[s] as number, readAhead).catch((e: unknown) => {
         // the run fails; the batch read meanwhile is not going to be trained
         void next?.then((b) => b.activations.dispose()).catch(() => undefined);
@@ -202,7 +210,7 @@ export class TrainingLoop {
         batchLoss: lossSum / Math.max(ids.length, 1),
         counters: done.counters,
         seconds: (performance.now() - t0) / 1000,
-        cached: this.ctl.source.cached,
+        cached: this.ctl.trainCached,
       });
       // On the wasm and cpu backends every await above settles without reaching the event loop's
       // timer and I/O phases; yield to them once per step so heartbeats and progress go out.
@@ -256,15 +264,16 @@ export class TrainingLoop {
    * boundary does not move before that step (that changes the source).
    */
   private readAhead(
+    epoch: number,
     ids: number[] | undefined,
     upcoming: readonly number[],
     step: number,
     announced: readonly AnnouncedFreeze[] | undefined,
     lastMisses: number,
   ): Promise<ActivationBatch> | undefined {
-    if (!ids || ids.length === 0 || lastMisses > 0 || !this.ctl.source.cached) return undefined;
+    if (!ids || ids.length === 0 || lastMisses > 0 || !this.ctl.trainCached) return undefined;
     if (this.ctl.movesAt(step) || announced?.some((e) => e.step === step)) return undefined;
-    const p = this.ctl.source.batch(ids, upcoming);
+    const p = this.ctl.trainBatch(epoch, ids, upcoming);
     // a failure surfaces when the step awaits it; until then it must not count as unhandled
     p.catch(() => undefined);
     return p;

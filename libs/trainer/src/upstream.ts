@@ -1,8 +1,9 @@
 /**
  * Upstreams compute boundary activations for samples the cache does not hold.
  *
- * PrefixUpstream runs the whole frozen prefix on preprocessed input (nothing, when nothing is
- * frozen: the preprocessed input is the activation). SegmentUpstream serves a
+ * PrefixUpstream runs the whole frozen prefix on preprocessed input (augmented first, when it has a
+ * transform; no prefix when nothing is frozen: the preprocessed input is the activation).
+ * SegmentUpstream serves a
  * boundary that advanced from k to m: it asks the source at boundary k (cache first, its own
  * upstream on a miss) and runs only the layers k+1..m, so after an advance the full prefix never
  * runs again for a sample the old boundary's cache holds. Both run in inference mode, with no
@@ -10,7 +11,7 @@
  * (prefix-input.ts). PrefixUpstream reads each slice's input while the slice before it computes,
  * and the first slice of the next call's (`next`) while its last slice computes.
  */
-import { type Dataset, preprocess } from '@permafrost/data';
+import { augmentBatch, type Dataset, preprocess, type SampleTransform } from '@permafrost/data';
 import { freezesNothing, type InputSpec } from '@permafrost/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -43,6 +44,9 @@ async function sliced(
   return all;
 }
 
+/** Each sample's input augmentation (augment-lanes.ts); none: the input as decoded. */
+export type InputTransform = (ids: readonly number[]) => SampleTransform[];
+
 export class PrefixUpstream implements Upstream {
   prefixSamples = 0;
   readonly boundaryShape: readonly number[];
@@ -54,6 +58,7 @@ export class PrefixUpstream implements Upstream {
     private readonly prefix: tfl.LayersModel,
     private readonly input: InputSpec,
     dataset: Dataset,
+    private readonly transform?: InputTransform,
   ) {
     this.boundaryShape = prefix.outputs[0]?.shape.slice(1).map((d) => d ?? 1) ?? [];
     this.reader = new InputReadAhead(dataset, input.sizePx);
@@ -63,7 +68,7 @@ export class PrefixUpstream implements Upstream {
   async compute(ids: number[], c: BatchCounters, next: readonly number[] = []): Promise<tf.Tensor> {
     const out = await sliced(ids, c, next, async (slice, following) => {
       const raw = await this.reader.take(slice);
-      const x = preprocess(raw, this.input);
+      const x = preprocess(this.transform ? augmentBatch(raw, this.transform(slice)) : raw, this.input);
       // the next slice's input is read while this one's forward runs
       this.reader.start(following);
       if (this.identity) return x;

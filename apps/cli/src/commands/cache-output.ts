@@ -36,6 +36,7 @@ export function lsText(rows: FingerprintRow[], byId: Map<string, number>): strin
   const withCurrent = rows.some((r) => r.current !== undefined);
   const state = (r: FingerprintRow) =>
     [
+      r.augment ? `view ${/view(\d+)$/.exec(r.augment)?.[1] ?? '?'}` : '',
       r.current === true ? 'current' : r.current === false ? 'not current' : '',
       r.supersededBy ? `superseded by ${byId.get(r.supersededBy) ?? short(r.supersededBy)}` : '',
     ]

@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCa, issueCertificate } from './certificates';
+import { createCa, issueCertificate, type Validity } from './certificates';
 import { LOOPBACK_SANS } from './certs-dir';
 import type { Role } from './identity';
 import type { TlsFiles } from './tls-files';
@@ -19,9 +19,10 @@ export interface RotatingCertificates {
   /**
    * Issues holder `name` a certificate (a renewal when it has one: new files over the old, each
    * replaced at once by a rename); resolves with the files and the certificate's serial, as
-   * node:tls reports it (getPeerCertificate().serialNumber).
+   * node:tls reports it (getPeerCertificate().serialNumber). `validity` defaults to the CA's days
+   * from now (an expired one: a notBefore in the past and negative days).
    */
-  issue(role: Role, name: string): Promise<{ files: TlsFiles; serial: string }>;
+  issue(role: Role, name: string, validity?: Validity): Promise<{ files: TlsFiles; serial: string }>;
   remove(): Promise<void>;
 }
 
@@ -40,8 +41,8 @@ export async function rotatingCertificates(label: string, days = 1): Promise<Rot
   return {
     dir,
     ca: caPath,
-    async issue(role, name) {
-      const pem = await issueCertificate(ca, { role, name, sans: LOOPBACK_SANS }, { days });
+    async issue(role, name, validity = { days }) {
+      const pem = await issueCertificate(ca, { role, name, sans: LOOPBACK_SANS }, validity);
       const files = { ca: caPath, cert: join(dir, `${name}.pem`), key: join(dir, `${name}-key.pem`) };
       await put(files.key, pem.key);
       await put(files.cert, pem.cert);

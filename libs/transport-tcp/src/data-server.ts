@@ -14,7 +14,9 @@
  * TLS handshake to the same deadline and cap.
  */
 import type { Server, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { TlsFiles } from '@permafrost/security';
+import { log } from '@permafrost/telemetry';
 import { ConnectionGuard, type ConnectionGuardOptions } from './connection-guard';
 import { FrameReader } from './frame-reader';
 import { encodeReject, type Hello, Kind } from './protocol';
@@ -65,6 +67,17 @@ function listen(server: Server, address: string): Promise<string> {
   });
 }
 
+/** One line per admitted neighbour: who, for which membership, and (under TLS) the certificate it presented. */
+function logAdmitted(socket: Socket, h: Hello): void {
+  const serial = 'getPeerCertificate' in socket ? (socket as TLSSocket).getPeerCertificate().serialNumber : undefined;
+  log().info('data connection admitted', {
+    generation: Number(h.generation),
+    rank: h.to,
+    worker: h.workerId,
+    ...(serial ? { certificateSerial: serial } : {}),
+  });
+}
+
 /**
  * A receiver's connection: its HELLO is checked against the current membership, answered with
  * REJECT (naming why) or handed to the transport as the connection carrying this rank's data to
@@ -111,6 +124,7 @@ function handshake(socket: Socket, server: ServerState, parked: Set<() => void>)
     done = true;
     server.guard.admit(socket);
     conn = t.admitted(h.to, socket);
+    logAdmitted(socket, h);
   };
   const reader = new FrameReader({
     hello: (h) => {

@@ -78,6 +78,34 @@ describe('a data server over TLS', () => {
   });
 });
 
+describe('a data server over TLS, certificates of its own CA', () => {
+  it("closes a connection with an expired worker certificate or a tool's before reading a byte of it", async () => {
+    const certs = await rotatingCertificates('own CA');
+    const server = await startDataServer({ listen: '127.0.0.1:0', tls: (await certs.issue('worker', 'w0')).files });
+    server.transport(0, 2, [server.address, '127.0.0.1:1'], ['w0', 'w1'], 1n);
+    const [host, port] = [server.address.split(':')[0] as string, Number(server.address.split(':')[1])];
+    const hello = encodeHello({ generation: 1n, from: 0, to: 1, workerId: 'w1' });
+    const expired = await certs.issue('worker', 'w1', { notBefore: new Date(Date.now() - 3 * 86_400_000), days: -1 });
+    const tool = await certs.issue('tool', 'w1');
+    try {
+      const answers = await Promise.all(
+        [expired, tool].map((holder) => {
+          const s = tlsConnect({ host, port, ...readTlsFiles(holder.files), checkServerIdentity: () => undefined });
+          s.on('secureConnect', () => s.write(hello));
+          return answer(s);
+        }),
+      );
+      for (const r of answers) {
+        assert.equal(r.closed, true);
+        assert.equal(r.bytes.length, 0, 'nothing answered: no ACCEPT, no REJECT');
+      }
+    } finally {
+      await server.close();
+      await certs.remove();
+    }
+  });
+});
+
 describe('certificate rotation', () => {
   it('serves new connections with the certificate files as they are now', async () => {
     await ready;

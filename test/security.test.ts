@@ -70,6 +70,8 @@ describe('security', () => {
         tool: 'permission-denied',
         wrongJob: 'failed-precondition',
       });
+      // nothing of the job spec in any refusal: no model, no dataset, no shard
+      for (const o of Object.values(refusedJoins)) assert.ok('message' in o && !/mlp|mnist|shard/i.test(o.message), JSON.stringify(o));
       // the token alone reads the status; nothing reads it without
       assert.ok('ok' in (await as({ tls: { ca }, token: TOKEN }).status()));
       assert.deepEqual(

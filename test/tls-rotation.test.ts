@@ -21,6 +21,8 @@ const tmp = tempDir('tls-rotation');
 const CAP = 128;
 const FLOOD = CAP + 40;
 const EPOCHS = 4;
+/** each fleet process is killed after this long: a shared 2-vCPU machine can take minutes for a fleet */
+const KILL_AFTER_MS = 360_000;
 
 const flags = (f: TlsFiles) => ['--tls-ca', f.ca, '--tls-cert', f.cert, '--tls-key', f.key];
 
@@ -69,11 +71,13 @@ describe('a running job under TLS', () => {
     const c = startCli(
       ['coordinator', 'start', '--listen', '127.0.0.1:0', '--min-workers', '2', ...job, ...flags(files('coordinator'))],
       env,
+      { killAfterMs: KILL_AFTER_MS },
     );
     const worker = (id: string) =>
       startCli(
         ['worker', 'start', '--coordinator', address, '--id', id, '--cache-dir', join(tmp.path, 'rotated', id), ...flags(files(id))],
         env,
+        { killAfterMs: KILL_AFTER_MS },
       );
     const workers: ReturnType<typeof startCli>[] = [];
     let address = '';

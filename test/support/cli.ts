@@ -80,8 +80,8 @@ export interface Running {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
 }
 
-/** Starts `permafrost ...args` and lets the test watch its log lines while it runs (SIGKILL after 180 s). */
-export function startCli(args: string[], env: Record<string, string> = {}, opts: { tls?: boolean } = {}): Running {
+/** Starts `permafrost ...args` and lets the test watch its log lines while it runs (SIGKILL after `killAfterMs`, default 180 s). */
+export function startCli(args: string[], env: Record<string, string> = {}, opts: { tls?: boolean; killAfterMs?: number } = {}): Running {
   const child = spawn(process.execPath, [CLI, ...secured(args, opts.tls)], {
     cwd: ROOT,
     env: { ...process.env, ...cliEnv(env) },
@@ -103,7 +103,7 @@ export function startCli(args: string[], env: Record<string, string> = {}, opts:
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((done) =>
     child.on('exit', (code, signal) => done({ code, signal, at: Date.now() })),
   );
-  const killer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+  const killer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 180_000);
   exit.then(() => clearTimeout(killer));
   return {
     child,

@@ -20,20 +20,24 @@ const generate = (args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', GENERATOR, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
 
 describe('npm run bench:report', () => {
-  it('writes exactly the committed docs/benchmarks.md and README headline table', () => {
+  it("writes exactly the committed docs/benchmarks.md, README headline table and security doc's TLS cost", () => {
     const out = join(tmp, 'benchmarks.md');
     const readme = join(tmp, 'README.md');
+    const security = join(tmp, 'security.md');
     copyFileSync(join(ROOT, 'README.md'), readme);
-    const r = generate(['--out', out, '--readme', readme]);
+    copyFileSync(join(ROOT, 'docs/security.md'), security);
+    const r = generate(['--out', out, '--readme', readme, '--security', security]);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(readFileSync(out, 'utf8'), readFileSync(join(ROOT, 'docs/benchmarks.md'), 'utf8'), 'run `npm run bench:report`');
     assert.equal(readFileSync(readme, 'utf8'), readFileSync(join(ROOT, 'README.md'), 'utf8'), 'run `npm run bench:report`');
+    assert.equal(readFileSync(security, 'utf8'), readFileSync(join(ROOT, 'docs/security.md'), 'utf8'), 'run `npm run bench:report`');
+    assert.match(readFileSync(security, 'utf8'), /\| tls \/ tcp +\|/, 'the TLS cost table, from results/allreduce-tls.json');
   });
 
   it('--check fails and names the file when a generated file is out of date', () => {
     const stale = join(tmp, 'stale.md');
     writeFileSync(stale, '# Benchmarks\n');
-    const r = generate(['--out', stale, '--readme', '-', '--check']);
+    const r = generate(['--out', stale, '--readme', '-', '--security', '-', '--check']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /stale\.md is out of date/);
     assert.equal(readFileSync(stale, 'utf8'), '# Benchmarks\n', '--check writes nothing');

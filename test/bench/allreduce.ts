@@ -28,6 +28,7 @@
  */
 import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { ringAllreduce, type Transport } from '@permafrost/collective';
@@ -280,6 +281,8 @@ async function main(): Promise<void> {
 }
 
 async function measureAll(): Promise<void> {
+  // the machine is shared: the load average goes into the result, and the report shows it
+  const loadAtStart = loadavg()[0] as number;
   const fixed = Number(arg('chunk-elements', '0'));
   const tuning = fixed ? { chunkElements: fixed, rows: [] } : await tune();
   const { chunkElements } = tuning;
@@ -290,8 +293,9 @@ async function measureAll(): Promise<void> {
   log('tcp p2p...');
   const { send: tcpOneWay, receiveCpuMs: tcpReceiveCpuMs } = await p2p('tcp');
   const rows: Row[] = [];
-  for (const transport of TRANSPORTS) {
-    for (const n of RANKS) {
+  // per ring size every transport in turn, so that the rows compared (tls beside tcp) run close in time
+  for (const n of RANKS) {
+    for (const transport of TRANSPORTS) {
       log(`ring of ${n} over ${transport}, chunks of ${kib(chunkElements)} KiB...`);
       const r = await ring(transport, n, SIZES_MIB, chunkElements);
       for (const [i, t] of r.entries()) {
@@ -319,6 +323,8 @@ async function measureAll(): Promise<void> {
   const json = {
     date: new Date().toISOString(),
     machine: machine(),
+    /** the 1-minute load average at the start and at the end of the run */
+    load: [loadAtStart, loadavg()[0] as number],
     reps: REPS,
     chunkElements,
     transports: TRANSPORTS,

@@ -49,3 +49,21 @@ export function tlsFilesOf(given: Partial<Record<keyof TlsFiles, string | undefi
     throw new UserError(`${TLS_FLAGS[missing]} is needed with ${set.map((k) => TLS_FLAGS[k]).join(' and ')}`, TLS_FLAGS[missing]);
   return given as TlsFiles;
 }
+
+/** the environment variable that sets how often certificate files are read again, ms */
+export const CERT_REFRESH_ENV = 'PERMAFROST_CERT_REFRESH_MS';
+/** default: certificate files are read again every minute (cert-manager renews well before expiry) */
+export const DEFAULT_CERT_REFRESH_MS = 60_000;
+
+/**
+ * How often servers and clients read their certificate files again, ms: PERMAFROST_CERT_REFRESH_MS
+ * or a minute. Local workers inherit the variable with the coordinator's environment.
+ */
+export function certRefreshMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env[CERT_REFRESH_ENV];
+  if (v === undefined || v === '') return DEFAULT_CERT_REFRESH_MS;
+  const ms = Number(v);
+  if (!Number.isInteger(ms) || ms < 10)
+    throw new UserError(`must be a whole number of milliseconds, at least 10, not '${v}'`, CERT_REFRESH_ENV);
+  return ms;
+}

@@ -10,19 +10,19 @@
  *
  * Channels verify the server's certificate against the job CA, its host name, and the role it
  * names (a worker joins only a coordinator), and present their own certificate when they have
- * one. Without TLS files a server or channel is plaintext (`--insecure`).
+ * one. A long-lived channel (a worker's to its coordinator) reads its files through the same kind
+ * of provider, so a connection it opens after a rotation presents the renewed certificate.
+ * Without TLS files a server or channel is plaintext (`--insecure`).
  */
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { type ChannelCredentials, credentials, experimental, ServerCredentials } from '@grpc/grpc-js';
-import { identityOf, type Role, readTlsFiles, type TlsFiles } from '@permafrost/security';
-
-/** how often a server reads its certificate files again, ms */
-export const CERT_REFRESH_MS = 60_000;
+import { certRefreshMs, identityOf, type Role, readTlsFiles, type TlsFiles } from '@permafrost/security';
 
 export interface ServerTls {
   files: TlsFiles;
   /** whether a client without a certificate of the CA may connect (to present a token instead) */
   allowWithoutCertificate?: boolean;
+  /** how often the files are read again (default certRefreshMs(): PERMAFROST_CERT_REFRESH_MS or a minute) */
   refreshMs?: number;
 }
 
@@ -39,7 +39,7 @@ export async function serverCredentials(tls: ServerTls | undefined): Promise<Ser
     caCertificateFile: tls.files.ca,
     certificateFile: tls.files.cert,
     privateKeyFile: tls.files.key,
-    refreshIntervalMs: tls.refreshMs ?? CERT_REFRESH_MS,
+    refreshIntervalMs: tls.refreshMs ?? certRefreshMs(),
   });
   // The provider keeps what it read and hands it to the server's own listener when it binds.
   await new Promise<void>((done) => {
@@ -63,15 +63,27 @@ export interface ChannelTls {
    * authenticated control plane, and proven by the job CA and their role alone
    */
   checkHost?: boolean;
+  /** how often the files are read again while the channel lives (default certRefreshMs()) */
+  refreshMs?: number;
 }
 
-/** The channel's credentials: TLS verifying the server's role, or plaintext without files. */
+/**
+ * The channel's credentials: TLS verifying the server's role, or plaintext without files. The
+ * files are read once now (a missing one is a UserError at once), then by a provider every
+ * `refreshMs` while the channel lives: every connection the channel opens presents the
+ * certificate the files hold at that time.
+ */
 export function channelCredentials(tls: ChannelTls | undefined): ChannelCredentials {
   if (!tls) return credentials.createInsecure();
   const { ca, cert, key } = tls.files;
-  const m = readTlsFiles({ ca, cert: cert ?? ca, key: key ?? ca });
+  readTlsFiles({ ca, cert: cert ?? ca, key: key ?? ca });
   const own = cert !== undefined && key !== undefined;
-  return credentials.createSsl(m.ca, own ? m.key : null, own ? m.cert : null, {
+  const provider = new experimental.FileWatcherCertificateProvider({
+    caCertificateFile: ca,
+    ...(own ? { certificateFile: cert, privateKeyFile: key } : {}),
+    refreshIntervalMs: tls.refreshMs ?? certRefreshMs(),
+  });
+  return experimental.createCertificateProviderChannelCredentials(provider, own ? provider : null, {
     checkServerIdentity: (host: string, peer: PeerCertificate) => {
       const wrongHost = tls.checkHost === false ? undefined : checkServerIdentity(host, peer);
       if (wrongHost) return wrongHost;

@@ -10,10 +10,13 @@
  * Strangers are bounded (connection-guard.ts): a connection must send its HELLO within
  * `handshakeTimeoutMs`, a parked HELLO waits at most the connect timeout, at most
  * `maxPendingConnections` wait at once, and close() destroys them at once; admitted neighbours
- * get CLOSE_GRACE_MS to hang up.
+ * get CLOSE_GRACE_MS to hang up. Under TLS a second guard holds the TCP connections still in their
+ * TLS handshake to the same deadline and cap.
  */
 import type { Server, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { TlsFiles } from '@permafrost/security';
+import { log } from '@permafrost/telemetry';
 import { ConnectionGuard, type ConnectionGuardOptions } from './connection-guard';
 import { FrameReader } from './frame-reader';
 import { encodeReject, type Hello, Kind } from './protocol';
@@ -64,6 +67,17 @@ function listen(server: Server, address: string): Promise<string> {
   });
 }
 
+/** One line per admitted neighbour: who, for which membership, and (under TLS) the certificate it presented. */
+function logAdmitted(socket: Socket, h: Hello): void {
+  const serial = 'getPeerCertificate' in socket ? (socket as TLSSocket).getPeerCertificate().serialNumber : undefined;
+  log().info('data connection admitted', {
+    generation: Number(h.generation),
+    rank: h.to,
+    worker: h.workerId,
+    ...(serial ? { certificateSerial: serial } : {}),
+  });
+}
+
 /**
  * A receiver's connection: its HELLO is checked against the current membership, answered with
  * REJECT (naming why) or handed to the transport as the connection carrying this rank's data to
@@ -110,6 +124,7 @@ function handshake(socket: Socket, server: ServerState, parked: Set<() => void>)
     done = true;
     server.guard.admit(socket);
     conn = t.admitted(h.to, socket);
+    logAdmitted(socket, h);
   };
   const reader = new FrameReader({
     hello: (h) => {
@@ -152,23 +167,21 @@ export type DataServerOptions = { listen: string; tls?: TlsFiles } & Omit<TcpTra
 /**
  * Serves the data plane on `opts.listen` ('HOST:PORT', port 0 for any free port); with
  * `opts.tls`, mutual TLS under the job CA for every connection, both ways. Raw connections still
- * in their TLS handshake (bounded by node:tls's handshake timeout) are cut with the admitted ones
- * when the close grace ends.
+ * in their TLS handshake are cut at once on close(), as are those without a HELLO.
  */
 export async function startDataServer(opts: DataServerOptions): Promise<DataServer> {
+  // the material the dialing side presents: the files as the last reload found them
   const transportOptions: TcpTransportOptions = { ...opts, tls: dataTlsOf(opts.tls) };
   const guard = new ConnectionGuard('the data server', opts);
   const state: ServerState = { current: undefined, closed: false, guard, parkTimeoutMs: opts.connectTimeoutMs ?? PARK_TIMEOUT_MS };
   const parked = new Set<() => void>();
-  const raw = new Set<Socket>();
-  const server = createDataServer(transportOptions.tls, (socket) => handshake(socket, state, parked));
-  if (transportOptions.tls)
-    server.on('connection', (s: Socket) => {
-      raw.add(s);
-      s.once('close', () => raw.delete(s));
-    });
+  // TCP connections still in their TLS handshake: the same deadline and cap as a missing HELLO
+  const tlsHandshakes = new ConnectionGuard('the data server (TLS handshake)', opts);
+  const server = createDataServer(transportOptions.tls, (socket) => handshake(socket, state, parked), tlsHandshakes);
   const address = await listen(server, opts.listen);
-  const stopWatching = reloadOnChange(server, opts.tls);
+  const stopWatching = reloadOnChange(server, opts.tls, undefined, (tls) => {
+    transportOptions.tls = tls;
+  });
   return {
     address,
     transport(rank, size, dataAddresses, workerIds, generation) {
@@ -196,10 +209,11 @@ export async function startDataServer(opts: DataServerOptions): Promise<DataServ
       state.closed = true;
       for (const retry of [...parked]) retry();
       guard.destroyPending();
+      tlsHandshakes.destroyPending();
       const closed = new Promise<void>((done) => server.close(() => done()));
       const grace = setTimeout(() => {
         guard.destroyAll();
-        for (const s of raw) s.destroy();
+        tlsHandshakes.destroyAll();
       }, CLOSE_GRACE_MS);
       await closed;
       clearTimeout(grace);

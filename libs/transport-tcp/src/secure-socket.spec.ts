@@ -4,13 +4,18 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { connect as tlsConnect } from 'node:tls';
-import { transportContract } from '@permafrost/collective/testing';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { chunk, transportContract } from '@permafrost/collective/testing';
 import { type EphemeralCertificates, ephemeralCertificates, readTlsFiles } from '@permafrost/security';
-import { startDataServer } from './data-server';
+import { rotatingCertificates } from '@permafrost/security/testing';
+import { type DataServer, startDataServer } from './data-server';
 import { encodeHello } from './protocol';
 import { createDataServer, dataTlsOf, reloadOnChange } from './secure-socket';
 import { ring } from './test-ring';
+import { silentClient } from './testing';
+
+// the data servers look at their certificate files every 50 ms (a minute by default)
+process.env.PERMAFROST_CERT_REFRESH_MS = '50';
 
 let job: EphemeralCertificates;
 let stranger: EphemeralCertificates;
@@ -73,6 +78,34 @@ describe('a data server over TLS', () => {
   });
 });
 
+describe('a data server over TLS, certificates of its own CA', () => {
+  it("closes a connection with an expired worker certificate or a tool's before reading a byte of it", async () => {
+    const certs = await rotatingCertificates('own CA');
+    const server = await startDataServer({ listen: '127.0.0.1:0', tls: (await certs.issue('worker', 'w0')).files });
+    server.transport(0, 2, [server.address, '127.0.0.1:1'], ['w0', 'w1'], 1n);
+    const [host, port] = [server.address.split(':')[0] as string, Number(server.address.split(':')[1])];
+    const hello = encodeHello({ generation: 1n, from: 0, to: 1, workerId: 'w1' });
+    const expired = await certs.issue('worker', 'w1', { notBefore: new Date(Date.now() - 3 * 86_400_000), days: -1 });
+    const tool = await certs.issue('tool', 'w1');
+    try {
+      const answers = await Promise.all(
+        [expired, tool].map((holder) => {
+          const s = tlsConnect({ host, port, ...readTlsFiles(holder.files), checkServerIdentity: () => undefined });
+          s.on('secureConnect', () => s.write(hello));
+          return answer(s);
+        }),
+      );
+      for (const r of answers) {
+        assert.equal(r.closed, true);
+        assert.equal(r.bytes.length, 0, 'nothing answered: no ACCEPT, no REJECT');
+      }
+    } finally {
+      await server.close();
+      await certs.remove();
+    }
+  });
+});
+
 describe('certificate rotation', () => {
   it('serves new connections with the certificate files as they are now', async () => {
     await ready;
@@ -107,6 +140,69 @@ describe('certificate rotation', () => {
       stop();
       server.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('TLS handshakes on the data port', () => {
+  it('holds at most maxPendingConnections connections that never send a ClientHello; a neighbour still connects', async () => {
+    await ready;
+    const cap = 4;
+    const tcp = await ring(2, [], { tls: job.worker(0), sharedMemoryBytes: 0, maxPendingConnections: cap, handshakeTimeoutMs: 60_000 });
+    let silent: Awaited<ReturnType<typeof silentClient>>[] = [];
+    try {
+      // the flood goes to rank 0's port, which rank 1 dials for rank 0's data
+      silent = await Promise.all(Array.from({ length: 3 * cap }, () => silentClient(tcp.addresses[0] as string)));
+      const cut = await Promise.race([
+        Promise.all(silent.slice(0, 2 * cap).map((c) => c.closed)).then(() => true),
+        new Promise((r) => setTimeout(() => r(false), 5000)),
+      ]);
+      assert.equal(cut, true, 'the oldest silent connections beyond the cap are closed at once, long before the 60 s deadline');
+      assert.equal(silent.slice(2 * cap).filter((c) => c.socket.destroyed).length, 0);
+      // a new membership: rank 1 dials rank 0 again, through the flood
+      const ids = ['worker-0', 'worker-1'];
+      const next = (r: number) => (tcp.servers[r] as DataServer).transport(r, 2, tcp.addresses, ids, 2n);
+      const [t0, t1] = [next(0), next(1)];
+      const send = t0.openSend(1, 1, 10_000);
+      send.write(chunk(1, [1, 2, 3]));
+      await send.flush();
+      assert.deepEqual([...(await t1.recv(0, 1, 10_000)).data], [1, 2, 3]);
+    } finally {
+      for (const c of silent) c.socket.destroy();
+      await tcp.close();
+    }
+  });
+});
+
+describe('certificate rotation, dialing side', () => {
+  it("a membership's new connections present the certificate the files hold now", async () => {
+    const certs = await rotatingCertificates('dial');
+    const rank0 = await certs.issue('worker', 'w0');
+    const rank1 = await certs.issue('worker', 'w1');
+    const seen: string[] = [];
+    // rank 0 only records the certificate each connection presents
+    const fake = createDataServer(dataTlsOf(rank0.files), (s) => {
+      seen.push((s as TLSSocket).getPeerCertificate().serialNumber);
+      s.destroy();
+    });
+    await new Promise<void>((done) => fake.listen(0, '127.0.0.1', done));
+    const at = `127.0.0.1:${(fake.address() as { port: number }).port}`;
+    const server = await startDataServer({ listen: '127.0.0.1:0', tls: rank1.files, connectTimeoutMs: 2000 });
+    const until = async (n: number) => {
+      for (let i = 0; i < 100 && seen.length < n; i++) await new Promise((r) => setTimeout(r, 100));
+    };
+    try {
+      server.transport(1, 2, [at, server.address], ['w0', 'w1'], 1n);
+      await until(1);
+      const renewed = await certs.issue('worker', 'w1');
+      await new Promise((r) => setTimeout(r, 1500));
+      server.transport(1, 2, [at, server.address], ['w0', 'w1'], 2n);
+      await until(2);
+      assert.deepEqual(seen.slice(0, 2), [rank1.serial, renewed.serial]);
+    } finally {
+      await server.close();
+      fake.close();
+      await certs.remove();
     }
   });
 });

@@ -16,7 +16,8 @@ import {
   connect as tlsConnect,
   createServer as tlsServer,
 } from 'node:tls';
-import { identityOf, type TlsFiles } from '@permafrost/security';
+import { certRefreshMs, identityOf, type TlsFiles } from '@permafrost/security';
+import type { ConnectionGuard } from './connection-guard';
 
 /** how long a TLS handshake on the data plane may take, ms */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -31,12 +32,24 @@ export function dataTlsOf(files: TlsFiles | undefined): DataTls | undefined {
 
 const isWorker = (cert: PeerCertificate | undefined) => identityOf(cert)?.role === 'worker';
 
-/** A data server calling `onSocket` for each connection: at once, or after a verified handshake. */
-export function createDataServer(tls: DataTls | undefined, onSocket: (s: Socket) => void): Server {
+/** the peer's address and port: a TLS socket and the TCP socket under it answer the same */
+const peerKey = (s: Socket) => `${s.remoteAddress}|${s.remotePort}`;
+
+/**
+ * A data server calling `onSocket` for each connection: at once, or after a verified handshake.
+ * With TLS, every TCP connection is pending under `handshakes` (when given) until its TLS
+ * handshake completes: the guard's deadline and cap bound the connections a stranger can hold in
+ * the handshake (silent ones that never send a ClientHello included), as it bounds those that
+ * never send a HELLO.
+ */
+export function createDataServer(tls: DataTls | undefined, onSocket: (s: Socket) => void, handshakes?: ConnectionGuard): Server {
   if (!tls) return netServer(onSocket);
+  const raw = new Map<string, Socket>();
   const server = tlsServer(
     { ...tls, requestCert: true, rejectUnauthorized: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
     (s: TLSSocket) => {
+      const under = raw.get(peerKey(s));
+      if (under) handshakes?.admit(under);
       if (!s.authorized || !isWorker(s.getPeerCertificate())) {
         s.destroy();
         return;
@@ -44,24 +57,36 @@ export function createDataServer(tls: DataTls | undefined, onSocket: (s: Socket)
       onSocket(s);
     },
   );
+  server.on('connection', (s: Socket) => {
+    const key = peerKey(s);
+    raw.set(key, s);
+    s.once('close', () => raw.delete(key));
+    handshakes?.accept(s);
+  });
   // a failed handshake (no certificate, another CA, expired) is the client's problem, not ours
   server.on('tlsClientError', () => undefined);
   return server;
 }
 
-/** how often a data server looks at its certificate files for a rotation, ms */
-export const CERT_POLL_MS = 60_000;
-
 /**
  * Serves new connections with the files' current contents whenever one of them changes (a
- * certificate renewed in place); a half-written set is skipped until the next change. Returns
- * the function that stops watching.
+ * certificate renewed in place), looking every `pollMs` (default certRefreshMs()), and hands the
+ * new material to `onReload` (the dialing side: connections of the next membership present the
+ * renewed certificate); a half-written set is skipped until the next change. Returns the function
+ * that stops watching.
  */
-export function reloadOnChange(server: Server, files: TlsFiles | undefined, pollMs = CERT_POLL_MS): () => void {
+export function reloadOnChange(
+  server: Server,
+  files: TlsFiles | undefined,
+  pollMs = certRefreshMs(),
+  onReload: (tls: DataTls) => void = () => undefined,
+): () => void {
   if (!files || !('setSecureContext' in server)) return () => undefined;
   const reload = () => {
     try {
-      (server as ReturnType<typeof tlsServer>).setSecureContext(dataTlsOf(files) as DataTls);
+      const tls = dataTlsOf(files) as DataTls;
+      (server as ReturnType<typeof tlsServer>).setSecureContext(tls);
+      onReload(tls);
     } catch {
       // a key that does not match its certificate yet: the next change completes the set
     }

@@ -4,7 +4,7 @@
  * references, CPU per MiB and the verdicts are recomputed here from the repetitions' times.
  */
 import { median } from '../support/bench-util';
-import { num, percent, setup, table, verdict } from './markdown';
+import { num, percent, setup, table, times, verdict } from './markdown';
 import type { ResultBase, Section } from './section';
 
 const MiB = 1024 * 1024;
@@ -16,6 +16,8 @@ interface Timings {
 }
 
 interface Result extends ResultBase {
+  /** the 1-minute load average at the start and the end of the run (absent in older results) */
+  load?: [number, number];
   reps: number;
   chunkElements: number;
   transports: string[];
@@ -80,12 +82,63 @@ function ringTable(r: Result): string {
   );
 }
 
+/** CPU ms per MiB a ring rank sends (and receives as much): 2(n-1)/n of the buffer each way */
+const rankCpuPerMiB = (x: Result['ring'][number]) => cpuPerMiB(x.cpuMs, (x.bytes * 2 * (x.n - 1)) / x.n);
+
+/** the transports over TLS, each beside the same path in plaintext */
+const TLS_PAIRS = [
+  ['tls', 'tcp'],
+  ['tls-wire', 'tcp-wire'],
+] as const;
+
+/**
+ * What TLS costs on the data plane, from one run: per path, ring size and buffer size, the TLS
+ * row's busbw and CPU per MiB beside the plaintext row's, and their ratios. Undefined when the
+ * run has no TLS row beside its plaintext one.
+ */
+export function tlsCostTable(json: unknown): string | undefined {
+  const r = json as Result;
+  const rows = TLS_PAIRS.flatMap(([tls, plain]) =>
+    r.ring
+      .filter((x) => x.transport === tls)
+      .flatMap((x) => {
+        const y = r.ring.find((z) => z.transport === plain && z.n === x.n && z.bytes === x.bytes);
+        if (!y) return [];
+        const [bx, by, cx, cy] = [busbw(x.n, x), busbw(y.n, y), rankCpuPerMiB(x), rankCpuPerMiB(y)];
+        return [[`${tls} / ${plain}`, `${x.n}`, `${x.bytes / MiB}`, by, bx, percent(bx / by), num(cy), num(cx), times(cx / cy, 1)]];
+      }),
+  );
+  if (rows.length === 0) return undefined;
+  return table(
+    [
+      'paths',
+      'ranks',
+      'MiB',
+      'busbw plain GB/s',
+      'busbw TLS GB/s',
+      'TLS / plain busbw',
+      'CPU ms/MiB plain',
+      'CPU ms/MiB TLS',
+      'TLS / plain CPU',
+    ],
+    rows,
+  );
+}
+
+/** The run's load, for the setup lines: the machine may be shared. */
+export function loadLine(json: unknown): string | undefined {
+  const r = json as Result;
+  if (!r.load) return undefined;
+  const [a, b] = r.load;
+  const loaded = Math.max(a, b) > r.machine.cpus;
+  return `load average ${a.toFixed(1)} at the start, ${b.toFixed(1)} at the end on ${r.machine.cpus} vCPUs${loaded ? ': the machine was shared with other work, so absolute figures are low and noisy; rows run back to back (per ring size every transport in turn), and their ratios are the figures to read' : ''}`;
+}
+
 function cpuTable(r: Result): string {
   const ranks = unique(r.ring.map((x) => x.n));
   const rankCpu = (tr: string, n: number, bytes: number) => {
     const x = r.ring.find((y) => y.transport === tr && y.n === n && y.bytes === bytes);
-    // a ring rank sends (and receives) 2(n-1)/n of the buffer
-    return x ? cpuPerMiB(x.cpuMs, (bytes * 2 * (n - 1)) / n) : Number.NaN;
+    return x ? rankCpuPerMiB(x) : Number.NaN;
   };
   return table(
     ['MiB', 'grpc p2p send', 'grpc p2p receive', 'tcp p2p send', 'tcp p2p receive', 'grpc p2p both ways'].concat(
@@ -116,12 +169,15 @@ export const allreduce: Section = {
     const cores = r.machine.cpus;
     const verdicts = judge(r);
     const pct = `${r.target.ratio * 100}%`;
+    const load = loadLine(r);
+    const tlsCost = tlsCostTable(r);
     return [
       ...setup(command, r.date, r.machine, [
         `transports: ${r.transports.map((t) => `${t} (${TRANSPORTS[t] ?? 'unknown'})`).join(', ')}`,
         `one process per rank on loopback, all sharing the machine's ${cores} vCPUs; float32 sum; chunks of ${r.chunkElements} elements (${kib} KiB)`,
         `median of ${r.reps} repetitions after a warm-up; a repetition lasts until its slowest rank is done; GB/s = 1e9 bytes/s; algbw = bytes / time, busbw = algbw x 2(n-1)/n`,
         "grpc p2p: raw grpc-js client streams of 1 MiB messages with the Peer service's options, one process sending to another; grpc both ways: two processes sending to each other at once (what each rank of a 2-ring does); tcp p2p: raw node:net, one process writing 1 MiB buffers to another",
+        ...(load ? [load] : []),
       ]),
       '',
       ringTable(r),
@@ -130,6 +186,9 @@ export const allreduce: Section = {
       '',
       cpuTable(r),
       '',
+      ...(tlsCost
+        ? ['What mutual TLS costs: each TLS row beside the same ring in plaintext (CPU per MiB a ring rank sends):', '', tlsCost, '']
+        : []),
       ...(r.tuning.length
         ? [
             `Chunk size, 3 ranks over ${r.transports[0]} (chosen: ${kib} KiB):`,

@@ -2,8 +2,9 @@
  * docs/benchmarks.md from test/bench/results/*.json: one section per benchmark entry point
  * (test/bench/*.ts), in a fixed order, then any other in name order. A benchmark without a result
  * file says so; one without a section renderer shows its setup only. Also the headline table that
- * README.md carries between its bench-headline markers. Deterministic: nothing here reads the
- * clock or depends on directory order.
+ * README.md carries between its bench-headline markers. A partial run written under another name
+ * (`--results NAME-PART`: results/NAME-PART.json) gets a subsection of NAME's section, rendered the
+ * same way. Deterministic: nothing here reads the clock or depends on directory order.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,7 +44,16 @@ export function benchmarkNames(benchDir: string): string[] {
   return [...known, ...entries.filter((n) => !known.includes(n))];
 }
 
-function readResult(resultsDir: string, name: string): unknown {
+/** The names of the partial runs of benchmark `name` (results/NAME-*.json), sorted. */
+export function partialRuns(resultsDir: string, name: string): string[] {
+  if (!existsSync(resultsDir)) return [];
+  return readdirSync(resultsDir)
+    .filter((f) => f.startsWith(`${name}-`) && f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort();
+}
+
+export function readResult(resultsDir: string, name: string): unknown {
   const file = join(resultsDir, `${name}.json`);
   return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
 }
@@ -90,6 +100,17 @@ export function renderReport(benchDir: string, resultsDir: string): string {
   for (const name of names) {
     const summary = SECTIONS.find((s) => s.name === name)?.summary;
     lines.push(`## ${name}`, '', ...(summary ? [`Compares ${summary}.`, ''] : []), ...sectionBody(name, readResult(resultsDir, name)), '');
+    const section = SECTIONS.find((s) => s.name === name);
+    for (const part of section ? partialRuns(resultsDir, name) : []) {
+      lines.push(
+        `### ${part}`,
+        '',
+        `A partial run: \`--results ${part}\`.`,
+        '',
+        ...(section as Section).render(readResult(resultsDir, part)),
+        '',
+      );
+    }
   }
   return `${lines.join('\n').trimEnd()}\n`;
 }

@@ -52,6 +52,20 @@ describe('certs init', () => {
     await assert.rejects(initCertsDir(out, { workers: 1, sans: [], days: 1, label: 'x' }), /exists/);
   });
 
+  it("names worker certificates by a prefix: a StatefulSet's pod names", async () => {
+    const r = await initCertsDir(join(dir, 'sts'), { workers: 2, workerPrefix: 'permafrost-worker-', sans: [], days: 1, label: 'sts' });
+    assert.deepEqual(Object.keys(r.files).sort(), ['coordinator', 'permafrost-worker-0', 'permafrost-worker-1', 'tool']);
+    const w1 = r.files['permafrost-worker-1'];
+    assert.equal(w1?.cert, join(dir, 'sts', 'permafrost-worker-1.pem'));
+    const c = new X509Certificate(readFileSync(w1?.cert as string));
+    assert.match(c.subject, /CN=permafrost-worker-1/);
+    assert.match(c.subject, /OU=worker/);
+    await assert.rejects(
+      initCertsDir(join(dir, 'bad'), { workers: 1, workerPrefix: '../w', sans: [], days: 1, label: 'x' }),
+      /--worker-prefix/,
+    );
+  });
+
   it('ephemeral certificates authenticate both ends of a TLS connection by role and name', async () => {
     const e = await ephemeralCertificates(2, 'job-1');
     try {

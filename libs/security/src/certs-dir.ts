@@ -26,8 +26,13 @@ async function writePair(dir: string, name: string, pem: Pem): Promise<{ cert: s
 }
 
 export interface CertsInitOptions {
-  /** worker certificates to issue: worker-0 .. worker-(n-1) */
+  /** worker certificates to issue: <workerPrefix>0 .. <workerPrefix>(n-1) */
   workers: number;
+  /**
+   * what worker certificates are named before their index (default `worker-`); a StatefulSet's
+   * pod names (`permafrost-worker-`) let each pod find its own as `$(POD_NAME).pem`
+   */
+  workerPrefix?: string;
   /** host names and addresses the coordinator and workers serve under, besides loopback */
   sans: readonly string[];
   days: number;
@@ -44,6 +49,10 @@ export interface CertsInitResult {
 
 /** Writes a new CA and its certificates into `out` (created 0700); refuses to overwrite a CA. */
 export async function initCertsDir(out: string, o: CertsInitOptions): Promise<CertsInitResult> {
+  // a file name and a certificate's CN: no separators, nothing a shell or DNS would mangle
+  if (o.workerPrefix !== undefined && !/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(o.workerPrefix)) {
+    throw new UserError(`'${o.workerPrefix}' is not a name prefix (letters, digits, '.', '-')`, '--worker-prefix');
+  }
   if (existsSync(join(out, 'ca.pem'))) throw new UserError(`${join(out, 'ca.pem')} exists; choose an empty directory`, '--out');
   await mkdir(out, { recursive: true, mode: 0o700 });
   const v = { days: o.days };
@@ -53,7 +62,11 @@ export async function initCertsDir(out: string, o: CertsInitOptions): Promise<Ce
     ['coordinator', issueCertificate(ca, { role: 'coordinator', name: 'coordinator', sans }, v)],
     ['tool', issueCertificate(ca, { role: 'tool', name: 'tool' }, v)],
   ];
-  for (let i = 0; i < o.workers; i++) holders.push([`worker-${i}`, issueCertificate(ca, { role: 'worker', name: `worker-${i}`, sans }, v)]);
+  const prefix = o.workerPrefix ?? 'worker-';
+  for (let i = 0; i < o.workers; i++) {
+    const name = `${prefix}${i}`;
+    holders.push([name, issueCertificate(ca, { role: 'worker', name, sans }, v)]);
+  }
   const caFiles = await writePair(out, 'ca', ca);
   const files: CertsInitResult['files'] = {};
   for (const [name, pem] of holders) files[name] = await writePair(out, name, await pem);

@@ -88,15 +88,35 @@ for (const dir of overlays(ROOT)) {
           assert.ok(c.resources?.requests?.cpu && c.resources.requests.memory, `${c.name}: no resource requests`);
           const tmp = c.volumeMounts?.find((v) => v.mountPath === '/tmp');
           assert.ok(pod.volumes?.find((v) => v.name === tmp?.name)?.emptyDir, `${c.name}: /tmp is not writable`);
-          for (const secret of ['permafrost-tls', 'permafrost-job-token']) {
-            const v = pod.volumes?.find((x) => x.secret?.secretName === secret);
-            assert.ok(
-              v?.secret?.optional && c.volumeMounts?.some((m) => m.name === v.name),
-              `${c.name}: ${secret} not mounted as optional`,
-            );
-          }
         }
       }
+    });
+
+    it("starts every pod with TLS from its role's Secret, read-only, and the coordinator with the job token", () => {
+      const expect = [
+        { c: container(coordinator), pod: podSpec(coordinator), secret: 'permafrost-coordinator-tls', own: 'coordinator' },
+        { c: worker, pod: podSpec(workers), secret: 'permafrost-worker-tls', own: '$(POD_NAME)' },
+      ];
+      for (const { c, pod, secret, own } of expect) {
+        assert.equal(c.args?.includes('--insecure'), false, `${c.name} runs --insecure`);
+        const v = pod.volumes?.find((x) => x.secret?.secretName === secret);
+        assert.ok(v?.secret, `${c.name}: no volume of Secret ${secret}`);
+        // mounted, not optional: a pod without its certificates must not start (it would refuse anyway)
+        assert.notEqual(v.secret.optional, true, `${secret} is optional`);
+        assert.ok(v.secret.defaultMode === 0o400 || v.secret.defaultMode === 0o440, `${secret}: mode ${v.secret.defaultMode?.toString(8)}`);
+        const mount = c.volumeMounts?.find((m) => m.name === v.name);
+        assert.equal(mount?.readOnly, true, `${c.name}: ${secret} is not mounted read-only`);
+        assert.deepEqual(
+          ['--tls-ca', '--tls-cert', '--tls-key'].map((f) => argOf(c, f)),
+          [`${mount?.mountPath}/ca.pem`, `${mount?.mountPath}/${own}.pem`, `${mount?.mountPath}/${own}-key.pem`],
+        );
+      }
+      // the pod's group (fsGroup) reads the secret files; nobody else does
+      for (const pod of [podSpec(workers), podSpec(coordinator)]) assert.equal(pod.securityContext?.fsGroup, imageUser);
+      const token = container(coordinator).env?.find((e) => e.name === 'PERMAFROST_TOKEN')?.valueFrom?.secretKeyRef;
+      assert.deepEqual(token, { name: 'permafrost-job-token', key: 'token' });
+      // a worker certificate is named after the pod: the worker id the coordinator binds to it
+      assert.equal(argOf(worker, '--id'), '$(POD_NAME)');
     });
 
     it('opens only the coordinator port to workers and the Peer and data ports among workers', () => {

@@ -5,22 +5,22 @@ import type { Manifest } from './kustomize';
 export interface Container {
   name: string;
   args?: string[];
-  env?: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  env?: { name: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } } }[];
   ports?: { name?: string; containerPort: number }[];
   readinessProbe?: { httpGet?: { path: string; port: string | number } };
   livenessProbe?: Record<string, unknown>;
   resources?: { requests?: Record<string, string | number> };
   securityContext?: { allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean; capabilities?: { drop?: string[] } };
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 
 export interface PodSpec {
-  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; fsGroup?: number };
   containers: Container[];
   volumes?: {
     name: string;
     emptyDir?: unknown;
-    secret?: { secretName: string; optional?: boolean };
+    secret?: { secretName: string; optional?: boolean; defaultMode?: number };
     persistentVolumeClaim?: { claimName: string };
   }[];
 }

@@ -21,12 +21,12 @@ export interface Fleet {
   workers: string[];
   /** waits for the coordinator to exit: its code and the result line it printed */
   wait: (timeoutMs: number) => Promise<{ code: number; result: Record<string, unknown> }>;
-  /** what a container wrote, stdout and stderr */
-  logs: (name: string) => Promise<string>;
+  /** what a container wrote, stdout and stderr (since an ISO time, when given) */
+  logs: (name: string, since?: string) => Promise<string>;
   /** resolves when a log line of container `name` matches `re` (polled each second, up to `timeoutMs`) */
   waitForLog: (name: string, re: RegExp, timeoutMs: number) => Promise<void>;
   /** the run report the coordinator wrote to its volume */
-  report: () => Promise<{ epochs: { epoch: number; cacheHits: number; cacheMisses: number }[] }>;
+  report: () => Promise<{ epochs: { epoch: number; cacheHits: number; cacheMisses: number }[]; membership?: unknown[] }>;
 }
 
 const PORTS = { coordinator: 7070, peer: 7071, data: 7072 };
@@ -95,8 +95,8 @@ export async function startFleet(p: Podman, o: FleetOptions): Promise<Fleet> {
       ...['--cache-dir', `${WORKDIR}/cache`],
     ]);
   }
-  const logs = async (name: string) => {
-    const r = await p.run(['logs', name]);
+  const logs = async (name: string, since?: string) => {
+    const r = await p.run(['logs', ...(since ? ['--since', since] : []), name]);
     return `${r.stdout}${r.stderr}`;
   };
   return {

@@ -47,9 +47,12 @@ export function benchmarkNames(benchDir: string): string[] {
 /** The names of the partial runs of benchmark `name` (results/NAME-*.json), sorted. */
 export function partialRuns(resultsDir: string, name: string): string[] {
   if (!existsSync(resultsDir)) return [];
+  // a benchmark of its own (freezeout-scratch beside freezeout) is no partial run
+  const own = new Set(SECTIONS.map((s) => s.name));
   return readdirSync(resultsDir)
     .filter((f) => f.startsWith(`${name}-`) && f.endsWith('.json'))
     .map((f) => f.slice(0, -'.json'.length))
+    .filter((part) => !own.has(part))
     .sort();
 }
 

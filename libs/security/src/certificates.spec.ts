@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { connect, createServer, type TLSSocket } from 'node:tls';
+import { randomSerial } from './certificates';
 import { ephemeralCertificates, initCertsDir } from './certs-dir';
 import { identityOf } from './identity';
 import { readTlsFiles } from './tls-files';
@@ -32,6 +33,15 @@ function handshake(server: { ca: Buffer; cert: Buffer; key: Buffer }, client: { 
   });
 }
 
+describe('certificate serials', () => {
+  it('are 16 positive bytes whose DER INTEGER needs no padding byte (OpenSSL parses every one)', () => {
+    for (let i = 0; i < 10_000; i++) {
+      const serial = randomSerial();
+      assert.match(serial, /^[4-7][0-9a-f]{31}$/, serial);
+    }
+  });
+});
+
 describe('certs init', () => {
   it('writes a CA and certificates that verify, keys 0600, and refuses to overwrite', async () => {
     const out = join(dir, 'job');
@@ -42,6 +52,7 @@ describe('certs init', () => {
     for (const f of Object.values(r.files)) {
       const c = new X509Certificate(readFileSync(f.cert));
       assert.ok(c.verify(ca.publicKey), `${f.cert} is signed by the CA`);
+      assert.match(c.serialNumber, /^[4-7][0-9A-F]{31}$/, `${f.cert}'s serial as OpenSSL reads it`);
       assert.equal(statSync(f.key).mode & 0o777, 0o600);
     }
     assert.equal(statSync(r.caKey).mode & 0o777, 0o600);

@@ -46,11 +46,21 @@ async function keyPair(forge: typeof Forge): Promise<{ keys: Forge.pki.rsa.KeyPa
   return { keys: { privateKey: key, publicKey: forge.pki.setRsaPublicKey(key.n, key.e) }, keyPem: privateKey };
 }
 
+/**
+ * A random positive serial of 16 bytes whose first byte is 0x40-0x7f: positive without a padding
+ * byte and never starting with a zero byte, so its DER INTEGER is minimal (OpenSSL refuses a
+ * certificate whose serial carries a redundant leading zero, "illegal padding").
+ */
+export function randomSerial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = ((bytes[0] ?? 0) & 0x3f) | 0x40;
+  return bytes.toString('hex');
+}
+
 function blank(forge: typeof Forge, publicKey: Forge.pki.PublicKey, v: Validity): Forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
-  // positive 128-bit serial (a leading 0 nibble keeps it positive in DER)
-  cert.serialNumber = `0${randomBytes(16).toString('hex')}`;
+  cert.serialNumber = randomSerial();
   cert.validity.notBefore = v.notBefore ?? new Date(Date.now() - 3_600_000);
   cert.validity.notAfter = new Date(Date.now() + v.days * DAY_MS);
   return cert;

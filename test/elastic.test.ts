@@ -120,6 +120,10 @@ describe('elastic training', () => {
     const d = relativeDiff(await checkpointWeights(runPaths(tmp.path, name).checkpointDir), reference);
     assert.ok(d < 1e-4, `relative weight difference to the uninterrupted run: ${d}`);
     assert.match(c.stderr(), /"msg":"membership changed","generation":2/);
+    // the epoch of the change is timed from its plan, pause included, over the whole training set
+    const changed = report.epochs.find((e: { epoch: number }) => e.epoch === change.epoch);
+    assert.ok(changed.seconds >= change.secondsLost, `epoch ${change.epoch}: ${changed.seconds} s, ${change.secondsLost} s lost`);
+    assert.ok(Math.abs(changed.samplesPerSec * changed.seconds - 1440) < 1, `epoch ${change.epoch}: ${JSON.stringify(changed)}`);
     return { report, change, stderr: c.stderr() };
   }
 
@@ -155,7 +159,9 @@ describe('elastic training', () => {
     assert.deepEqual([change.epoch, change.resumeStep], [2, 60]);
     const ckpt = runPaths(tmp.path, 'checkpoint').checkpointDir;
     assert.deepEqual(
-      readdirSync(ckpt).sort(),
+      readdirSync(ckpt)
+        .filter((f) => f !== 'job.json')
+        .sort(),
       ['epoch-0001', 'epoch-0002', 'final', 'latest.json'],
       'every epoch checkpoint, and no interrupted write left',
     );

@@ -4,8 +4,8 @@
  * continues from the last step every survivor agreed on instead of the last epoch's end.
  *
  * Same format and pointer as an epoch checkpoint (checkpoint.ts), named `step-NNNNNNNN`, with
- * meta.json's `epoch` the epochs it has completed and `step` the global steps. The weights come
- * from the commit (the live variables take them: after a failed collective they hold them
+ * meta.json's `epoch` the epochs whose end (validation, checkpoint) is done and `step` the
+ * global steps. The weights come from the commit (the live variables take them: after a failed collective they hold them
  * already), the optimizer state from the commit's slots, named as BlockOptimizers names them, so
  * a rank whose boundary moved before the failed step still writes the state of the committed
  * step; meta.json's boundary is the one that step's predecessor trained with, as an epoch

@@ -364,7 +364,9 @@ export class TrainingLoop {
       optimizerClass: this.ctl.trainer.optimizers.className,
       meta: {
         ...meta,
-        epoch: Math.floor(commit.step / this.stepsPerEpoch),
+        // the epochs whose end (validation, checkpoint) is done: a commit at an epoch's last step
+        // is resumed in that epoch, which then only validates and checkpoints
+        epoch: Math.floor(Math.max(commit.step - 1, 0) / this.stepsPerEpoch),
         step: commit.step,
         boundary: this.plan.boundaryAt(commit.step - 1),
       },

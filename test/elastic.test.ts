@@ -18,9 +18,9 @@ import {
   childrenOf,
   type JobFlags,
   jobFlags,
-  maxAbsDiff,
   type Running,
   readJson,
+  relativeDiff,
   runCli,
   runPaths,
   startCli,
@@ -76,12 +76,6 @@ function workerPid(c: Running, id: string): number {
   const [pid] = childrenOf(c.child.pid as number, new RegExp(` --id ${id} `));
   assert.ok(pid, `no process of worker ${id}`);
   return pid;
-}
-
-/** Largest weight difference relative to the largest weight of `want`. */
-function relativeDiff(got: Float32Array[], want: Float32Array[]): number {
-  const scale = Math.max(...want.map((w) => w.reduce((a, x) => Math.max(a, Math.abs(x)), 0)));
-  return maxAbsDiff(got, want) / scale;
 }
 
 async function noneLeft(name: string): Promise<void> {

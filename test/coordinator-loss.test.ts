@@ -16,7 +16,7 @@ import {
   alive,
   checkpointWeights,
   childrenOf,
-  jobFlags,
+  elasticJob,
   type Running,
   readJson,
   relativeDiff,
@@ -28,21 +28,8 @@ import {
 
 const tmp = tempDir('coordinator-loss');
 
-const job = (name: string) =>
-  jobFlags({
-    model: 'mlp',
-    inputSize: 14,
-    trainableLast: 2,
-    trainSamples: 1440,
-    valSamples: 60,
-    epochs: 3,
-    // 180 steps per epoch: long enough that the kill usually lands mid-epoch
-    batchSize: 8,
-    optimizer: 'adam',
-    lr: 0.01,
-    seed: 5,
-    ...runPaths(tmp.path, name),
-  });
+// batch 8, 180 steps per epoch: long enough that the kill usually lands mid-epoch
+const job = (name: string) => elasticJob(tmp.path, name, { batchSize: 8 });
 
 /** A `worker start` process of run `name`, one XNNPACK thread (two share this host). */
 const worker = (name: string, id: string, address: string, extra: string[] = []) =>

@@ -16,8 +16,8 @@ import {
   alive,
   checkpointWeights,
   childrenOf,
+  elasticJob,
   type JobFlags,
-  jobFlags,
   type Running,
   readJson,
   relativeDiff,
@@ -32,21 +32,7 @@ const tmp = tempDir('elastic');
 /** how long a job of these tests may take on a loaded machine (other agents share it) */
 const LONG_MS = 600_000;
 
-const job = (name: string, flags: Partial<JobFlags> = {}) =>
-  jobFlags({
-    model: 'mlp',
-    inputSize: 14,
-    trainableLast: 2,
-    trainSamples: 1440,
-    valSamples: 60,
-    epochs: 3,
-    batchSize: 48,
-    optimizer: 'adam',
-    lr: 0.01,
-    seed: 5,
-    ...runPaths(tmp.path, name),
-    ...flags,
-  });
+const job = (name: string, flags: Partial<JobFlags> = {}) => elasticJob(tmp.path, name, flags);
 
 /** A job file with the cluster settings a test needs (flags set the rest). */
 const cluster = (name: string, settings: Record<string, number>) =>

@@ -13,7 +13,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initEngine } from '@permafrost/engine';
 import { arg, machine, writeResults } from '../bench/support/bench-util';
-import { CLI, checkpointWeights, jobFlags, maxAbsDiff, runCli, runPaths } from '../support';
+import { CLI, checkpointWeights, elasticJob, maxAbsDiff, runCli, runPaths } from '../support';
 
 const JOBS = Number(arg('jobs', '10'));
 const SEED = Number(arg('seed', '1'));
@@ -24,20 +24,7 @@ const random = () => {
 };
 
 const root = mkdtempSync(join(tmpdir(), 'permafrost-soak-'));
-const job = (name: string) =>
-  jobFlags({
-    model: 'mlp',
-    inputSize: 14,
-    trainableLast: 2,
-    trainSamples: 1440,
-    valSamples: 60,
-    epochs: 3,
-    batchSize: 48,
-    optimizer: 'adam',
-    lr: 0.01,
-    seed: 5,
-    ...runPaths(root, name),
-  });
+const job = (name: string) => elasticJob(root, name);
 
 /** One job, local-1 killed `afterMs` after the membership formed; resolves with the exit code. */
 function killed(name: string, afterMs: number): Promise<{ code: number | null; seconds: number }> {

@@ -10,7 +10,7 @@ export type { CliResult, ProcessOptions, Running } from './cli';
 export { CLI, ROOT, runCli, runFixture, runProcess, startCli, testTls } from './cli';
 export { freePort, get, toolOrSkip, until } from './http';
 export type { JobFlags } from './job';
-export { jobFlags, readJson, runPaths, smallFleetJob } from './job';
+export { elasticJob, jobFlags, readJson, runPaths, smallFleetJob } from './job';
 export { adam, sgd } from './optimizers';
 export { alive, childrenOf } from './processes';
 export type { Prometheus } from './prometheus';

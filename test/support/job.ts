@@ -74,3 +74,24 @@ export function smallFleetJob(root: string, name: string, seed: number): string[
     ...runPaths(root, name),
   });
 }
+
+/**
+ * The job of the elastic tests, the soak and the coordinator-loss test (a small MLP on 1440 MNIST
+ * samples, adam, batch 48, 3 epochs), run `name` under `root`; `flags` override.
+ */
+export function elasticJob(root: string, name: string, flags: Partial<JobFlags> = {}): string[] {
+  return jobFlags({
+    model: 'mlp',
+    inputSize: 14,
+    trainableLast: 2,
+    trainSamples: 1440,
+    valSamples: 60,
+    epochs: 3,
+    batchSize: 48,
+    optimizer: 'adam',
+    lr: 0.01,
+    seed: 5,
+    ...runPaths(root, name),
+    ...flags,
+  });
+}

@@ -26,6 +26,7 @@ import { loadavg } from 'node:os';
 import { arg, machine, runVariant, writeResults } from './support/bench-util';
 import type { EpochsResult, InferenceResult } from './support/finetune-permafrost';
 import type { ProfileResult } from './support/finetune-profile';
+import { cpuMark, foreignCpus } from './support/foreign-cpu';
 
 const SAMPLES = Number(arg('samples', '1024'));
 const EPOCHS = Number(arg('epochs', '3'));
@@ -66,11 +67,15 @@ function runTorch(python: string): TorchResult {
 
 async function main(): Promise<void> {
   const load = [loadavg()[0]];
+  // vCPUs other work kept busy during the profile, the Permafrost variants and the PyTorch run
+  const marks = [cpuMark()];
+  const foreign = () => marks.slice(1).map((m, i) => foreignCpus(marks[i], m));
   process.stderr.write('profile...\n');
   const profile = await runVariant<ProfileResult>(support('finetune-profile.ts'), 'profile');
+  marks.push(cpuMark());
   const base = { date: new Date().toISOString(), machine: machine(), samples: SAMPLES, epochs: EPOCHS, profile };
   if (arg('only', '') === 'profile') {
-    writeResults('finetune', { ...base, load: [load[0], loadavg()[0]] });
+    writeResults('finetune', { ...base, load: [load[0], loadavg()[0]], foreignCpu: foreign() });
     return;
   }
   const extra = ['--samples', String(SAMPLES), '--epochs', String(EPOCHS)];
@@ -86,6 +91,7 @@ async function main(): Promise<void> {
     inference: await runVariant<InferenceResult>(pf, 'inference', batches),
     inferenceOneThread: await runVariant<InferenceResult>(pf, 'inference', [...batches, ...oneThread]),
   };
+  marks.push(cpuMark());
   const python = findTorchPython();
   let torch: TorchResult | undefined;
   if (python) {
@@ -93,7 +99,8 @@ async function main(): Promise<void> {
     torch = runTorch(python);
   } else process.stderr.write('finetune: python3-torch and python3-torchvision are not installed; PyTorch rows skipped\n');
   load.push(loadavg()[0]);
-  writeResults('finetune', { ...base, ...runs, torch, load });
+  marks.push(cpuMark());
+  writeResults('finetune', { ...base, ...runs, torch, load, foreignCpu: foreign() });
 }
 
 await main();

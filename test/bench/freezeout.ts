@@ -21,6 +21,7 @@ import type { FreezePolicy } from '@permafrost/freeze';
 import { assemble } from '@permafrost/model';
 import { adam } from '@permafrost/trainer/testing';
 import { arg, machine, runVariant, writeResults } from './support/bench-util';
+import { cpuMark, foreignCpus } from './support/foreign-cpu';
 import { type TimedFit, timedFit } from './support/timed-fit';
 
 const SAMPLES = Number(arg('samples', '2048'));
@@ -72,10 +73,14 @@ async function main(): Promise<void> {
   // the 1-minute load average before each variant and after the last: the variants run one after
   // another, so a wall-time ratio means something only if the machine was quiet throughout
   const load: number[] = [];
+  // and, per variant, the vCPUs other work kept busy while it ran (foreign-cpu.ts)
+  const foreignCpu: (number | undefined)[] = [];
   for (const v of Object.keys(POLICIES)) {
     process.stderr.write(`running ${v}...\n`);
     load.push(loadavg()[0] ?? 0);
+    const mark = cpuMark();
     results[v] = await runVariant<VariantResult>(script, v, extra);
+    foreignCpu.push(foreignCpus(mark, cpuMark()));
   }
   load.push(loadavg()[0] ?? 0);
   const a = results.none as VariantResult;
@@ -96,6 +101,7 @@ async function main(): Promise<void> {
     val: VAL,
     epochs: EPOCHS,
     load,
+    foreignCpu,
     results,
     ratios,
   });

@@ -7,13 +7,15 @@
 import type { TorchResult } from '../finetune';
 import type { EpochsResult, InferenceResult } from '../support/finetune-permafrost';
 import type { ProfileResult, ProfileSide } from '../support/finetune-profile';
-import { type Cell, metOrNot, setup, table, times, verdict } from './markdown';
+import { type Cell, foreignLine, foreignNote, metOrNot, optional, setup, table, times, verdict } from './markdown';
 import type { ResultBase, Section } from './section';
 
 interface Result extends ResultBase {
   samples: number;
   epochs: number;
   load: (number | null)[];
+  /** vCPUs other work kept busy during the profile, the Permafrost variants and PyTorch's run */
+  foreignCpu?: (number | null)[];
   profile: ProfileResult;
   head?: EpochsResult;
   last4?: EpochsResult;
@@ -48,6 +50,8 @@ function profileRows(part: { before: ProfileSide; after: ProfileSide }): Cell[][
  * the load than about either side.
  */
 function loadedNote(r: Result): string | undefined {
+  const foreign = foreignNote(r.foreignCpu);
+  if (foreign !== null) return foreign ? `not judged: ${foreign}` : undefined;
   const peak = Math.max(...r.load.map((l) => l ?? 0));
   if (peak <= r.machine.cpus) return undefined;
   return `not judged: the load average reached ${peak.toFixed(1)} on ${r.machine.cpus} vCPUs, and under such load PyTorch's threads lose far more than Permafrost's, so the ratios above are no evidence either way`;
@@ -146,6 +150,7 @@ export const finetune: Section = {
         `backend: ${r.profile.backend}${r.head ? `, ${r.head.threads} XNNPACK threads (train's default: every core) unless a row says 1 thread` : ''}; load average ${load.join(' at the start, ')} at the end`,
         `job: mobilenet_v2 96x96, head gap-128-10, adam 1e-3, batch 32, ${r.samples} Fashion-MNIST samples, ${r.epochs} epochs per variant, each variant in its own process; seconds per epoch (training only), medians over epochs 2+`,
         `PyTorch: ${r.torch ? `${r.torch.torch} from Debian, ${r.torch.threads} threads, the same architecture (torchvision's mobilenet_v2, untrained)` : 'not run'}`,
+        ...optional(foreignLine(r.foreignCpu, 'during the profile, the Permafrost variants and the PyTorch run')),
       ]),
       '',
       'Per-kernel profile (each kernel its own time), ms per training step over the last 4 blocks (batch 32), fused kernels off (before) and on (after), alternating rounds in one process; kernels under 1 ms on both sides left out:',

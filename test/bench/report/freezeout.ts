@@ -5,7 +5,7 @@
  * run one after another, so the wall-time ratios are not judged when the load average exceeded
  * the vCPUs at any variant's start or at the end (older results carry no load: judged).
  */
-import { metOrNot, setup, signedPercent, table, times, verdict } from './markdown';
+import { foreignLine, foreignNote, metOrNot, optional, setup, signedPercent, table, times, verdict } from './markdown';
 import type { ResultBase, Section } from './section';
 
 interface Variant {
@@ -24,10 +24,14 @@ interface Result extends ResultBase {
   epochs: number;
   /** 1-minute load average before each variant and after the last */
   load?: number[];
+  /** vCPUs other work kept busy while each variant ran (test/bench/support/foreign-cpu.ts) */
+  foreignCpu?: (number | null)[];
   results: Record<'none' | 'freezeout' | 'cached', Variant>;
 }
 
 function loadedNote(r: Result): string | undefined {
+  const foreign = foreignNote(r.foreignCpu);
+  if (foreign !== null) return foreign && `wall-time ratios not judged: ${foreign}`;
   const peak = Math.max(0, ...(r.load ?? []));
   if (peak <= r.machine.cpus) return undefined;
   return `wall-time ratios not judged: the load average reached ${peak.toFixed(1)} on ${r.machine.cpus} vCPUs while the variants ran one after another`;
@@ -68,6 +72,7 @@ export const freezeout: Section = {
         `job: mobilenet_v2 96x96, last 4 blocks (block_14, block_15, block_16, Conv_1) and head gap-128-10 trainable, adam 1e-3, batch 32, ${r.samples} Fashion-MNIST training and ${r.val} validation samples, ${r.epochs} epochs, seed 42`,
         'each variant in its own process; wall time is training plus validation after every epoch',
         ...(r.load ? [`load average before each variant and at the end: ${r.load.map((l) => l.toFixed(1)).join(' / ')}`] : []),
+        ...optional(foreignLine(r.foreignCpu)),
       ]),
       '',
       table(

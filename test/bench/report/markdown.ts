@@ -47,3 +47,29 @@ export function verdict(passed: number, judged: number): string {
 }
 
 export const metOrNot = (ok: boolean): string => (ok ? 'met' : 'not met');
+
+/** A timed run is judged when other work kept at most this many vCPUs busy on average. */
+export const FOREIGN_CPU_LIMIT = 0.25;
+
+/**
+ * Whether the vCPUs other work kept busy during a run (test/bench/support/foreign-cpu.ts, one figure
+ * per variant or per run) allow judging its timed ratios: null when not recorded, '' when they do,
+ * else the reason they do not.
+ */
+export function foreignNote(foreign: readonly (number | null | undefined)[] | undefined): string | null {
+  const known = (foreign ?? []).filter((x): x is number => typeof x === 'number');
+  if (known.length === 0) return null;
+  const peak = Math.max(...known);
+  if (peak <= FOREIGN_CPU_LIMIT) return '';
+  return `other work kept ${peak.toFixed(2)} vCPUs busy on average while a variant ran (limit ${FOREIGN_CPU_LIMIT}), so the timed ratios are no evidence either way`;
+}
+
+/** The setup line that says how busy the machine was, from foreignNote's input. */
+export function foreignLine(foreign: readonly (number | null | undefined)[] | undefined, per = 'per variant'): string | undefined {
+  const known = (foreign ?? []).filter((x): x is number => typeof x === 'number');
+  if (known.length === 0) return undefined;
+  return `other work on the machine: ${known.map((x) => x.toFixed(2)).join(' / ')} vCPUs on average (CPU time of the whole machine less the benchmark's own, ${per}; judged up to ${FOREIGN_CPU_LIMIT})`;
+}
+
+/** A list of the one value, or empty where it is undefined (for optional setup lines). */
+export const optional = <T>(x: T | undefined): T[] => (x === undefined ? [] : [x]);

@@ -25,6 +25,7 @@ import { FreezePlan, type FreezePolicy, previewSchedule } from '@permafrost/free
 import { type Assembled, assemble } from '@permafrost/model';
 import { countLayerSamples, sgd } from '@permafrost/trainer/testing';
 import { arg, machine, runVariant, writeResults } from './support/bench-util';
+import { cpuMark, foreignCpus } from './support/foreign-cpu';
 import { type TimedFit, timedFit } from './support/timed-fit';
 
 const SAMPLES = Number(arg('samples', '8192'));
@@ -99,9 +100,14 @@ async function main(): Promise<void> {
   const load = [loadavg()[0] as number];
   const script = new URL(import.meta.url).pathname;
   const extra = ['--samples', String(SAMPLES), '--val', String(VAL), '--epochs', String(EPOCHS)];
-  const run = (v: string) => {
+  // per variant run, the vCPUs other work kept busy meanwhile (foreign-cpu.ts)
+  const foreignCpu: (number | undefined)[] = [];
+  const run = async (v: string) => {
     process.stderr.write(`running ${v}...\n`);
-    return runVariant<VariantResult>(script, v, extra);
+    const mark = cpuMark();
+    const result = await runVariant<VariantResult>(script, v, extra);
+    foreignCpu.push(foreignCpus(mark, cpuMark()));
+    return result;
   };
   const results = { none: await run('none'), paper: await run('paper:cubic:0.8'), cached: await run('cached:cubic:0.8') };
   const sweep: VariantResult[] = [];
@@ -121,6 +127,7 @@ async function main(): Promise<void> {
     batch: BATCH,
     lr: LR,
     load,
+    foreignCpu,
     results,
     sweep,
   });

@@ -5,7 +5,7 @@
  * recomputed here from each variant's wall seconds and final accuracy; a run whose load average
  * exceeded the vCPUs is shown but not judged.
  */
-import { metOrNot, setup, signedPercent, table, times, verdict } from './markdown';
+import { foreignLine, foreignNote, metOrNot, optional, setup, signedPercent, table, times, verdict } from './markdown';
 import type { ResultBase, Section } from './section';
 
 interface Variant {
@@ -27,6 +27,8 @@ interface Result extends ResultBase {
   batch: number;
   lr: number;
   load: number[];
+  /** vCPUs other work kept busy while each variant ran, in the order they ran */
+  foreignCpu?: (number | null)[];
   results: Record<'none' | 'paper' | 'cached', Variant>;
   sweep: Variant[];
 }
@@ -45,6 +47,8 @@ function checks(r: Result) {
 
 /** Why the ratios are not judged, when the machine was loaded beyond its vCPUs. */
 function loadedNote(r: Result): string | undefined {
+  const foreign = foreignNote(r.foreignCpu);
+  if (foreign !== null) return foreign ? `not judged: ${foreign}` : undefined;
   const peak = Math.max(...r.load);
   if (peak <= r.machine.cpus) return undefined;
   return `not judged: the load average reached ${peak.toFixed(1)} on ${r.machine.cpus} vCPUs (other work shared the machine), so the wall-time ratios are no evidence either way`;
@@ -114,6 +118,7 @@ export const freezeoutScratch: Section = {
         `backend: ${a.backend}${a.threads ? `, ${a.threads} XNNPACK threads` : ''}; load average ${r.load.map((l) => l.toFixed(1)).join(' at the start, ')} at the end`,
         `job: resnet-small 28x28 from its seeded initialisation, ${r.samples} Fashion-MNIST training and ${r.val} validation samples, ${r.epochs} epochs, batch ${r.batch}, SGD lr ${r.lr} Nesterov momentum 0.9, weight decay 5e-4, seed 42; FreezeOut with learning-rate scaling, (a) at the constant base rate`,
         'each variant in its own process; wall time is training plus validation after every epoch; samples through a block count every call of its first layer (training, cache fills, validation)',
+        ...optional(foreignLine(r.foreignCpu, 'per variant in the order run: (a), (b), (c), then the sweep')),
       ]),
       '',
       mainTable(r),

@@ -177,7 +177,8 @@ function holdOf(
 
 /** Each generation's transport (the data server retires the previous one's) and reducer. */
 class Generations {
-  stats = { sharedChunks: 0, wireChunks: 0 };
+  private readonly retired = { sharedChunks: 0, wireChunks: 0 };
+  private current = { sharedChunks: 0, wireChunks: 0 };
 
   constructor(
     private readonly plane: DataPlane,
@@ -188,10 +189,20 @@ class Generations {
 
   enter(g: JoinResponse): RingReducer {
     const transport = this.plane.transport(this.job, g);
-    this.stats = transport.stats;
+    this.retired.sharedChunks += this.current.sharedChunks;
+    this.retired.wireChunks += this.current.wireChunks;
+    this.current = transport.stats;
     const generation = Number(g.membership?.generation ?? 0n);
     this.logger.info('allreduce transport', { ...this.plane.describe(this.job, g.worldSize), generation });
     return new RingReducer(transport, this.collectiveTimeoutMs);
+  }
+
+  /** Chunks sent over every generation's transport so far. */
+  get stats(): { sharedChunks: number; wireChunks: number } {
+    return {
+      sharedChunks: this.retired.sharedChunks + this.current.sharedChunks,
+      wireChunks: this.retired.wireChunks + this.current.wireChunks,
+    };
   }
 
   regrouped(r: Regroup, generation: bigint): RingReducer {

@@ -55,7 +55,8 @@ async function jobPlan(job: JobSpec) {
   await dataset.close();
   // the freeze plan every worker derives too; announced epoch by epoch in the step plans
   const freeze = await planJob(job, train.length, data.numClasses);
-  if (freeze.plan.policy.policy !== 'prefix') {
+  // a fixed boundary (prefix) and no freezing at all (none) have no schedule to announce
+  if (freeze.plan.policy.policy !== 'prefix' && freeze.plan.policy.policy !== 'none') {
     const { blocks, paperSpeedup, cachedSpeedup } = freeze.preview;
     log().info('freeze schedule', { policy: freeze.plan.policy.policy, blocks, paperSpeedup, cachedSpeedup });
     if (process.stderr.isTTY) process.stderr.write(`${formatPreview(freeze.preview)}\n`);
@@ -225,10 +226,10 @@ function fleetView(job: JobSpec, jobId: string, plan: JobPlan, startEpoch: numbe
   return view;
 }
 
-/** The freeze schedule for the view and the report; none for a fixed boundary. */
+/** The freeze schedule for the view and the report; none for a fixed boundary or no freezing. */
 function freezeSummary(plan: JobPlan): FreezeSummary | undefined {
   const { preview } = plan.freeze;
-  if (preview.policy === 'prefix') return undefined;
+  if (preview.policy === 'prefix' || preview.policy === 'none') return undefined;
   return {
     policy: preview.policy,
     blocks: preview.blocks.map((b) => ({ block: b.block, freezeStep: b.freezeStep, freezeEpoch: b.freezeEpoch })),

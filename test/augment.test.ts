@@ -2,7 +2,8 @@
  * Augmentation and the activation cache with real processes (cnn-small at 16 px, frozen through
  * pool_1): `cache.views: 2` caches two distinct views per sample and a rerun hits both;
  * augmenting with views 0 warns once and trains uncached; two local workers train what one
- * process trains with augmentation and feature noise on.
+ * process trains with augmentation, feature noise and feature dropout on; feature dropout alone
+ * keeps the cache (every training sample a hit from epoch 2 on, in one process and in two workers).
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
@@ -34,6 +35,19 @@ const job = (name: string, extra: string[], cacheOf = name) => [
 const report = (name: string) => readJson(runPaths(tmp.path, name).report);
 const counts = (name: string) => report(name).epochs.map((e: { cacheHits: number; cacheMisses: number }) => [e.cacheHits, e.cacheMisses]);
 
+/** Trains `extra`'s job in one process (`one-NAME`) and with two local workers (`two-NAME`): the same weights and loss. */
+async function oneEqualsTwo(name: string, extra: string[]): Promise<void> {
+  const one = await runCli(['train', ...job(`one-${name}`, extra)], { timeoutMs: 180_000 });
+  assert.equal(one.code, 0, one.stderr);
+  const two = await runCli(['coordinator', 'start', '--local-workers', '2', ...job(`two-${name}`, extra)], { timeoutMs: 240_000 });
+  assert.equal(two.code, 0, two.stderr);
+  assert.equal(report(`two-${name}`).workers, 2);
+  const [a, b] = await Promise.all([`one-${name}`, `two-${name}`].map((n) => checkpointWeights(runPaths(tmp.path, n).checkpointDir)));
+  const d = maxAbsDiff(a as Float32Array[], b as Float32Array[]);
+  assert.ok(d < 1e-4, `max weight difference to the single-process run: ${d}`);
+  assert.ok(Math.abs(report(`one-${name}`).final.trainLoss - report(`two-${name}`).final.trainLoss) < 1e-4);
+}
+
 describe('augmentation and the cache across processes', () => {
   before(async () => {
     await initEngine('wasm');
@@ -53,7 +67,15 @@ describe('augmentation and the cache across processes', () => {
       [96, 0],
     ]);
     assert.ok(report('views-again').epochs.every((e: { cached: boolean }) => e.cached));
-    assert.deepEqual(report('views').data.augment, { crop: 4, flip: true, brightness: 0.1, contrast: 0.1, featureNoise: 0, views: 2 });
+    assert.deepEqual(report('views').data.augment, {
+      crop: 4,
+      flip: true,
+      brightness: 0.1,
+      contrast: 0.1,
+      featureNoise: 0,
+      featureDropout: 0,
+      views: 2,
+    });
     const store = ActivationCache.open(runPaths(tmp.path, 'views').cacheDir, { readOnly: true });
     try {
       const views = store.fingerprints().filter((f) => f.augment !== undefined);
@@ -107,17 +129,28 @@ describe('augmentation and the cache across processes', () => {
   });
 
   for (const views of [0, 2]) {
-    it(`two local workers equal one process with augmentation and feature noise on (views ${views})`, async () => {
-      const extra = ['--feature-noise', '0.05', '--cache-views', String(views)];
-      const one = await runCli(['train', ...job(`one-${views}`, extra)], { timeoutMs: 180_000 });
-      assert.equal(one.code, 0, one.stderr);
-      const two = await runCli(['coordinator', 'start', '--local-workers', '2', ...job(`two-${views}`, extra)], { timeoutMs: 240_000 });
-      assert.equal(two.code, 0, two.stderr);
-      assert.equal(report(`two-${views}`).workers, 2);
-      const [a, b] = await Promise.all([`one-${views}`, `two-${views}`].map((n) => checkpointWeights(runPaths(tmp.path, n).checkpointDir)));
-      const d = maxAbsDiff(a as Float32Array[], b as Float32Array[]);
-      assert.ok(d < 1e-4, `max weight difference to the single-process run: ${d}`);
-      assert.ok(Math.abs(report(`one-${views}`).final.trainLoss - report(`two-${views}`).final.trainLoss) < 1e-4);
+    it(`two local workers equal one process with augmentation, feature noise and dropout on (views ${views})`, async () => {
+      await oneEqualsTwo(`${views}`, ['--feature-noise', '0.05', '--feature-dropout', '0.2', '--cache-views', String(views)]);
     });
   }
+
+  it('feature dropout alone keeps the cache, and two local workers equal one process', async () => {
+    const noInput = ['--augment-crop', '0', '--no-augment-flip', '--augment-brightness', '0', '--augment-contrast', '0'];
+    await oneEqualsTwo('dropout', [...noInput, '--feature-dropout', '0.3']);
+    assert.equal(report('one-dropout').data.augment.featureDropout, 0.3);
+    for (const name of ['one-dropout', 'two-dropout']) {
+      assert.deepEqual(
+        counts(name),
+        [
+          [0, 96],
+          [96, 0],
+        ],
+        `${name}: epoch 2 trains on cache hits only`,
+      );
+      assert.ok(
+        report(name).epochs.every((e: { cached: boolean }) => e.cached),
+        name,
+      );
+    }
+  });
 });

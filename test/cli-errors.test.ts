@@ -53,6 +53,11 @@ const cases: { name: string; args: string[]; expect: RegExp }[] = [
     expect: /flags: data\.augment\.brightness: .*<=0\.5.*got 0\.9/,
   },
   {
+    name: 'feature dropout out of range',
+    args: [...base, '--model', 'cnn-small', '--dataset', 'mnist', '--augment', '--feature-dropout', '1'],
+    expect: /flags: data\.augment\.featureDropout: .*<1.*got 1/,
+  },
+  {
     name: 'cache views without input augmentation',
     args: [...base, '--model', 'cnn-small', '--dataset', 'mnist', '--cache-views', '2'],
     expect: /flags: cache\.views: needs data\.augment/,

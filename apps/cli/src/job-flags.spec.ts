@@ -57,7 +57,9 @@ describe('job flags', () => {
       'data.augment.brightness': 0.2,
       'data.augment.contrast': 0,
     });
+    assert.deepEqual(parse(['--feature-dropout', '0.2']), { 'data.augment.featureDropout': 0.2 });
     assert.throws(() => parse(['--cache-views', 'two']), /--cache-views: expected an integer/);
+    assert.throws(() => parse(['--feature-dropout', 'half']), /--feature-dropout: expected a number/);
   });
 
   it("take a thread count or 'auto'", () => {

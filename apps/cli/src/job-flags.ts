@@ -63,6 +63,12 @@ export const JOB_FLAGS: FlagDef[] = [
     help: 'Gaussian noise on the boundary activations, 0-10 (default 0)',
     kind: 'number',
   },
+  {
+    flag: '--feature-dropout <rate>',
+    path: 'data.augment.featureDropout',
+    help: 'dropout rate on the boundary activations, in [0, 1) (default 0)',
+    kind: 'number',
+  },
   { flag: '--epochs <n>', path: 'train.epochs', help: 'epochs (default 3)', kind: 'int' },
   { flag: '--batch-size <n>', path: 'train.batchSize', help: 'batch size (default 32)', kind: 'int' },
   { flag: '--optimizer <name>', path: 'train.optimizer', help: 'sgd | adam (default adam)', kind: 'string' },

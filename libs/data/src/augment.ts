@@ -38,6 +38,7 @@ const EPOCH_SALT = 0xa09e;
 const VIEW_SALT = 0xa0f1;
 const PICK_SALT = 0xa0c4;
 const NOISE_SALT = 0xa0e5;
+const DROPOUT_SALT = 0xa0d7;
 
 /** The key of sample `sample`'s fresh transform in epoch `epoch` (cache.views 0). */
 export function epochKey(seed: number, epoch: number, sample: number): number {
@@ -67,6 +68,11 @@ export function pickView(seed: number, epoch: number, sample: number, views: num
 /** The key of sample `sample`'s activation noise in epoch `epoch` (featureNoise). */
 export function noiseKey(seed: number, epoch: number, sample: number): number {
   return deriveSeed(seed, NOISE_SALT, epoch, sample);
+}
+
+/** The key of sample `sample`'s activation dropout mask in epoch `epoch` (featureDropout). */
+export function dropoutKey(seed: number, epoch: number, sample: number): number {
+  return deriveSeed(seed, DROPOUT_SALT, epoch, sample);
 }
 
 /** Whether the spec changes the input at all. */

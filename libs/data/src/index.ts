@@ -1,5 +1,5 @@
 export type { AugmentSpec, SampleTransform } from './augment';
-export { augmentBatch, augmentId, changesInput, drawTransform, epochKey, noiseKey, pickView, viewKey } from './augment';
+export { augmentBatch, augmentId, changesInput, drawTransform, dropoutKey, epochKey, noiseKey, pickView, viewKey } from './augment';
 export type { Dataset } from './dataset';
 export { batches } from './epoch-order';
 export { openDataset } from './open-dataset';

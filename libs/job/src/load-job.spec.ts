@@ -80,7 +80,7 @@ describe('job spec', () => {
   });
 
   it('takes data.augment with defaults and ranges, and cache.views only with input augmentation', () => {
-    const standard = { crop: 4, flip: true, brightness: 0.1, contrast: 0.1, featureNoise: 0 };
+    const standard = { crop: 4, flip: true, brightness: 0.1, contrast: 0.1, featureNoise: 0, featureDropout: 0 };
     assert.equal(validateJob(minimal).data.augment, undefined);
     assert.equal(validateJob(minimal).cache.views, 0);
     assert.deepEqual(validateJob({ ...minimal, data: { dataset: 'mnist', augment: true } }).data.augment, standard);
@@ -92,6 +92,9 @@ describe('job spec', () => {
     assert.throws(() => validateJob(aug({ brightness: 0.6 })), userError(/data\.augment\.brightness: .*<=0\.5/));
     assert.throws(() => validateJob(aug({ contrast: -0.1 })), userError(/data\.augment\.contrast: .*>=0/));
     assert.throws(() => validateJob(aug({ featureNoise: 11 })), userError(/data\.augment\.featureNoise/));
+    assert.equal(validateJob(aug({ featureDropout: 0.5 })).data.augment?.featureDropout, 0.5);
+    assert.throws(() => validateJob(aug({ featureDropout: 1 })), userError(/data\.augment\.featureDropout: .*<1.*got 1$/));
+    assert.throws(() => validateJob(aug({ featureDropout: -0.1 })), userError(/data\.augment\.featureDropout: .*>=0/));
     assert.throws(() => validateJob(aug({ flip: 'yes' })), userError(/data\.augment\.flip/));
     assert.throws(() => validateJob(aug({ rotate: 10 })), userError(/unknown field data\.augment\.rotate/));
     assert.equal(validateJob({ ...aug({}), cache: { views: 2 } }).cache.views, 2);
@@ -99,6 +102,8 @@ describe('job spec', () => {
     assert.throws(() => validateJob({ ...minimal, cache: { views: 2 } }), userError(/cache\.views: needs data\.augment/));
     const noiseOnly = aug({ crop: 0, flip: false, brightness: 0, contrast: 0, featureNoise: 0.1 });
     assert.throws(() => validateJob({ ...noiseOnly, cache: { views: 1 } }), userError(/cache\.views: needs data\.augment/));
+    const dropoutOnly = aug({ crop: 0, flip: false, brightness: 0, contrast: 0, featureDropout: 0.2 });
+    assert.throws(() => validateJob({ ...dropoutOnly, cache: { views: 1 } }), userError(/cache\.views: needs data\.augment/));
   });
 
   it('reports malformed files and missing files against the file', async () => {

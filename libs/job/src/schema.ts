@@ -28,9 +28,9 @@ export const modelSection = z
 /**
  * Data augmentation while training (validation never is). Input transforms, applied to each
  * decoded image before preprocessing and the frozen prefix, seeded per (seed, epoch, sample) or,
- * with `cache.views`, per (seed, view, sample); and featureNoise, applied to the boundary
- * activations, which keeps the cache as it is. Writing the section (or `--augment`) turns the
- * standard input set on; set a transform to 0/false to leave it out.
+ * with `cache.views`, per (seed, view, sample); and featureNoise and featureDropout, applied to
+ * the boundary activations, which keeps the cache as it is. Writing the section (or `--augment`)
+ * turns the standard input set on; set a transform to 0/false to leave it out.
  */
 export const augmentSection = z
   .object({
@@ -44,6 +44,8 @@ export const augmentSection = z
     contrast: z.number().min(0).max(0.5).default(0.1),
     /** standard deviation of Gaussian noise added to the boundary activations (after the frozen prefix; 0: none) */
     featureNoise: z.number().min(0).max(10).default(0),
+    /** inverted dropout on the boundary activations: the probability a value is dropped, in [0, 1) (0: none) */
+    featureDropout: z.number().min(0).lt(1).default(0),
   })
   .strict();
 

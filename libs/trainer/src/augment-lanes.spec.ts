@@ -51,7 +51,7 @@ describe('augmentation and the activation cache', () => {
   });
 
   it('is reproducible, and changes what trains', async () => {
-    const views0 = { spec, featureNoise: 0, views: 0 };
+    const views0 = { spec, featureNoise: 0, featureDropout: 0, views: 0 };
     const [a, b, plain] = [await run(views0), await run(views0), await run(undefined)];
     assert.equal(maxRelDiff(a.weights, b.weights), 0);
     assert.ok(maxRelDiff(a.weights, plain.weights) > 1e-3);
@@ -60,7 +60,7 @@ describe('augmentation and the activation cache', () => {
 
   it('views 2: each view computed once, both cached per sample, a rerun hits both; the same weights as uncached views', async () => {
     const dir = join(root, 'views');
-    const views2 = { spec, featureNoise: 0, views: 2 };
+    const views2 = { spec, featureNoise: 0, featureDropout: 0, views: 2 };
     const cached = await run(views2, dir);
     assert.deepEqual(counts(cached), [
       [0, 48],
@@ -111,7 +111,7 @@ describe('augmentation and the activation cache', () => {
         ...smallRun,
         optimizer: adam,
         freeze: { policy: 'freezeout', schedule: 'linear', t0: 0.5, scaleLr: true },
-        augment: { spec, featureNoise: 0, views: 2 },
+        augment: { spec, featureNoise: 0, featureDropout: 0, views: 2 },
         cache: cacheDir ? { dir: cacheDir, codec: 'float32', modelName: 'mobilenet_v2' } : undefined,
       });
       r.trainer.dispose();
@@ -140,7 +140,7 @@ describe('augmentation and the activation cache', () => {
         ...smallRun,
         optimizer: adam,
         freeze: { policy: 'freezeout', schedule: 'linear', t0: 0.5, scaleLr: true },
-        augment: { spec, featureNoise: 0, views: 2 },
+        augment: { spec, featureNoise: 0, featureDropout: 0, views: 2 },
         cache: cacheDir ? { dir: cacheDir, codec: 'float32', modelName: 'resnet-small' } : undefined,
       });
       r.trainer.dispose();
@@ -158,14 +158,35 @@ describe('augmentation and the activation cache', () => {
     assert.ok(d <= 1e-4, `max relative difference ${d}`);
   });
 
-  it('feature noise keeps the cache and the weights of an uncached run', async () => {
-    const noise = { spec: { crop: 0, flip: false, brightness: 0, contrast: 0 }, featureNoise: 0.5, views: 0 };
-    const cached = await run(noise, join(root, 'noise'));
-    assert.deepEqual(counts(cached)[1], [48, 0]);
-    assert.equal(cached.prefixSamples, 48 + 8);
-    const uncached = await run(noise);
-    assert.ok(maxRelDiff(cached.weights, uncached.weights) <= 1e-5);
-    const quiet = await run(undefined);
-    assert.ok(maxRelDiff(cached.weights, quiet.weights) > 1e-3, 'the noise changes what trains');
-  });
+  const noInput = { crop: 0, flip: false, brightness: 0, contrast: 0 };
+  for (const [name, after] of [
+    ['feature noise', { featureNoise: 0.5, featureDropout: 0 }],
+    ['feature dropout', { featureNoise: 0, featureDropout: 0.3 }],
+  ] as const) {
+    it(`${name} keeps the cache, stored as the prefix computes it, and the weights of an uncached run`, async () => {
+      const augment = { spec: noInput, ...after, views: 0 };
+      const dir = join(root, name.replace(' ', '-'));
+      const cached = await run(augment, dir);
+      assert.deepEqual(counts(cached).slice(1), [
+        [48, 0],
+        [48, 0],
+      ]);
+      assert.equal(cached.prefixSamples, 48 + 8);
+      const uncached = await run(augment);
+      assert.ok(maxRelDiff(cached.weights, uncached.weights) <= 1e-5);
+      const quiet = await run(undefined);
+      assert.ok(maxRelDiff(cached.weights, quiet.weights) > 1e-3, `${name} changes what trains`);
+      const store = ActivationCache.open(dir, { readOnly: true });
+      try {
+        const verified = await verifyCache(store, { select: { count: 8 } });
+        assert.deepEqual(
+          verified.reports.map((r) => [r.status, r.checked]),
+          [['ok', 8]],
+          'the cached activations are the prefix output, unmodified',
+        );
+      } finally {
+        await store.close();
+      }
+    });
+  }
 });

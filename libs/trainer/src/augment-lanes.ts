@@ -28,14 +28,14 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { type ActivationBatch, ActivationSource, addCounters, type BatchCounters, emptyCounters } from './activation-source';
+import type { BoundaryAugment } from './boundary-augment';
 import type { OpenedCache, PrefixStage } from './cache-setup';
 import { type InputTransform, PrefixUpstream, SegmentUpstream } from './upstream';
 
-export interface AugmentSettings {
-  /** the input transforms (data.augment without featureNoise) */
+/** data.augment and cache.views: the input transforms, and the augmentation after the boundary (boundary-augment.ts). */
+export interface AugmentSettings extends BoundaryAugment {
+  /** the input transforms (data.augment without featureNoise and featureDropout) */
   spec: AugmentSpec;
-  /** standard deviation of the noise on the boundary activations (0: none) */
-  featureNoise: number;
   /** cache.views */
   views: number;
 }

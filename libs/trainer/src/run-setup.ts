@@ -92,8 +92,8 @@ export function loopOptionsOf(job: JobSpec, run: PreparedRun) {
 
 /** The loop's augmentation settings from the job's data.augment and cache.views. */
 export function augmentOf(augment: NonNullable<JobSpec['data']['augment']>, views: number): AugmentSettings {
-  const { featureNoise, ...spec } = augment;
-  return { spec, featureNoise, views };
+  const { featureNoise, featureDropout, ...spec } = augment;
+  return { spec, featureNoise, featureDropout, views };
 }
 
 /** Where a job's checkpoints go (checkpoint.dir, else .permafrost/checkpoints). */

@@ -21,13 +21,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type ActivationBatch, addCounters, type BatchCounters, emptyCounters } from './activation-source';
 import { adoptGeneration, type Generation } from './adopt-generation';
 import type { AugmentSettings } from './augment-lanes';
+import { augmentBoundary } from './boundary-augment';
 import type { CacheSpec } from './cache-setup';
 import { writeCheckpoint } from './checkpoint';
 import { checkpointName, removeStaleTemps } from './checkpoint-pointer';
 import { readCheckpointMeta, restoreCheckpoint } from './checkpoint-restore';
 import { writeCommitCheckpoint } from './commit-checkpoint';
 import type { RankEpoch } from './epoch-record';
-import { withFeatureNoise } from './feature-noise';
 import { FreezeController } from './freeze-controller';
 import { freezePlanFor, stepsPerEpoch } from './freeze-setup';
 import { assertGradientKernels } from './kernel-check';
@@ -76,7 +76,7 @@ export interface LoopOptions {
   optimizer: OptimizerSpec;
   /** the activation cache; undefined trains uncached */
   cache?: CacheSpec & { modelName: string };
-  /** training-time augmentation (augment-lanes.ts, feature-noise.ts); undefined: none */
+  /** training-time augmentation (augment-lanes.ts, boundary-augment.ts); undefined: none */
   augment?: AugmentSettings;
   /** the freeze policy (default: the fixed boundary the model was assembled with) */
   freeze?: FreezePolicy;
@@ -186,9 +186,7 @@ export class TrainingLoop {
         this.pending = { step: first + s, ids, counters: batch?.counters ?? emptyCounters(), lossSum };
         next = this.readAhead(epoch, plan.steps[s + 1], coming(s + 1), first + s + 1, announced, batch?.counters.misses ?? 1);
       };
-      if (batch && o.augment?.featureNoise) {
-        batch.activations = withFeatureNoise(batch.activations, ids, { std: o.augment.featureNoise, seed: o.seed, epoch });
-      }
+      if (batch && o.augment) batch.activations = augmentBoundary(batch.activations, ids, o.augment, { seed: o.seed, epoch });
       const lossSum = await this.step(batch, plan.globalCounts[s] as number, readAhead).catch((e: unknown) => {
         // the run fails; the batch read meanwhile is not going to be trained
         void next?.then((b) => b.activations.dispose()).catch(() => undefined);

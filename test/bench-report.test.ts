@@ -9,6 +9,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { freezeoutScratch } from './bench/report/freezeout-scratch';
 import { renderReport } from './bench/report/render';
 import { ROOT } from './support';
 
@@ -54,5 +55,20 @@ describe('npm run bench:report', () => {
     assert.match(report, /## scaling\n\nCompares [^\n]*\n\nNot run yet/);
     const { date } = JSON.parse(readFileSync(join(results, 'kernels.json'), 'utf8')) as { date: string };
     assert.match(report, new RegExp(`## kernels\\n[\\s\\S]*- date: ${date.slice(0, 10)}`));
+  });
+
+  it('freezeout-scratch names its augmentation: none for a result without the field, else the transforms and the views', () => {
+    const plain = JSON.parse(readFileSync(join(ROOT, 'test/bench/results/freezeout-scratch.json'), 'utf8')) as Record<string, unknown>;
+    delete plain.augment;
+    delete plain.views;
+    const none = freezeoutScratch.render(plain).join('\n');
+    assert.match(none, /- command: `[^`]* --augment off`/);
+    assert.match(none, /- augmentation: none /);
+    const augmented = { ...plain, augment: { crop: 4, flip: true, brightness: 0.1, contrast: 0.1 }, views: 3 };
+    const text = freezeoutScratch.render(augmented).join('\n');
+    assert.match(text, /- command: `[^`]* --views 3`/);
+    assert.match(text, /- augmentation: random crop with 4 px zero padding, horizontal flip, brightness ±0\.1, contrast ±0\.1 /);
+    assert.match(text, /\(c\) and the sweep 3 fixed augmented views per sample, cached \(`cache\.views: 3`\)/);
+    assert.match(text, /where 3 cached views take up to 3/);
   });
 });

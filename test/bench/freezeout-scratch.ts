@@ -10,13 +10,19 @@
  *                 frozen prefix runs once, and each later freeze advances the cached activations
  *                 through the newly frozen block once
  *
- * and a sweep of (c) over t0 in {0.5, 0.8} and the three schedules. Per variant: wall time
+ * and a sweep of (c) over t0 in {0.5, 0.8} and the three schedules. Every variant trains on
+ * augmented inputs (data.augment's standard set: random crop with zero padding, horizontal flip,
+ * brightness and contrast jitter; `--augment off` for none): (a) and (b) draw a fresh augmentation
+ * every epoch and run uncached (cache.views 0), (c) caches `--views K` fixed augmented views per
+ * sample (cache.views K, default 2) and trains each epoch on one of them, so its cache still
+ * serves training (docs/cache.md#augmentation-and-the-cache). Per variant: wall time
  * (training plus validation after every epoch; model building left out), validation accuracy, the
  * samples through each block (calls of its first layer: training, inference and validation), and
  * the speedup the schedule preview expects. The load average is recorded at the start and the
  * end: the report does not judge ratios measured while it exceeded the vCPUs.
  *
  * Run: npx nx run bench:freezeout-scratch -- [--samples 8192] [--val 1024] [--epochs 10]
+ *        [--augment on|off] [--views 2]
  */
 import { loadavg } from 'node:os';
 import { openDataset, splitTrainVal } from '@permafrost/data';
@@ -24,6 +30,7 @@ import { initEngine } from '@permafrost/engine';
 import { FreezePlan, type FreezePolicy, previewSchedule } from '@permafrost/freeze';
 import { type Assembled, assemble } from '@permafrost/model';
 import { countLayerSamples, sgd } from '@permafrost/trainer/testing';
+import { augmentArgs, augmentSettings, benchAugment } from './support/bench-augment';
 import { arg, machine, runVariant, writeResults } from './support/bench-util';
 import { cpuMark, foreignCpus } from './support/foreign-cpu';
 import { type TimedFit, timedFit } from './support/timed-fit';
@@ -36,11 +43,14 @@ const SEED = 42;
 const LR = 0.05;
 const SCHEDULES = ['linear', 'squared', 'cubic'] as const;
 const T0S = [0.5, 0.8];
+const AUGMENT = benchAugment();
 
 interface VariantResult extends TimedFit {
   variant: string;
   backend: string;
   threads?: number;
+  /** cache.views the variant trained with (0: a fresh augmentation every epoch); absent: no augmentation */
+  views?: number;
   /** samples through each block's first layer over the whole run, block name -> count */
   blockSamples: Record<string, number>;
   /** the schedule preview's expected speedup over (a): frozen layers running forward, and cached */
@@ -76,13 +86,16 @@ async function variant(name: string): Promise<VariantResult> {
     const model = await assemble({ name: 'resnet-small' }, { policy: policy.policy }, dataset.numClasses, SEED);
     const counters = countBlocks(model);
     const optimizer = sgd(LR, { momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
+    const cached = name.startsWith('cached');
+    const augment = AUGMENT && augmentSettings(AUGMENT, cached);
     const job = { model, dataset, trainIds: train, valIds: val, epochs: EPOCHS, batchSize: BATCH, seed: SEED, optimizer, freeze: policy };
-    const r = await timedFit(name, job, name.startsWith('cached'));
+    const r = await timedFit(name, augment ? { ...job, augment } : job, cached);
     return {
       ...r,
       variant: name,
       backend: engine.backend,
       threads: engine.threads,
+      ...(augment ? { views: augment.views } : {}),
       blockSamples: Object.fromEntries(Object.entries(counters).map(([b, c]) => [b, c.samples])),
       expected: expectedSpeedups(model, policy, Math.max(1, Math.ceil(train.length / BATCH))),
     };
@@ -99,7 +112,7 @@ async function main(): Promise<void> {
   }
   const load = [loadavg()[0] as number];
   const script = new URL(import.meta.url).pathname;
-  const extra = ['--samples', String(SAMPLES), '--val', String(VAL), '--epochs', String(EPOCHS)];
+  const extra = ['--samples', String(SAMPLES), '--val', String(VAL), '--epochs', String(EPOCHS), ...augmentArgs(AUGMENT)];
   // per variant run, the vCPUs other work kept busy meanwhile (foreign-cpu.ts)
   const foreignCpu: (number | undefined)[] = [];
   const run = async (v: string) => {
@@ -126,6 +139,9 @@ async function main(): Promise<void> {
     epochs: EPOCHS,
     batch: BATCH,
     lr: LR,
+    // the input transforms every variant trains with (null: none), and the cached variants' cache.views
+    augment: AUGMENT?.spec ?? null,
+    ...(AUGMENT ? { views: AUGMENT.views } : {}),
     load,
     foreignCpu,
     results,

@@ -3,7 +3,8 @@
  * the cache (the paper's method) and with it, plus a sweep of the cached variant over t0 and the
  * schedules (test/bench/freezeout-scratch.ts). Ratios and relative validation errors are
  * recomputed here from each variant's wall seconds and final accuracy; a run whose load average
- * exceeded the vCPUs is shown but not judged.
+ * exceeded the vCPUs is shown but not judged. A result without an `augment` field trained on
+ * the inputs as decoded.
  */
 import { foreignLine, foreignNote, metOrNot, optional, setup, signedPercent, table, times, verdict } from './markdown';
 import type { ResultBase, Section } from './section';
@@ -12,6 +13,8 @@ interface Variant {
   variant: string;
   backend: string;
   threads?: number;
+  /** cache.views it trained with; absent: no augmentation */
+  views?: number;
   wallSeconds: number;
   trainSeconds: number;
   epochs: { epoch: number; seconds: number }[];
@@ -26,6 +29,10 @@ interface Result extends ResultBase {
   epochs: number;
   batch: number;
   lr: number;
+  /** the input transforms every variant trained with; null or absent: none */
+  augment?: { crop: number; flip: boolean; brightness: number; contrast: number } | null;
+  /** cache.views of the cached variants, when augmenting */
+  views?: number;
   load: number[];
   /** vCPUs other work kept busy while each variant ran, in the order they ran */
   foreignCpu?: (number | null)[];
@@ -59,6 +66,23 @@ const blockCounts = (v: Variant) =>
     .map((n) => String(n))
     .join(' / ');
 
+/** The command that reproduces the run; a result without augmentation ran what `--augment off` runs. */
+const command = (r: Result) =>
+  `npx nx run bench:freezeout-scratch -- --samples ${r.samples} --val ${r.val} --epochs ${r.epochs}${r.augment ? ` --views ${r.views}` : ' --augment off'}`;
+
+/** The setup line on the augmentation: which transforms, and how each variant met the cache. */
+function augmentLine(r: Result): string {
+  const a = r.augment;
+  if (!a) return 'augmentation: none (every variant trains on the inputs as decoded)';
+  const parts = [
+    a.crop > 0 ? `random crop with ${a.crop} px zero padding` : undefined,
+    a.flip ? 'horizontal flip' : undefined,
+    a.brightness > 0 ? `brightness ±${a.brightness}` : undefined,
+    a.contrast > 0 ? `contrast ±${a.contrast}` : undefined,
+  ].filter(Boolean);
+  return `augmentation: ${parts.join(', ')} (\`data.augment\`'s standard set); (a) and (b) a fresh augmentation every epoch drawn from (seed, epoch, sample), uncached (\`cache.views: 0\`); (c) and the sweep ${r.views} fixed augmented views per sample, cached (\`cache.views: ${r.views}\`), each epoch training on one of them`;
+}
+
 function mainTable(r: Result): string {
   const { none: a } = r.results;
   const row = (label: string, v: Variant) => [
@@ -85,6 +109,12 @@ function mainTable(r: Result): string {
     ],
   );
 }
+
+/** With more than one cached view, a newly frozen block runs once per view and sample, which the preview does not count. */
+const viewsCaveat = (r: Result) =>
+  r.augment && (r.views ?? 0) > 1
+    ? `; it counts one pass of a newly frozen block per sample, where ${r.views} cached views take up to ${r.views}`
+    : '';
 
 function sweepTable(r: Result): string {
   const { none: a } = r.results;
@@ -114,16 +144,17 @@ export const freezeoutScratch: Section = {
     const note = loadedNote(r);
     const a = r.results.none;
     return [
-      ...setup(`npx nx run bench:freezeout-scratch -- --samples ${r.samples} --val ${r.val} --epochs ${r.epochs}`, r.date, r.machine, [
+      ...setup(command(r), r.date, r.machine, [
         `backend: ${a.backend}${a.threads ? `, ${a.threads} XNNPACK threads` : ''}; load average ${r.load.map((l) => l.toFixed(1)).join(' at the start, ')} at the end`,
         `job: resnet-small 28x28 from its seeded initialisation, ${r.samples} Fashion-MNIST training and ${r.val} validation samples, ${r.epochs} epochs, batch ${r.batch}, SGD lr ${r.lr} Nesterov momentum 0.9, weight decay 5e-4, seed 42; FreezeOut with learning-rate scaling, (a) at the constant base rate`,
+        augmentLine(r),
         'each variant in its own process; wall time is training plus validation after every epoch; samples through a block count every call of its first layer (training, cache fills, validation)',
         ...optional(foreignLine(r.foreignCpu, 'per variant in the order run: (a), (b), (c), then the sweep')),
       ]),
       '',
       mainTable(r),
       '',
-      'The cached variant over t0 and the schedules (the expected speedup is the schedule preview of `train --dry-run`, counted in forward FLOPs):',
+      `The cached variant over t0 and the schedules (the expected speedup is the schedule preview of \`train --dry-run\`, counted in forward FLOPs${viewsCaveat(r)}):`,
       '',
       sweepTable(r),
       '',

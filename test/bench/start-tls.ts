@@ -22,6 +22,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { arg, machine, writeResults } from './support/bench-util';
+import { cpuMark, foreignCpus } from './support/foreign-cpu';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const ROUNDS = Number(arg('rounds', '5'));
@@ -95,12 +96,20 @@ async function main(): Promise<void> {
   try {
     const sharedCache = join(scratch, 'cache');
     let n = 0;
-    const run = (variant: Variant) => {
+    // per timed run, the vCPUs other work kept busy meanwhile (foreign-cpu.ts)
+    const foreignCpu: (number | undefined)[] = [];
+    const run = async (variant: Variant) => {
       const dir = join(scratch, `run-${n++}`);
       process.stderr.write(`run ${n}: ${variant}\n`);
-      return startRun(variant, dir, CACHE === 'warm' ? sharedCache : join(dir, 'cache'));
+      const mark = cpuMark();
+      const r = await startRun(variant, dir, CACHE === 'warm' ? sharedCache : join(dir, 'cache'));
+      foreignCpu.push(foreignCpus(mark, cpuMark()));
+      return r;
     };
-    if (CACHE === 'warm') await run('plaintext');
+    if (CACHE === 'warm') {
+      await run('plaintext');
+      foreignCpu.pop();
+    }
     const runs: Run[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       for (const v of ['tls', 'plaintext'] as const) {
@@ -117,6 +126,7 @@ async function main(): Promise<void> {
       rounds: ROUNDS,
       cache: CACHE,
       load,
+      foreignCpu,
       runs,
     });
   } finally {

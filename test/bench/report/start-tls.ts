@@ -6,7 +6,7 @@
  */
 import type { Run, Variant } from '../start-tls';
 import { median } from '../support/bench-util';
-import { metOrNot, num, percent, setup, signedPercent, table } from './markdown';
+import { foreignLine, foreignNote, metOrNot, num, optional, percent, setup, signedPercent, table } from './markdown';
 import type { ResultBase, Section } from './section';
 
 interface Result extends ResultBase {
@@ -15,6 +15,8 @@ interface Result extends ResultBase {
   rounds: number;
   cache: 'warm' | 'cold';
   load: number[];
+  /** vCPUs other work kept busy during each timed run, in the order run */
+  foreignCpu?: (number | null)[];
   runs: Run[];
 }
 
@@ -34,6 +36,8 @@ const overhead = (r: Result) => stats(r, 'tls').median / stats(r, 'plaintext').m
 
 /** Why the ratio is not judged, when the machine was loaded beyond its vCPUs. */
 function loadedNote(r: Result): string | undefined {
+  const foreign = foreignNote(r.foreignCpu);
+  if (foreign !== null) return foreign ? `not judged: ${foreign}` : undefined;
   const peak = Math.max(...r.load);
   if (peak <= r.machine.cpus) return undefined;
   return `not judged: the load average reached ${peak.toFixed(1)} on ${r.machine.cpus} vCPUs (other work shared the machine), so the ratio is no evidence either way`;
@@ -85,6 +89,7 @@ export const startTls: Section = {
       ...setup(command(r), r.date, r.machine, [
         startTlsLine(r),
         `job: ${r.job.config} with --local-workers ${r.job.localWorkers}, as \`npm start\` runs it${r.job.overrides.length ? `, made smaller with${overrides(r)}` : ''}; TLS with no flags (the coordinator's ephemeral CA and certificates, made at each start and counted), plaintext with \`--insecure\``,
+        ...optional(foreignLine(r.foreignCpu, 'per timed run')),
         `each run a fresh process timed from spawn to exit; ${r.cache === 'warm' ? 'every run reads one activation cache filled by an untimed run first, so the allreduce is a larger share of the time than in a first run' : 'every run starts with an empty activation cache, as a first `npm start`'}; spread is (max - min) / median`,
       ]),
       '',

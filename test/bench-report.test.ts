@@ -71,4 +71,32 @@ describe('npm run bench:report', () => {
     assert.match(text, /\(c\) and the sweep 3 fixed augmented views per sample, cached \(`cache\.views: 3`\)/);
     assert.match(text, /where 3 cached views take up to 3/);
   });
+
+  it('start-tls: medians, spreads and the ratio from the runs; not judged while the load exceeded the vCPUs', () => {
+    const results = mkdtempSync(join(tmp, 'results-'));
+    const run = (variant: string, wallSeconds: number) => ({ variant, wallSeconds, trainSeconds: wallSeconds / 2, valAccuracy: 0.9 });
+    const result = (load: number[]) => ({
+      date: '2026-12-05T01:00:00.000Z',
+      machine: { cpus: 2 },
+      job: { config: 'examples/mnist.yaml', localWorkers: 2, overrides: [] },
+      rounds: 3,
+      cache: 'warm',
+      load,
+      runs: [run('tls', 10), run('plaintext', 10), run('tls', 12), run('plaintext', 20), run('tls', 11), run('plaintext', 10.5)],
+    });
+    const section = (load: number[]) => {
+      writeFileSync(join(results, 'start-tls.json'), JSON.stringify(result(load)));
+      const report = renderReport(join(ROOT, 'test/bench'), results);
+      return report.slice(report.indexOf('## start-tls'));
+    };
+    const quiet = section([1.2, 1.5]);
+    // TLS: median 11, spread 2/11; plaintext: median 10.5, spread 10/10.5; 11 / 10.5 - 1 = +4.8%
+    assert.match(quiet, /\| TLS \(the default: ephemeral CA\) +\| 10\.0 \/ 12\.0 \/ 11\.0 +\| 11\.00 +\| 18% +\| 5\.50 /);
+    assert.match(quiet, /\| plaintext \(`--insecure`\) +\| 10\.0 \/ 20\.0 \/ 10\.5 +\| 10\.50 +\| 95% +\| 5\.25 /);
+    assert.match(quiet, /\| npm start run time, TLS \/ plaintext \| \+4\.8% +\| < \+5% +\| met /);
+    assert.match(
+      section([1.2, 2.5]),
+      /\| \+4\.8% +\| < \+5% +\| not judged \(machine loaded\) \|[\s\S]*Verdict: not judged: the load average reached 2\.5/,
+    );
+  });
 });

@@ -2,7 +2,8 @@
  * Secure by default (docs/distributed.md#security): a coordinator or worker without TLS material
  * refuses to start; against a running job, every attack of issue 17 is refused and the job
  * finishes: Joins without a certificate, with another CA's, an expired one, a tool's, or a valid
- * one for another job; a Leave or Session in another worker's name; a forged data-plane HELLO;
+ * one for another job; a Leave or Session in another worker's name; a forged data-plane HELLO,
+ * plaintext or over TLS with a valid worker certificate claiming another worker;
  * and the job token never shows in logs or the report.
  */
 import assert from 'node:assert/strict';
@@ -92,8 +93,11 @@ describe('security', () => {
       assert.equal(noToken.code, 1);
       assert.match(noToken.stderr, /^permafrost: Status needs a certificate of this job's CA or the job token/m);
 
-      for (const id of ['w-a', 'w-b']) {
-        const args = ['worker', 'start', '--coordinator', address, '--id', id, '--cache-dir', join(tmp.path, 'attacked', id)];
+      // w-a holds worker-0's certificate, w-b worker-1's
+      for (const [i, id] of ['w-a', 'w-b'].entries()) {
+        const f = testTls(`worker-${i}`);
+        const tls = ['--tls-ca', f.ca, '--tls-cert', f.cert, '--tls-key', f.key];
+        const args = ['worker', 'start', '--coordinator', address, '--id', id, '--cache-dir', join(tmp.path, 'attacked', id), ...tls];
         workers.push(startCli(args, {}, { killAfterMs: KILL_AFTER_MS }));
       }
       await workers[0]?.waitFor(/allreduce transport/, 90_000);
@@ -101,6 +105,11 @@ describe('security', () => {
       const member = as({ tls: testTls('worker-7') });
       const status = await as({ tls: testTls('tool') }).status();
       assert.ok('ok' in status && status.ok.state === 'running');
+      // Status lists no certificate names: only ring peers learn them, in the Join answer
+      assert.deepEqual(
+        status.ok.workers.map((w) => w.identity),
+        ['', ''],
+      );
       const late = await member.join('w-late');
       assert.ok('code' in late && late.code === 'failed-precondition');
       const leaves = [await member.leave('nobody', membership), await member.leave('w-a', membership), await member.leave('w-a')];
@@ -111,16 +120,33 @@ describe('security', () => {
       for (const o of leaves) if ('message' in o) assert.doesNotMatch(o.message, /w-b/);
       assert.match(await member.session('w-a', membership), /^permission-denied: worker 'w-a' joined with another certificate/);
       // a forged HELLO at a worker's data port: closed, nothing answered that names a worker or rank
-      const dataAddress = 'ok' in status ? (status.ok.workers[0]?.dataAddress ?? '') : '';
-      const forged = await probe(dataAddress, encodeHello({ generation: 1n, from: 1, to: 0, workerId: 'w-b' }));
+      const dataOf = (id: string) => ('ok' in status ? (status.ok.workers.find((w) => w.workerId === id)?.dataAddress ?? '') : '');
+      const forged = await probe(dataOf('w-a'), encodeHello({ generation: 1n, from: 1, to: 0, workerId: 'w-b' }));
       assert.equal(forged.closed, true);
       assert.equal(forged.answer.includes(Buffer.from('w-')), false);
+      // w-a's valid certificate claiming w-b (rank 1) at w-a's port, then w-b's id at rank 0 at
+      // w-b's: each gets the one REJECT that names no one, and not a value (no ACCEPT, no chunk)
+      const asWb = encodeHello({ generation: 1n, from: 0, to: 1, workerId: 'w-b' });
+      const claims = [
+        await probe(dataOf('w-a'), asWb, testTls('worker-0')),
+        await probe(dataOf('w-b'), encodeHello({ generation: 1n, from: 1, to: 0, workerId: 'w-b' }), testTls('worker-0')),
+      ];
+      for (const r of claims) {
+        assert.equal(r.closed, true);
+        assert.equal(r.answer[0], 18, `a REJECT, got ${r.answer.toString('hex').slice(0, 16)}`);
+        assert.equal(r.answer.length, 4 + r.answer.readUInt16LE(2), 'nothing after the REJECT');
+        assert.doesNotMatch(r.answer.toString('utf8'), /w-a|w-b|rank/);
+        assert.deepEqual(r.answer, claims[0]?.answer);
+      }
 
       const [cExit, ...wExits] = await Promise.all([c.exit, ...workers.map((w) => w.exit)]);
       assert.equal(cExit?.code, 0, c.stderr());
       for (const e of wExits) assert.equal(e?.code, 0);
       const written = readFileSync(report, 'utf8');
       assert.equal(JSON.parse(written).epochs.length, 3);
+      // unharmed: no worker lost its data connection to a stranger, the first membership trained to the end
+      assert.deepEqual(JSON.parse(written).membership, []);
+      for (const w of workers) assert.match(w.stderr(), /"msg":"data connection refused"/);
       for (const text of [c.stderr(), written, ...workers.map((w) => w.stderr())]) assert.equal(text.includes(TOKEN), false);
       assert.match(c.stderr(), /"msg":"join refused"/);
     } finally {

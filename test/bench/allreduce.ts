@@ -28,11 +28,12 @@
  */
 import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { ringAllreduce, type Transport } from '@permafrost/collective';
-import { type EphemeralCertificates, ephemeralCertificates } from '@permafrost/security';
+import { type EphemeralCertificates, ephemeralCertificates, identityOfPem } from '@permafrost/security';
 import { startPeerServer } from '@permafrost/transport-grpc';
 import { sharedMemoryUnavailable, startDataServer, type TcpTransport } from '@permafrost/transport-tcp';
 import { arg, machine, median, writeResults } from './support/bench-util';
@@ -103,7 +104,16 @@ async function rankServer(
   return {
     address: data.address,
     transport: (addresses) => {
-      t = data.transport(rank, n, addresses, ids, 1n);
+      // every rank holds the same certificate here: each is known by its name
+      const name = tls ? (identityOfPem(readFileSync(tls.cert))?.name ?? '') : '';
+      t = data.transport(
+        rank,
+        n,
+        addresses,
+        ids,
+        1n,
+        ids.map(() => name),
+      );
       return t;
     },
     // the path measured is the path named: tcp shares memory between these same-host ranks, tcp-wire never

@@ -4,9 +4,11 @@
  * outcome (the response, or the PermafrostError code and message), never throws.
  */
 import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { create } from '@bufbuild/protobuf';
 import type { CoordinatorClient } from '@permafrost/coordinator';
 import { JoinRequestSchema, LeaveRequestSchema, SessionRequestSchema, StatusRequestSchema } from '@permafrost/proto';
+import { readTlsFiles, type TlsFiles } from '@permafrost/security';
 import { PermafrostError } from '@permafrost/telemetry';
 import { type CoordinatorClientSecurity, createCoordinatorClient } from '@permafrost/transport-grpc';
 
@@ -47,12 +49,18 @@ export function attacker(address: string, security: CoordinatorClientSecurity) {
   };
 }
 
-/** Writes `bytes` to `address` (HOST:PORT) and collects the answer until the server closes (or 5 s). */
-export function probe(address: string, bytes: Buffer): Promise<{ answer: Buffer; closed: boolean }> {
+/**
+ * Writes `bytes` to `address` (HOST:PORT), plaintext or over TLS with the certificate files `tls`
+ * (written once the handshake is done), and collects the answer until the server closes (or 5 s).
+ */
+export function probe(address: string, bytes: Buffer, tls?: TlsFiles): Promise<{ answer: Buffer; closed: boolean }> {
   const i = address.lastIndexOf(':');
   return new Promise((done) => {
     const got: Buffer[] = [];
-    const s: Socket = netConnect({ host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) });
+    const to = { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+    const s: Socket = tls
+      ? tlsConnect({ ...to, ...readTlsFiles(tls), servername: 'localhost', checkServerIdentity: () => undefined })
+      : netConnect(to);
     const timer = setTimeout(() => {
       s.destroy();
       done({ answer: Buffer.concat(got), closed: false });
@@ -63,6 +71,7 @@ export function probe(address: string, bytes: Buffer): Promise<{ answer: Buffer;
       clearTimeout(timer);
       done({ answer: Buffer.concat(got), closed: true });
     });
-    s.write(bytes);
+    if (tls) s.once('secureConnect', () => s.write(bytes));
+    else s.write(bytes);
   });
 }

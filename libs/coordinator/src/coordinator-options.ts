@@ -5,8 +5,14 @@ import type { EpochRecord } from '@permafrost/trainer';
 import type { MembershipChange } from './generations';
 import type { Formed, Member } from './membership';
 
-export const peerInfo = (m: Member) =>
-  create(PeerInfoSchema, { rank: m.rank, workerId: m.workerId, address: m.peerAddress, dataAddress: m.dataAddress ?? '' });
+const entry = (m: Member, identity: string) =>
+  create(PeerInfoSchema, { rank: m.rank, workerId: m.workerId, address: m.peerAddress, dataAddress: m.dataAddress ?? '', identity });
+
+/** a member as its ring peers learn it: addresses and the certificate name their data servers expect of it */
+export const peerInfo = (m: Member) => entry(m, m.identity ?? '');
+
+/** a member as Status lists it: without the certificate name, which only its ring peers need */
+export const statusEntry = (m: Member) => entry(m, '');
 
 export interface CoordinatorOptions {
   /** this job's id: every message must carry it */

@@ -33,7 +33,7 @@ import {
 } from '@permafrost/proto';
 import { log, PermafrostError } from '@permafrost/telemetry';
 import { epochRecord, type RankEpoch } from '@permafrost/trainer';
-import { peerInfo } from './coordinator-options';
+import { peerInfo, statusEntry } from './coordinator-options';
 import { checkEpoch } from './epoch-checks';
 import type { HaltReport } from './generations';
 import type { Caller, CoordinatorHandlers, SessionStream } from './handlers';
@@ -312,7 +312,7 @@ export class Coordinator extends Reforming implements CoordinatorHandlers {
     return create(StatusResponseSchema, {
       membership: { generation: formed?.generation ?? 0n, jobId: this.opts.jobId },
       state: this.state,
-      workers: (formed?.members ?? []).map(peerInfo),
+      workers: (formed?.members ?? []).map(statusEntry),
       epoch: this.epoch,
     });
   }

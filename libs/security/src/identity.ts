@@ -4,6 +4,8 @@
  * plane and serve or dial the data plane; tools only the read-only methods; the coordinator's
  * certificate is what workers check they joined.
  */
+import { X509Certificate } from 'node:crypto';
+
 export const ROLES = ['coordinator', 'worker', 'tool'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -25,4 +27,11 @@ export function identityOf(cert: CertificateSubject | undefined): Identity | und
   const name = first(cert?.subject?.CN);
   if (!role || !name || !(ROLES as readonly string[]).includes(role)) return undefined;
   return { role: role as Role, name };
+}
+
+/** The identity a PEM certificate names (a holder's own certificate file), or undefined. */
+export function identityOfPem(pem: string | Buffer): Identity | undefined {
+  // X509Certificate's subject is one 'KEY=value' line per attribute
+  const lines = new X509Certificate(pem).subject.split('\n');
+  return identityOf({ subject: Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])) });
 }

@@ -3,9 +3,12 @@
  * take its allreduce chunks over raw TCP (protocol.ts), one connection per receiving rank, kept
  * for the whole membership. It mirrors the gRPC PeerServer: transport() builds the Transport of
  * one membership (retiring the previous one, whose collectives fail at once), and connections are
- * checked against the current one. A receiver whose HELLO names a generation this worker has not
- * reached yet waits, unanswered, until it does (or the receiver's connect timeout ends the wait):
- * the members of a new generation do not all learn of it at the same moment.
+ * checked against the current one: under TLS, the certificate a connection presented must carry
+ * the name the coordinator announced for the worker its HELLO claims to be, and any claim that
+ * does not hold gets one generic refusal that changes nothing here. A receiver whose HELLO names
+ * a generation this worker has not reached yet waits, unanswered, until it does (or the
+ * receiver's connect timeout ends the wait): the members of a new generation do not all learn of
+ * it at the same moment.
  *
  * Strangers are bounded (connection-guard.ts): a connection must send its HELLO within
  * `handshakeTimeoutMs`, a parked HELLO waits at most the connect timeout, at most
@@ -21,7 +24,7 @@ import { ConnectionGuard, type ConnectionGuardOptions } from './connection-guard
 import { FrameReader } from './frame-reader';
 import { encodeReject, type Hello, Kind } from './protocol';
 import { splitAddress } from './receive-connection';
-import { createDataServer, dataTlsOf, reloadOnChange } from './secure-socket';
+import { certificateNameOf, createDataServer, dataTlsOf, reloadOnChange } from './secure-socket';
 import { LINGER_MS, type SendConnection } from './send-connection';
 import { TcpTransport, type TcpTransportOptions } from './tcp-transport';
 
@@ -47,10 +50,18 @@ export interface DataServer {
   address: string;
   /**
    * The transport of one membership: this worker is `rank` of `size`, rank i's data server is at
-   * `dataAddresses[i]` and rank i is worker `workerIds[i]` (checked on every connection).
-   * Creating one retires the previous one.
+   * `dataAddresses[i]` and rank i is worker `workerIds[i]`, under TLS holding the worker
+   * certificate named `identities[i]` (both checked on every connection, both ways). Creating one
+   * retires the previous one.
    */
-  transport(rank: number, size: number, dataAddresses: string[], workerIds: string[], generation: bigint): TcpTransport;
+  transport(
+    rank: number,
+    size: number,
+    dataAddresses: string[],
+    workerIds: string[],
+    generation: bigint,
+    identities?: string[],
+  ): TcpTransport;
   close(): Promise<void>;
 }
 
@@ -67,15 +78,29 @@ function listen(server: Server, address: string): Promise<string> {
   });
 }
 
-/** One line per admitted neighbour: who, for which membership, and (under TLS) the certificate it presented. */
-function logAdmitted(socket: Socket, h: Hello): void {
+/** What the log says of a HELLO: who it claims to be, for which membership, and (under TLS) the certificate it presented. */
+function described(socket: Socket, h: Hello): Record<string, unknown> {
   const serial = 'getPeerCertificate' in socket ? (socket as TLSSocket).getPeerCertificate().serialNumber : undefined;
-  log().info('data connection admitted', {
+  const name = certificateNameOf(socket);
+  return {
     generation: Number(h.generation),
     rank: h.to,
     worker: h.workerId,
-    ...(serial ? { certificateSerial: serial } : {}),
-  });
+    ...(serial ? { certificateSerial: serial, certificateName: name } : {}),
+  };
+}
+
+/**
+ * The HELLO `h` on `socket` against transport `t`: undefined to admit, else the refusal. Only the
+ * worker of the rank it claims may fail this rank's sends to it (`rejected`); a stranger's claim
+ * changes nothing and is only logged, with what it claimed and the certificate it presented.
+ */
+function judged(t: TcpTransport, h: Hello, socket: Socket, certificateName: string | undefined): string | undefined {
+  const refusal = t.admit(h, certificateName);
+  if (refusal === undefined) return undefined;
+  if (t.authentic(h, certificateName)) t.rejected(h, refusal);
+  else log().warn('data connection refused', { ...described(socket, h), reason: refusal });
+  return refusal;
 }
 
 /**
@@ -86,6 +111,8 @@ function logAdmitted(socket: Socket, h: Hello): void {
 function handshake(socket: Socket, server: ServerState, parked: Set<() => void>): void {
   socket.setNoDelay(true);
   server.guard.accept(socket);
+  // the verified certificate's name, under TLS (createDataServer hands over only verified workers)
+  const certificateName = certificateNameOf(socket);
   let hello: Hello | undefined;
   let conn: SendConnection | undefined;
   let done = false;
@@ -115,16 +142,15 @@ function handshake(socket: Socket, server: ServerState, parked: Set<() => void>)
       parked.add(admit);
       return;
     }
-    const refusal = t.admit(h);
+    const refusal = judged(t, h, socket, certificateName);
     if (refusal !== undefined) {
-      t.rejected(h, refusal);
       reject(refusal);
       return;
     }
     done = true;
     server.guard.admit(socket);
     conn = t.admitted(h.to, socket);
-    logAdmitted(socket, h);
+    log().info('data connection admitted', described(socket, h));
   };
   const reader = new FrameReader({
     hello: (h) => {
@@ -184,7 +210,7 @@ export async function startDataServer(opts: DataServerOptions): Promise<DataServ
   });
   return {
     address,
-    transport(rank, size, dataAddresses, workerIds, generation) {
+    transport(rank, size, dataAddresses, workerIds, generation, identities = []) {
       if (!Number.isInteger(size) || size < 1 || !Number.isInteger(rank) || rank < 0 || rank >= size) {
         throw new RangeError(`rank ${rank} of ${size} is not a rank of the ring`);
       }
@@ -192,7 +218,8 @@ export async function startDataServer(opts: DataServerOptions): Promise<DataServ
       if (workerIds.length !== size) throw new RangeError(`${workerIds.length} worker ids for a ring of ${size}`);
       const previous = state.current;
       previous?.retire(`generation ${previous.generation} was replaced by generation ${generation}`, true);
-      const t = new TcpTransport(rank, size, dataAddresses, workerIds, generation, transportOptions, (s) => guard.track(s));
+      const track = (s: Socket) => guard.track(s);
+      const t = new TcpTransport(rank, size, dataAddresses, workerIds, generation, transportOptions, track, identities);
       state.current = t;
       for (const retry of [...parked]) retry();
       return t;

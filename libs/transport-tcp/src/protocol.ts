@@ -28,8 +28,8 @@
  *   sender (accepting) -> receiver (dialing)
  *   ACCEPT 17  text: empty, or the offer of a shared-memory segment (shared-segment.ts: boot id,
  *              pid, fd, bytes, token); the handshake passed, chunks follow.
- *   REJECT 18  text: why the handshake failed (another generation, an unknown worker, not a
- *              rank of this ring). The sender closes after it.
+ *   REJECT 18  text: why the handshake failed (another generation, or the one text for a
+ *              claim that does not hold). The sender closes after it.
  *   CHUNK  2   u32 sequence, u32 step, u32 segment, u32 offset, u32 total elements,
  *              u32 element count; text: the tensor-set signature; then count float32 values.
  *   SHM_CHUNK 4  CHUNK's fields, then u32 position; text: the signature. The values are in the
@@ -37,12 +37,15 @@
  *   ABORT  3   u32 sequence; text: why. The sender gave up collective `sequence` (a local
  *              failure) and closes the connection after this frame.
  *
- * The sender checks the HELLO against its current membership: the generation is its own, the
- * from rank itself, the to rank another rank of the ring, and the worker id the one the
- * membership gives that rank. A HELLO of a generation the sender has not reached yet waits,
+ * The sender checks the HELLO against its current membership: first the claim, the to rank
+ * another rank of the ring and the worker id the one the membership gives that rank (under TLS
+ * also the name on the certificate the connection presented, the one the coordinator announced
+ * for that worker); a claim that does not hold gets one REJECT text whatever the mismatch, which
+ * names no worker or rank, and changes nothing on the sender. Then the generation is its own and
+ * the from rank itself. A HELLO of a generation the sender has not reached yet waits,
  * unanswered, until it does (or the receiver's connect timeout ends the wait). A rejected HELLO
- * fails both sides: the receiver learns why from the REJECT, the sender fails its sends to that
- * rank with the same reason. A chunk of a collective earlier than the one the connection
+ * whose claim holds fails both sides: the receiver learns why from the REJECT, the sender fails
+ * its sends to that rank with the same reason. A chunk of a collective earlier than the one the connection
  * carries is a protocol error. A connection that closes without ABORT or REFUSE takes the
  * collective in flight on it with it (a dead peer), and any frame that breaks these rules
  * closes the connection with a clear error.

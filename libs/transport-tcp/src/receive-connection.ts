@@ -22,7 +22,7 @@ import type { Socket } from 'node:net';
 import { type Chunk, CollectiveError, type Inbox, MailboxRefused } from '@permafrost/collective';
 import { FrameReader } from './frame-reader';
 import { encodeCredit, encodeHello, encodeMapped, encodeStop, type Hello, Kind } from './protocol';
-import { type DataTls, dialData } from './secure-socket';
+import { type DialTls, dialData } from './secure-socket';
 import { LINGER_MS } from './send-connection';
 import { IncomingSegment } from './shared-segment';
 
@@ -74,8 +74,8 @@ export class ReceiveConnection {
     track: (s: Socket) => void,
     /** map a shared segment the sender offers */
     shareMemory = true,
-    /** mutual TLS under the job CA; plaintext without */
-    tls?: DataTls,
+    /** mutual TLS under the job CA, the sender's certificate of the name given; plaintext without */
+    tls?: DialTls,
   ) {
     const what = `rank ${from} at ${address}`;
     const { host, port } = splitAddress(address);

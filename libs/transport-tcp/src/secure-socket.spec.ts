@@ -106,6 +106,67 @@ describe('a data server over TLS, certificates of its own CA', () => {
   });
 });
 
+/** Sends `hello` over TLS as `holder` and collects the answer until the server closes. */
+function claim(address: string, holder: { ca: string; cert: string; key: string }, hello: Buffer) {
+  const [host, port] = [address.split(':')[0] as string, Number(address.split(':')[1])];
+  const s = tlsConnect({ host, port, ...readTlsFiles(holder), checkServerIdentity: () => undefined });
+  s.on('secureConnect', () => s.write(hello));
+  return answer(s);
+}
+
+describe('a data server over TLS, a HELLO bound to its certificate', () => {
+  it("refuses a valid worker certificate claiming another worker's id or rank, all alike, and changes nothing", async () => {
+    const certs = await rotatingCertificates('claims');
+    const [w0, w1, mallory] = [await certs.issue('worker', 'w0'), await certs.issue('worker', 'w1'), await certs.issue('worker', 'w2')];
+    const ids = ['w0', 'w1'];
+    const opts = { listen: '127.0.0.1:0', sharedMemoryBytes: 0, connectTimeoutMs: 10_000 };
+    const s0 = await startDataServer({ ...opts, tls: w0.files });
+    const s1 = await startDataServer({ ...opts, tls: w1.files });
+    const [a0, a1] = [s0.address, s1.address];
+    try {
+      // rank 0 runs; rank 1 has not dialed it yet, so a refusal that failed rank 0's sends to rank 1 would show
+      const t0 = s0.transport(0, 2, [a0, a1], ids, 1n, ids);
+      const forged = [
+        { generation: 1n, from: 0, to: 1, workerId: 'w1' }, // another worker's id and rank
+        { generation: 1n, from: 0, to: 1, workerId: 'w2' }, // its own id at another's rank
+        { generation: 1n, from: 0, to: 7, workerId: 'w1' }, // no such rank
+      ];
+      const answers = await Promise.all(forged.map((h) => claim(a0, mallory.files, encodeHello(h))));
+      for (const r of answers) {
+        assert.equal(r.closed, true);
+        assert.equal(r.bytes[0], 18, 'a REJECT, no ACCEPT and no chunk');
+        for (const name of ['w0', 'w1', 'w2', 'rank']) assert.equal(r.bytes.includes(Buffer.from(name)), false, name);
+        assert.deepEqual(r.bytes, answers[0]?.bytes, 'one refusal for every mismatch');
+      }
+      // the holder of w1's certificate is admitted as rank 1
+      const t1 = s1.transport(1, 2, [a0, a1], ids, 1n, ids);
+      const send = t0.openSend(1, 1, 10_000);
+      send.write(chunk(1, [4, 2]));
+      await send.flush();
+      assert.deepEqual([...(await t1.recv(0, 1, 10_000)).data], [4, 2]);
+    } finally {
+      await Promise.all([s0.close(), s1.close()]);
+      await certs.remove();
+    }
+  });
+
+  it("a receiver refuses a data server whose certificate is not the announced worker's", async () => {
+    const certs = await rotatingCertificates('dialed');
+    const [mallory, w1] = [await certs.issue('worker', 'w2'), await certs.issue('worker', 'w1')];
+    // a valid worker certificate of the job, at the address the coordinator announced for w0
+    const impostor = await startDataServer({ listen: '127.0.0.1:0', tls: mallory.files });
+    const server = await startDataServer({ listen: '127.0.0.1:0', tls: w1.files, connectTimeoutMs: 5000 });
+    try {
+      impostor.transport(0, 2, [impostor.address, server.address], ['w0', 'w1'], 1n, ['w2', 'w1']);
+      const t1 = server.transport(1, 2, [impostor.address, server.address], ['w0', 'w1'], 1n, ['w0', 'w1']);
+      await assert.rejects(t1.recv(0, 1, 5000), /the data server's certificate is not the announced worker's/);
+    } finally {
+      await Promise.all([impostor.close(), server.close()]);
+      await certs.remove();
+    }
+  });
+});
+
 describe('certificate rotation', () => {
   it('serves new connections with the certificate files as they are now', async () => {
     await ready;
@@ -161,7 +222,8 @@ describe('TLS handshakes on the data port', () => {
       assert.equal(silent.slice(2 * cap).filter((c) => c.socket.destroyed).length, 0);
       // a new membership: rank 1 dials rank 0 again, through the flood
       const ids = ['worker-0', 'worker-1'];
-      const next = (r: number) => (tcp.servers[r] as DataServer).transport(r, 2, tcp.addresses, ids, 2n);
+      // both ranks hold the same certificate, local-0
+      const next = (r: number) => (tcp.servers[r] as DataServer).transport(r, 2, tcp.addresses, ids, 2n, ['local-0', 'local-0']);
       const [t0, t1] = [next(0), next(1)];
       const send = t0.openSend(1, 1, 10_000);
       send.write(chunk(1, [1, 2, 3]));
@@ -192,11 +254,11 @@ describe('certificate rotation, dialing side', () => {
       for (let i = 0; i < 100 && seen.length < n; i++) await new Promise((r) => setTimeout(r, 100));
     };
     try {
-      server.transport(1, 2, [at, server.address], ['w0', 'w1'], 1n);
+      server.transport(1, 2, [at, server.address], ['w0', 'w1'], 1n, ['w0', 'w1']);
       await until(1);
       const renewed = await certs.issue('worker', 'w1');
       await new Promise((r) => setTimeout(r, 1500));
-      server.transport(1, 2, [at, server.address], ['w0', 'w1'], 2n);
+      server.transport(1, 2, [at, server.address], ['w0', 'w1'], 2n, ['w0', 'w1']);
       await until(2);
       assert.deepEqual(seen.slice(0, 2), [rank1.serial, renewed.serial]);
     } finally {

@@ -2,10 +2,13 @@
  * The data plane's sockets, plaintext or mutual TLS (docs/distributed.md#security). With TLS
  * material both ends present a certificate of the job CA and check the other's: the data server
  * admits a connection only once the handshake has verified a worker's certificate, so not a byte
- * of it is read before that; the dialing side checks that it reached a worker. Host names are not
- * checked: a ring neighbour's address comes from the coordinator over the authenticated control
- * plane, and the job CA and the role prove who answers. The shared-memory offer travels inside
- * the encrypted connection; the values in the segment never touch the network.
+ * of it is read before that, and then admits its HELLO only when the certificate's name is the one
+ * the coordinator announced for the worker the HELLO claims to be (tcp-transport.ts `admit`). The
+ * dialing side checks that it reached the worker the coordinator announced at that address: a
+ * worker certificate of that name. Host names are not checked: a ring neighbour's address comes
+ * from the coordinator over the authenticated control plane, and the job CA, the role and the
+ * name prove who answers. The shared-memory offer travels inside the encrypted connection; the
+ * values in the segment never touch the network.
  */
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { connect as netConnect, createServer as netServer, type Server, type Socket } from 'node:net';
@@ -23,6 +26,8 @@ import type { ConnectionGuard } from './connection-guard';
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export type DataTls = Required<Pick<SecureContextOptions, 'ca' | 'cert' | 'key'>>;
+/** what a receiver dials with: its material, and the name the sender's worker certificate must carry */
+export type DialTls = DataTls & { serverName: string };
 
 /** Reads the TLS files once (the data server's start; a rotation is picked up by reloadTls). */
 export function dataTlsOf(files: TlsFiles | undefined): DataTls | undefined {
@@ -31,6 +36,11 @@ export function dataTlsOf(files: TlsFiles | undefined): DataTls | undefined {
 }
 
 const isWorker = (cert: PeerCertificate | undefined) => identityOf(cert)?.role === 'worker';
+
+/** The name on a TLS socket's verified worker certificate; undefined for a plaintext socket. */
+export function certificateNameOf(socket: Socket): string | undefined {
+  return 'getPeerCertificate' in socket ? identityOf((socket as TLSSocket).getPeerCertificate())?.name : undefined;
+}
 
 /** the peer's address and port: a TLS socket and the TCP socket under it answer the same */
 const peerKey = (s: Socket) => `${s.remoteAddress}|${s.remotePort}`;
@@ -103,7 +113,7 @@ export function reloadOnChange(
  * read); TLS sockets hand over the decrypted bytes as they come.
  */
 export function dialData(
-  tls: DataTls | undefined,
+  tls: DialTls | undefined,
   to: { host: string; port: number },
   buffer: () => Buffer,
   onBytes: (data: Buffer, length: number) => void,
@@ -121,10 +131,18 @@ export function dialData(
       },
     });
   }
+  const { serverName, ...material } = tls;
   const s = tlsConnect({
     ...to,
-    ...tls,
-    checkServerIdentity: (_host, cert) => (isWorker(cert) ? undefined : new Error("the data server's certificate is not a worker's")),
+    ...material,
+    checkServerIdentity: (_host, cert) => {
+      const id = identityOf(cert);
+      if (id?.role !== 'worker') return new Error("the data server's certificate is not a worker's");
+      // an empty name (none announced) matches no certificate
+      return id.name === serverName && serverName !== ''
+        ? undefined
+        : new Error("the data server's certificate is not the announced worker's");
+    },
   });
   s.setNoDelay(true);
   s.on('data', (d: Buffer) => onBytes(d, d.length));

@@ -45,6 +45,12 @@ export interface TcpTransportOptions {
   tls?: DataTls;
 }
 
+/**
+ * The one refusal of a HELLO whose worker id or certificate is not that of the rank it claims: it
+ * names no rank's worker, the same for every mismatch.
+ */
+export const NOT_ADMITTED = 'not admitted: the claim of this connection does not hold';
+
 /** default TcpTransportOptions.sharedMemoryBytes */
 export const SHARED_MEMORY_BYTES = 8 * 1024 * 1024;
 
@@ -71,6 +77,8 @@ export class TcpTransport implements Transport {
     opts: TcpTransportOptions = {},
     /** told of every socket this transport dials */
     private readonly track: (s: Socket) => void = () => undefined,
+    /** under TLS, the name on rank i's worker certificate (the coordinator's PeerInfo.identity) */
+    private readonly identities: readonly string[] = [],
   ) {
     this.boxes = new Mailboxes(rank, size, `generation ${generation}`);
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
@@ -125,20 +133,32 @@ export class TcpTransport implements Transport {
 
   /**
    * Checks a receiver's HELLO against this membership: undefined to accept, else why not. The
-   * receiver asks for the data of `from` (this rank) and is rank `to`.
+   * receiver asks for the data of `from` (this rank) and is rank `to`; under TLS its connection
+   * presented a worker certificate named `certificateName`. A claim that does not hold (not a
+   * rank of the ring, another worker id, another certificate) gets NOT_ADMITTED whatever the
+   * mismatch, before anything else is looked at, so a refusal tells no one which worker holds
+   * which rank; only the worker the claim names learns more (another generation, say).
    */
-  admit(h: Hello): string | undefined {
+  admit(h: Hello, certificateName: string | undefined): string | undefined {
+    if (!this.authentic(h, certificateName)) return NOT_ADMITTED;
     if (h.generation !== this.generation) {
       return `generation ${h.generation} is not the current generation ${this.generation} of rank ${this.rank}`;
     }
     if (this.boxes.retired) return `rank ${this.rank} no longer takes part in generation ${this.generation}: ${this.boxes.retired}`;
     if (h.from !== this.rank) return `this is rank ${this.rank}, not rank ${h.from}`;
-    if (!this.boxes.isPeer(h.to)) return `rank ${h.to} is not another rank of a ring of ${this.size} (this is rank ${this.rank})`;
-    const expected = this.workerIds[h.to];
-    if (h.workerId !== expected) {
-      return `unknown worker '${h.workerId}': rank ${h.to} of generation ${this.generation} is worker '${expected}'`;
-    }
     return undefined;
+  }
+
+  /**
+   * Whether the HELLO `h` comes from the worker this membership gives rank `h.to`: its worker id,
+   * and under TLS the name on the certificate its connection presented. Only such a receiver's
+   * refusal may fail this rank's sends (rejected): a stranger's must change nothing here.
+   */
+  authentic(h: Hello, certificateName: string | undefined): boolean {
+    if (!this.boxes.isPeer(h.to) || h.workerId !== this.workerIds[h.to]) return false;
+    if (this.tls === undefined) return true;
+    const expected = this.identities[h.to] ?? '';
+    return expected !== '' && certificateName === expected;
   }
 
   /** The HELLO `h` was turned away for `reason`: sends to the rank it claims fail, clearly. */
@@ -255,7 +275,19 @@ export class TcpTransport implements Transport {
     };
     this.receiving.set(
       from,
-      new ReceiveConnection(owner, from, address, hello, this.connectTimeoutMs, this.track, this.sharedMemoryBytes > 0, this.tls),
+      new ReceiveConnection(
+        owner,
+        from,
+        address,
+        hello,
+        this.connectTimeoutMs,
+        this.track,
+        this.sharedMemoryBytes > 0,
+        this.tls && {
+          ...this.tls,
+          serverName: this.identities[from] ?? '',
+        },
+      ),
     );
   }
 }

@@ -1,7 +1,9 @@
 /** Test support: data servers on loopback and one TcpTransport per rank. */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { Transport } from '@permafrost/collective';
 import type { TestRing } from '@permafrost/collective/testing';
+import { identityOfPem } from '@permafrost/security';
 import { type DataServer, type DataServerOptions, startDataServer } from './data-server';
 import { sharedMemoryUnavailable } from './shared-segment';
 
@@ -33,7 +35,12 @@ export async function ring(n: number, generations: bigint[] = [], opts: RingOpti
   const servers = await Promise.all(Array.from({ length: n }, (_, r) => startDataServer({ listen: '127.0.0.1:0', ...optsOf(r) })));
   const addresses = servers.map((s) => s.address);
   const workerIds = servers.map((_, r) => `worker-${r}`);
-  const transports: Transport[] = servers.map((s, r) => s.transport(r, n, addresses, workerIds, generations[r] ?? 1n));
+  // under TLS each rank is known by the name on its own certificate
+  const identities = servers.map((_, r) => {
+    const cert = optsOf(r).tls?.cert;
+    return cert ? (identityOfPem(readFileSync(cert))?.name ?? '') : '';
+  });
+  const transports: Transport[] = servers.map((s, r) => s.transport(r, n, addresses, workerIds, generations[r] ?? 1n, identities));
   const open = new Set(servers);
   const shut = async (which: DataServer[]) => {
     for (const s of which) open.delete(s);

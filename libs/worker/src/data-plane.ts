@@ -77,6 +77,8 @@ export class DataPlane {
       peers.map((p) => p.dataAddress),
       peers.map((p) => p.workerId),
       generation,
+      // the certificate names its data server and its dialing side check each rank against
+      peers.map((p) => p.identity),
     );
   }
 

@@ -20,6 +20,7 @@ import { type Machine, setup, table } from './markdown';
 import { observe } from './observe';
 import { scaling } from './scaling';
 import type { Section } from './section';
+import { startTls } from './start-tls';
 
 const SECTIONS: readonly Section[] = [
   cacheSpeedup,
@@ -32,6 +33,7 @@ const SECTIONS: readonly Section[] = [
   observe,
   elastic,
   elasticSoak,
+  startTls,
 ];
 
 /** Benchmarks: the known ones in report order, then every other entry point of `benchDir` by name. */

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file permafrost/v1/common.proto.
  */
 export const file_permafrost_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChpwZXJtYWZyb3N0L3YxL2NvbW1vbi5wcm90bxINcGVybWFmcm9zdC52MSIwCgpNZW1iZXJzaGlwEhIKCmdlbmVyYXRpb24YASABKAQSDgoGam9iX2lkGAIgASgJIlIKCFBlZXJJbmZvEgwKBHJhbmsYASABKA0SEQoJd29ya2VyX2lkGAIgASgJEg8KB2FkZHJlc3MYAyABKAkSFAoMZGF0YV9hZGRyZXNzGAQgASgJYgZwcm90bzM");
+  fileDesc("ChpwZXJtYWZyb3N0L3YxL2NvbW1vbi5wcm90bxINcGVybWFmcm9zdC52MSIwCgpNZW1iZXJzaGlwEhIKCmdlbmVyYXRpb24YASABKAQSDgoGam9iX2lkGAIgASgJImQKCFBlZXJJbmZvEgwKBHJhbmsYASABKA0SEQoJd29ya2VyX2lkGAIgASgJEg8KB2FkZHJlc3MYAyABKAkSFAoMZGF0YV9hZGRyZXNzGAQgASgJEhAKCGlkZW50aXR5GAUgASgJYgZwcm90bzM");
 
 /**
  * Every message that belongs to a membership carries its generation. The coordinator starts a
@@ -65,6 +65,15 @@ export type PeerInfo = Message<"permafrost.v1.PeerInfo"> & {
    * @generated from field: string data_address = 4;
    */
   dataAddress: string;
+
+  /**
+   * the name (CN) on the worker certificate this worker joined with; empty without TLS. A data
+   * server admits a connection that claims this worker only from a peer presenting a
+   * certificate of that name, and a receiver checks it on the server it dials.
+   *
+   * @generated from field: string identity = 5;
+   */
+  identity: string;
 };
 
 /**

@@ -3,7 +3,8 @@
  * refuses to start; against a running job, every attack of issue 17 is refused and the job
  * finishes: Joins without a certificate, with another CA's, an expired one, a tool's, or a valid
  * one for another job; a Leave or Session in another worker's name; a forged data-plane HELLO,
- * plaintext or over TLS with a valid worker certificate claiming another worker;
+ * plaintext or over TLS with a valid worker certificate claiming another worker, and with
+ * cluster.transport grpc a Peer stream sending as another worker's rank;
  * and the job token never shows in logs or the report.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ephemeralCertificates, issueCertificate } from '@permafrost/security';
 import { encodeHello } from '@permafrost/transport-tcp/testing';
-import { attacker, probe, runCli, runPaths, smallFleetJob, startCli, tempDir, testTls } from './support';
+import { attacker, exchangeAs, probe, runCli, runPaths, smallFleetJob, startCli, tempDir, testTls } from './support';
 
 const tmp = tempDir('security');
 const TOKEN = `tok-${randomBytes(16).toString('hex')}`;
@@ -28,6 +29,16 @@ async function expiredWorker(): Promise<{ ca: string; cert: string; key: string 
   const caPem = { cert: readFileSync(ca, 'utf8'), key: readFileSync(join(dirname(ca), 'ca-key.pem'), 'utf8') };
   const pem = await issueCertificate(caPem, { role: 'worker', name: 'expired' }, { notBefore: new Date(Date.now() - 3 * 864e5), days: -1 });
   return { ca, cert: tmp.file('expired.pem', pem.cert), key: tmp.file('expired-key.pem', pem.key) };
+}
+
+/** Workers w-a (holding worker-0's certificate) and w-b (worker-1's) of the coordinator at `address`, for run `run`. */
+function startWorkers(address: string, run: string): ReturnType<typeof startCli>[] {
+  return ['w-a', 'w-b'].map((id, i) => {
+    const f = testTls(`worker-${i}`);
+    const tls = ['--tls-ca', f.ca, '--tls-cert', f.cert, '--tls-key', f.key];
+    const args = ['worker', 'start', '--coordinator', address, '--id', id, '--cache-dir', join(tmp.path, run, id), ...tls];
+    return startCli(args, {}, { killAfterMs: KILL_AFTER_MS });
+  });
 }
 
 describe('security', () => {
@@ -93,13 +104,7 @@ describe('security', () => {
       assert.equal(noToken.code, 1);
       assert.match(noToken.stderr, /^permafrost: Status needs a certificate of this job's CA or the job token/m);
 
-      // w-a holds worker-0's certificate, w-b worker-1's
-      for (const [i, id] of ['w-a', 'w-b'].entries()) {
-        const f = testTls(`worker-${i}`);
-        const tls = ['--tls-ca', f.ca, '--tls-cert', f.cert, '--tls-key', f.key];
-        const args = ['worker', 'start', '--coordinator', address, '--id', id, '--cache-dir', join(tmp.path, 'attacked', id), ...tls];
-        workers.push(startCli(args, {}, { killAfterMs: KILL_AFTER_MS }));
-      }
+      workers.push(...startWorkers(address, 'attacked'));
       await workers[0]?.waitFor(/allreduce transport/, 90_000);
       const membership = { generation: 1n, jobId: 'job-s' };
       const member = as({ tls: testTls('worker-7') });
@@ -149,6 +154,58 @@ describe('security', () => {
       for (const w of workers) assert.match(w.stderr(), /"msg":"data connection refused"/);
       for (const text of [c.stderr(), written, ...workers.map((w) => w.stderr())]) assert.equal(text.includes(TOKEN), false);
       assert.match(c.stderr(), /"msg":"join refused"/);
+    } finally {
+      for (const p of [c, ...workers]) p.child.kill('SIGKILL');
+      await Promise.all([c.exit, ...workers.map((w) => w.exit)]);
+    }
+  });
+
+  it("with cluster.transport grpc, a Peer stream from a valid certificate sending as another worker's rank is refused; the job finishes", async () => {
+    const report = runPaths(tmp.path, 'grpc-claims').report;
+    const coordinatorArgs = [
+      'coordinator',
+      'start',
+      '--listen',
+      '127.0.0.1:0',
+      '--min-workers',
+      '2',
+      '--job-id',
+      'job-g',
+      '--transport',
+      'grpc',
+    ];
+    const c = startCli([...coordinatorArgs, ...job('grpc-claims')], {}, { killAfterMs: KILL_AFTER_MS });
+    const workers: ReturnType<typeof startCli>[] = [];
+    try {
+      const address = JSON.parse(await c.waitFor(/coordinator listening/)).address as string;
+      workers.push(...startWorkers(address, 'grpc-claims'));
+      await workers[0]?.waitFor(/allreduce transport/, 90_000);
+      const status = await attacker(address, { tls: testTls('tool') }).status();
+      assert.ok('ok' in status && status.ok.state === 'running');
+      const peer = (id: string) => status.ok.workers.find((w) => w.workerId === id) ?? assert.fail(`no ${id}`);
+      const [a, b] = [peer('w-a'), peer('w-b')];
+      const membership = { generation: 1n, jobId: 'job-g' };
+      // w-a's certificate sending as w-b's rank at w-a's Peer service, then at w-b's as w-b's own
+      // rank; a job worker certificate outside the ring as w-a's rank at w-b's
+      const claims = [
+        await exchangeAs(a.address, testTls('worker-0'), b.rank, membership),
+        await exchangeAs(b.address, testTls('worker-0'), b.rank, membership),
+        await exchangeAs(b.address, testTls('worker-7'), a.rank, membership),
+      ];
+      for (const r of claims) {
+        assert.ok('code' in r && r.code === 'permission-denied', JSON.stringify(r));
+        assert.doesNotMatch(r.message, /w-a|w-b|worker-|rank/);
+        assert.deepEqual(r, claims[0]);
+      }
+
+      const [cExit, ...wExits] = await Promise.all([c.exit, ...workers.map((w) => w.exit)]);
+      assert.equal(cExit?.code, 0, c.stderr());
+      for (const e of wExits) assert.equal(e?.code, 0);
+      const written = JSON.parse(readFileSync(report, 'utf8'));
+      assert.equal(written.epochs.length, 3);
+      // unharmed: the first membership trained to the end
+      assert.deepEqual(written.membership, []);
+      for (const w of workers) assert.match(w.stderr(), /"msg":"data stream refused"/);
     } finally {
       for (const p of [c, ...workers]) p.child.kill('SIGKILL');
       await Promise.all([c.exit, ...workers.map((w) => w.exit)]);

@@ -1,13 +1,21 @@
 /**
  * What a stranger on loopback can try against a running job, as test helpers: control-plane calls
- * with whatever credentials it holds, and raw bytes at a data port. Each resolves with the
+ * with whatever credentials it holds, raw bytes at a data port, and a chunk at a Peer service. Each resolves with the
  * outcome (the response, or the PermafrostError code and message), never throws.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { create } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { Client, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import type { CoordinatorClient } from '@permafrost/coordinator';
-import { JoinRequestSchema, LeaveRequestSchema, SessionRequestSchema, StatusRequestSchema } from '@permafrost/proto';
+import {
+  ExchangeRequestSchema,
+  ExchangeResponseSchema,
+  JoinRequestSchema,
+  LeaveRequestSchema,
+  SessionRequestSchema,
+  StatusRequestSchema,
+} from '@permafrost/proto';
 import { readTlsFiles, type TlsFiles } from '@permafrost/security';
 import { PermafrostError } from '@permafrost/telemetry';
 import { type CoordinatorClientSecurity, createCoordinatorClient } from '@permafrost/transport-grpc';
@@ -73,5 +81,40 @@ export function probe(address: string, bytes: Buffer, tls?: TlsFiles): Promise<{
     });
     if (tls) s.once('secureConnect', () => s.write(bytes));
     else s.write(bytes);
+  });
+}
+
+/**
+ * Sends one chunk of collective 1 from rank `fromRank` of `membership` to the Peer service at
+ * `address`, over TLS with the certificate files `tls` (any server certificate accepted), and
+ * resolves with the chunk count the receiver answered, or the status it ended the stream with
+ * (the code as PermafrostError spells it, e.g. 'permission-denied').
+ */
+export function exchangeAs(
+  address: string,
+  tls: TlsFiles,
+  fromRank: number,
+  membership: { generation: bigint; jobId: string },
+): Promise<Outcome<number>> {
+  const { ca, cert, key } = readTlsFiles(tls);
+  const creds = credentials.createSsl(Buffer.from(ca), Buffer.from(key), Buffer.from(cert), { checkServerIdentity: () => undefined });
+  const client = new Client(address, creds);
+  const data = Buffer.from(new Float32Array([1, 2]).buffer);
+  const chunk = create(ExchangeRequestSchema, { membership, fromRank, sequence: 1n, data, totalElements: 2n });
+  return new Promise((done) => {
+    const call = client.makeClientStreamRequest(
+      '/permafrost.v1.PeerService/Exchange',
+      (m: typeof chunk) => Buffer.from(toBinary(ExchangeRequestSchema, m)),
+      (b: Buffer) => fromBinary(ExchangeResponseSchema, b),
+      new Metadata(),
+      { deadline: Date.now() + 5000 },
+      (err: ServiceError | null, res?: { chunks: number }) => {
+        client.close();
+        if (err) done({ code: (status[err.code] ?? 'unknown').toLowerCase().replace(/_/g, '-'), message: err.details });
+        else done({ ok: res?.chunks ?? 0 });
+      },
+    );
+    call.write(chunk);
+    call.end();
   });
 }

@@ -3,7 +3,7 @@
  * temp dirs, job flags and run outputs, optimizer settings, checkpoint weights, process checks.
  */
 export type { Outcome } from './attacker';
-export { attacker, probe } from './attacker';
+export { attacker, exchangeAs, probe } from './attacker';
 export type { WatchedPage } from './browser';
 export { CHROMIUM, chartPoints, launchBrowser, watchedPage } from './browser';
 export type { CliResult, ProcessOptions, Running } from './cli';

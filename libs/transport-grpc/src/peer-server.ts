@@ -2,7 +2,11 @@
  * A worker's PeerService server: its left ring neighbour keeps one Exchange stream open to it
  * per membership generation and sends every collective's chunks on it, in order.
  *
- * A stream is admitted by its first chunk and every chunk is checked before it is queued: its
+ * A stream is admitted by its first chunk and every chunk is checked before it is queued. Under
+ * TLS the stream's claim comes first: the worker certificate its connection presented must carry
+ * the name the coordinator announced for the worker of its from_rank in the current membership;
+ * any claim that does not hold is refused with PERMISSION_DENIED and one text that names no
+ * worker or rank (the details go to this worker's log), and changes nothing here. Then its
  * generation must be the generation of the membership this worker takes part in (a worker of an
  * older or newer membership is refused with FAILED_PRECONDITION, naming both generations), its
  * from_rank another rank of the ring and the same on the whole stream, and its collective the
@@ -17,12 +21,12 @@ import type { ServerReadableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { Inbox, Transport } from '@permafrost/collective';
 import { type ExchangeRequest, type ExchangeResponse, ExchangeResponseSchema } from '@permafrost/proto';
 import type { TlsFiles } from '@permafrost/security';
-import { PermafrostError } from '@permafrost/telemetry';
+import { log, PermafrostError } from '@permafrost/telemetry';
 import type { ConnectionGuardOptions } from '@permafrost/transport-tcp';
 import { authorize } from './call-guard';
 import { decodeChunk } from './chunk-codec';
 import { bindServer, newServer } from './grpc-setup';
-import { PeerTransport } from './peer-transport';
+import { NOT_ADMITTED, PeerTransport } from './peer-transport';
 import { peerService } from './services';
 import { toServiceError } from './status';
 import { channelCredentials, serverCredentials } from './tls-credentials';
@@ -32,9 +36,11 @@ export interface PeerServer {
   address: string;
   /**
    * The transport of one membership: this worker is `rank` of `size`, rank i serves at
-   * `peerAddresses[i]`. Creating one retires the previous one (its collectives fail at once).
+   * `peerAddresses[i]`, under TLS holding the worker certificate named `identities[i]` (checked
+   * on every stream, both ways). Creating one retires the previous one (its collectives fail at
+   * once).
    */
-  transport(rank: number, size: number, peerAddresses: string[], generation: bigint): Transport;
+  transport(rank: number, size: number, peerAddresses: string[], generation: bigint, identities?: string[]): Transport;
   close(): Promise<void>;
 }
 
@@ -48,8 +54,36 @@ function checkGeneration(t: PeerTransport, req: ExchangeRequest): void {
   }
 }
 
+/**
+ * The transport a stream's first chunk `req` may feed, or a PermafrostError refusing the stream:
+ * under TLS its connection presented the worker certificate named `certificateName`.
+ */
+function admitting(t: PeerTransport | undefined, req: ExchangeRequest, certificateName: string | undefined): PeerTransport {
+  const generation = req.membership?.generation;
+  if (!t) {
+    throw new PermafrostError(
+      'failed-precondition',
+      `this worker has no membership yet (the stream is of generation ${generation ?? 'none'})`,
+    );
+  }
+  if (!t.authentic(req.fromRank, certificateName)) {
+    log().warn('data stream refused', {
+      generation: generation === undefined ? null : Number(generation),
+      fromRank: req.fromRank,
+      rank: t.rank,
+      certificateName,
+      reason: `the certificate is not the one announced for rank ${req.fromRank} of generation ${t.generation}`,
+    });
+    throw new PermafrostError('permission-denied', NOT_ADMITTED);
+  }
+  checkGeneration(t, req);
+  return t;
+}
+
+type ExchangeCall = ServerReadableStream<ExchangeRequest, ExchangeResponse>;
+
 function exchange(current: () => PeerTransport | undefined) {
-  return (call: ServerReadableStream<ExchangeRequest, ExchangeResponse>, respond: sendUnaryData<ExchangeResponse>) => {
+  return (call: ExchangeCall, respond: sendUnaryData<ExchangeResponse>, certificateName: string | undefined) => {
     /** the transport that admitted this stream, even if a newer one took over since */
     let transport: PeerTransport | undefined;
     let from = -1;
@@ -84,14 +118,7 @@ function exchange(current: () => PeerTransport | undefined) {
       if (over) return;
       try {
         if (!transport) {
-          const t = current();
-          if (!t) {
-            throw new PermafrostError(
-              'failed-precondition',
-              `this worker has no membership yet (the stream is of generation ${req.membership?.generation ?? 'none'})`,
-            );
-          }
-          checkGeneration(t, req);
+          const t = admitting(current(), req, certificateName);
           transport = t;
           from = req.fromRank;
           forget = t.adopt((reason) => refuse(new PermafrostError('failed-precondition', reason)));
@@ -131,7 +158,8 @@ function exchange(current: () => PeerTransport | undefined) {
 
 /**
  * Serves PeerService on `opts.listen` ('HOST:PORT', port 0 for any free port); with `opts.tls`,
- * mutual TLS under the job CA, and only worker certificates may call Exchange.
+ * mutual TLS under the job CA, only worker certificates may call Exchange, and a stream is
+ * admitted only from the certificate announced for the rank it sends from.
  */
 export async function startPeerServer(opts: { listen: string; tls?: TlsFiles } & ConnectionGuardOptions): Promise<PeerServer> {
   let current: PeerTransport | undefined;
@@ -139,27 +167,30 @@ export async function startPeerServer(opts: { listen: string; tls?: TlsFiles } &
   const security = opts.tls ? { tls: opts.tls } : {};
   const handler = exchange(() => current);
   server.addService(peerService, {
-    exchange: (call: ServerReadableStream<ExchangeRequest, ExchangeResponse>, respond: sendUnaryData<ExchangeResponse>) => {
+    exchange: (call: ExchangeCall, respond: sendUnaryData<ExchangeResponse>) => {
+      let certificateName: string | undefined;
       try {
-        authorize('worker', 'Exchange', call, security);
+        certificateName = authorize('worker', 'Exchange', call, security).identity?.name;
       } catch (e) {
         respond(toServiceError(e));
         return;
       }
-      handler(call, respond);
+      handler(call, respond, certificateName);
     },
   });
   const bound = await bindServer(server, opts.listen, opts, await serverCredentials(opts.tls && { files: opts.tls }));
-  const creds = () => channelCredentials(opts.tls && { files: opts.tls, serverRole: 'worker', checkHost: false });
+  // under TLS this rank's channel to rank `to` accepts only the certificate announced for it
+  const creds = (identities: readonly string[]) => (to: number) =>
+    channelCredentials(opts.tls && { files: opts.tls, serverRole: 'worker', checkHost: false, serverName: identities[to] ?? '' });
   return {
     address: bound.address,
-    transport(rank, size, peerAddresses, generation) {
+    transport(rank, size, peerAddresses, generation, identities = []) {
       if (!Number.isInteger(size) || size < 1 || !Number.isInteger(rank) || rank < 0 || rank >= size) {
         throw new RangeError(`rank ${rank} of ${size} is not a rank of the ring`);
       }
       if (peerAddresses.length !== size) throw new RangeError(`${peerAddresses.length} peer addresses for a ring of ${size}`);
       current?.retire(`generation ${current.generation} was replaced by generation ${generation}`, true);
-      current = new PeerTransport(rank, size, peerAddresses, generation, creds());
+      current = new PeerTransport(rank, size, peerAddresses, generation, creds(identities), opts.tls && identities);
       return current;
     },
     async close() {

@@ -12,6 +12,12 @@
  * collective ends the previous one's mailbox, so a receive past its end fails at once. The
  * rules (collectives in order, late chunks refused, a collective that failed here doomed and
  * the streams feeding it refused) are Mailboxes' (@permafrost/collective).
+ *
+ * Under TLS each rank is a certificate name as well (the coordinator's PeerInfo.identity): a
+ * stream's chunks from rank r are admitted only from the certificate announced for rank r's
+ * worker (authentic), and this rank's channel to rank r accepts only a server presenting that
+ * certificate (the credentials it is given per rank). A rank with no announced name matches no
+ * certificate.
  */
 import { type ChannelCredentials, Client } from '@grpc/grpc-js';
 import {
@@ -40,6 +46,12 @@ const REFUSAL_CODES: Record<RefusalKind, ErrorCode> = {
   taken: 'already-exists',
 };
 
+/**
+ * The one refusal of a stream whose certificate is not the one announced for the rank it sends
+ * from: it names no rank or worker, the same for every mismatch.
+ */
+export const NOT_ADMITTED = 'not admitted: the claim of this stream does not hold';
+
 export class PeerTransport implements Transport {
   readonly stats: TransportStats = { sharedChunks: 0, wireChunks: 0 };
   private readonly clients = new Map<number, Client>();
@@ -53,7 +65,10 @@ export class PeerTransport implements Transport {
     readonly size: number,
     private readonly addresses: readonly string[],
     readonly generation: bigint,
-    private readonly credentials: ChannelCredentials = insecure(),
+    /** the credentials of this rank's channel to rank `to` */
+    private readonly credentials: (to: number) => ChannelCredentials = () => insecure(),
+    /** under TLS, the name on rank i's worker certificate; undefined over plaintext */
+    private readonly identities?: readonly string[],
   ) {
     this.boxes = new Mailboxes(rank, size, `generation ${generation}`);
   }
@@ -95,6 +110,17 @@ export class PeerTransport implements Transport {
 
   recv(from: number, sequence: number, timeoutMs: number): Promise<Chunk> {
     return this.boxes.recv(from, sequence, timeoutMs);
+  }
+
+  /**
+   * Whether a stream sending from rank `from` comes from that rank's worker: under TLS its
+   * connection presented the certificate named `certificateName`, which must be the one announced
+   * for `from`. Over plaintext nobody is authenticated and every claim holds.
+   */
+  authentic(from: number, certificateName: string | undefined): boolean {
+    if (this.identities === undefined) return true;
+    const expected = this.boxes.isPeer(from) ? (this.identities[from] ?? '') : '';
+    return expected !== '' && certificateName === expected;
   }
 
   /**
@@ -182,7 +208,7 @@ export class PeerTransport implements Transport {
     if (!this.boxes.isPeer(to) || !address) return undefined;
     let c = this.clients.get(to);
     if (!c) {
-      c = new Client(address, this.credentials, PEER_CHANNEL_OPTIONS);
+      c = new Client(address, this.credentials(to), PEER_CHANNEL_OPTIONS);
       this.clients.set(to, c);
     }
     return c;

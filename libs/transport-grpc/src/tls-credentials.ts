@@ -9,8 +9,8 @@
  * a client gets as far as the handler check, which lets it call only what a token may).
  *
  * Channels verify the server's certificate against the job CA, its host name, and the role it
- * names (a worker joins only a coordinator), and present their own certificate when they have
- * one. A long-lived channel (a worker's to its coordinator) reads its files through the same kind
+ * names (a worker joins only a coordinator), for a ring peer also the name the coordinator
+ * announced for the worker dialed, and present their own certificate when they have one. A long-lived channel (a worker's to its coordinator) reads its files through the same kind
  * of provider, so a connection it opens after a rotation presents the renewed certificate.
  * Without TLS files a server or channel is plaintext (`--insecure`).
  */
@@ -63,6 +63,11 @@ export interface ChannelTls {
    * authenticated control plane, and proven by the job CA and their role alone
    */
   checkHost?: boolean;
+  /**
+   * the name the server's certificate must carry: a ring peer's, as the coordinator announced it
+   * (PeerInfo.identity); an empty name (none announced) matches no certificate
+   */
+  serverName?: string;
   /** how often the files are read again while the channel lives (default certRefreshMs()) */
   refreshMs?: number;
 }
@@ -89,6 +94,9 @@ export function channelCredentials(tls: ChannelTls | undefined): ChannelCredenti
       if (wrongHost) return wrongHost;
       const who = identityOf(peer);
       if (who?.role !== tls.serverRole) return new Error(`the server's certificate is not a ${tls.serverRole}'s`);
+      if (tls.serverName !== undefined && (tls.serverName === '' || who.name !== tls.serverName)) {
+        return new Error(`the server's certificate is not the announced ${tls.serverRole}'s`);
+      }
       return undefined;
     },
   });

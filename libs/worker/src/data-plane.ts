@@ -61,6 +61,8 @@ export class DataPlane {
         worldSize,
         peers.map((p) => p.address),
         generation,
+        // the certificate names its Peer server and its channels check each rank against
+        peers.map((p) => p.identity),
       );
     }
     const missing = peers.filter((p) => !p.dataAddress);

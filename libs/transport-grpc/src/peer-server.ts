@@ -82,77 +82,109 @@ function admitting(t: PeerTransport | undefined, req: ExchangeRequest, certifica
 
 type ExchangeCall = ServerReadableStream<ExchangeRequest, ExchangeResponse>;
 
-function exchange(current: () => PeerTransport | undefined) {
-  return (call: ExchangeCall, respond: sendUnaryData<ExchangeResponse>, certificateName: string | undefined) => {
-    /** the transport that admitted this stream, even if a newer one took over since */
-    let transport: PeerTransport | undefined;
-    let from = -1;
-    /** the mailbox of the collective the stream carries now */
-    let inbox: Inbox | undefined;
-    let chunks = 0;
-    let over = false;
-    let forget: () => void = () => undefined;
-    const finish = (error?: Error) => {
-      over = true;
-      forget();
-      inbox?.end(error);
-    };
-    const refuse = (e: PermafrostError) => {
-      if (over) return;
-      finish(e);
-      respond(toServiceError(e));
-    };
-    const next = (t: PeerTransport, sequence: number) => {
-      if (inbox && sequence < inbox.sequence) {
-        throw new PermafrostError('invalid-argument', `collective ${sequence} from rank ${from} came after collective ${inbox.sequence}`);
-      }
-      inbox?.end();
-      const box = t.incoming(from, sequence);
-      // a mailbox the stream has left behind may be discarded later without stopping the stream
-      box.attach((reason) => {
-        if (inbox === box) refuse(new PermafrostError('aborted', reason));
-      });
-      inbox = box;
-    };
-    call.on('data', (req: ExchangeRequest) => {
-      if (over) return;
-      try {
-        if (!transport) {
-          const t = admitting(current(), req, certificateName);
-          transport = t;
-          from = req.fromRank;
-          forget = t.adopt((reason) => refuse(new PermafrostError('failed-precondition', reason)));
-        } else {
-          checkGeneration(transport, req);
-          if (req.fromRank !== from) {
-            throw new PermafrostError(
-              'invalid-argument',
-              `a stream comes from one rank: it began with rank ${from}, then sent from rank ${req.fromRank}`,
-            );
-          }
-        }
-        const sequence = Number(req.sequence);
-        if (sequence !== inbox?.sequence) next(transport, sequence);
-        (inbox as Inbox).push(decodeChunk(req));
-        chunks++;
-      } catch (e) {
-        refuse(e instanceof PermafrostError ? e : new PermafrostError('invalid-argument', e instanceof Error ? e.message : String(e)));
-      }
-    });
+/**
+ * One Exchange stream on the receiving side: admitted on its first chunk (certificate, generation),
+ * then each chunk goes to the mailbox of its collective until the sender half-closes (answered
+ * with the chunk count), the stream breaks, or a refusal ends it.
+ */
+class ExchangeStream {
+  /** the transport that admitted this stream, even if a newer one took over since */
+  private transport: PeerTransport | undefined;
+  private from = -1;
+  /** the mailbox of the collective the stream carries now */
+  private inbox: Inbox | undefined;
+  private chunks = 0;
+  private over = false;
+  private forget: () => void = () => undefined;
+
+  constructor(
+    private readonly current: () => PeerTransport | undefined,
+    call: ExchangeCall,
+    private readonly respond: sendUnaryData<ExchangeResponse>,
+    private readonly certificateName: string | undefined,
+  ) {
+    call.on('data', (req: ExchangeRequest) => this.data(req));
     // A dropped connection ends the request stream too, with 'cancelled' right behind; one turn
     // of the event loop tells a sender's half-close from its death.
     call.on('end', () =>
       setImmediate(() => {
-        if (over || call.cancelled) return;
-        finish();
-        respond(null, create(ExchangeResponseSchema, { chunks }));
+        if (this.over || call.cancelled) return;
+        this.finish();
+        respond(null, create(ExchangeResponseSchema, { chunks: this.chunks }));
       }),
     );
-    const broke = (why: string) => {
-      if (!over) finish(new Error(why));
-    };
-    call.on('cancelled', () => broke('the sender cancelled it or its connection dropped'));
-    call.on('error', (e: Error) => broke(e.message));
+    call.on('cancelled', () => this.broke('the sender cancelled it or its connection dropped'));
+    call.on('error', (e: Error) => this.broke(e.message));
+  }
+
+  private data(req: ExchangeRequest): void {
+    if (this.over) return;
+    try {
+      const t = this.admitted(req);
+      const sequence = Number(req.sequence);
+      if (sequence !== this.inbox?.sequence) this.next(t, sequence);
+      (this.inbox as Inbox).push(decodeChunk(req));
+      this.chunks++;
+    } catch (e) {
+      this.refuse(e instanceof PermafrostError ? e : new PermafrostError('invalid-argument', e instanceof Error ? e.message : String(e)));
+    }
+  }
+
+  /** The stream's transport: admits the stream on its first chunk, checks every later one. */
+  private admitted(req: ExchangeRequest): PeerTransport {
+    if (!this.transport) {
+      const t = admitting(this.current(), req, this.certificateName);
+      this.transport = t;
+      this.from = req.fromRank;
+      this.forget = t.adopt((reason) => this.refuse(new PermafrostError('failed-precondition', reason)));
+      return t;
+    }
+    checkGeneration(this.transport, req);
+    if (req.fromRank !== this.from) {
+      throw new PermafrostError(
+        'invalid-argument',
+        `a stream comes from one rank: it began with rank ${this.from}, then sent from rank ${req.fromRank}`,
+      );
+    }
+    return this.transport;
+  }
+
+  private next(t: PeerTransport, sequence: number): void {
+    if (this.inbox && sequence < this.inbox.sequence) {
+      throw new PermafrostError(
+        'invalid-argument',
+        `collective ${sequence} from rank ${this.from} came after collective ${this.inbox.sequence}`,
+      );
+    }
+    this.inbox?.end();
+    const box = t.incoming(this.from, sequence);
+    // a mailbox the stream has left behind may be discarded later without stopping the stream
+    box.attach((reason) => {
+      if (this.inbox === box) this.refuse(new PermafrostError('aborted', reason));
+    });
+    this.inbox = box;
+  }
+
+  private finish(error?: Error): void {
+    this.over = true;
+    this.forget();
+    this.inbox?.end(error);
+  }
+
+  private refuse(e: PermafrostError): void {
+    if (this.over) return;
+    this.finish(e);
+    this.respond(toServiceError(e));
+  }
+
+  private broke(why: string): void {
+    if (!this.over) this.finish(new Error(why));
+  }
+}
+
+function exchange(current: () => PeerTransport | undefined) {
+  return (call: ExchangeCall, respond: sendUnaryData<ExchangeResponse>, certificateName: string | undefined) => {
+    new ExchangeStream(current, call, respond, certificateName);
   };
 }
 

@@ -108,83 +108,104 @@ function judged(t: TcpTransport, h: Hello, socket: Socket, certificateName: stri
  * REJECT (naming why) or handed to the transport as the connection carrying this rank's data to
  * it. `parked` holds the retries of HELLOs of a generation not reached yet.
  */
-function handshake(socket: Socket, server: ServerState, parked: Set<() => void>): void {
-  socket.setNoDelay(true);
-  server.guard.accept(socket);
-  // the verified certificate's name, under TLS (createDataServer hands over only verified workers)
-  const certificateName = certificateNameOf(socket);
-  let hello: Hello | undefined;
-  let conn: SendConnection | undefined;
-  let done = false;
+class Handshake {
+  private hello: Hello | undefined;
+  private conn: SendConnection | undefined;
+  private done = false;
   /** parked once already: the wait is bounded from the first time */
-  let waited = false;
-  const reject = (reason: string) => {
-    if (done) return;
-    done = true;
-    server.guard.admit(socket);
-    reader.stop();
-    socket.end(encodeReject(reason));
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
-  };
-  const admit = () => {
-    parked.delete(admit);
-    const t = server.current;
-    const h = hello as Hello;
-    if (done) return;
-    if (server.closed) {
-      reject('the data server closed');
+  private waited = false;
+  private readonly reader: FrameReader;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly server: ServerState,
+    private readonly parked: Set<() => void>,
+    /** the verified certificate's name, under TLS (createDataServer hands over only verified workers) */
+    private readonly certificateName: string | undefined,
+  ) {
+    this.reader = this.frameReader();
+    socket.on('data', (d: Buffer) => this.data(d));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.done = true;
+      parked.delete(this.admit);
+    });
+  }
+
+  private frameReader(): FrameReader {
+    return new FrameReader({
+      hello: (h) => {
+        if (this.reader.frames !== 1) throw new Error('a second HELLO');
+        this.hello = h;
+        this.admit();
+      },
+      stop: (kind, sequence, reason) => {
+        if (kind !== Kind.refuse || !this.conn) throw new Error(`an unexpected ${kind === Kind.abort ? 'ABORT' : 'REFUSE'}`);
+        this.conn.refused(sequence, reason);
+      },
+      mapped: (why) => {
+        if (!this.conn) throw new Error('MAPPED before the ACCEPT');
+        this.conn.mapped(why);
+      },
+      credit: (position) => {
+        if (!this.conn) throw new Error('CREDIT before the ACCEPT');
+        this.conn.credit(position);
+      },
+    });
+  }
+
+  private data(d: Buffer): void {
+    try {
+      this.reader.push(d);
+    } catch (e) {
+      const why = (e as Error).message;
+      if (this.conn) this.conn.broke(why);
+      else this.reject(`rank ${this.hello?.to ?? '?'} broke the protocol: ${why}`);
+    }
+  }
+
+  private reject(reason: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.server.guard.admit(this.socket);
+    this.reader.stop();
+    this.socket.end(encodeReject(reason));
+    setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
+  }
+
+  /** Judges the HELLO against the current membership; parks it while that membership is older. */
+  private readonly admit = (): void => {
+    this.parked.delete(this.admit);
+    const t = this.server.current;
+    const h = this.hello as Hello;
+    if (this.done) return;
+    if (this.server.closed) {
+      this.reject('the data server closed');
       return;
     }
     if (!t || h.generation > t.generation) {
       // a membership this worker has not reached yet
-      if (!waited) server.guard.wait(socket, server.parkTimeoutMs);
-      waited = true;
-      parked.add(admit);
+      if (!this.waited) this.server.guard.wait(this.socket, this.server.parkTimeoutMs);
+      this.waited = true;
+      this.parked.add(this.admit);
       return;
     }
-    const refusal = judged(t, h, socket, certificateName);
+    const refusal = judged(t, h, this.socket, this.certificateName);
     if (refusal !== undefined) {
-      reject(refusal);
+      this.reject(refusal);
       return;
     }
-    done = true;
-    server.guard.admit(socket);
-    conn = t.admitted(h.to, socket);
-    log().info('data connection admitted', described(socket, h));
+    this.done = true;
+    this.server.guard.admit(this.socket);
+    this.conn = t.admitted(h.to, this.socket);
+    log().info('data connection admitted', described(this.socket, h));
   };
-  const reader = new FrameReader({
-    hello: (h) => {
-      if (reader.frames !== 1) throw new Error('a second HELLO');
-      hello = h;
-      admit();
-    },
-    stop: (kind, sequence, reason) => {
-      if (kind !== Kind.refuse || !conn) throw new Error(`an unexpected ${kind === Kind.abort ? 'ABORT' : 'REFUSE'}`);
-      conn.refused(sequence, reason);
-    },
-    mapped: (why) => {
-      if (!conn) throw new Error('MAPPED before the ACCEPT');
-      conn.mapped(why);
-    },
-    credit: (position) => {
-      if (!conn) throw new Error('CREDIT before the ACCEPT');
-      conn.credit(position);
-    },
-  });
-  socket.on('data', (d: Buffer) => {
-    try {
-      reader.push(d);
-    } catch (e) {
-      const why = (e as Error).message;
-      if (conn) conn.broke(why);
-      else reject(`rank ${hello?.to ?? '?'} broke the protocol: ${why}`);
-    }
-  });
-  socket.on('error', () => undefined);
-  socket.on('close', () => {
-    done = true;
-    parked.delete(admit);
-  });
+}
+
+function handshake(socket: Socket, server: ServerState, parked: Set<() => void>): void {
+  socket.setNoDelay(true);
+  server.guard.accept(socket);
+  new Handshake(socket, server, parked, certificateNameOf(socket));
 }
 
 /** where a data server listens, its TLS files, its guard against strangers and its transports' options */

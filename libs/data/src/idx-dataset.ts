@@ -63,7 +63,12 @@ async function readLabels(file: IdxFile, images: IdxFile, classNames: string[] |
   return labels;
 }
 
-export async function openIdxDataset(dir: string, split: 'train' | 'test', opts: IdxDatasetOptions): Promise<Dataset> {
+/** Finds the split's two files in `dir`; a missing directory or file is the caller's notFound error. */
+async function idxPaths(
+  dir: string,
+  split: 'train' | 'test',
+  opts: IdxDatasetOptions,
+): Promise<{ imagesPath: string; labelsPath: string }> {
   if (!(await statOrUndefined(dir))?.isDirectory()) throw opts.notFound(`directory ${dir} does not exist`);
   const prefix = split === 'train' ? 'train' : 't10k';
   const imagesPath = await findFile(dir, prefix, 'images');
@@ -72,22 +77,32 @@ export async function openIdxDataset(dir: string, split: 'train' | 'test', opts:
     const missing = imagesPath ? `${prefix}-labels-idx1-ubyte` : `${prefix}-images-idx3-ubyte`;
     throw opts.notFound(`no ${missing}[.gz] in ${dir}`);
   }
+  return { imagesPath, labelsPath };
+}
 
+/** The images file, open, and the labels, checked against it; nothing is left open on an error. */
+async function openIdxPair(imagesPath: string, labelsPath: string, classNames: string[] | undefined) {
   const images = await openIdxFile(imagesPath, 'images');
-  let labels: Uint8Array;
   try {
     const labelFile = await openIdxFile(labelsPath, 'labels');
+    let labels: Uint8Array;
     try {
-      labels = await readLabels(labelFile, images, opts.classNames);
+      labels = await readLabels(labelFile, images, classNames);
     } finally {
       await labelFile.source.close();
     }
     if (labels.length === 0) throw new UserError('contains no samples', imagesPath);
     if (!images.dims[1] || !images.dims[2]) throw new UserError(`has empty images (${images.dims.join('x')})`, imagesPath);
+    return { images, labels };
   } catch (e) {
     await images.source.close();
     throw e;
   }
+}
+
+export async function openIdxDataset(dir: string, split: 'train' | 'test', opts: IdxDatasetOptions): Promise<Dataset> {
+  const { imagesPath, labelsPath } = await idxPaths(dir, split, opts);
+  const { images, labels } = await openIdxPair(imagesPath, labelsPath, opts.classNames);
 
   const [, h = 0, w = 0] = images.dims;
   const sampleBytes = h * w;

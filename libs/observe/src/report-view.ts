@@ -30,19 +30,7 @@ export function reportView(r: RunReport): StatusView {
     samplesPerSec: r.final.samplesPerSec,
     cacheHitRate: last ? hitRate(last.cacheHits, last.cacheMisses) : null,
     etaSeconds: 0,
-    workers: r.members.map((m) => ({
-      workerId: m.workerId,
-      rank: m.rank,
-      epoch: last?.epoch ?? 0,
-      step: stepsPerEpoch,
-      samples: last?.samplesByRank[m.rank] ?? 0,
-      samplesPerSec: last ? (last.samplesByRank[m.rank] ?? 0) / Math.max(last.seconds, 1e-9) : 0,
-      readSeconds: 0,
-      computeSeconds: 0,
-      allreduceSeconds: 0,
-      cacheHitRate: null,
-      rates: [],
-    })),
+    workers: reportWorkers(r, stepsPerEpoch),
     membership: reportMembership(r),
     failures: [],
     epochPoints: r.epochs.map((e) => ({
@@ -57,21 +45,43 @@ export function reportView(r: RunReport): StatusView {
       trainableLayers: e.trainableLayers,
     })),
     stepPoints: [],
-    freeze: r.freeze
-      ? {
-          policy: r.freeze.policy,
-          blocks: r.freeze.blocks.map((b) => ({
-            block: b.block,
-            freezeStep: b.freezeStep ?? null,
-            freezeEpoch: b.freezeEpoch ?? null,
-            frozen: b.freezeStep !== undefined && b.freezeStep < done,
-          })),
-          events: r.freeze.events,
-          paperSpeedup: r.freeze.paperSpeedup,
-          cachedSpeedup: r.freeze.cachedSpeedup,
-          measuredSpeedup: measuredSpeedup(r.epochs.map((e) => e.seconds)),
-        }
-      : null,
+    freeze: reportFreeze(r, done),
+  };
+}
+
+/** The report's members as the view's workers, with the last epoch's samples per rank. */
+function reportWorkers(r: RunReport, stepsPerEpoch: number): StatusView['workers'] {
+  const last = r.epochs.at(-1);
+  return r.members.map((m) => ({
+    workerId: m.workerId,
+    rank: m.rank,
+    epoch: last?.epoch ?? 0,
+    step: stepsPerEpoch,
+    samples: last?.samplesByRank[m.rank] ?? 0,
+    samplesPerSec: last ? (last.samplesByRank[m.rank] ?? 0) / Math.max(last.seconds, 1e-9) : 0,
+    readSeconds: 0,
+    computeSeconds: 0,
+    allreduceSeconds: 0,
+    cacheHitRate: null,
+    rates: [],
+  }));
+}
+
+/** The freeze schedule the report carries, each block frozen if its step was reached by `done`. */
+function reportFreeze(r: RunReport, done: number): StatusView['freeze'] {
+  if (!r.freeze) return null;
+  return {
+    policy: r.freeze.policy,
+    blocks: r.freeze.blocks.map((b) => ({
+      block: b.block,
+      freezeStep: b.freezeStep ?? null,
+      freezeEpoch: b.freezeEpoch ?? null,
+      frozen: b.freezeStep !== undefined && b.freezeStep < done,
+    })),
+    events: r.freeze.events,
+    paperSpeedup: r.freeze.paperSpeedup,
+    cachedSpeedup: r.freeze.cachedSpeedup,
+    measuredSpeedup: measuredSpeedup(r.epochs.map((e) => e.seconds)),
   };
 }
 

@@ -70,6 +70,7 @@ export class EpochDriver {
     if (e.type === 'freeze') this.observer.freeze(e.blocks.length);
     if (e.type === 'evaluate') this.pause?.at('validation', e.epoch);
     if (e.type !== 'step') return;
+    if (e.step === 1) this.pause?.at('step', e.epoch);
     this.onBoundary?.();
     const split = this.observer.step(e);
     if (this.entered) {

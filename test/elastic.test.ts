@@ -8,16 +8,17 @@
  * checkpoint of the last committed step that --resume continues.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { initEngine } from '@permafrost/engine';
 import {
   alive,
   checkpointWeights,
-  childrenOf,
   elasticJob,
   type JobFlags,
+  localWorkerPid,
+  noneNaming,
   type Running,
   readJson,
   relativeDiff,
@@ -43,31 +44,8 @@ const cluster = (name: string, settings: Record<string, number>) =>
       .join('')}`,
   );
 
-/** The process ids of every process whose command line names run `name`'s directory. */
-function processesOf(name: string): number[] {
-  const dir = join(tmp.path, name);
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(dir);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
-function workerPid(c: Running, id: string): number {
-  const [pid] = childrenOf(c.child.pid as number, new RegExp(` --id ${id} `));
-  assert.ok(pid, `no process of worker ${id}`);
-  return pid;
-}
-
-async function noneLeft(name: string): Promise<void> {
-  for (let i = 0; i < 50 && processesOf(name).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(processesOf(name), [], 'processes of the job still running');
-}
+const workerPid = (c: Running, id: string) => localWorkerPid(c.child.pid as number, id);
+const noneLeft = (name: string) => noneNaming(join(tmp.path, name));
 
 describe('elastic training', () => {
   let reference: Float32Array[];

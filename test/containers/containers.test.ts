@@ -127,6 +127,7 @@ describe('the container image', { skip }, () => {
     it('the job completes and the restarted worker hits its cache', async (t: TestContext) => {
       const victim = fleet.workers[1] ?? '';
       await fleet.waitForLog(victim, /"msg":"epoch done".*"epoch":2\b/, 300_000);
+      const killedAt = Date.now();
       await p.ok(['kill', '--signal', 'KILL', victim]);
       const restartedAt = new Date().toISOString();
       await p.ok(['start', victim]);
@@ -146,6 +147,13 @@ describe('the container image', { skip }, () => {
       for (const e of epochs) assert.equal(e.cacheMisses, 0, JSON.stringify(e));
       const membership = (await fleet.report()).membership ?? [];
       t.diagnostic(`membership changes: ${JSON.stringify(membership)}`);
+      // when the coordinator noticed the kill (and why), and when the next generation formed
+      const coordinatorLog = await fleet.logs(fleet.coordinator);
+      for (const msg of ['worker lost', 'membership changed']) {
+        const line = coordinatorLog.split('\n').find((l) => l.includes(`"msg":"${msg}"`) && l.includes(victim));
+        const at = line && Date.parse((JSON.parse(line) as { time: string }).time) - killedAt;
+        t.diagnostic(`${msg} ${at} ms after the kill: ${line?.slice(0, 300)}`);
+      }
     });
   });
 });

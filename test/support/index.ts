@@ -12,7 +12,7 @@ export { freePort, get, toolOrSkip, until } from './http';
 export type { JobFlags } from './job';
 export { elasticJob, jobFlags, readJson, runPaths, smallFleetJob } from './job';
 export { adam, sgd } from './optimizers';
-export { alive, childrenOf } from './processes';
+export { alive, childrenOf, localWorkerPid, noneNaming, processesNaming } from './processes';
 export type { Prometheus } from './prometheus';
 export { PROMETHEUS, PROMTOOL, startPrometheus } from './prometheus';
 export type { TempDir } from './temp-dir';

@@ -291,8 +291,9 @@ export class Coordinator extends Reforming implements CoordinatorHandlers {
   }
 
   /**
-   * A worker leaves: while the job runs, the Leave must come from a member of this job and
-   * generation with its own certificate, and starts a new generation without it; before the
+   * A worker leaves: while the job runs, the Leave must come from a member of this job with its
+   * own certificate (of this generation, or of an older one it had not left yet), and starts a
+   * new generation without it; before the
    * membership forms, only the certificate a worker joined with can withdraw it.
    */
   async leave(req: LeaveRequest, caller: Caller = {}): Promise<LeaveResponse> {
@@ -300,7 +301,9 @@ export class Coordinator extends Reforming implements CoordinatorHandlers {
     if (this.state === 'running' || this.state === 'reforming') {
       const problem = this.checkMember(req.membership, req.workerId, identity);
       if (problem instanceof PermafrostError) throw problem;
-      if (problem === undefined) this.lose(req.workerId, `left: ${req.reason || 'no reason given'}`);
+      // a member leaving before it learned of the current generation (a graceful stop) still leaves
+      const own = problem === undefined || this.membership.identityOf(req.workerId) === identity;
+      if (own) this.lose(req.workerId, `left: ${req.reason || 'no reason given'}`);
     } else if (this.state === 'joining' && this.membership.identityOf(req.workerId) === identity) {
       this.membership.withdraw(req.workerId);
     }

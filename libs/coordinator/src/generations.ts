@@ -31,8 +31,10 @@ export class Reform {
   readonly halted = new Map<string, HaltReport>();
   /** running while the job is below minWorkers */
   rejoinTimer: NodeJS.Timeout | undefined;
-  /** the job is failing (it waited for workers in vain): no generation forms from this change */
+  /** the job is failing (it waited for workers in vain, or the coordinator stops): no generation forms from this change */
   closing = false;
+  /** a stopping coordinator's wait: called once every member has halted or left */
+  allHalted: (() => void) | undefined;
 
   constructor(readonly reason: string) {}
 

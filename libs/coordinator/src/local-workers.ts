@@ -1,7 +1,9 @@
 /**
  * Worker processes on loopback, spawned by `coordinator start --local-workers N`. The group owns
- * its children: they die with the coordinator on every exit path (normal end, failure, Ctrl-C,
- * SIGTERM, an uncaught error), first politely (SIGTERM) and then, after `graceMs`, with SIGKILL.
+ * its children: they die with the coordinator on every exit path (normal end, failure, an
+ * uncaught error, a second SIGTERM or Ctrl-C), after `graceMs` with SIGTERM and then SIGKILL. They
+ * run in a process group of their own, so a terminal's Ctrl-C reaches only the coordinator, whose
+ * graceful stop (coordinator-stop.ts) ends them with the job.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -56,6 +58,7 @@ export function spawnLocalWorker(spec: LocalWorkerSpec, index: number): ChildPro
   ];
   return spawn(process.execPath, args, {
     stdio: ['ignore', 'ignore', 'inherit'],
+    detached: true,
     env: { ...process.env, PERMAFROST_WORKER_INDEX: String(index) },
   });
 }
@@ -85,10 +88,6 @@ export class LocalWorkers {
   private readonly children: ChildProcess[] = [];
   private readonly exits: Promise<number | null>[] = [];
   private readonly onExit = () => this.killNow();
-  private readonly onSignal = (sig: NodeJS.Signals) => {
-    this.killNow();
-    process.exit(sig === 'SIGINT' ? 130 : 143);
-  };
   /** called with (index, code, signal) when a worker exits while the job still needs it */
   onUnexpectedExit: ((index: number, code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
   private stopping = false;
@@ -99,8 +98,6 @@ export class LocalWorkers {
     private readonly graceMs = 5000,
   ) {
     process.once('exit', this.onExit);
-    process.once('SIGINT', this.onSignal);
-    process.once('SIGTERM', this.onSignal);
     for (let i = 0; i < count; i++) this.watch(i, spawn(i));
   }
 
@@ -108,6 +105,7 @@ export class LocalWorkers {
     this.children[i] = child;
     this.exits[i] = new Promise((done) =>
       child.once('exit', (code, signal) => {
+        log().info('local worker exited', { index: i, pid: child.pid, code, signal });
         // deferred: the handler may restart the worker, which replaces this exit's promise
         if (!this.stopping && code !== 0) setImmediate(() => this.onUnexpectedExit?.(i, code, signal));
         done(code);
@@ -145,7 +143,5 @@ export class LocalWorkers {
 
   private detach(): void {
     process.removeListener('exit', this.onExit);
-    process.removeListener('SIGINT', this.onSignal);
-    process.removeListener('SIGTERM', this.onSignal);
   }
 }

@@ -7,7 +7,8 @@
  * joined, built its model and said Hello): a Regroup to each names its rank, shards, the resume
  * step and the state rank. Below `minWorkers` it waits `rejoinTimeoutMs` for workers, then has a
  * survivor checkpoint the newest commit (last-checkpoint.ts) and fails naming the missing ones;
- * more than `maxRestarts` changes fail the job too.
+ * more than `maxRestarts` changes fail the job too. A stopping coordinator (coordinator-stop.ts)
+ * halts every member the same way, forms no generation and fails the job after that checkpoint.
  */
 import { log, PermafrostError } from '@permafrost/telemetry';
 import { CoordinatorBase } from './coordinator-base';
@@ -67,8 +68,12 @@ export abstract class Reforming extends CoordinatorBase {
   /** Forms the next generation once every member has halted or left, and enough workers are there. */
   protected maybeRegroup(): void {
     const r = this.reform;
-    if (this.state !== 'reforming' || !r || r.closing) return;
+    if (this.state !== 'reforming' || !r) return;
     if (r.waitingFor(this.members.map((m) => m.workerId)).length > 0) return;
+    if (r.closing) {
+      r.allHalted?.();
+      return;
+    }
     const survivors = this.members.filter((m) => !r.left.has(m.workerId));
     const ready = [...this.standby.values()].filter((w) => this.hello.has(w.workerId));
     const count = Math.min(survivors.length + ready.length, this.opts.maxWorkers);
@@ -91,12 +96,42 @@ export abstract class Reforming extends CoordinatorBase {
     r.closing = true;
     const missing = [...r.left].map(([id, why]) => `${id} (${why})`).join(', ');
     const why = `only ${have} of the minimum ${this.opts.minWorkers} workers after waiting ${this.opts.rejoinTimeoutMs} ms; missing: ${missing}`;
+    this.fail(`${why}; ${await this.saveNewest(r, why)}`);
+  }
+
+  /** Has the survivor holding the newest commit write it as a checkpoint; resolves with a clause saying where, or why not. */
+  private async saveNewest(r: Reform, why: string, timeoutMs?: number): Promise<string> {
     const point = r.resumePoint(this.members.filter((m) => !r.left.has(m.workerId)).map((m) => m.workerId));
-    const ask = (id: string) => () => this.sendTo(id, { command: { case: 'saveCommit', value: { reason: why } } });
-    const saved = point
-      ? await this.lastCheckpoint.save(point.stateWorker, point.step, ask(point.stateWorker))
-      : 'no surviving worker holds a commit to checkpoint';
-    this.fail(`${why}; ${saved}`);
+    if (!point) return 'no surviving worker holds a commit to checkpoint';
+    const ask = () => this.sendTo(point.stateWorker, { command: { case: 'saveCommit', value: { reason: why } } });
+    return this.lastCheckpoint.save(point.stateWorker, point.step, ask, timeoutMs);
+  }
+
+  /**
+   * The coordinator is stopping (coordinator-stop.ts): every member halts at its step boundary
+   * and no generation forms; once all have halted (or after `haltWaitMs`) the survivor holding
+   * the newest commit writes it as a checkpoint (at most `saveTimeoutMs`), and the job fails with
+   * `reason` and where that checkpoint is. False when no job runs (nothing to checkpoint); a job
+   * already failing below minWorkers writes its own.
+   */
+  stopJob(reason: string, o: { haltWaitMs: number; saveTimeoutMs: number }): boolean {
+    if (this.state !== 'running' && this.state !== 'reforming') return false;
+    this.startReform(reason);
+    const r = this.reform;
+    if (!r || r.closing) return true;
+    r.closing = true;
+    clearTimeout(r.rejoinTimer);
+    log().warn('stopping the job', { reason, waitingFor: r.waitingFor(this.members.map((m) => m.workerId)) });
+    const halted = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, o.haltWaitMs);
+      r.allHalted = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.maybeRegroup();
+    void halted.then(async () => this.fail(`${reason}; ${await this.saveNewest(r, reason, o.saveTimeoutMs)}`));
+    return true;
   }
 
   protected regroup(r: Reform, survivors: Member[], joiners: JoinInfo[]): void {

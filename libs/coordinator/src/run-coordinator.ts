@@ -2,7 +2,7 @@
  * `coordinator start`: read the job's data split and freeze plan, serve the coordinator, start
  * local workers if asked, drive the job, write the report, and clean up on every path. Resolves
  * with the report when the job is done; rejects with a PermafrostError naming the worker when it
- * is not.
+ * is not, or a StoppedError when a signal stopped it (coordinator-stop.ts).
  */
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -24,6 +24,7 @@ import {
 } from '@permafrost/trainer';
 import { Coordinator, type CoordinatorOptions } from './coordinator';
 import { type CoordinatorSecurity, coordinatorSecurity } from './coordinator-security';
+import { CoordinatorStop } from './coordinator-stop';
 import { FleetProgress } from './fleet-progress';
 import type { CoordinatorServer, ServeCoordinator } from './handlers';
 import { jobIdFor, recordedJobId, writeJobRecord } from './job-record';
@@ -166,6 +167,7 @@ async function runSecured(o: RunCoordinatorOptions, jobId: string, security: Coo
     startEpoch: (resumed?.epoch ?? 0) + 1,
   });
   o.onListening?.(server.address);
+  const stop = new CoordinatorStop(coordinator);
   const locals = startLocalWorkers(o, jobId, server, coordinator, security);
   try {
     const result = await coordinator.done;
@@ -189,8 +191,9 @@ async function runSecured(o: RunCoordinatorOptions, jobId: string, security: Coo
     return report;
   } catch (e) {
     await locals?.stop();
-    throw e instanceof PermafrostError ? e : new PermafrostError('aborted', (e as Error).message);
+    throw stop.outcome(e instanceof PermafrostError ? e : new PermafrostError('aborted', (e as Error).message));
   } finally {
+    stop.dispose();
     progress.clear();
     watch.close();
     await server.close();

@@ -2,10 +2,15 @@
  * The project's error vocabulary. A mistake in what the user gave us (a flag, a config field, a
  * file) is a UserError naming the field or file: one line, exit code 2, no stack trace. Every
  * other failure the code expects (a lost peer, a refused join, a failed job) is a
- * PermafrostError with a code: one line, exit code 1. Anything else is a bug and keeps its stack.
+ * PermafrostError with a code: one line, exit code 1. A command stopped in order by a signal (a
+ * graceful stop) ends with a StoppedError: one line, exit code 128 + the signal's number, what a
+ * shell or Kubernetes reports for a process that signal ended. Anything else is a bug and keeps
+ * its stack.
  * The codes are gRPC's status codes by name, so the control plane carries them unchanged
  * (libs/transport-grpc maps them to and from gRPC statuses, exitCodeOf to exit codes).
  */
+import { constants } from 'node:os';
+
 export type ErrorCode =
   | 'invalid-argument'
   | 'not-found'
@@ -27,7 +32,7 @@ export type ErrorCode =
 export class PermafrostError extends Error {
   override readonly name: string = 'PermafrostError';
   /** the process exit code this failure ends a command with */
-  readonly exitCode: 1 | 2 = 1;
+  readonly exitCode: number = 1;
   constructor(
     readonly code: ErrorCode,
     message: string,
@@ -49,12 +54,22 @@ export class UserError extends PermafrostError {
   }
 }
 
+export class StoppedError extends PermafrostError {
+  override readonly name = 'StoppedError';
+  override readonly exitCode: number;
+
+  constructor(message: string, signal: NodeJS.Signals) {
+    super('cancelled', message);
+    this.exitCode = 128 + (constants.signals[signal] ?? constants.signals.SIGTERM);
+  }
+}
+
 export function isUserError(e: unknown): e is UserError {
   return e instanceof UserError;
 }
 
-/** The process exit code for a failure: 2 for a user mistake, 1 for everything else. */
-export function exitCodeOf(e: unknown): 1 | 2 {
+/** The process exit code for a failure: 2 for a user mistake, 128 + signal for a stop, 1 for everything else. */
+export function exitCodeOf(e: unknown): number {
   return e instanceof PermafrostError ? e.exitCode : 1;
 }
 

@@ -1,5 +1,5 @@
 export type { ErrorCode } from './errors';
-export { exitCodeOf, isExpectedFailure, PermafrostError, UserError } from './errors';
+export { exitCodeOf, isExpectedFailure, PermafrostError, StoppedError, UserError } from './errors';
 export type { Logger } from './logger';
 export { log } from './logger';
 export { captureNativeStderr } from './native-stderr';

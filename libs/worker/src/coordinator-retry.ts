@@ -12,7 +12,9 @@
  * them holds. After the grace (and a Join already held by a coordinator that is forming its
  * membership, at most `cluster.joinTimeoutMs` longer), or when the coordinator refuses it, the
  * worker exits with the reason. A stream the coordinator ended on purpose (an exclusion, Abort)
- * is not a loss: the worker exits at once, as with `graceMs` 0.
+ * is not a loss: the worker exits at once, as with `graceMs` 0; nor is the end of a session this
+ * worker left itself (graceful-stop.ts). A stop requested while the worker waits ends the wait:
+ * the worker has nobody to tell and exits 0.
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { CoordinatorClient } from '@permafrost/coordinator';
@@ -22,6 +24,7 @@ import { JoinRequestSchema, type JoinResponse, type Membership, type RejoinSchem
 import { type Logger, PermafrostError } from '@permafrost/telemetry';
 import type { TrainingLoop } from '@permafrost/trainer';
 import type { EpochDriver } from './epoch-driver';
+import type { GracefulStop } from './graceful-stop';
 import type { JoinAs } from './join';
 import { CoordinatorLost, type SessionHandlers, WorkerSession } from './worker-session';
 
@@ -42,12 +45,14 @@ export interface SessionHold {
   loop: TrainingLoop;
   modelInfo: Record<string, unknown>;
   logger: Logger;
+  /** this worker's graceful stop: told of every session it holds */
+  stop: GracefulStop;
 }
 
 /**
- * Holds `session` (opened for `joined`) until Finish; when the coordinator is lost, waits for a
- * restarted one to take this worker back and holds the new session. Returns the membership of
- * the last session.
+ * Holds `session` (opened for `joined`) until Finish or this worker's own leaving; when the
+ * coordinator is lost, waits for a restarted one to take this worker back and holds the new
+ * session. Returns the membership of the last session, or undefined when a stop ended the wait.
  */
 export async function holdSessions(
   o: SessionHold,
@@ -58,12 +63,17 @@ export async function holdSessions(
   let current = { session, joined };
   for (;;) {
     const { session: s, joined: j } = current;
+    o.stop.attach(s, o.driver);
     try {
       await s.run(o.modelInfo, beatOf(o.job, j), on);
       return s.membershipNow;
     } catch (e) {
+      // asked to stop and the coordinator is gone: nobody to leave
+      if (e instanceof CoordinatorLost && o.stop.stopping) return stoppedWaiting(o, e);
       if (!(e instanceof CoordinatorLost) || o.graceMs <= 0) throw e;
+      o.stop.detach();
       const back = await afterLoss(o, s, e);
+      if (!back) return undefined;
       current = { session: new WorkerSession(o.client, back.membership, o.me.workerId, o.coordinator), joined: back };
       o.driver.attach(current.session);
     } finally {
@@ -79,12 +89,13 @@ function beatOf(job: JobSpec, j: JoinResponse) {
   };
 }
 
-/** Halts at the step boundary, keeps the newest commit, and joins again within the grace. */
-async function afterLoss(o: SessionHold, session: WorkerSession, lost: CoordinatorLost): Promise<JoinResponse> {
+/** Halts at the step boundary, keeps the newest commit, and joins again within the grace; undefined when a stop ends the wait. */
+async function afterLoss(o: SessionHold, session: WorkerSession, lost: CoordinatorLost): Promise<JoinResponse | undefined> {
   const t0 = Date.now();
   session.end();
   o.driver.halt(lost.message);
   await session.drained();
+  if (o.stop.stopping) return stoppedWaiting(o, lost);
   const step = o.loop.committedStep;
   const rejoin = {
     generation: session.membershipNow.generation,
@@ -99,7 +110,11 @@ async function afterLoss(o: SessionHold, session: WorkerSession, lost: Coordinat
     graceMs: o.graceMs,
   });
   const jobId = session.membershipNow.jobId;
-  const back = await rejoinWithin(o, { ...o.me, jobId }, rejoin, lost, t0 + o.graceMs);
+  const rejoining = rejoinWithin(o, { ...o.me, jobId }, rejoin, lost, t0 + o.graceMs);
+  // a stop ends the wait; the Join under way then settles unheard
+  rejoining.catch(() => undefined);
+  const back = await Promise.race([rejoining, o.stop.requested]);
+  if (!back) return stoppedWaiting(o, lost);
   checkSameJob(o.jobSpecJson, back.jobSpecJson);
   o.logger.info('rejoined the coordinator', {
     generation: Number(back.membership?.generation ?? 0n),
@@ -107,6 +122,11 @@ async function afterLoss(o: SessionHold, session: WorkerSession, lost: Coordinat
     secondsAway: (Date.now() - t0) / 1000,
   });
   return back;
+}
+
+function stoppedWaiting(o: SessionHold, lost: CoordinatorLost): undefined {
+  o.logger.warn('stopped while waiting for the coordinator', { reason: lost.message, committedStep: o.loop.committedStep });
+  return undefined;
 }
 
 async function rejoinWithin(
@@ -118,7 +138,7 @@ async function rejoinWithin(
 ): Promise<JoinResponse> {
   const req = create(JoinRequestSchema, { ...me, backend: engineInfo()?.backend ?? '', rejoin });
   let waitMs = FIRST_WAIT_MS;
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && !o.stop.stopping) {
     try {
       // a restarted coordinator holds the Join until its membership forms, at most its join
       // timeout: a call under way when the grace ends is waited for that long

@@ -10,9 +10,11 @@
  *   - Regroup: the worker enters the new generation (a new transport and reducer, its shards,
  *     the state rank's state at the resume step: TrainingLoop.regroup) and continues the epoch
  *     at the resume step.
- *   - SaveCommit (the job fails below minWorkers and this worker holds the newest commit): it
- *     writes the checkpoint of that commit where rank 0 writes epoch checkpoints, and answers with
- *     CommitSaved (the directory, or why it has none).
+ *   - A graceful stop (graceful-stop.ts): at the next step boundary, or at once when idle, the
+ *     work in hand ends as on Halt but nothing goes up, and the worker leaves.
+ *   - SaveCommit (the job fails below minWorkers, or the coordinator stops, and this worker
+ *     holds the newest commit): it writes the checkpoint of that commit where rank 0 writes epoch
+ *     checkpoints, and answers with CommitSaved (the directory, or why it has none).
  */
 import { CollectiveError } from '@permafrost/collective';
 import { encodeRankEpoch } from '@permafrost/coordinator';
@@ -44,6 +46,10 @@ export class EpochDriver {
   private halted: string | undefined;
   private reported = false;
   private busy = false;
+  /** this worker left the job (graceful-stop.ts): no more work is started, nothing is reported */
+  private left = false;
+  /** called at every step boundary and whenever the driver goes idle (graceful-stop.ts) */
+  onBoundary: (() => void) | undefined;
   /** the generation entered and when, until its first step completes */
   private entered: { generation: number; at: number } | undefined;
 
@@ -64,6 +70,8 @@ export class EpochDriver {
     if (e.type === 'freeze') this.observer.freeze(e.blocks.length);
     if (e.type === 'evaluate') this.pause?.at('validation', e.epoch);
     if (e.type !== 'step') return;
+    if (e.step === 1) this.pause?.at('step', e.epoch);
+    this.onBoundary?.();
     const split = this.observer.step(e);
     if (this.entered) {
       const { generation, at } = this.entered;
@@ -108,11 +116,34 @@ export class EpochDriver {
 
   /** The coordinator is forming a new generation: stop now, say Halted once idle. */
   halt(reason: string): void {
+    if (this.left) return;
     if (this.halted === undefined) {
       this.halted = reason;
       this.place.reducer?.halt(reason);
     }
     if (!this.busy) this.reportHalted();
+  }
+
+  /** the global step of this rank's newest commit */
+  get committedStep(): number | undefined {
+    return this.loop.committedStep;
+  }
+
+  /** no epoch or regroup in flight: between plans, halted, or on standby */
+  get idle(): boolean {
+    return !this.busy;
+  }
+
+  /**
+   * This worker leaves the job (graceful-stop.ts): the collective in flight fails as on Halt, the
+   * work in hand ends quietly, no Halted goes up (the coordinator no longer counts this worker)
+   * and later plans and regroups do nothing.
+   */
+  stop(reason: string): void {
+    this.left = true;
+    this.reported = true;
+    this.halted ??= reason;
+    this.place.reducer?.halt(reason);
   }
 
   regroup(r: Regroup, generation: bigint): Promise<void> {
@@ -164,6 +195,7 @@ export class EpochDriver {
    * other error fails the worker.
    */
   private async task(work: () => Promise<void>): Promise<void> {
+    if (this.left) return;
     this.busy = true;
     try {
       await work();
@@ -174,6 +206,7 @@ export class EpochDriver {
       this.busy = false;
     }
     if (this.halted !== undefined) this.reportHalted();
+    this.onBoundary?.();
   }
 
   private reportHalted(): void {

@@ -5,9 +5,10 @@
  * and one EpochResult per EpochPlan. Plans and Regroups (a new generation: docs/distributed.md)
  * are handled one after another, in order, and a Regroup moves the session's messages to its
  * generation; Halt is handled at once (it stops the plan in flight). SaveCommit (the job is about
- * to fail) is queued too: the worker is halted by then. Finish ends the session once
- * the plans before it are done; Abort, a broken stream or a failed plan ends it
- * with the reason (a failed plan is also reported up as a WorkerFailure), never a hang. The
+ * to fail) is queued too: the worker is halted by then. Finish ends the session once the plans
+ * before it are done, and so does this worker's own leaving (a graceful stop); Abort, a broken
+ * stream or a failed plan ends it with the reason (a failed plan is also reported up as a
+ * WorkerFailure), never a hang. The
  * coordinator heartbeats down as well: nothing from it for `heartbeatTimeoutMs` ends the session
  * too (a stopped or partitioned coordinator). A broken stream or that silence rejects with
  * CoordinatorLost, which a worker may outlive (coordinator-retry.ts); a stream the coordinator
@@ -58,6 +59,9 @@ export class WorkerSession {
   private heartbeat: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private ended = false;
+  /** this worker is leaving the job (graceful-stop.ts): `run` ends as on Finish */
+  private left = false;
+  private finishRun: (() => void) | undefined;
   /** the plans and regroups in order; settles when the last one queued has */
   private queue: Promise<void> = Promise.resolve();
 
@@ -82,10 +86,26 @@ export class WorkerSession {
     this.stream.send(create(SessionRequestSchema, { membership: this.membership, workerId: this.workerId, event }));
   }
 
+  /**
+   * This worker is leaving the job (graceful-stop.ts): `run` resolves once the work in hand has
+   * ended, commands that still come are ignored, and the coordinator closing the session after
+   * the Leave is no loss.
+   */
+  leaving(): void {
+    this.left = true;
+    this.finishRun?.();
+  }
+
   /** Says Hello and handles plans until Finish; rejects on Abort, a broken stream, a silent coordinator or a failed plan. */
   run(modelInfo: Record<string, unknown>, beat: Heartbeats, on: SessionHandlers): Promise<void> {
+    if (this.left) return Promise.resolve();
     return new Promise<void>((done, fail) => {
       let finished = false;
+      this.finishRun = () => {
+        if (finished) return;
+        finished = true;
+        this.queue.then(() => done(), fail);
+      };
       const lost = (why: string, gone: boolean) => {
         if (finished) return;
         const message = `lost the coordinator at ${this.coordinator}: ${why}`;
@@ -99,9 +119,9 @@ export class WorkerSession {
       this.stream.onMessage((m) => {
         heard();
         const c = m.command;
+        if (this.left) return;
         if (c.case === 'finish') {
-          finished = true;
-          this.queue.then(() => done(), fail);
+          this.finishRun?.();
         } else if (c.case === 'abort') {
           finished = true;
           fail(new PermafrostError('aborted', `the coordinator aborted the job: ${c.value.reason}`));

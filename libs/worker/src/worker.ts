@@ -12,7 +12,9 @@
  *      joined a running job starts on standby and enters at its first Regroup); Finish ends it,
  *      Abort fails it; a lost coordinator leaves it waiting, state kept, for a restarted one to
  *      take it back (coordinator-retry.ts), and fails it after `coordinatorGraceMs`.
- *   4. Leave, and log which path the gradients took (shared memory or the wire).
+ *   4. Leave, and log which path the gradients took (shared memory or the wire). SIGTERM or
+ *      SIGINT leaves early, at the next step boundary (graceful-stop.ts), and the job goes on
+ *      without this worker.
  *
  * With `http` set, the worker serves /healthz and /metrics there (WorkerObserver, libs/observe)
  * from start to end, and `lingerMs` longer, so a scraper reads the final values.
@@ -32,6 +34,7 @@ import { createCoordinatorClient } from '@permafrost/transport-grpc';
 import { holdSessions } from './coordinator-retry';
 import { DataPlane } from './data-plane';
 import { EpochDriver, type Place } from './epoch-driver';
+import { GracefulStop } from './graceful-stop';
 import { joinCoordinator } from './join';
 import { RingReducer } from './ring-reducer';
 import { testPause } from './test-pause';
@@ -87,7 +90,13 @@ async function joinAndTrain(
     const me = { workerId, jobId: settings.jobId ?? '', peerAddress: plane.peerAddress, dataAddress: plane.dataAddress };
     const joined = await joinCoordinator(client, me, settings.joinTimeoutMs);
     observer.setState('training');
-    await train(settings, client, plane, joined, { workerId, cacheDir, observer });
+    // from here a signal is a graceful stop: this worker is a member (graceful-stop.ts)
+    const stop = new GracefulStop(client, workerId, log().child({ worker: workerId }));
+    try {
+      await train(settings, client, plane, joined, { workerId, cacheDir, observer, stop });
+    } finally {
+      stop.dispose();
+    }
   } finally {
     client.close();
     await plane.close();
@@ -106,9 +115,9 @@ async function train(
   client: CoordinatorClient,
   plane: DataPlane,
   joined: JoinResponse,
-  me: { workerId: string; cacheDir: string; observer: WorkerObserver },
+  me: { workerId: string; cacheDir: string; observer: WorkerObserver; stop: GracefulStop },
 ): Promise<void> {
-  const { workerId, cacheDir, observer } = me;
+  const { workerId, cacheDir, observer, stop } = me;
   const l = log().child({ worker: workerId, rank: joined.rank });
   const job: JobSpec = validateJob(JSON.parse(joined.jobSpecJson) as Record<string, unknown>, 'job spec from the coordinator');
   const run = await prepareRun(job);
@@ -135,25 +144,33 @@ async function train(
     const pause = testPause(process.env.PERMAFROST_TEST_PAUSE, workerId, l);
     driver = new EpochDriver(loop, session, job, place, regrouped, observer, l, pause);
     const d = driver;
+    d.onBoundary = () => stop.boundary();
     const modelInfo = { ...describeModel(job, model), backend: engine.backend };
-    const hold = { ...holdOf(settings, client, plane, job, joined, workerId), driver: d, loop, modelInfo, logger: l };
+    const hold = { ...holdOf(settings, client, plane, job, joined, workerId), driver: d, loop, modelInfo, logger: l, stop };
     const membership = await holdSessions(hold, session, joined, {
       plan: (p) => d.run(p),
       halt: (reason) => d.halt(reason),
       regroup: (r, generation) => d.regroup(r, generation),
       saveCommit: (reason) => d.saveCommit(reason),
     });
-    const leave = create(LeaveRequestSchema, { membership, workerId, reason: 'finished' });
-    await client.leave(leave, 2000).catch(() => undefined);
-    const { count, totalMs, maxMs } = loop.commits.cost;
-    const commits = { count, meanMs: Math.round((1000 * totalMs) / Math.max(count, 1)) / 1000, maxMs: Math.round(1000 * maxMs) / 1000 };
-    l.info('worker finished', { dataPlane: gens.stats, commits });
+    await stop.settled();
+    if (!stop.stopping) {
+      const leave = create(LeaveRequestSchema, { membership, workerId, reason: 'finished' });
+      await client.leave(leave, 2000).catch(() => undefined);
+    }
+    l.info('worker finished', { dataPlane: gens.stats, commits: commitCost(loop), ...(stop.stopping && { stopped: true }) });
   } finally {
     session.end();
     loop.trainer.dispose();
     await loop.close();
     await dataset.close();
   }
+}
+
+/** What the per-step commits cost, for the last log line. */
+function commitCost(loop: TrainingLoop) {
+  const { count, totalMs, maxMs } = loop.commits.cost;
+  return { count, meanMs: Math.round((1000 * totalMs) / Math.max(count, 1)) / 1000, maxMs: Math.round(1000 * maxMs) / 1000 };
 }
 
 /** What holding the Session across a lost coordinator needs (coordinator-retry.ts), but the loop's parts. */

@@ -13,11 +13,14 @@
  *   m' = m * beta1 + g * (1 - beta1)        v' = v * beta2 + g^2 * (1 - beta2)
  *   x' = x + (m' / (1 - accBeta1)) / (sqrt(v' / (1 - accBeta2)) + epsilon) * -learningRate
  *
- * tfjs's formulas in tfjs's order, in double precision and rounded to float32 where a value is
- * stored, so the update equals tf.train.adam's after the trainer's division and weight decay to
- * within a few float32 roundings (relative 1e-6; the spec holds it to that).
+ * in tfjs's order of operations, each rounded to float32 as its kernels round it, so the update
+ * equals tf.train.adam's after the trainer's division and weight decay. The loop is a WebAssembly
+ * SIMD function over the backend's memory (adam-simd.ts), four floats at a time; the last floats
+ * of a size that is not a multiple of 4 (and every float where SIMD is missing) take the same
+ * arithmetic in JavaScript.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { adamSimd, backendMemory } from './adam-simd';
 
 export const ADAM_UPDATE = 'AdamUpdate';
 
@@ -36,19 +39,29 @@ export interface AdamUpdateAttrs {
 }
 
 interface HeapBackend {
+  wasm: unknown;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+  getMemoryOffset(dataId: tf.DataId): number;
 }
 
 const f = Math.fround;
 
+/** The float32 constants of the update, as tfjs's scalars round them. */
+function constants(a: AdamUpdateAttrs): number[] {
+  const [b1, b2] = [f(a.beta1), f(a.beta2)];
+  const [c1, c2] = [f(1 - a.beta1), f(1 - a.beta2)];
+  const [d1, d2] = [f(1 - f(a.accBeta1)), f(1 - f(a.accBeta2))];
+  return [b1, c1, b2, c2, d1, d2, f(a.epsilon), f(-a.learningRate), f(a.gradDivisor), f(a.weightDecay)];
+}
+
 /**
- * The update over plain arrays: x, m, v, grad in; x', m', v' out (x2 may not alias x). Computed
- * in double precision with every constant rounded to float32 as tfjs's scalars are, and the
- * divisions by constants as products with their reciprocals (a JavaScript division or square
- * root costs several times a product: this loop has one of each per element).
+ * The update over plain arrays from element `from` on: x, m, v, grad in; x', m', v' out. Every
+ * operation is rounded to float32 as the SIMD function's and tfjs's kernels round it (float32 +,
+ * *, / and sqrt computed in double and rounded once are exactly float32's), so both agree bit
+ * for bit.
  */
-export function adamPass(arrays: Float32Array[], a: AdamUpdateAttrs): void {
+export function adamPass(arrays: Float32Array[], a: AdamUpdateAttrs, from = 0): void {
   const [x, m, v, g, x2, m2, v2] = arrays as [
     Float32Array,
     Float32Array,
@@ -58,24 +71,26 @@ export function adamPass(arrays: Float32Array[], a: AdamUpdateAttrs): void {
     Float32Array,
     Float32Array,
   ];
-  const b1 = f(a.beta1);
-  const c1 = f(1 - a.beta1);
-  const b2 = f(a.beta2);
-  const c2 = f(1 - a.beta2);
-  const r1 = 1 / f(1 - f(a.accBeta1));
-  const r2 = 1 / f(1 - f(a.accBeta2));
-  const eps = f(a.epsilon);
-  const step = f(-a.learningRate);
-  const scale = 1 / f(a.gradDivisor);
-  const decay = f(a.weightDecay);
-  for (let i = 0; i < x.length; i++) {
+  const [b1, c1, b2, c2, d1, d2, eps, step, divisor, decay] = constants(a) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  for (let i = from; i < x.length; i++) {
     const xi = x[i] as number;
-    const gi = (g[i] as number) * scale + xi * decay;
-    const mi = (m[i] as number) * b1 + gi * c1;
-    const vi = (v[i] as number) * b2 + gi * gi * c2;
+    const gi = f(f((g[i] as number) / divisor) + f(xi * decay));
+    const mi = f(f((m[i] as number) * b1) + f(gi * c1));
+    const vi = f(f((v[i] as number) * b2) + f(f(gi * gi) * c2));
     m2[i] = mi;
     v2[i] = vi;
-    x2[i] = xi + (step * (mi * r1)) / (Math.sqrt(vi * r2) + eps);
+    x2[i] = f(f(f(f(mi / d1) / f(f(Math.sqrt(f(vi / d2))) + eps)) * step) + xi);
   }
 }
 
@@ -94,9 +109,16 @@ function adamUpdate(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBac
       throw new Error(`${ADAM_UPDATE}: shapes ${ins.map((i) => `[${i.shape}]`).join(', ')} differ`);
   }
   const outs = [0, 1, 2].map(() => backend.makeOutput([...shape], 'float32'));
-  // views after every allocation: a growing heap replaces the buffer earlier views were made on
-  const views = [...ins, ...outs].map((t) => backend.typedArrayFromHeap({ ...t, shape: [size] }));
-  adamPass(views, args.attrs as unknown as AdamUpdateAttrs);
+  const attrs = args.attrs as unknown as AdamUpdateAttrs;
+  const memory = backendMemory(backend.wasm);
+  const simd = memory ? adamSimd(memory) : null;
+  const vectorised = simd ? size - (size % 4) : 0;
+  if (simd && vectorised > 0) simd(...[...ins, ...outs].map((t) => backend.getMemoryOffset(t.dataId)), vectorised * 4, ...constants(attrs));
+  if (vectorised < size) {
+    // views after every allocation: a growing heap replaces the buffer earlier views were made on
+    const views = [...ins, ...outs].map((t) => backend.typedArrayFromHeap({ ...t, shape: [size] }));
+    adamPass(views, attrs, vectorised);
+  }
   return outs;
 }
 

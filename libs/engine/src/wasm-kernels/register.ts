@@ -16,7 +16,7 @@
  * gradient on every other backend. AdamUpdate (adam-update.ts) is one variable's Adam step, which
  * FusedAdamOptimizer (fused-adam.ts) runs on wasm; BatchNormTraining (batch-norm-training.ts) is
  * a BatchNormalization layer's training-mode forward with its own gradient, which the layer runs
- * on wasm.
+ * on wasm. A ReLU layer with maxValue 6 runs tf.relu6 on wasm (relu6-layer.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { clipByValueGradConfig, overrideActivationGradients, relu6GradConfig } from './activation-grad';
@@ -32,6 +32,7 @@ import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter';
 import { depthwiseBackpropInputConfig } from './depthwise-backprop-input';
 import { identityConfig, wrapBackendIdentity } from './identity';
 import { meanConfig, wrapBackendMean } from './mean';
+import { useRelu6Layer } from './relu6-layer';
 import { tileConfig } from './tile';
 
 const CONFIGS = [
@@ -94,6 +95,7 @@ export function registerWasmGradientKernels(): string[] {
   overrideActivationGradients();
   overrideBatchNormGradient();
   useTrainingBatchNorm();
+  useRelu6Layer();
   return added;
 }
 

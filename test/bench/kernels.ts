@@ -1,6 +1,6 @@
 /**
  * Benchmark: the conv gradient kernels libs/engine adds to the wasm backend (and the two it
- * replaces there, Conv2DBackpropInput and Tile) against the cpu backend's own kernels, side by side in one process on the same seeded data, on the shapes of
+ * replaces there, Conv2DBackpropInput and Tile; the fused gradients and training kernels) against the cpu backend's own kernels, side by side in one process on the same seeded data, on the shapes of
  * a MobileNetV2 at 96x96 with batch 32 (1x1 expansions late in the network, the stride-2 stem,
  * depthwise 3x3 layers at three resolutions).
  *
@@ -35,7 +35,9 @@ interface Case {
     | 'ClipByValueGrad'
     | 'Relu6Grad'
     | 'Sum'
-    | 'Mean';
+    | 'Mean'
+    | 'AdamUpdate'
+    | 'BatchNormTraining';
   what: string;
   inputs: Record<string, { values: Float32Array; shape: number[] }>;
   attrs: Record<string, unknown>;
@@ -161,6 +163,35 @@ function activationRows(x: Shape4): Case[] {
   ];
 }
 
+/** libs/engine's training kernels (cpu: the ops tfjs runs in their place). */
+function trainingRows(weights: Shape4, x: Shape4): Case[] {
+  const stats = statistics(x[3]);
+  const moment = (v: { values: Float32Array; shape: number[] }) => ({ ...v, values: v.values.map((a) => a * a) });
+  return [
+    {
+      kernel: 'AdamUpdate',
+      what: `adam, one variable: [${weights}] (error on the new value)`,
+      inputs: { x: values(weights), m: values(weights), v: moment(values(weights)), grad: values(weights) },
+      attrs: {
+        learningRate: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-7,
+        accBeta1: 0.9 ** 5,
+        accBeta2: 0.999 ** 5,
+        gradDivisor: 32,
+        weightDecay: 0,
+      },
+    },
+    {
+      kernel: 'BatchNormTraining',
+      what: `BatchNormalization, training mode: x [${x}] (error on y)`,
+      inputs: { x: values(x), scale: stats.scale, offset: stats.offset } as Case['inputs'],
+      attrs: { varianceEpsilon: 1e-3 },
+    },
+  ];
+}
+
 /** The same case cut to its first sample: a cheap warm-up (the cpu kernels take seconds per sample). */
 function firstSample(c: Case): Case {
   const inputs = Object.fromEntries(
@@ -232,6 +263,7 @@ async function main(): Promise<void> {
     ...batchNormRows([32, 48, 48, 96], 'block_1 expansion'),
     ...reductionRows([32, 3, 3, 960]),
     ...activationRows([32, 3, 3, 960]),
+    ...trainingRows([1, 1, 960, 320], [32, 3, 3, 960]),
   ];
   registerCpuReferences();
   const rows: Row[] = [];

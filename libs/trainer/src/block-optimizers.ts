@@ -7,6 +7,7 @@
  *
  * Saved state (checkpoints) is every group's tfjs optimizer weights, named `<group>|<name>`.
  */
+import type { FusedAdamOptimizer } from '@permafrost/engine';
 import * as tf from '@tensorflow/tfjs-core';
 
 type NamedTensor = { name: string; tensor: tf.Tensor };
@@ -52,10 +53,12 @@ export class BlockOptimizers {
   }
 
   /**
-   * Applies `grads` (variable name -> mean gradient; disposed here), each variable by its group's
-   * optimizer in `order`, weight decay included.
+   * Applies `grads` (variable name -> gradient sum; disposed here) divided by `divisor` (the
+   * samples they sum over), each variable by its group's optimizer in `order`, weight decay
+   * included. Adam on wasm divides, decays and updates in one kernel per variable; otherwise the
+   * mean gradient and its decay are tensors of their own first.
    */
-  apply(grads: tf.NamedTensorMap, order: readonly { variable: tf.Variable; group: string }[]): void {
+  apply(grads: tf.NamedTensorMap, order: readonly { variable: tf.Variable; group: string }[], divisor = 1): void {
     const byGroup = new Map<string, tf.NamedTensorMap>();
     const vars = new Map<string, tf.Variable>();
     for (const { variable, group } of order) {
@@ -67,10 +70,17 @@ export class BlockOptimizers {
       vars.set(variable.name, variable);
     }
     for (const [name, m] of byGroup) {
-      const decayed = addWeightDecay(m, vars, this.spec.weightDecay);
-      this.group(name).optimizer.applyGradients(decayed);
+      const optimizer = this.group(name).optimizer;
+      // tfjs's Optimizer overrides instanceof (see setLearningRates): ask for the method
+      const fused = (optimizer as Partial<FusedAdamOptimizer>).applyScaled;
+      if (fused?.call(optimizer, m, divisor, this.spec.weightDecay)) continue;
+      const mean = divisor === 1 ? m : tf.tidy(() => Object.fromEntries(Object.entries(m).map(([k, g]) => [k, tf.div(g, divisor)])));
+      const decayed = addWeightDecay(mean, vars, this.spec.weightDecay);
+      optimizer.applyGradients(decayed);
+      if (mean !== m) tf.dispose(Object.values(mean));
       tf.dispose(Object.values(decayed));
     }
+    tf.dispose(Object.values(grads));
   }
 
   /** Drops the groups of frozen blocks, with their state. */

@@ -3,6 +3,7 @@
  * with weight decay as an L2 term added to each gradient before the update (torch.optim's
  * `weight_decay`), applied to the trainable variables only.
  */
+import { FusedAdamOptimizer } from '@permafrost/engine';
 import * as tf from '@tensorflow/tfjs-core';
 
 export interface OptimizerSpec {
@@ -13,8 +14,9 @@ export interface OptimizerSpec {
   weightDecay: number;
 }
 
+/** adam is tfjs's Adam whose update runs as one fused kernel per variable on wasm (libs/engine). */
 export function createOptimizer(spec: OptimizerSpec): tf.Optimizer {
-  if (spec.optimizer === 'adam') return tf.train.adam(spec.lr);
+  if (spec.optimizer === 'adam') return new FusedAdamOptimizer(spec.lr);
   if (spec.momentum > 0) return tf.train.momentum(spec.lr, spec.momentum, spec.nesterov);
   return tf.train.sgd(spec.lr);
 }

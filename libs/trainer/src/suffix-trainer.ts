@@ -115,9 +115,7 @@ export class SuffixTrainer {
       grads = this.unflatten(flat);
       divisor = opts.globalCount ?? (flat[flat.length - 1] as number);
     } else opts.whileReducing?.({ lossSum, count });
-    const scaled = tf.tidy(() => Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.div(g, Math.max(divisor, 1))])));
-    tf.dispose(Object.values(grads));
-    this.optimizers.apply(scaled, this.order);
+    this.optimizers.apply(grads, this.order, Math.max(divisor, 1));
     return { lossSum, count };
   }
 

@@ -3,7 +3,9 @@
  * (FusedBatchNormGrad, ClipByValueGrad, Relu6Grad), which exist on wasm only: registered here for
  * the cpu backend under the same names, each runs tfjs's own gradient (the registered gradient
  * falls back to it on any backend but wasm), so a row times and checks the fused kernel against
- * what tfjs computes there. Only the benchmark imports this.
+ * what tfjs computes there. The training kernels get what tfjs runs in their place: AdamUpdate
+ * tf.train.adam's ops (after the trainer's division and weight decay), BatchNormTraining
+ * tf.moments and tf.batchNorm. Only the benchmark imports this.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -29,8 +31,35 @@ function stockGradient(forward: string, saved: string[], outputs: string[]): tf.
   }) as unknown as tf.KernelFunc;
 }
 
+/** tf.train.adam's update of one variable, op by op, after the trainer's division and weight decay. */
+const stockAdam = ((args: Args) => {
+  const [x, m, v, grad] = ['x', 'm', 'v', 'grad'].map((n) => tensor(args, n)) as tf.Tensor[] as [
+    tf.Tensor,
+    tf.Tensor,
+    tf.Tensor,
+    tf.Tensor,
+  ];
+  const a = args.attrs as Record<string, number>;
+  const [lr, b1, b2, eps] = [a.learningRate, a.beta1, a.beta2, a.epsilon] as [number, number, number, number];
+  const g = tf.add(tf.div(grad, a.gradDivisor as number), tf.mul(x, a.weightDecay as number));
+  const m2 = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
+  const v2 = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
+  const mHat = tf.div(m2, tf.sub(1, a.accBeta1 as number));
+  const vHat = tf.div(v2, tf.sub(1, a.accBeta2 as number));
+  return [tf.add(tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), eps)), -lr), x), m2, v2];
+}) as unknown as tf.KernelFunc;
+
+/** What tfjs-layers' BatchNormalization computes in training mode: [y, mean, variance]. */
+const stockTrainingBatchNorm = ((args: Args) => {
+  const [x, scale, offset] = ['x', 'scale', 'offset'].map((n) => tensor(args, n)) as [tf.Tensor, tf.Tensor1D, tf.Tensor1D];
+  const { mean, variance } = tf.moments(x, [...Array(x.rank - 1).keys()]);
+  return [tf.batchNorm(x, mean, variance, offset, scale, (args.attrs as { varianceEpsilon: number }).varianceEpsilon), mean, variance];
+}) as unknown as tf.KernelFunc;
+
 export function registerCpuReferences(): void {
   const configs: [string, tf.KernelFunc][] = [
+    ['AdamUpdate', stockAdam],
+    ['BatchNormTraining', stockTrainingBatchNorm],
     [
       'FusedBatchNormGrad',
       stockGradient(tf.FusedBatchNorm, ['x', 'mean', 'variance', 'scale'], ['x', 'mean', 'variance', 'scale', 'offset']),

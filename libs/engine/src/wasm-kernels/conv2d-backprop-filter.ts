@@ -25,15 +25,17 @@
  * dW = x^T dy (or its transpose, dy^T x), and takes a single MatMul. The backend's fast MatMul
  * path takes no transposed operands, so the wider of x and dy is transposed into the left
  * operand; the narrower one is the right operand, which XNNPACK packs and caches under that
- * tensor's id until it is disposed. A fresh copy is passed there, so that the cache entry dies
- * with this kernel's intermediates instead of living as long as the caller's x or dy, and can
- * never be found again by a later MatMul that reads the same buffer in another shape.
+ * tensor's id until it is disposed. A fresh copy (copyOf, identity.ts) is passed there, so that
+ * the cache entry dies with this kernel's intermediates instead of living as long as the caller's
+ * x or dy, and can never be found again by a later MatMul that reads the same buffer in another
+ * shape.
  *
  * tfjs passes no dilations to this kernel (its conv2d gradient refuses dilated convolutions); an
  * explicit `dilations` attribute is honoured all the same, as the depthwise kernels do.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { asTensor, type ConvAttrs, type ConvGeometry, convGeometry, cropNegativePadding, explicitPad, type Shape4 } from './conv-geometry';
+import { copyOf } from './identity';
 
 const KERNEL = 'Conv2DBackpropFilter';
 
@@ -47,10 +49,10 @@ function pointwise(x: tf.Tensor4D, dy: tf.Tensor4D, g: ConvGeometry): tf.Tensor 
   const x2 = tf.reshape(x, [pixels, g.inChannels]);
   const dy2 = tf.reshape(dy, [pixels, g.outChannels]);
   if (g.outChannels <= g.inChannels) {
-    const dw = tf.matMul(tf.transpose(x2), tf.clone(dy2));
+    const dw = tf.matMul(tf.transpose(x2), copyOf(dy2));
     return tf.reshape(dw, [1, 1, g.inChannels, g.outChannels]);
   }
-  const dwT = tf.matMul(tf.transpose(dy2), tf.clone(x2));
+  const dwT = tf.matMul(tf.transpose(dy2), copyOf(x2));
   return tf.reshape(tf.transpose(dwT), [1, 1, g.inChannels, g.outChannels]);
 }
 

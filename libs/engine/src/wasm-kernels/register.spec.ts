@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { initEngine, missingKernels } from '../backend';
 import { randomValues, seeded } from './kernel-testing';
-import { registerWasmGradientKernels, WASM_GRADIENT_KERNELS } from './register';
+import { registerWasmGradientKernels, WASM_GRADIENT_KERNELS, WASM_TRAINING_KERNELS } from './register';
 
 const rand = seeded(7);
 const t = (shape: number[]) => tf.tensor(randomValues(rand, shape), shape, 'float32');
@@ -34,7 +34,8 @@ describe('wasm gradient kernels registration', () => {
       'ClipByValueGrad',
       'FusedBatchNormGrad',
     ]);
-    assert.deepEqual(missingKernels(WASM_GRADIENT_KERNELS), []);
+    assert.deepEqual(WASM_TRAINING_KERNELS, ['AdamUpdate', 'BatchNormTraining']);
+    assert.deepEqual(missingKernels([...WASM_GRADIENT_KERNELS, ...WASM_TRAINING_KERNELS]), []);
     assert.deepEqual(registerWasmGradientKernels(), [], 'a second registration adds nothing');
     await initEngine('cpu');
     await initEngine('wasm');

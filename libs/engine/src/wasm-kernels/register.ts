@@ -8,23 +8,31 @@
  * Mean over NHWC's spatial axes (mean.ts) and Sum and Mean over all axes but the last
  * (channel-reduce.ts) by wrappers around the backend's own kernels, which
  * keep the backend's setup (it binds the wasm functions) since the backend initializes after
- * this runs; FusedBatchNorm (batch-norm.ts) the same way.
+ * this runs; FusedBatchNorm (batch-norm.ts) and Identity (identity.ts, which shares the input's
+ * buffer instead of copying it) the same way.
  *
  * Fused gradients: relu6, clipByValue (activation-grad.ts) and FusedBatchNorm
  * (batch-norm-grad.ts) get a gradient that runs one kernel of this module on wasm and tfjs's own
- * gradient on every other backend.
+ * gradient on every other backend. AdamUpdate (adam-update.ts) is one variable's Adam step, which
+ * FusedAdamOptimizer (fused-adam.ts) runs on wasm; BatchNormTraining (batch-norm-training.ts) is
+ * a BatchNormalization layer's training-mode forward with its own gradient, which the layer runs
+ * on wasm. A ReLU layer with maxValue 6 runs tf.relu6 on wasm (relu6-layer.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { clipByValueGradConfig, overrideActivationGradients, relu6GradConfig } from './activation-grad';
+import { adamUpdateConfig } from './adam-update';
 import { batchMatMulConfig, wrapBackendBatchMatMul } from './batch-mat-mul';
 import { batchNormConfig, wrapBackendBatchNorm } from './batch-norm';
 import { batchNormGradConfig, overrideBatchNormGradient } from './batch-norm-grad';
+import { batchNormTrainingConfig, useTrainingBatchNorm } from './batch-norm-training';
 import { sumConfig, wrapBackendSum } from './channel-reduce';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input';
 import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter';
 import { depthwiseBackpropInputConfig } from './depthwise-backprop-input';
+import { identityConfig, wrapBackendIdentity } from './identity';
 import { meanConfig, wrapBackendMean } from './mean';
+import { useRelu6Layer } from './relu6-layer';
 import { tileConfig } from './tile';
 
 const CONFIGS = [
@@ -36,14 +44,19 @@ const CONFIGS = [
   batchNormGradConfig,
 ];
 
-/** The kernels this module adds to the wasm backend. */
+/** The gradient kernels this module adds to the wasm backend. */
 export const WASM_GRADIENT_KERNELS: readonly string[] = CONFIGS.map((c) => c.kernelName);
+
+/** Kernels for training that tfjs has no name for: an optimizer's update, a layer's training forward. */
+const TRAINING_CONFIGS = [adamUpdateConfig, batchNormTrainingConfig];
+
+export const WASM_TRAINING_KERNELS: readonly string[] = TRAINING_CONFIGS.map((c) => c.kernelName);
 
 /**
  * Kernels the backend has but runs as scalar loops, on every training step's path: replaced
  * (the backend's own registration is removed first).
  */
-const REPLACEMENTS = [conv2dBackpropInputConfig, tileConfig, batchMatMulConfig, meanConfig, batchNormConfig, sumConfig];
+const REPLACEMENTS = [conv2dBackpropInputConfig, tileConfig, batchMatMulConfig, meanConfig, batchNormConfig, sumConfig, identityConfig];
 
 /** Replacements that call the backend's kernel they replace, and how each is handed it. */
 const WRAPPERS = new Map<tf.KernelConfig, (backendKernel: tf.KernelFunc) => void>([
@@ -51,6 +64,7 @@ const WRAPPERS = new Map<tf.KernelConfig, (backendKernel: tf.KernelFunc) => void
   [meanConfig, wrapBackendMean],
   [batchNormConfig, wrapBackendBatchNorm],
   [sumConfig, wrapBackendSum],
+  [identityConfig, wrapBackendIdentity],
 ]);
 
 /** The kernels this module replaces in the wasm backend. */
@@ -59,7 +73,7 @@ export const WASM_REPLACED_KERNELS: readonly string[] = REPLACEMENTS.map((c) => 
 /** Returns the names it registered now (empty when all were there already). */
 export function registerWasmGradientKernels(): string[] {
   const added: string[] = [];
-  for (const config of CONFIGS) {
+  for (const config of [...CONFIGS, ...TRAINING_CONFIGS]) {
     if (tf.getKernel(config.kernelName, config.backendName) !== undefined) continue;
     tf.registerKernel(config);
     added.push(config.kernelName);
@@ -80,6 +94,8 @@ export function registerWasmGradientKernels(): string[] {
   }
   overrideActivationGradients();
   overrideBatchNormGradient();
+  useTrainingBatchNorm();
+  useRelu6Layer();
   return added;
 }
 

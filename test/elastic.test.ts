@@ -78,7 +78,8 @@ describe('elastic training', () => {
     const d = relativeDiff(await checkpointWeights(runPaths(tmp.path, name).checkpointDir), reference);
     assert.ok(d < 1e-4, `relative weight difference to the uninterrupted run: ${d}`);
     assert.match(c.stderr(), /"msg":"membership changed","generation":2/);
-    // a survivor's chunk counts cover both generations: every step's ring sends at least 2 per rank
+    // a survivor's chunk counts cover both generations: every step's collective sends at least one
+    // chunk per rank (the last generation alone covers fewer than the job's 90 steps)
     const finished = c
       .stderr()
       .split('\n')
@@ -86,7 +87,7 @@ describe('elastic training', () => {
     assert.equal(finished.length, 2, 'both survivors finish');
     for (const l of finished) {
       const { sharedChunks, wireChunks } = JSON.parse(l).dataPlane;
-      assert.ok(sharedChunks + wireChunks >= 2 * 90, `chunks over the job's 90 steps: ${l}`);
+      assert.ok(sharedChunks + wireChunks >= 90, `chunks over the job's 90 steps: ${l}`);
     }
     // the epoch of the change is timed from its plan, pause included, over the whole training set
     const changed = report.epochs.find((e: { epoch: number }) => e.epoch === change.epoch);

@@ -165,4 +165,6 @@ const epochLines = (log: string) =>
     .filter((l) => l.includes('"msg":"epoch done"'))
     .map((l) => JSON.parse(l) as { epoch: number; cacheHits: number; cacheMisses: number });
 
-const hitRate = (e: { cacheHits: number; cacheMisses: number }) => `${((100 * e.cacheHits) / (e.cacheHits + e.cacheMisses)).toFixed(0)}%`;
+/** An epoch's cache hit rate; in an epoch where the worker trained no step it looked nothing up. */
+const hitRate = (e: { cacheHits: number; cacheMisses: number }) =>
+  e.cacheHits + e.cacheMisses === 0 ? 'none (no lookups)' : `${((100 * e.cacheHits) / (e.cacheHits + e.cacheMisses)).toFixed(0)}%`;

@@ -45,7 +45,8 @@ function profileRows(part: { before: ProfileSide; after: ProfileSide }): Cell[][
 }
 
 /**
- * A run on a machine whose load average exceeded its vCPUs is not judged: PyTorch's OpenMP threads
+ * A run during which other work kept the machine busy (foreignNote; older results: a load average
+ * above the vCPUs) is not judged: PyTorch's OpenMP threads
  * spin and stall far more than Permafrost's under oversubscription, so the ratios say more about
  * the load than about either side.
  */

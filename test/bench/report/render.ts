@@ -16,7 +16,7 @@ import { finetune } from './finetune';
 import { freezeout } from './freezeout';
 import { freezeoutScratch } from './freezeout-scratch';
 import { kernels } from './kernels';
-import { type Machine, setup, table } from './markdown';
+import { FOREIGN_CPU_LIMIT, type Machine, setup, table } from './markdown';
 import { observe } from './observe';
 import { scaling } from './scaling';
 import type { Section } from './section';
@@ -99,7 +99,7 @@ export function renderReport(benchDir: string, resultsDir: string): string {
     'this page is generated from those files. Ratios are computed from the measurements, figures are medians.',
     'Run a benchmark with `npx nx run bench:NAME` (flags after `--`), then `npm run bench:report`.',
     'Where a benchmark records how busy the machine was, a timed ratio is judged only if other work kept at most',
-    "0.25 vCPUs busy on average while it ran (the machine's CPU time less the benchmark's own, test/bench/support/foreign-cpu.ts);",
+    `${FOREIGN_CPU_LIMIT} vCPUs busy on average while it ran (the machine's CPU time less the benchmark's own, test/bench/support/foreign-cpu.ts);`,
     "the load average cannot tell, since it counts the benchmark's own threads.",
     '',
     headlineTable(benchDir, resultsDir, ''),

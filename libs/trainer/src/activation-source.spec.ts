@@ -6,14 +6,15 @@ import { after, before, describe, it } from 'node:test';
 import { type Dataset, openDataset, preprocess } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
 import { relativeError } from '@permafrost/engine/testing';
-import { type Assembled, assemble } from '@permafrost/model';
+import { type Assembled, assemble, splitAt } from '@permafrost/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { type ActivationBatch, ActivationSource, emptyCounters } from './activation-source';
+import { type OpenedCache, openRunCache, registerPrefix } from './cache-setup';
 import { FreezeController } from './freeze-controller';
 import { freezePlanFor } from './freeze-setup';
 import { PREFIX_BATCH } from './prefix-input';
 import { adam as adamAt } from './testing';
-import { PrefixUpstream } from './upstream';
+import { PrefixUpstream, SegmentUpstream } from './upstream';
 
 const adam = adamAt(0.01);
 
@@ -60,6 +61,34 @@ describe('ActivationSource', () => {
     second.activations.dispose();
     ctl.trainer.dispose();
     await ctl.close();
+  });
+
+  it("serves a newer boundary's misses from a superseded source without writing them under the old fingerprint", async () => {
+    const model = await assemble({ name: 'mlp', inputSize: 14 }, { boundary: 'dense_1' }, 10, 3);
+    const spec = { dir: mkdtempSync(join(dir, 'superseded-')), codec: 'float32' as const };
+    const old = openRunCache({ ...model, input: model.input }, dataset, 'mlp', spec) as OpenedCache;
+    const oldSource = new ActivationSource(new PrefixUpstream(model.prefix, model.input, dataset), dataset, old);
+    const held = [1, 2];
+    (await oldSource.batch(held)).activations.dispose();
+    // the advance dense_1 -> dense_2, as the freeze controller makes it
+    const next = splitAt(model.full, 'dense_2');
+    const opened = registerPrefix(old.store, { ...next, input: model.input }, dataset, 'mlp') as OpenedCache;
+    const source = new ActivationSource(new SegmentUpstream(oldSource, splitAt(model.suffix, 'dense_2').prefix), dataset, opened);
+    const b = await source.batch([1, 2, 3, 4]);
+    b.activations.dispose();
+    const probe = (h: OpenedCache, id: number) => h.store.get(h.handle, id, new Float32Array(32 * 64), 0);
+    assert.deepEqual(
+      [1, 2, 3, 4].map((id) => probe(opened, id)),
+      ['hit', 'hit', 'hit', 'hit'],
+      'the new boundary holds every id',
+    );
+    assert.deepEqual(
+      [1, 2, 3, 4].map((id) => probe(old, id)),
+      ['hit', 'hit', 'miss', 'miss'],
+      'the old one only what it held',
+    );
+    assert.equal(source.prefixSamples, 4, 'the prefix ran once per id: 1 and 2 at first, 3 and 4 for the new boundary');
+    await old.store.close();
   });
 });
 

@@ -93,6 +93,8 @@ export class ActivationSource {
   private readonly ahead = new Map<number, Ahead>();
   /** a value array for lookups of upcoming ids */
   private probe: Float32Array | undefined;
+  /** a newer boundary's source computes its misses through this one (see supersede) */
+  private superseded = false;
 
   constructor(
     readonly upstream: Upstream,
@@ -109,6 +111,16 @@ export class ActivationSource {
   /** samples whose prefix ran from the input, over the whole run */
   get prefixSamples(): number {
     return this.upstream.prefixSamples;
+  }
+
+  /**
+   * A boundary advance made this source the upstream of the new boundary's: from now on it only
+   * serves that source's misses, which the new boundary writes under its own fingerprint. So this
+   * one still reads its entries but writes none: an entry written under a superseded fingerprint
+   * is never read again, and writing it would double the bytes every miss costs.
+   */
+  supersede(): void {
+    this.superseded = true;
   }
 
   private labels(ids: readonly number[]): Int32Array {
@@ -210,7 +222,7 @@ export class ActivationSource {
   /** Writes the batch's computed activations to the cache and counts what was added. */
   private writeBack(computed: readonly [number, Ahead][], c: BatchCounters): void {
     for (const [id] of computed) this.ahead.delete(id);
-    if (!this.cache || computed.length === 0) return;
+    if (!this.cache || this.superseded || computed.length === 0) return;
     const { store, handle } = this.cache;
     const tw = performance.now();
     c.bytesWritten += store.putMany(

@@ -94,6 +94,7 @@ export class SegmentUpstream implements Upstream {
     private readonly segment: tfl.LayersModel,
   ) {
     this.boundaryShape = segment.outputs[0]?.shape.slice(1).map((d) => d ?? 1) ?? [];
+    from.supersede();
   }
 
   get prefixSamples(): number {

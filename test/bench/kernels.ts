@@ -1,8 +1,10 @@
 /**
- * Benchmark: the conv gradient kernels libs/engine adds to the wasm backend (and the two it
- * replaces there, Conv2DBackpropInput and Tile; the fused gradients and training kernels) against the cpu backend's own kernels, side by side in one process on the same seeded data, on the shapes of
- * a MobileNetV2 at 96x96 with batch 32 (1x1 expansions late in the network, the stride-2 stem,
- * depthwise 3x3 layers at three resolutions).
+ * Benchmark: the conv gradient kernels libs/engine adds to the wasm backend (and those it
+ * replaces there: Conv2DBackpropInput, Tile, Slice; the fused gradients and training kernels)
+ * against the cpu backend's own kernels, side by side in one process on the same seeded data, on
+ * the shapes of a MobileNetV2 at 96x96 with batch 32 (1x1 expansions late in the network, the
+ * stride-2 stem, depthwise 3x3 layers at three resolutions) and of resnet-small's stride-2
+ * stage at batch 64.
  *
  * Per kernel and backend: a warm-up call on the first sample of the batch, then up to --reps
  * timed calls at batch 32 (median reported; the inputs are on the backend already and reading
@@ -30,6 +32,7 @@ interface Case {
     | 'DepthwiseConv2dNativeBackpropFilter'
     | 'DepthwiseConv2dNativeBackpropInput'
     | 'Tile'
+    | 'Slice'
     | 'FusedBatchNorm'
     | 'FusedBatchNormGrad'
     | 'ClipByValueGrad'
@@ -202,7 +205,9 @@ function firstSample(c: Case): Case {
     }),
   );
   const inputShape = c.attrs.inputShape as Shape4 | undefined;
-  return { ...c, inputs, attrs: inputShape ? { ...c.attrs, inputShape: [1, ...inputShape.slice(1)] } : c.attrs };
+  if (inputShape) return { ...c, inputs, attrs: { ...c.attrs, inputShape: [1, ...inputShape.slice(1)] } };
+  const size = c.kernel === 'Slice' ? (c.attrs.size as number[]) : undefined;
+  return { ...c, inputs, attrs: size ? { ...c.attrs, size: [1, ...size.slice(1)] } : c.attrs };
 }
 
 async function run(c: Case): Promise<{ ms: number; out: Float32Array }> {
@@ -259,6 +264,13 @@ async function main(): Promise<void> {
       inputs: { x: values([1, 1, 1, 960]) },
       attrs: { reps: [32, 3, 3, 1] },
     },
+    {
+      kernel: 'Slice',
+      what: 'stride-2 conv gradient crop: [64,28,28,16] to [64,27,27,16]',
+      inputs: { x: values([64, 28, 28, 16]) },
+      attrs: { begin: [0, 0, 0, 0], size: [64, 27, 27, 16] },
+    },
+    convInput([64, 28, 28, 16], 3, 32, 2),
     ...batchNormRows([32, 3, 3, 960], 'block_14 expansion'),
     ...batchNormRows([32, 48, 48, 96], 'block_1 expansion'),
     ...reductionRows([32, 3, 3, 960]),

@@ -17,9 +17,16 @@
  *
  * A 1x1 filter needs no correlation: dx at the strided positions is dy W^T, a single MatMul over
  * the N*Ho*Wo pixels, spread back to the input grid when s > 1.
+ *
+ * With the same s > 1 on both axes (and no dilation) the spread grid is mostly zeros, and a
+ * correlation over it does s*s times the useful multiply-adds. So dx is computed by phases instead
+ * (stride-phase-input.ts): the rows h = q*s + r of one phase r read dy itself through the taps
+ * with i = r + p (mod s) only, all s*s phases as the channels of one stride-1 convolution of dy,
+ * which one transpose interleaves into dx.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { asTensor, type ConvAttrs, type ConvGeometry, convGeometry, cropNegativePadding, explicitPad, type Shape4 } from './conv-geometry';
+import { byPhases } from './stride-phase-input';
 
 const KERNEL = 'Conv2DBackpropInput';
 
@@ -113,7 +120,9 @@ export function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; attrs
     const dy = asTensor(args.inputs.dy, 'dy', KERNEL) as tf.Tensor4D;
     const filter = asTensor(args.inputs.filter, 'filter', KERNEL) as tf.Tensor4D;
     const g = convGeometry(KERNEL, attrs.inputShape, filter.shape, dy.shape, attrs, false);
-    return g.filterHeight === 1 && g.filterWidth === 1 ? pointwise(dy, filter, g) : correlation(dy, filter, g);
+    if (g.filterHeight === 1 && g.filterWidth === 1) return pointwise(dy, filter, g);
+    const phased = g.strideHeight > 1 && g.strideWidth === g.strideHeight && g.dilationHeight === 1 && g.dilationWidth === 1;
+    return phased ? byPhases(dy, filter, g) : correlation(dy, filter, g);
   });
 }
 

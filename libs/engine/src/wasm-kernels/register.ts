@@ -4,7 +4,7 @@
  * (kernel, backend), so this affects only the wasm backend; a kernel already registered (by an
  * earlier call, or natively by a later tfjs release) is left alone, which makes it idempotent.
  * Kernels the backend does have but runs slowly on every training step's path are replaced:
- * Conv2DBackpropInput and Tile outright; BatchMatMul's transposed forms (batch-mat-mul.ts) and
+ * Conv2DBackpropInput, Tile and Slice (slice.ts) outright; BatchMatMul's transposed forms (batch-mat-mul.ts) and
  * Mean over NHWC's spatial axes (mean.ts) and Sum and Mean over all axes but the last
  * (channel-reduce.ts) by wrappers around the backend's own kernels, which
  * keep the backend's setup (it binds the wasm functions) since the backend initializes after
@@ -33,6 +33,7 @@ import { depthwiseBackpropInputConfig } from './depthwise-backprop-input';
 import { identityConfig, wrapBackendIdentity } from './identity';
 import { meanConfig, wrapBackendMean } from './mean';
 import { useRelu6Layer } from './relu6-layer';
+import { sliceConfig } from './slice';
 import { tileConfig } from './tile';
 
 const CONFIGS = [
@@ -56,7 +57,16 @@ export const WASM_TRAINING_KERNELS: readonly string[] = TRAINING_CONFIGS.map((c)
  * Kernels the backend has but runs as scalar loops, on every training step's path: replaced
  * (the backend's own registration is removed first).
  */
-const REPLACEMENTS = [conv2dBackpropInputConfig, tileConfig, batchMatMulConfig, meanConfig, batchNormConfig, sumConfig, identityConfig];
+const REPLACEMENTS = [
+  conv2dBackpropInputConfig,
+  tileConfig,
+  sliceConfig,
+  batchMatMulConfig,
+  meanConfig,
+  batchNormConfig,
+  sumConfig,
+  identityConfig,
+];
 
 /** Replacements that call the backend's kernel they replace, and how each is handed it. */
 const WRAPPERS = new Map<tf.KernelConfig, (backendKernel: tf.KernelFunc) => void>([

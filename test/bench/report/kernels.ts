@@ -30,7 +30,7 @@ export const kernels: Section = {
     return [
       ...setup(`npx nx run bench:kernels -- --reps ${r.reps} --budget-ms ${r.budgetMs}`, r.date, r.machine, [
         `load average ${r.loadAverage[0].toFixed(1)} at the start, ${r.loadAverage[1].toFixed(1)} at the end`,
-        "shapes of MobileNetV2 at 96x96 with batch 32, 'same' padding; one process, the same seeded data for both backends",
+        "shapes of MobileNetV2 at 96x96 with batch 32 and of resnet-small at batch 64 (the rows at [64,28,28,16]), 'same' padding; one process, the same seeded data for both backends",
         `median ms of up to ${r.reps} calls after a warm-up on one sample (fewer once ${r.budgetMs / 1000} s are spent; runs per median in brackets); error: max |wasm - cpu| / max |cpu|`,
       ]),
       '',

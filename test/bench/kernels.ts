@@ -1,6 +1,6 @@
 /**
  * Benchmark: the conv gradient kernels libs/engine adds to the wasm backend (and those it
- * replaces there: Conv2DBackpropInput, Tile, Slice; the fused gradients and training kernels)
+ * replaces there: Conv2DBackpropInput, Tile, Slice, Reverse; the fused gradients and training kernels)
  * against the cpu backend's own kernels, side by side in one process on the same seeded data, on
  * the shapes of a MobileNetV2 at 96x96 with batch 32 (1x1 expansions late in the network, the
  * stride-2 stem, depthwise 3x3 layers at three resolutions) and of resnet-small's stride-2
@@ -33,6 +33,7 @@ interface Case {
     | 'DepthwiseConv2dNativeBackpropInput'
     | 'Tile'
     | 'Slice'
+    | 'Reverse'
     | 'FusedBatchNorm'
     | 'FusedBatchNormGrad'
     | 'ClipByValueGrad'
@@ -271,6 +272,12 @@ async function main(): Promise<void> {
       attrs: { begin: [0, 0, 0, 0], size: [64, 27, 27, 16] },
     },
     convInput([64, 28, 28, 16], 3, 32, 2),
+    {
+      kernel: 'Reverse',
+      what: 'depthwise gradient filter flip: [3,3,960,1] along [0,1]',
+      inputs: { x: values([3, 3, 960, 1]) },
+      attrs: { dims: [0, 1] },
+    },
     ...batchNormRows([32, 3, 3, 960], 'block_14 expansion'),
     ...batchNormRows([32, 48, 48, 96], 'block_1 expansion'),
     ...reductionRows([32, 3, 3, 960]),

@@ -8,8 +8,8 @@
  * Mean over NHWC's spatial axes (mean.ts) and Sum and Mean over all axes but the last
  * (channel-reduce.ts) by wrappers around the backend's own kernels, which
  * keep the backend's setup (it binds the wasm functions) since the backend initializes after
- * this runs; FusedBatchNorm (batch-norm.ts) and Identity (identity.ts, which shares the input's
- * buffer instead of copying it) the same way.
+ * this runs; FusedBatchNorm (batch-norm.ts), Identity (identity.ts, which shares the input's
+ * buffer instead of copying it) and Reverse (reverse.ts, runs copied whole) the same way.
  *
  * Fused gradients: relu6, clipByValue (activation-grad.ts) and FusedBatchNorm
  * (batch-norm-grad.ts) get a gradient that runs one kernel of this module on wasm and tfjs's own
@@ -33,6 +33,7 @@ import { depthwiseBackpropInputConfig } from './depthwise-backprop-input';
 import { identityConfig, wrapBackendIdentity } from './identity';
 import { meanConfig, wrapBackendMean } from './mean';
 import { useRelu6Layer } from './relu6-layer';
+import { reverseConfig, wrapBackendReverse } from './reverse';
 import { sliceConfig } from './slice';
 import { tileConfig } from './tile';
 
@@ -66,6 +67,7 @@ const REPLACEMENTS = [
   batchNormConfig,
   sumConfig,
   identityConfig,
+  reverseConfig,
 ];
 
 /** Replacements that call the backend's kernel they replace, and how each is handed it. */
@@ -75,6 +77,7 @@ const WRAPPERS = new Map<tf.KernelConfig, (backendKernel: tf.KernelFunc) => void
   [batchNormConfig, wrapBackendBatchNorm],
   [sumConfig, wrapBackendSum],
   [identityConfig, wrapBackendIdentity],
+  [reverseConfig, wrapBackendReverse],
 ]);
 
 /** The kernels this module replaces in the wasm backend. */

@@ -11,11 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedWasmKernels } from './fused-switch';
-
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
-}
+import { outputWithViews } from './heap-output';
 
 let original: tf.KernelFunc | undefined;
 
@@ -36,15 +32,11 @@ export function reverse(args: Args): tf.TensorInfo {
   const rank = x.shape.length;
   const axes = new Set(tf.util.parseAxisParam((args.attrs as unknown as { dims: number | number[] }).dims, x.shape));
   if (rank === 0 || axes.has(rank - 1) || x.dtype === 'string' || !fusedWasmKernels()) return backendReverse(args);
-  const backend = args.backend as unknown as HeapBackend;
   // the run: the trailing axes after the last reversed one
   const outer = Math.max(...axes, -1) + 1;
   const run = x.shape.slice(outer).reduce((p, d) => p * d, 1);
-  const out = backend.makeOutput([...x.shape], x.dtype);
+  const { out, src, dst } = outputWithViews(args.backend, x, [...x.shape]);
   if (run === 0 || x.shape.some((d) => d === 0)) return out;
-  // views after the output's allocation: a growing heap replaces the buffer older views were on
-  const src = backend.typedArrayFromHeap(x);
-  const dst = backend.typedArrayFromHeap(out);
   const shape = x.shape.slice(0, outer);
   const index = shape.map(() => 0);
   for (let to = 0; to < dst.length; to += run) {

@@ -10,11 +10,7 @@
  * costs one index update per run, not per element.
  */
 import * as tf from '@tensorflow/tfjs-core';
-
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
-}
+import { outputWithViews } from './heap-output';
 
 /** The contiguous run length and the axes outside it, for a slice of `shape` at `begin` of `size`. */
 function runs(shape: readonly number[], begin: readonly number[], size: readonly number[]) {
@@ -28,24 +24,21 @@ function runs(shape: readonly number[], begin: readonly number[], size: readonly
 
 export function slice(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const x = args.inputs.x as tf.TensorInfo;
-  const backend = args.backend as unknown as HeapBackend;
   const attrs = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
   const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, attrs.begin, attrs.size) as [number[], number[]];
   tf.slice_util.assertParamsValid(x as unknown as tf.Tensor, begin, size);
-  const out = backend.makeOutput(size, x.dtype);
+  const { out, src, dst } = outputWithViews(args.backend, x, size);
   if (size.some((d) => d === 0)) return out;
-  // views after the output's allocation: a growing heap replaces the buffer older views were on
-  const src = backend.typedArrayFromHeap(x);
-  const dst = backend.typedArrayFromHeap(out);
   const { run, outer } = runs(x.shape, begin, size);
-  const strides = tf.util.computeStrides(x.shape);
+  // elements per step of each axis, the innermost's included
+  const strides = [...tf.util.computeStrides(x.shape), 1];
   const index = begin.slice(0, outer);
-  let from = begin.reduce((o, b, i) => o + b * (i < x.shape.length - 1 ? (strides[i] as number) : 1), 0);
+  let from = begin.reduce((o, b, i) => o + b * (strides[i] as number), 0);
   for (let to = 0; to < dst.length; to += run) {
     dst.set(src.subarray(from, from + run), to);
     // next outer index, odometer-style; `from` follows it by the strides
     for (let a = outer - 1; a >= 0; a--) {
-      const stride = a < x.shape.length - 1 ? (strides[a] as number) : 1;
+      const stride = strides[a] as number;
       if ((index[a] as number) + 1 < (begin[a] as number) + (size[a] as number)) {
         index[a] = (index[a] as number) + 1;
         from += stride;

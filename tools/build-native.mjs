@@ -2,6 +2,7 @@
 // `npm ci` runs it (postinstall):
 //   libs/transport-tcp/native/shared-memory.c  the data plane's shared memory between local ranks
 //   libs/telemetry/native/stderr-capture.c     native libraries' stderr lines as JSON log lines
+//   libs/engine/native/blas-gemm.c             the wasm backend's matrix products on OpenBLAS
 // Without a compiler or the headers it says what each missing module costs and exits 0: the data
 // plane then runs on TCP alone, and LMDB's rare stderr lines stay raw. PERMAFROST_REQUIRE_TOOLS=1
 // (CI) makes that an error instead.
@@ -24,6 +25,13 @@ const modules = [
     out: join(libs, 'telemetry', 'native', 'build', 'stderr-capture.node'),
     without: "native libraries' stderr lines (LMDB's) will not be wrapped as JSON log lines",
     libraries: ['-pthread'],
+  },
+  {
+    name: 'blas_gemm',
+    source: join(libs, 'engine', 'native', 'blas-gemm.c'),
+    out: join(libs, 'engine', 'native', 'build', 'blas-gemm.node'),
+    without: "the wasm backend's matrix products will run on XNNPACK only (no OpenBLAS)",
+    libraries: ['-ldl'],
   },
 ];
 const candidates = [

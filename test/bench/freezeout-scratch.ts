@@ -49,6 +49,8 @@ interface VariantResult extends TimedFit {
   variant: string;
   backend: string;
   threads?: number;
+  /** the library that ran the matrix products besides XNNPACK (OpenBLAS), if any */
+  gemm?: string;
   /** cache.views the variant trained with (0: a fresh augmentation every epoch); absent: no augmentation */
   views?: number;
   /** samples through each block's first layer over the whole run, block name -> count */
@@ -95,6 +97,7 @@ async function variant(name: string): Promise<VariantResult> {
       variant: name,
       backend: engine.backend,
       threads: engine.threads,
+      gemm: engine.gemmLibrary,
       ...(augment ? { views: augment.views } : {}),
       blockSamples: Object.fromEntries(Object.entries(counters).map(([b, c]) => [b, c.samples])),
       expected: expectedSpeedups(model, policy, Math.max(1, Math.ceil(train.length / BATCH))),

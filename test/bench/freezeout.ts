@@ -37,6 +37,8 @@ interface VariantResult extends TimedFit {
   backend: string;
   /** XNNPACK threads (train's default, auto: every core) */
   threads?: number;
+  /** the library that ran the matrix products besides XNNPACK (OpenBLAS), if any */
+  gemm?: string;
 }
 
 const POLICIES: Record<string, FreezePolicy> = {
@@ -55,7 +57,7 @@ async function variant(name: string): Promise<VariantResult> {
     const model = await assemble({ name: 'mobilenet_v2', inputSize: SIZE, head: 'gap-128' }, { k: K }, dataset.numClasses, SEED);
     const job = { model, dataset, trainIds: train, valIds: val, epochs: EPOCHS, batchSize: BATCH, seed: SEED, optimizer: adam(0.001) };
     const r = await timedFit(name, { ...job, freeze: policy }, name === 'cached');
-    return { ...r, variant: name, backend: engine.backend, threads: engine.threads };
+    return { ...r, variant: name, backend: engine.backend, threads: engine.threads, gemm: engine.gemmLibrary };
   } finally {
     await dataset.close();
   }

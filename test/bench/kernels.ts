@@ -1,6 +1,7 @@
 /**
  * Benchmark: the conv gradient kernels libs/engine adds to the wasm backend (and those it
- * replaces there: Conv2DBackpropInput, Tile, Slice, Reverse; the fused gradients and training kernels)
+ * replaces there: Conv2DBackpropInput, Tile, Slice, Reverse; the fused gradients and training kernels;
+ * the transposed matrix products on OpenBLAS where it is installed, ../../libs/engine/src/native-gemm.ts)
  * against the cpu backend's own kernels, side by side in one process on the same seeded data, on
  * the shapes of a MobileNetV2 at 96x96 with batch 32 (1x1 expansions late in the network, the
  * stride-2 stem, depthwise 3x3 layers at three resolutions) and of resnet-small's stride-2
@@ -14,7 +15,7 @@
  * Run: npx nx run bench:kernels -- [--reps 7] [--budget-ms 5000]
  */
 import { loadavg } from 'node:os';
-import { initEngine } from '@permafrost/engine';
+import { initEngine, useFusedWasmKernels } from '@permafrost/engine';
 import * as tf from '@tensorflow/tfjs-core';
 import { arg, machine, median, writeResults } from './support/bench-util';
 import { registerCpuReferences } from './support/reference-kernels';
@@ -41,10 +42,13 @@ interface Case {
     | 'Sum'
     | 'Mean'
     | 'AdamUpdate'
-    | 'BatchNormTraining';
+    | 'BatchNormTraining'
+    | 'BatchMatMul';
   what: string;
   inputs: Record<string, { values: Float32Array; shape: number[] }>;
   attrs: Record<string, unknown>;
+  /** runs on OpenBLAS where it is loaded: timed on XNNPACK too (the switch off) */
+  product?: boolean;
 }
 
 interface Timing {
@@ -56,6 +60,8 @@ interface Row {
   kernel: string;
   what: string;
   wasm: Timing;
+  /** the same kernel with the OpenBLAS products switched off, for the rows that use them */
+  xnnpack?: Timing;
   cpu: Timing;
   speedup: number;
   relativeError: number;
@@ -78,6 +84,7 @@ function convFilter(x: Shape4, k: number, out: number, stride: number): Case {
     what: `${k}x${k} conv, stride ${stride}: x [${x}] -> ${out}`,
     inputs: { x: values(x), dy: values(dy) },
     attrs: { strides: stride, pad: 'same', dataFormat: 'NHWC', filterShape: [k, k, x[3], out] },
+    product: k === 1 && stride === 1,
   };
 }
 
@@ -89,6 +96,7 @@ function convInput(x: Shape4, k: number, out: number, stride: number): Case {
     what: `${k}x${k} conv, stride ${stride}: x [${x}] -> ${out}`,
     inputs: { dy: values(dy), filter: values([k, k, x[3], out]) },
     attrs: { strides: stride, pad: 'same', dataFormat: 'NHWC', inputShape: x },
+    product: k === 1 && stride === 1,
   };
 }
 
@@ -283,21 +291,37 @@ async function main(): Promise<void> {
     ...reductionRows([32, 3, 3, 960]),
     ...activationRows([32, 3, 3, 960]),
     ...trainingRows([1, 1, 960, 320], [32, 3, 3, 960]),
+    {
+      kernel: 'BatchMatMul',
+      what: 'a 1x1 conv filter gradient as x^T dy: [288,960]^T [288,320]',
+      inputs: { a: values([288, 960]), b: values([288, 320]) },
+      attrs: { transposeA: true, transposeB: false },
+      product: true,
+    },
   ];
   registerCpuReferences();
   const rows: Row[] = [];
   // The machine may be shared: both backends suffer the same contention, but say how much there was.
   const loadBefore = loadavg()[0] ?? Number.NaN;
+  let gemm = 'XNNPACK';
   for (const c of cases) {
     process.stderr.write(`${c.kernel}, ${c.what}...\n`);
-    await initEngine('wasm');
+    const engine = await initEngine('wasm');
     const wasm = await time(c);
+    gemm = engine.gemmLibrary ?? 'XNNPACK';
+    let xnnpack: Timing | undefined;
+    if (c.product && engine.gemmLibrary) {
+      useFusedWasmKernels(false);
+      xnnpack = (await time(c)).timing;
+      useFusedWasmKernels(true);
+    }
     await initEngine('cpu');
     const cpu = await time(c);
     rows.push({
       kernel: c.kernel,
       what: c.what,
       wasm: wasm.timing,
+      xnnpack,
       cpu: cpu.timing,
       speedup: cpu.timing.medianMs / wasm.timing.medianMs,
       relativeError: relativeError(wasm.out, cpu.out),
@@ -311,6 +335,7 @@ async function main(): Promise<void> {
     loadAverage: [loadBefore, loadAfter],
     reps: REPS,
     budgetMs: BUDGET_MS,
+    gemm,
     rows,
   });
 }

@@ -1,6 +1,6 @@
 /**
  * The BASE_IMAGE of the container test, made offline (no container registry is reachable): Debian
- * bookworm's minbase from apt (mmdebstrap) with tini, then this host's node binary (it runs on
+ * bookworm's minbase from apt (mmdebstrap) with tini and OpenBLAS, then this host's node binary (it runs on
  * bookworm's glibc), its headers (for the native module), npm and the host's npm configuration
  * and trust store copied in, and `podman import`. It stands in for node:20-bookworm-slim.
  */
@@ -43,7 +43,7 @@ export async function buildBaseImage(p: Podman, dir: string, tag: string): Promi
   const rootfs = join(dir, 'rootfs.tar');
   const r = await runProcess(
     'mmdebstrap',
-    ['--variant=minbase', '--include=tini', `--customize-hook=sh ${hook} "$1"`, 'bookworm', rootfs],
+    ['--variant=minbase', '--include=tini,libopenblas0-pthread', `--customize-hook=sh ${hook} "$1"`, 'bookworm', rootfs],
     { timeoutMs: 600_000 },
   );
   if (r.code !== 0) throw new Error(`mmdebstrap exited ${r.code}:\n${r.stderr.slice(-4000)}`);

@@ -4,13 +4,15 @@
  * optionalDependencies: a cluster image installs them, a machine without libtensorflow does not,
  * and then wasm (SIMD, about 17x the pure-JS cpu backend) is the default. This is the only
  * module in the workspace that imports a backend package. Loading wasm also registers the conv
- * gradient kernels it lacks (./wasm-kernels), so conv layers train on it, and with threads > 1
- * starts XNNPACK's thread pool (./wasm-threads).
+ * gradient kernels it lacks (./wasm-kernels), so conv layers train on it, with threads > 1
+ * starts XNNPACK's thread pool (./wasm-threads), and opens the host's OpenBLAS for its matrix
+ * products where it is installed (./native-gemm), with as many threads.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { log, UserError } from '@permafrost/telemetry';
 import * as tf from '@tensorflow/tfjs-core';
+import { nativeGemmInfo, setNativeGemmThreads } from './native-gemm';
 import { registerWasmGradientKernels } from './wasm-kernels/register';
 import { resolveThreads, withWasmThreads } from './wasm-threads';
 
@@ -28,6 +30,8 @@ export interface EngineInfo {
   tfjsVersion: string;
   /** XNNPACK's threads (wasm; 1 elsewhere) */
   threads: number;
+  /** wasm: the library that runs matrix products besides XNNPACK (OpenBLAS's file name), if any */
+  gemmLibrary?: string;
 }
 
 export interface EngineOptions {
@@ -61,6 +65,7 @@ const loaders: Record<ConcreteBackend, (opts: EngineOptions) => Promise<string |
     registerWasmGradientKernels();
     const threads = resolveThreads(opts.threads ?? 1);
     if (threads > 1 && !(await withWasmThreads(wasm, threads, () => setReady('wasm')))) return undefined;
+    setNativeGemmThreads(threads);
     return 'wasm';
   },
   cpu: async () => {
@@ -95,8 +100,9 @@ export async function initEngine(requested: BackendChoice = 'auto', opts: Engine
   for (const b of order) {
     const name = await loaders[b](opts);
     if (name && (await setReady(name))) {
-      current = { requested, backend: b, tfBackend: name, tfjsVersion: tf.version_core, threads: threadsOf(b) };
-      log().info('backend selected', { backend: b, requested, threads: current.threads });
+      const gemm = b === 'wasm' ? nativeGemmInfo() : {};
+      current = { requested, backend: b, tfBackend: name, tfjsVersion: tf.version_core, threads: threadsOf(b), gemmLibrary: gemm.library };
+      log().info('backend selected', { backend: b, requested, threads: current.threads, gemm: gemm.library ?? gemm.unavailable });
       return current;
     }
   }

@@ -148,7 +148,7 @@ export const finetune: Section = {
     const load = r.load.map((l) => (l ?? Number.NaN).toFixed(1));
     return [
       ...setup(`npx nx run bench:finetune -- --samples ${r.samples} --epochs ${r.epochs}`, r.date, r.machine, [
-        `backend: ${r.profile.backend}${r.head ? `, ${r.head.threads} XNNPACK threads (train's default: every core) unless a row says 1 thread` : ''}; load average ${load.join(' at the start, ')} at the end`,
+        `backend: ${r.profile.backend}${r.head ? `, ${r.head.threads} XNNPACK threads (train's default: every core) unless a row says 1 thread${r.head.gemm ? `, training matrix products on OpenBLAS (${r.head.gemm}) with as many threads (the profile's "before" and the fused-off rows run them on XNNPACK)` : ''}` : ''}; load average ${load.join(' at the start, ')} at the end`,
         `job: mobilenet_v2 96x96, head gap-128-10, adam 1e-3, batch 32, ${r.samples} Fashion-MNIST samples, ${r.epochs} epochs per variant, each variant in its own process; seconds per epoch (training only), medians over epochs 2+`,
         `PyTorch: ${r.torch ? `${r.torch.torch} from Debian, ${r.torch.threads} threads, the same architecture (torchvision's mobilenet_v2, untrained)` : 'not run'}`,
         ...optional(foreignLine(r.foreignCpu, 'during the profile, the Permafrost variants and the PyTorch run')),

@@ -13,6 +13,7 @@ interface Variant {
   variant: string;
   backend: string;
   threads?: number;
+  gemm?: string;
   /** cache.views it trained with; absent: no augmentation */
   views?: number;
   wallSeconds: number;
@@ -145,7 +146,7 @@ export const freezeoutScratch: Section = {
     const a = r.results.none;
     return [
       ...setup(command(r), r.date, r.machine, [
-        `backend: ${a.backend}${a.threads ? `, ${a.threads} XNNPACK threads` : ''}; load average ${r.load.map((l) => l.toFixed(1)).join(' at the start, ')} at the end`,
+        `backend: ${a.backend}${a.threads ? `, ${a.threads} XNNPACK threads` : ''}${a.gemm ? `, training matrix products on OpenBLAS (${a.gemm})` : ''}; load average ${r.load.map((l) => l.toFixed(1)).join(' at the start, ')} at the end`,
         `job: resnet-small 28x28 from its seeded initialisation, ${r.samples} Fashion-MNIST training and ${r.val} validation samples, ${r.epochs} epochs, batch ${r.batch}, SGD lr ${r.lr} Nesterov momentum 0.9, weight decay 5e-4, seed 42; FreezeOut with learning-rate scaling, (a) at the constant base rate`,
         augmentLine(r),
         'each variant in its own process; wall time is training plus validation after every epoch; samples through a block count every call of its first layer (training, cache fills, validation)',

@@ -11,6 +11,7 @@ import type { ResultBase, Section } from './section';
 interface Variant {
   backend: string;
   threads?: number;
+  gemm?: string;
   wallSeconds: number;
   trainSeconds: number;
   epochs: { epoch: number; seconds: number }[];
@@ -68,7 +69,7 @@ export const freezeout: Section = {
     const judged = list.filter((x) => !(loaded && x.timed));
     return [
       ...setup(`npx nx run bench:freezeout -- --samples ${r.samples} --val ${r.val} --epochs ${r.epochs}`, r.date, r.machine, [
-        `backend: ${r.results.none.backend}${r.results.none.threads ? `, ${r.results.none.threads} XNNPACK threads (train's default: every core)` : ''}`,
+        `backend: ${r.results.none.backend}${r.results.none.threads ? `, ${r.results.none.threads} XNNPACK threads (train's default: every core)` : ''}${r.results.none.gemm ? `, training matrix products on OpenBLAS (${r.results.none.gemm})` : ''}`,
         `job: mobilenet_v2 96x96, last 4 blocks (block_14, block_15, block_16, Conv_1) and head gap-128-10 trainable, adam 1e-3, batch 32, ${r.samples} Fashion-MNIST training and ${r.val} validation samples, ${r.epochs} epochs, seed 42`,
         'each variant in its own process; wall time is training plus validation after every epoch',
         ...(r.load ? [`load average before each variant and at the end: ${r.load.map((l) => l.toFixed(1)).join(' / ')}`] : []),

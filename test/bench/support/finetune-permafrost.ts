@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDataset, splitTrainVal } from '@permafrost/data';
-import { initEngine, useFusedWasmKernels } from '@permafrost/engine';
+import { engineInfo, initEngine, useFusedWasmKernels } from '@permafrost/engine';
 import { assemble } from '@permafrost/model';
 import { fit } from '@permafrost/trainer';
 import { adam } from '@permafrost/trainer/testing';
@@ -39,6 +39,8 @@ export interface EpochsResult {
   backend: string;
   fused: boolean;
   threads: number;
+  /** the library that ran the matrix products besides XNNPACK (OpenBLAS), if any */
+  gemm?: string;
   epochSeconds: number[];
   /** epochs 2+ (read from the cache) */
   cachedMedianSeconds: number;
@@ -85,6 +87,7 @@ async function epochs(name: 'head' | 'last4', backend: string, fused: boolean, t
       backend,
       fused,
       threads,
+      gemm: fused ? engineInfo()?.gemmLibrary : undefined,
       epochSeconds,
       cachedMedianSeconds: median(epochSeconds.slice(1)),
       prefixSamplesPerSecond,

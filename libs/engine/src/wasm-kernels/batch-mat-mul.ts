@@ -15,9 +15,14 @@
  * swapped form packs the small dy^T instead of W; for dW = x^T * dy the direct form packs dy.
  * Products without flags (forward passes, whose weights XNNPACK caches between calls at
  * inference) and batched products go to the backend's kernel unchanged.
+ *
+ * All of that is the fallback: where the host's OpenBLAS is loaded (native-matmul.ts) the
+ * products with a transpose flag, batched or not, and _FusedMatMul and the products without a
+ * flag while a gradient tape records, run there, reading transposed operands in place.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { asTensor } from './conv-geometry';
+import { nativeBatchMatMul, productExtents } from './native-matmul';
 
 interface Attrs {
   transposeA: boolean;
@@ -42,6 +47,11 @@ const flip = (x: tf.Tensor) => tf.transpose(x, [1, 0]);
 
 export function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
   const { transposeA, transposeB } = args.attrs as unknown as Attrs;
+  const native = nativeBatchMatMul(args.backend, args.inputs.a as tf.TensorInfo, args.inputs.b as tf.TensorInfo, {
+    transposeA,
+    transposeB,
+  });
+  if (native) return native;
   const a = asTensor(args.inputs.a, 'a', 'BatchMatMul');
   const b = asTensor(args.inputs.b, 'b', 'BatchMatMul');
   const batchA = a.shape.slice(0, -2).reduce((p, d) => p * d, 1);
@@ -50,18 +60,9 @@ export function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: tf.K
     if (!original) throw new Error('BatchMatMul (wasm): the backend kernel was not registered first');
     return original(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
   }
-  const rows = (x: tf.Tensor) => x.shape[x.rank - 2] as number;
   const cols = (x: tf.Tensor) => x.shape[x.rank - 1] as number;
   // op(A) is m x k, op(B) is k x n
-  const m = transposeA ? cols(a) : rows(a);
-  const k = transposeA ? rows(a) : cols(a);
-  const kB = transposeB ? cols(b) : rows(b);
-  const n = transposeB ? rows(b) : cols(b);
-  if (k !== kB) {
-    throw new Error(
-      `Error in matMul: inner shapes (${k}) and (${kB}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`,
-    );
-  }
+  const { m, n, k } = productExtents(a, b, transposeA, transposeB);
   const outShape = [...(a.rank >= b.rank ? a.shape : b.shape).slice(0, -2), m, n];
   // elements moved: packing the right operand, plus every transpose on the way
   const direct = k * n + (transposeA ? m * k : 0) + (transposeB ? k * n : 0);
@@ -84,4 +85,26 @@ export const batchMatMulConfig: tf.KernelConfig = {
   kernelName: tf.BatchMatMul,
   backendName: 'wasm',
   kernelFunc: batchMatMul as unknown as tf.KernelFunc,
+};
+
+let originalFused: tf.KernelFunc | undefined;
+
+/** Keeps the backend's _FusedMatMul, which runs every product OpenBLAS does not take. */
+export function wrapBackendFusedMatMul(backendKernel: tf.KernelFunc): void {
+  originalFused = backendKernel;
+}
+
+function fusedMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const { a, b, bias, preluActivationWeights } = args.inputs;
+  const attrs = args.attrs as unknown as Attrs & { activation?: string; leakyreluAlpha?: number };
+  const native = a && b && !preluActivationWeights ? nativeBatchMatMul(args.backend, a, b, attrs, bias) : undefined;
+  if (native) return native;
+  if (!originalFused) throw new Error('_FusedMatMul (wasm): the backend kernel was not registered first');
+  return originalFused(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+}
+
+export const fusedMatMulConfig: tf.KernelConfig = {
+  kernelName: tf._FusedMatMul,
+  backendName: 'wasm',
+  kernelFunc: fusedMatMul as unknown as tf.KernelFunc,
 };

@@ -28,12 +28,14 @@
  * tensor's id until it is disposed. A fresh copy (copyOf, identity.ts) is passed there, so that
  * the cache entry dies with this kernel's intermediates instead of living as long as the caller's
  * x or dy, and can never be found again by a later MatMul that reads the same buffer in another
- * shape.
+ * shape. Where the host's OpenBLAS runs the products (../native-gemm.ts) it reads x transposed in
+ * place: dW = x^T dy is one call, with no transpose and no copy.
  *
  * tfjs passes no dilations to this kernel (its conv2d gradient refuses dilated convolutions); an
  * explicit `dilations` attribute is honoured all the same, as the depthwise kernels do.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { nativeGemm } from '../native-gemm';
 import { asTensor, type ConvAttrs, type ConvGeometry, convGeometry, cropNegativePadding, explicitPad, type Shape4 } from './conv-geometry';
 import { copyOf } from './identity';
 
@@ -48,6 +50,7 @@ function pointwise(x: tf.Tensor4D, dy: tf.Tensor4D, g: ConvGeometry): tf.Tensor 
   const pixels = g.batch * g.inHeight * g.inWidth;
   const x2 = tf.reshape(x, [pixels, g.inChannels]);
   const dy2 = tf.reshape(dy, [pixels, g.outChannels]);
+  if (nativeGemm()) return tf.reshape(tf.matMul(x2, dy2, true, false), [1, 1, g.inChannels, g.outChannels]);
   if (g.outChannels <= g.inChannels) {
     const dw = tf.matMul(tf.transpose(x2), copyOf(dy2));
     return tf.reshape(dw, [1, 1, g.inChannels, g.outChannels]);

@@ -16,7 +16,8 @@
  * leaves its last input rows unread) come out of cropping instead.
  *
  * A 1x1 filter needs no correlation: dx at the strided positions is dy W^T, a single MatMul over
- * the N*Ho*Wo pixels, spread back to the input grid when s > 1.
+ * the N*Ho*Wo pixels, spread back to the input grid when s > 1 (on OpenBLAS, where it is loaded,
+ * reading W transposed in place).
  *
  * With the same s > 1 on both axes (and no dilation) the spread grid is mostly zeros, and a
  * correlation over it does s*s times the useful multiply-adds. So dx is computed by phases instead
@@ -25,6 +26,7 @@
  * which one transpose interleaves into dx.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { nativeGemm } from '../native-gemm';
 import { asTensor, type ConvAttrs, type ConvGeometry, convGeometry, cropNegativePadding, explicitPad, type Shape4 } from './conv-geometry';
 import { byPhases } from './stride-phase-input';
 
@@ -71,13 +73,12 @@ function fit(t: tf.Tensor4D, height: number, width: number): tf.Tensor4D {
 
 function pointwise(dy: tf.Tensor4D, filter: tf.Tensor4D, g: ConvGeometry): tf.Tensor {
   const pixels = g.batch * g.outHeight * g.outWidth;
-  const wt = tf.transpose(tf.reshape(filter, [g.inChannels, g.outChannels]));
-  const at = tf.reshape(tf.matMul(tf.reshape(dy, [pixels, g.outChannels]), wt), [
-    g.batch,
-    g.outHeight,
-    g.outWidth,
-    g.inChannels,
-  ]) as tf.Tensor4D;
+  const w = tf.reshape(filter, [g.inChannels, g.outChannels]);
+  // OpenBLAS reads W transposed in place; XNNPACK's fast path wants it transposed first
+  const product = nativeGemm()
+    ? tf.matMul(tf.reshape(dy, [pixels, g.outChannels]), w, false, true)
+    : tf.matMul(tf.reshape(dy, [pixels, g.outChannels]), tf.transpose(w));
+  const at = tf.reshape(product, [g.batch, g.outHeight, g.outWidth, g.inChannels]) as tf.Tensor4D;
   const spreadOut = spread(at, g.strideHeight, g.strideWidth);
   // output position y reads input row y*s - p: shift by the padding, then fit to H x W
   const shifted = cropNegativePadding(spreadOut, { top: -g.padTop, bottom: 0, left: -g.padLeft, right: 0 });

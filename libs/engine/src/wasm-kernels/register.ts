@@ -10,6 +10,9 @@
  * keep the backend's setup (it binds the wasm functions) since the backend initializes after
  * this runs; FusedBatchNorm (batch-norm.ts), Identity (identity.ts, which shares the input's
  * buffer instead of copying it) and Reverse (reverse.ts, runs copied whole) the same way.
+ * Where the host's OpenBLAS loads (../native-gemm.ts), a training step's matrix products run on
+ * it (native-matmul.ts): BatchMatMul and _FusedMatMul (batch-mat-mul.ts), Conv2D and FusedConv2D
+ * with a 1x1 filter (pointwise-conv.ts); the rest of each on the backend's kernel.
  *
  * Fused gradients: relu6, clipByValue (activation-grad.ts) and FusedBatchNorm
  * (batch-norm-grad.ts) get a gradient that runs one kernel of this module on wasm and tfjs's own
@@ -21,7 +24,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { clipByValueGradConfig, overrideActivationGradients, relu6GradConfig } from './activation-grad';
 import { adamUpdateConfig } from './adam-update';
-import { batchMatMulConfig, wrapBackendBatchMatMul } from './batch-mat-mul';
+import { batchMatMulConfig, fusedMatMulConfig, wrapBackendBatchMatMul, wrapBackendFusedMatMul } from './batch-mat-mul';
 import { batchNormConfig, wrapBackendBatchNorm } from './batch-norm';
 import { batchNormGradConfig, overrideBatchNormGradient } from './batch-norm-grad';
 import { batchNormTrainingConfig, useTrainingBatchNorm } from './batch-norm-training';
@@ -32,6 +35,7 @@ import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter';
 import { depthwiseBackpropInputConfig } from './depthwise-backprop-input';
 import { identityConfig, wrapBackendIdentity } from './identity';
 import { meanConfig, wrapBackendMean } from './mean';
+import { conv2dConfig, fusedConv2dConfig, wrapBackendConv2D, wrapBackendFusedConv2D } from './pointwise-conv';
 import { useRelu6Layer } from './relu6-layer';
 import { reverseConfig, wrapBackendReverse } from './reverse';
 import { sliceConfig } from './slice';
@@ -68,6 +72,9 @@ const REPLACEMENTS = [
   sumConfig,
   identityConfig,
   reverseConfig,
+  fusedMatMulConfig,
+  conv2dConfig,
+  fusedConv2dConfig,
 ];
 
 /** Replacements that call the backend's kernel they replace, and how each is handed it. */
@@ -78,6 +85,9 @@ const WRAPPERS = new Map<tf.KernelConfig, (backendKernel: tf.KernelFunc) => void
   [sumConfig, wrapBackendSum],
   [identityConfig, wrapBackendIdentity],
   [reverseConfig, wrapBackendReverse],
+  [fusedMatMulConfig, wrapBackendFusedMatMul],
+  [conv2dConfig, wrapBackendConv2D],
+  [fusedConv2dConfig, wrapBackendFusedConv2D],
 ]);
 
 /** The kernels this module replaces in the wasm backend. */

@@ -21,6 +21,8 @@ const tmp = tempDir('tls-rotation');
 const CAP = 128;
 const FLOOD = CAP + 40;
 const EPOCHS = 4;
+/** enough work that the job is still running when the third worker joins (about 7 s of it at 1000 samples was not) */
+const TRAIN_SAMPLES = 3000;
 /** each fleet process is killed after this long: a shared 2-vCPU machine can take minutes for a fleet */
 const KILL_AFTER_MS = 360_000;
 
@@ -67,7 +69,15 @@ describe('a running job under TLS', () => {
     const env = { PERMAFROST_CERT_REFRESH_MS: '200', PERMAFROST_HANDSHAKE_TIMEOUT_MS: '60000' };
     // a third worker may join the running job (cluster.maxWorkers; flags override the file's fields)
     const spec = tmp.file('max-workers.yaml', 'cluster:\n  maxWorkers: 3\n');
-    const job = [...smallFleetJob(tmp.path, 'rotated', 11), '--train-samples', '1000', '--epochs', String(EPOCHS), '--config', spec];
+    const job = [
+      ...smallFleetJob(tmp.path, 'rotated', 11),
+      '--train-samples',
+      String(TRAIN_SAMPLES),
+      '--epochs',
+      String(EPOCHS),
+      '--config',
+      spec,
+    ];
     const c = startCli(
       ['coordinator', 'start', '--listen', '127.0.0.1:0', '--min-workers', '2', ...job, ...flags(files('coordinator'))],
       env,

@@ -48,20 +48,27 @@ export interface NativeGemmInfo {
 
 const DEFAULT_LIBRARIES = ['libopenblas.so.0', 'libopenblas.so'];
 
-let loaded: { native: Native; info: NativeGemmInfo } | undefined;
+/** `native` only where a library is open */
+interface State {
+  native?: Native;
+  info: NativeGemmInfo;
+}
 
-function load(): { native: Native; info: NativeGemmInfo } {
+let loaded: State | undefined;
+
+function load(): State {
   let native: Native;
   try {
     const require = createRequire(import.meta.url);
     const root = dirname(dirname(require.resolve('@permafrost/engine')));
     native = require(join(root, 'native', 'build', 'blas-gemm.node')) as Native;
   } catch (e) {
-    const why = `the native module is not built (npm ci builds it with a C compiler): ${(e as Error).message.split('\n')[0]}`;
-    return { native: undefined as unknown as Native, info: { unavailable: why } };
+    return {
+      info: { unavailable: `the native module is not built (npm ci builds it with a C compiler): ${(e as Error).message.split('\n')[0]}` },
+    };
   }
   const wanted = process.env.PERMAFROST_BLAS;
-  if (wanted === 'off') return { native, info: { unavailable: 'PERMAFROST_BLAS=off' } };
+  if (wanted === 'off') return { info: { unavailable: 'PERMAFROST_BLAS=off' } };
   const tried: string[] = [];
   for (const library of wanted ? [wanted] : DEFAULT_LIBRARIES) {
     try {
@@ -70,10 +77,10 @@ function load(): { native: Native; info: NativeGemmInfo } {
       tried.push(`${library}: ${(e as Error).message}`);
     }
   }
-  return { native, info: { unavailable: `no OpenBLAS (${tried.join('; ')})` } };
+  return { info: { unavailable: `no OpenBLAS (${tried.join('; ')})` } };
 }
 
-function state(): { native: Native; info: NativeGemmInfo } {
+function state(): State {
   loaded ??= load();
   return loaded;
 }
@@ -83,9 +90,7 @@ function state(): { native: Native; info: NativeGemmInfo } {
  * useFusedWasmKernels, so a benchmark times both sides in one process.
  */
 export function nativeGemm(): NativeGemm | undefined {
-  if (!fusedWasmKernels()) return undefined;
-  const s = state();
-  return s.info.library ? s.native : undefined;
+  return fusedWasmKernels() ? state().native : undefined;
 }
 
 /** What runs the wasm backend's matrix products in this process. */
@@ -98,6 +103,5 @@ export function nativeGemmInfo(): NativeGemmInfo {
  * where set, wins (OpenBLAS reads it when it loads).
  */
 export function setNativeGemmThreads(threads: number): void {
-  const s = state();
-  if (s.info.library && !process.env.OPENBLAS_NUM_THREADS) s.native.setThreads(Math.max(1, threads));
+  if (!process.env.OPENBLAS_NUM_THREADS) state().native?.setThreads(Math.max(1, threads));
 }

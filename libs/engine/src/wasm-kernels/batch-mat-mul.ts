@@ -22,7 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { asTensor } from './conv-geometry';
-import { nativeBatchMatMul, productExtents } from './native-matmul';
+import { nativeBatchMatMul, nativeFirst, productExtents } from './native-matmul';
 
 interface Attrs {
   transposeA: boolean;
@@ -87,24 +87,12 @@ export const batchMatMulConfig: tf.KernelConfig = {
   kernelFunc: batchMatMul as unknown as tf.KernelFunc,
 };
 
-let originalFused: tf.KernelFunc | undefined;
+/** _FusedMatMul (a dense layer's forward, bias and activation included): OpenBLAS, else the backend's. */
+const fused = nativeFirst(tf._FusedMatMul, ({ inputs: { a, b, bias, preluActivationWeights }, backend, attrs }) =>
+  a && b && !preluActivationWeights
+    ? nativeBatchMatMul(backend, a, b, attrs as unknown as Attrs & { activation?: string; leakyreluAlpha?: number }, bias)
+    : undefined,
+);
 
-/** Keeps the backend's _FusedMatMul, which runs every product OpenBLAS does not take. */
-export function wrapBackendFusedMatMul(backendKernel: tf.KernelFunc): void {
-  originalFused = backendKernel;
-}
-
-function fusedMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
-  const { a, b, bias, preluActivationWeights } = args.inputs;
-  const attrs = args.attrs as unknown as Attrs & { activation?: string; leakyreluAlpha?: number };
-  const native = a && b && !preluActivationWeights ? nativeBatchMatMul(args.backend, a, b, attrs, bias) : undefined;
-  if (native) return native;
-  if (!originalFused) throw new Error('_FusedMatMul (wasm): the backend kernel was not registered first');
-  return originalFused(args as unknown as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
-}
-
-export const fusedMatMulConfig: tf.KernelConfig = {
-  kernelName: tf._FusedMatMul,
-  backendName: 'wasm',
-  kernelFunc: fusedMatMul as unknown as tf.KernelFunc,
-};
+export const fusedMatMulConfig = fused.config;
+export const wrapBackendFusedMatMul = fused.wrap;

@@ -125,3 +125,29 @@ export function nativeBatchMatMul(
     alpha: attrs.leakyreluAlpha,
   });
 }
+
+export type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
+
+/**
+ * A wasm kernel `name` that runs `take` (a product on OpenBLAS, or undefined) and otherwise the
+ * backend's own kernel, which registration hands to `wrap` first (register.ts).
+ */
+export function nativeFirst(name: string, take: (args: KernelArgs) => tf.TensorInfo | undefined) {
+  let original: tf.KernelFunc | undefined;
+  const config: tf.KernelConfig = {
+    kernelName: name,
+    backendName: 'wasm',
+    kernelFunc: ((args: KernelArgs) => {
+      const out = take(args);
+      if (out) return out;
+      if (!original) throw new Error(`${name} (wasm): the backend kernel was not registered first`);
+      return original(args as unknown as Parameters<tf.KernelFunc>[0]);
+    }) as unknown as tf.KernelFunc,
+  };
+  return {
+    config,
+    wrap: (backendKernel: tf.KernelFunc): void => {
+      original = backendKernel;
+    },
+  };
+}

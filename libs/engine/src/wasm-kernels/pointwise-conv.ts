@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { nativeGemm } from '../native-gemm';
-import { nativeProduct } from './native-matmul';
+import { type KernelArgs, nativeFirst, nativeProduct } from './native-matmul';
 
 interface ConvAttrs {
   strides: number | [number, number];
@@ -23,8 +23,6 @@ interface ConvAttrs {
   activation?: string;
   leakyreluAlpha?: number;
 }
-
-type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
 
 /** The product for a 1x1, stride-1, unpadded NHWC convolution on OpenBLAS; undefined for any other. */
 export function pointwiseProduct(args: KernelArgs): tf.TensorInfo | undefined {
@@ -64,29 +62,8 @@ export function pointwiseProduct(args: KernelArgs): tf.TensorInfo | undefined {
   });
 }
 
-/** A wrapper of the backend's kernel `name` that takes the pointwise case natively. */
-function wrapper(name: string) {
-  let original: tf.KernelFunc | undefined;
-  const config: tf.KernelConfig = {
-    kernelName: name,
-    backendName: 'wasm',
-    kernelFunc: ((args: KernelArgs) => {
-      const out = pointwiseProduct(args);
-      if (out) return out;
-      if (!original) throw new Error(`${name} (wasm): the backend kernel was not registered first`);
-      return original(args as unknown as Parameters<tf.KernelFunc>[0]);
-    }) as unknown as tf.KernelFunc,
-  };
-  return {
-    config,
-    wrap: (backendKernel: tf.KernelFunc): void => {
-      original = backendKernel;
-    },
-  };
-}
-
-const conv2d = wrapper(tf.Conv2D);
-const fusedConv2d = wrapper(tf.FusedConv2D);
+const conv2d = nativeFirst(tf.Conv2D, pointwiseProduct);
+const fusedConv2d = nativeFirst(tf.FusedConv2D, pointwiseProduct);
 
 export const conv2dConfig = conv2d.config;
 export const wrapBackendConv2D = conv2d.wrap;

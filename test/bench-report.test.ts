@@ -61,6 +61,7 @@ describe('npm run bench:report', () => {
     const plain = JSON.parse(readFileSync(join(ROOT, 'test/bench/results/freezeout-scratch.json'), 'utf8')) as Record<string, unknown>;
     delete plain.augment;
     delete plain.views;
+    delete plain.rounds;
     const none = freezeoutScratch.render(plain).join('\n');
     assert.match(none, /- command: `[^`]* --augment off`/);
     assert.match(none, /- augmentation: none /);
@@ -70,6 +71,61 @@ describe('npm run bench:report', () => {
     assert.match(text, /- augmentation: random crop with 4 px zero padding, horizontal flip, brightness ±0\.1, contrast ±0\.1 /);
     assert.match(text, /\(c\) and the sweep 3 fixed augmented views per sample, cached \(`cache\.views: 3`\)/);
     assert.match(text, /where 3 cached views take up to 3/);
+  });
+
+  it("freezeout-scratch: the ceiling takes (b)'s upstream and validation time out of its frozen epochs only; none without the per-epoch time", () => {
+    const plain = JSON.parse(readFileSync(join(ROOT, 'test/bench/results/freezeout-scratch.json'), 'utf8')) as {
+      results: Record<string, Record<string, unknown>>;
+    };
+    const epoch = (boundary: string, prefixSeconds: number, valSeconds: number, hits = 0) => ({
+      epoch: 1,
+      seconds: 10,
+      valSeconds,
+      boundary,
+      prefixSeconds,
+      cacheHits: hits,
+      cacheMisses: 64 - hits,
+    });
+    const r = {
+      ...plain,
+      // one round: the results alone
+      rounds: undefined,
+      foreignCpu: [0, 0, 0],
+      results: {
+        none: { ...plain.results.none, wallSeconds: 100 },
+        // 80 - (5 + 1) - (4 + 1) = 69: the input epoch's 2 + 1 s stay, (c) pays them too
+        paper: {
+          ...plain.results.paper,
+          wallSeconds: 80,
+          epochs: [epoch('input', 2, 1), epoch('stem_out', 5, 1), epoch('stage1_out', 4, 1)],
+        },
+        cached: {
+          ...plain.results.cached,
+          wallSeconds: 75,
+          epochs: [epoch('input', 2, 1), epoch('stem_out', 1, 1, 0), epoch('stage1_out', 1, 1, 48)],
+        },
+      },
+    };
+    const text = freezeoutScratch.render(r).join('\n');
+    assert.match(text, /Ceiling: 1\.45x, /);
+    assert.match(text, /read from the cache, per epoch: 0 \/ 0 \/ 48 \(of 64;/);
+    assert.match(freezeoutScratch.headline(r).figure, /: 1\.33x \(ceiling 1\.45x\)$/);
+    // three rounds: the ceilings 1.45x, 100 / (60 - 11) = 2.04x and 100 / (90 - 11) = 1.27x have the median 1.45x
+    const round = (paper: number, cached: number) => ({
+      none: r.results.none,
+      paper: { ...r.results.paper, wallSeconds: paper },
+      cached: { ...r.results.cached, wallSeconds: cached },
+    });
+    const three = { ...r, rounds: [r.results, round(60, 50), round(90, 110)] };
+    const spread = freezeoutScratch.render(three).join('\n');
+    assert.match(
+      spread,
+      /3 rounds of \(a\), \(b\), \(c\) in turn; .* \(a\) \/ \(c\) 0\.91x \/ 1\.33x \/ 2\.00x; \(a\) \/ \(b\) 1\.11x \/ 1\.25x \/ 1\.67x; the ceiling \(below\) 1\.27x \/ 1\.45x \/ 2\.04x\./,
+    );
+    assert.match(spread, /Ceiling \(median over the rounds\): 1\.45x, /);
+    assert.match(spread, /- command: `[^`]* --rounds 3`/);
+    const old = { ...r, results: { ...r.results, paper: { ...r.results.paper, epochs: [{ epoch: 1, seconds: 10 }] } } };
+    assert.doesNotMatch(freezeoutScratch.render(old).join('\n'), /Ceiling/);
   });
 
   it('start-tls: medians, spreads and the ratio from the runs; not judged while the load exceeded the vCPUs', () => {

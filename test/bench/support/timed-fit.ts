@@ -14,7 +14,19 @@ type FitOptions = Parameters<typeof fit>[0];
 export interface TimedFit {
   wallSeconds: number;
   trainSeconds: number;
-  epochs: Pick<EpochRecord, 'epoch' | 'seconds' | 'valSeconds' | 'valAccuracy' | 'boundary' | 'trainableLayers' | 'cached'>[];
+  epochs: Pick<
+    EpochRecord,
+    | 'epoch'
+    | 'seconds'
+    | 'valSeconds'
+    | 'valAccuracy'
+    | 'boundary'
+    | 'trainableLayers'
+    | 'cached'
+    | 'prefixSeconds'
+    | 'cacheHits'
+    | 'cacheMisses'
+  >[];
   valAccuracy: number;
   prefixSamples: number;
 }
@@ -37,14 +49,18 @@ export async function timedFit(name: string, opts: Omit<FitOptions, 'cache' | 'o
     return {
       wallSeconds,
       trainSeconds: r.epochs.reduce((a, e) => a + e.seconds, 0),
-      epochs: r.epochs.map(({ epoch, seconds, valSeconds, valAccuracy, boundary, trainableLayers, cached }) => ({
-        epoch,
-        seconds,
-        valSeconds,
-        valAccuracy,
-        boundary,
-        trainableLayers,
-        cached,
+      epochs: r.epochs.map((e) => ({
+        epoch: e.epoch,
+        seconds: e.seconds,
+        valSeconds: e.valSeconds,
+        valAccuracy: e.valAccuracy,
+        boundary: e.boundary,
+        trainableLayers: e.trainableLayers,
+        cached: e.cached,
+        // the upstream's time on training batches (input, augmentation, frozen prefix): what a cache hit saves
+        prefixSeconds: e.prefixSeconds,
+        cacheHits: e.cacheHits,
+        cacheMisses: e.cacheMisses,
       })),
       valAccuracy: r.epochs.at(-1)?.valAccuracy ?? Number.NaN,
       prefixSamples: r.prefixSamples,

@@ -121,7 +121,9 @@ describe('the container image', { skip }, () => {
   describe('a worker killed mid-job and started again on its volume', () => {
     let fleet: Fleet;
     before(async () => {
-      fleet = await startFleet(p, { image, prefix: `permafrost-test-${id}-k`, workers: 3, epochs: 5 });
+      // epochs of a few seconds: the kill is sent up to a second or two after epoch 2 shows in the
+      // log (polled each second), and must land well before the job ends
+      fleet = await startFleet(p, { image, prefix: `permafrost-test-${id}-k`, workers: 3, epochs: 6, trainSamples: 4800 });
     });
 
     it('the job completes and the restarted worker hits its cache', async (t: TestContext) => {

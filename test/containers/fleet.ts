@@ -14,6 +14,8 @@ export interface FleetOptions {
   prefix: string;
   workers: number;
   epochs: number;
+  /** training samples (default 480: epochs of a fraction of a second) */
+  trainSamples?: number;
 }
 
 export interface Fleet {
@@ -33,13 +35,13 @@ const PORTS = { coordinator: 7070, peer: 7071, data: 7072 };
 const WORKDIR = '/var/lib/permafrost';
 
 /** A small job: an MLP on 14x14 MNIST whose first layers are frozen and cached. */
-const job = (epochs: number) =>
+const job = (epochs: number, trainSamples = 480) =>
   [
     ['--model', 'mlp'],
     ['--input-size', '14'],
     ['--trainable-last', '2'],
     ['--dataset', 'mnist'],
-    ['--train-samples', '480'],
+    ['--train-samples', String(trainSamples)],
     ['--val-samples', '60'],
     ['--epochs', String(epochs)],
     ['--batch-size', '48'],
@@ -78,7 +80,7 @@ export async function startFleet(p: Podman, o: FleetOptions): Promise<Fleet> {
     ...['--volume', `${coordinator}:${WORKDIR}`, o.image],
     // the test's own internal podman network; certificates for separate hosts are test/security's subject
     ...['coordinator', 'start', '--insecure', '--listen', `0.0.0.0:${PORTS.coordinator}`, '--min-workers', String(o.workers)],
-    ...['--job-id', jobId, '--report', `${WORKDIR}/report.json`, ...job(o.epochs)],
+    ...['--job-id', jobId, '--report', `${WORKDIR}/report.json`, ...job(o.epochs, o.trainSamples)],
   ]);
   const workers = Array.from({ length: o.workers }, (_, i) => `${o.prefix}-worker-${i}`);
   for (const w of workers) {

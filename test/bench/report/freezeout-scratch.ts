@@ -4,7 +4,9 @@
  * schedules (test/bench/freezeout-scratch.ts). Ratios and relative validation errors are
  * recomputed here from each variant's wall seconds and final accuracy; a run whose load average
  * exceeded the vCPUs is shown but not judged. A result without an `augment` field trained on
- * the inputs as decoded.
+ * the inputs as decoded. With several rounds the tables show the round of the median (a) / (c)
+ * and one line the spread of each ratio; the ceiling (roundCeiling) bounds what any cache could
+ * give the schedule, from (b)'s own per-epoch times.
  */
 import { foreignLine, foreignNote, metOrNot, optional, setup, signedPercent, table, times, verdict } from './markdown';
 import type { ResultBase, Section } from './section';

@@ -4,6 +4,7 @@
  * restart of its container; the coordinator writes its report there), every container with a
  * read-only root file system, as in deploy/k8s.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Podman } from './podman';
@@ -16,6 +17,8 @@ export interface FleetOptions {
   epochs: number;
   /** training samples (default 480: epochs of a fraction of a second) */
   trainSamples?: number;
+  /** the workers dial the coordinator by its IP address, not its name (they join with no DNS) */
+  coordinatorByIp?: boolean;
 }
 
 export interface Fleet {
@@ -27,6 +30,8 @@ export interface Fleet {
   logs: (name: string, since?: string) => Promise<string>;
   /** resolves when a log line of container `name` matches `re` (polled each second, up to `timeoutMs`) */
   waitForLog: (name: string, re: RegExp, timeoutMs: number) => Promise<void>;
+  /** the last `lines` lines of every container's log, workers first, each under its name */
+  tails: (lines: number) => Promise<string>;
   /** the run report the coordinator wrote to its volume */
   report: () => Promise<{ epochs: { epoch: number; cacheHits: number; cacheMisses: number }[]; membership?: unknown[] }>;
 }
@@ -65,6 +70,20 @@ const common = (network: string, name: string) => [
   'PERMAFROST_LOG=info',
 ];
 
+/** Starts worker container `name` on a new volume of its name, joining job `jobId` at host `coordinator`. */
+async function startWorker(p: Podman, w: { image: string; network: string; name: string; coordinator: string; jobId: string }) {
+  await p.ok(['volume', 'create', w.name]);
+  p.created('volume', w.name);
+  p.created('container', w.name);
+  await p.ok([
+    ...common(w.network, w.name),
+    ...['--volume', `${w.name}:${WORKDIR}`, w.image],
+    ...['worker', 'start', '--insecure', '--coordinator', `${w.coordinator}:${PORTS.coordinator}`, '--job-id', w.jobId, '--id', w.name],
+    ...['--listen', `0.0.0.0:${PORTS.peer}`, '--advertise', `${w.name}:${PORTS.peer}`, '--data-listen', `0.0.0.0:${PORTS.data}`],
+    ...['--cache-dir', `${WORKDIR}/cache`],
+  ]);
+}
+
 /** Starts the network, the coordinator and the workers (each with a new volume). */
 export async function startFleet(p: Podman, o: FleetOptions): Promise<Fleet> {
   const network = `${o.prefix}-net`;
@@ -82,21 +101,11 @@ export async function startFleet(p: Podman, o: FleetOptions): Promise<Fleet> {
     ...['coordinator', 'start', '--insecure', '--listen', `0.0.0.0:${PORTS.coordinator}`, '--min-workers', String(o.workers)],
     ...['--job-id', jobId, '--report', `${WORKDIR}/report.json`, ...job(o.epochs, o.trainSamples)],
   ]);
+  const coordinatorHost = o.coordinatorByIp
+    ? await p.ok(['inspect', '--format', `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, coordinator])
+    : coordinator;
   const workers = Array.from({ length: o.workers }, (_, i) => `${o.prefix}-worker-${i}`);
-  for (const w of workers) {
-    await p.ok(['volume', 'create', w]);
-    p.created('volume', w);
-    p.created('container', w);
-    await p.ok([
-      ...common(network, w),
-      '--volume',
-      `${w}:${WORKDIR}`,
-      o.image,
-      ...['worker', 'start', '--insecure', '--coordinator', `${coordinator}:${PORTS.coordinator}`, '--job-id', jobId, '--id', w],
-      ...['--listen', `0.0.0.0:${PORTS.peer}`, '--advertise', `${w}:${PORTS.peer}`, '--data-listen', `0.0.0.0:${PORTS.data}`],
-      ...['--cache-dir', `${WORKDIR}/cache`],
-    ]);
-  }
+  for (const w of workers) await startWorker(p, { image: o.image, network, name: w, coordinator: coordinatorHost, jobId });
   const logs = async (name: string, since?: string) => {
     const r = await p.run(['logs', ...(since ? ['--since', since] : []), name]);
     return `${r.stdout}${r.stderr}`;
@@ -110,6 +119,12 @@ export async function startFleet(p: Podman, o: FleetOptions): Promise<Fleet> {
         if (re.test(await logs(name))) return;
       }
       throw new Error(`${name}: no log line matching ${re} within ${timeoutMs} ms:\n${(await logs(name)).slice(-3000)}`);
+    },
+    tails: async (lines) => {
+      const parts = await Promise.all(
+        [...workers, coordinator].map(async (n) => `--- ${n}:\n${(await logs(n)).trim().split('\n').slice(-lines).join('\n')}`),
+      );
+      return parts.join('\n');
     },
     report: async () => {
       const dir = await p.ok(['volume', 'inspect', '--format', '{{.Mountpoint}}', coordinator]);
@@ -129,4 +144,30 @@ export function workerStats(log: string): { wireChunks: number; sharedChunks: nu
   const line = log.split('\n').find((l) => l.includes('"msg":"worker finished"'));
   if (!line) throw new Error(`no "worker finished" line in:\n${log.slice(-3000)}`);
   return JSON.parse(line).dataPlane;
+}
+
+/**
+ * Stops the DNS server of podman's networks (aardvark-dns) for `ms`: every lookup of a container's
+ * name goes unanswered, as lookups can for tens of seconds after a container restarts with a new
+ * address. Resolves once it answers again; `resumeDns` continues it on any other path.
+ */
+export async function silenceDns(ms: number): Promise<void> {
+  const pids = aardvark();
+  if (pids.length === 0) throw new Error('no aardvark-dns process: the network has no DNS server to stop');
+  for (const pid of pids) process.kill(pid, 'SIGSTOP');
+  try {
+    await new Promise((r) => setTimeout(r, ms));
+  } finally {
+    resumeDns();
+  }
+}
+
+/** Continues a stopped aardvark-dns (idempotent). */
+export function resumeDns(): void {
+  for (const pid of aardvark()) process.kill(pid, 'SIGCONT');
+}
+
+function aardvark(): number[] {
+  const r = spawnSync('pgrep', ['-x', 'aardvark-dns'], { encoding: 'utf8' });
+  return (r.stdout ?? '').split('\n').filter(Boolean).map(Number);
 }

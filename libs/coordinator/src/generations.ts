@@ -35,6 +35,8 @@ export class Reform {
   closing = false;
   /** a stopping coordinator's wait: called once every member has halted or left */
   allHalted: (() => void) | undefined;
+  /** the pause before this generation forms (regroup-backoff.ts): running, or over */
+  pause: 'running' | 'over' | undefined;
 
   constructor(readonly reason: string) {}
 

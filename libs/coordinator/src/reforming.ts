@@ -7,7 +7,8 @@
  * joined, built its model and said Hello): a Regroup to each names its rank, shards, the resume
  * step and the state rank. Below `minWorkers` it waits `rejoinTimeoutMs` for workers, then has a
  * survivor checkpoint the newest commit (last-checkpoint.ts) and fails naming the missing ones;
- * more than `maxRestarts` changes fail the job too. A stopping coordinator (coordinator-stop.ts)
+ * more than `maxRestarts` changes fail the job too. After a generation that committed no step the
+ * next one forms after a pause (regroup-backoff.ts). A stopping coordinator (coordinator-stop.ts)
  * halts every member the same way, forms no generation and fails the job after that checkpoint.
  */
 import { log, PermafrostError } from '@permafrost/telemetry';
@@ -15,8 +16,11 @@ import { CoordinatorBase } from './coordinator-base';
 import { peerInfo } from './coordinator-options';
 import { type MembershipChange, Reform } from './generations';
 import type { Formed, JoinInfo, Member } from './membership';
+import { RegroupBackoff } from './regroup-backoff';
 
 export abstract class Reforming extends CoordinatorBase {
+  private readonly backoff = new RegroupBackoff();
+
   protected checkHeartbeats(): void {
     if (this.state !== 'running' && this.state !== 'reforming') return;
     const now = Date.now();
@@ -81,8 +85,28 @@ export abstract class Reforming extends CoordinatorBase {
       this.awaitRejoin(r, survivors.length + ready.length);
       return;
     }
+    if (this.pausing(r, survivors)) return;
     clearTimeout(r.rejoinTimer);
     this.regroup(r, survivors, ready.slice(0, count - survivors.length));
+  }
+
+  /**
+   * Whether the generation `r` would form waits first (regroup-backoff.ts): the current one
+   * committed no step. Once the pause is over the next call forms it, with whoever is there then.
+   */
+  private pausing(r: Reform, survivors: Member[]): boolean {
+    if (r.pause === 'over') return false;
+    if (r.pause === 'running') return true;
+    const point = r.resumePoint(survivors.map((m) => m.workerId));
+    const ms = point ? this.backoff.pauseMs(point.step) : 0;
+    if (ms === 0) return false;
+    r.pause = 'running';
+    log().warn('pausing before the next generation', { ms, resumeStep: point?.step, why: 'the current generation committed no step' });
+    setTimeout(() => {
+      r.pause = 'over';
+      this.maybeRegroup();
+    }, ms).unref();
+    return true;
   }
 
   protected awaitRejoin(r: Reform, have: number): void {
@@ -148,6 +172,7 @@ export abstract class Reforming extends CoordinatorBase {
     const before = new Map(this.members.map((m) => [m.workerId, m.shards]));
     for (const [id] of r.left) this.ledger.credit(epoch, before.get(id) ?? [], point.step);
     const formed = this.membership.next([...survivors, ...joiners]);
+    this.backoff.formed(point.step);
     this.ledger.moved(before, new Map(formed.members.map((m) => [m.workerId, m.shards])), point.step);
     for (const j of joiners) this.standby.delete(j.workerId);
     this.epoch = epoch;

@@ -91,15 +91,18 @@ function described(socket: Socket, h: Hello): Record<string, unknown> {
 }
 
 /**
- * The HELLO `h` on `socket` against transport `t`: undefined to admit, else the refusal. Only the
- * worker of the rank it claims may fail this rank's sends to it (`rejected`); a stranger's claim
- * changes nothing and is only logged, with what it claimed and the certificate it presented.
+ * The HELLO `h` on `socket` against transport `t`: undefined to admit, else the refusal, which
+ * changes nothing on this rank. The worker of the rank it claims, in an older generation, is
+ * behind, not gone (its old transport dials again while its Regroup is on its way; a dead one the
+ * coordinator counts lost): the sends waiting for it keep waiting for its HELLO of this
+ * generation, up to their deadline. A stranger's claim is logged, with what it claimed and the
+ * certificate it presented.
  */
 function judged(t: TcpTransport, h: Hello, socket: Socket, certificateName: string | undefined): string | undefined {
   const refusal = t.admit(h, certificateName);
-  if (refusal === undefined) return undefined;
-  if (t.authentic(h, certificateName)) t.rejected(h, refusal);
-  else log().warn('data connection refused', { ...described(socket, h), reason: refusal });
+  if (refusal !== undefined && !t.authentic(h, certificateName)) {
+    log().warn('data connection refused', { ...described(socket, h), reason: refusal });
+  }
   return refusal;
 }
 

@@ -43,10 +43,10 @@
  * for that worker); a claim that does not hold gets one REJECT text whatever the mismatch, which
  * names no worker or rank, and changes nothing on the sender. Then the generation is its own and
  * the from rank itself. A HELLO of a generation the sender has not reached yet waits,
- * unanswered, until it does (or the receiver's connect timeout ends the wait). A rejected HELLO
- * whose claim holds fails both sides: the receiver learns why from the REJECT, the sender fails
- * its sends to that rank with the same reason. A chunk of a collective earlier than the one the connection
- * carries is a protocol error. A connection that closes without ABORT or REFUSE takes the
+ * unanswered, until it does (or the receiver's connect timeout ends the wait). A REJECT changes
+ * nothing on the sender: the receiver learns why, and a member of an older generation dials
+ * again once it has entered the sender's (sends to it wait, up to their deadline). A chunk of a
+ * collective earlier than the one the connection carries is a protocol error. A connection that closes without ABORT or REFUSE takes the
  * collective in flight on it with it (a dead peer), and any frame that breaks these rules
  * closes the connection with a clear error.
  */

@@ -18,7 +18,7 @@
  * answers MAPPED; the sender's SHM_CHUNKs then arrive as views of that segment, and each one's
  * release() (called by the collective once it has added or stored the values) sends its CREDIT.
  */
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { type Chunk, CollectiveError, type Inbox, MailboxRefused } from '@permafrost/collective';
 import { FrameReader } from './frame-reader';
 import { encodeCredit, encodeHello, encodeMapped, encodeStop, type Hello, Kind } from './protocol';
@@ -64,6 +64,10 @@ export class ReceiveConnection {
   /** closed before the sender accepted: the REFUSE to send once it does */
   private leaving: { sequence: number; reason: string } | undefined;
   private readonly connectTimer: NodeJS.Timeout;
+  /** the host name has an address (an IP address needs no lookup) */
+  private resolved: boolean;
+  private readonly dialedAt = performance.now();
+  private readonly host: string;
 
   constructor(
     private readonly owner: ReceiveOwner,
@@ -79,6 +83,8 @@ export class ReceiveConnection {
   ) {
     const what = `rank ${from} at ${address}`;
     const { host, port } = splitAddress(address);
+    this.host = host;
+    this.resolved = isIP(host) !== 0;
     this.reader = new FrameReader({
       accept: (offer) => {
         this.accepted = true;
@@ -115,10 +121,15 @@ export class ReceiveConnection {
     });
     track(this.socket);
     this.socket.write(encodeHello(hello));
-    this.connectTimer = setTimeout(
-      () => this.finish(new CollectiveError(`connecting to ${what}: no answer to the handshake within ${connectTimeoutMs} ms`)),
-      connectTimeoutMs,
-    );
+    this.connectTimer = setTimeout(() => this.finish(new CollectiveError(`connecting to ${what}: ${this.opening}`)), connectTimeoutMs);
+    this.follow(what);
+  }
+
+  /** How the dialed socket gets on: resolved, connected, ended by the sender, failed or closed. */
+  private follow(what: string): void {
+    this.socket.on('lookup', () => {
+      this.resolved = true;
+    });
     this.socket.on('connect', () => {
       this.connected = true;
     });
@@ -128,6 +139,18 @@ export class ReceiveConnection {
       this.finish(new CollectiveError(`${this.connected ? 'receiving from' : 'connecting to'} ${what} failed: ${e.message}`)),
     );
     this.socket.on('close', () => this.finish(new CollectiveError(`the data connection from ${what} closed`)));
+  }
+
+  /**
+   * Where opening the connection stands while the sender has not accepted it (a name that DNS does
+   * not answer for, a TCP connect nobody answers, a HELLO unanswered); undefined once it has.
+   */
+  get opening(): string | undefined {
+    if (this.accepted || this.done) return undefined;
+    const ms = Math.round(performance.now() - this.dialedAt);
+    if (!this.resolved) return `the name ${this.host} has not resolved: no answer from DNS for ${ms} ms`;
+    if (!this.connected) return `no answer to the TCP connect for ${ms} ms`;
+    return `no answer to the handshake for ${ms} ms`;
   }
 
   /** usable for another collective (or still being opened) */

@@ -128,7 +128,12 @@ export class TcpTransport implements Transport {
       this.wanted.set(from, Math.max(sequence, this.wanted.get(from) ?? 0));
       this.receiveFrom(from);
     }
-    return this.boxes.recv(from, sequence, timeoutMs);
+    return this.boxes.recv(from, sequence, timeoutMs).catch((e: unknown) => {
+      // a receive that timed out while its connection was still being opened says where it stuck
+      const opening = this.receiving.get(from)?.opening;
+      if (!opening || !(e instanceof CollectiveError) || !e.message.startsWith('timed out')) throw e;
+      throw new CollectiveError(`${e.message}: the data connection from rank ${from} at ${this.addresses[from]} is not open (${opening})`);
+    });
   }
 
   /**
@@ -151,20 +156,14 @@ export class TcpTransport implements Transport {
 
   /**
    * Whether the HELLO `h` comes from the worker this membership gives rank `h.to`: its worker id,
-   * and under TLS the name on the certificate its connection presented. Only such a receiver's
-   * refusal may fail this rank's sends (rejected): a stranger's must change nothing here.
+   * and under TLS the name on the certificate its connection presented (a stranger's refusal is
+   * logged by the data server).
    */
   authentic(h: Hello, certificateName: string | undefined): boolean {
     if (!this.boxes.isPeer(h.to) || h.workerId !== this.workerIds[h.to]) return false;
     if (this.tls === undefined) return true;
     const expected = this.identities[h.to] ?? '';
     return expected !== '' && certificateName === expected;
-  }
-
-  /** The HELLO `h` was turned away for `reason`: sends to the rank it claims fail, clearly. */
-  rejected(h: Hello, reason: string): void {
-    if (this.boxes.retired || h.from !== this.rank || !this.boxes.isPeer(h.to)) return;
-    this.refuse(h.to, `rank ${this.rank} refused the data connection from rank ${h.to} at ${this.addresses[h.to]}: ${reason}`);
   }
 
   /** A receiver's connection was admitted: it carries this rank's data to rank `to` from now on. */

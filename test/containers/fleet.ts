@@ -154,7 +154,7 @@ export function workerStats(log: string): { wireChunks: number; sharedChunks: nu
 export async function silenceDns(ms: number): Promise<void> {
   const pids = aardvark();
   if (pids.length === 0) throw new Error('no aardvark-dns process: the network has no DNS server to stop');
-  for (const pid of pids) process.kill(pid, 'SIGSTOP');
+  for (const pid of pids) signal(pid, 'SIGSTOP');
   try {
     await new Promise((r) => setTimeout(r, ms));
   } finally {
@@ -164,7 +164,16 @@ export async function silenceDns(ms: number): Promise<void> {
 
 /** Continues a stopped aardvark-dns (idempotent). */
 export function resumeDns(): void {
-  for (const pid of aardvark()) process.kill(pid, 'SIGCONT');
+  for (const pid of aardvark()) signal(pid, 'SIGCONT');
+}
+
+/** Signals `pid`, unless it has exited meanwhile. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
 }
 
 function aardvark(): number[] {

@@ -67,7 +67,6 @@ export class ReceiveConnection {
   /** the host name has an address (an IP address needs no lookup) */
   private resolved: boolean;
   private readonly dialedAt = performance.now();
-  private readonly host: string;
 
   constructor(
     private readonly owner: ReceiveOwner,
@@ -83,7 +82,6 @@ export class ReceiveConnection {
   ) {
     const what = `rank ${from} at ${address}`;
     const { host, port } = splitAddress(address);
-    this.host = host;
     this.resolved = isIP(host) !== 0;
     this.reader = new FrameReader({
       accept: (offer) => {
@@ -148,7 +146,7 @@ export class ReceiveConnection {
   get opening(): string | undefined {
     if (this.accepted || this.done) return undefined;
     const ms = Math.round(performance.now() - this.dialedAt);
-    if (!this.resolved) return `the name ${this.host} has not resolved: no answer from DNS for ${ms} ms`;
+    if (!this.resolved) return `the name ${splitAddress(this.address).host} has not resolved: no answer from DNS for ${ms} ms`;
     if (!this.connected) return `no answer to the TCP connect for ${ms} ms`;
     return `no answer to the handshake for ${ms} ms`;
   }

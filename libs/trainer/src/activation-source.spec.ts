@@ -90,6 +90,29 @@ describe('ActivationSource', () => {
     assert.equal(source.prefixSamples, 4, 'the prefix ran once per id: 1 and 2 at first, 3 and 4 for the new boundary');
     await old.store.close();
   });
+
+  it('uses every computed activation but writes only those a later read can use', async () => {
+    const model = await assemble({ name: 'mlp', inputSize: 14 }, { boundary: 'dense_1' }, 10, 3);
+    const opened = openRunCache({ ...model, input: model.input }, dataset, 'mlp', {
+      dir: mkdtempSync(join(dir, 'read-later-')),
+      codec: 'float32',
+    }) as OpenedCache;
+    const upstream = () => new PrefixUpstream(model.prefix, model.input, dataset);
+    const source = new ActivationSource(upstream(), dataset, opened, (id) => id % 2 === 0);
+    const ids = [1, 2, 3, 4];
+    const first = await source.batch(ids);
+    const plain = await new ActivationSource(upstream(), dataset).batch(ids);
+    assert.deepEqual(Array.from(first.activations.dataSync()), Array.from(plain.activations.dataSync()));
+    assert.equal(first.counters.misses, 4);
+    assert.equal(first.counters.entriesAdded, 2);
+    assert.equal(first.counters.bytesWritten, 2 * opened.store.valueBytes(opened.handle));
+    tf.dispose([first.activations, plain.activations]);
+    await opened.store.flush();
+    const again = await source.batch(ids);
+    again.activations.dispose();
+    assert.deepEqual([again.counters.hits, again.counters.misses], [2, 2]);
+    await opened.store.close();
+  });
 });
 
 describe('ActivationSource computing ahead', () => {

@@ -17,6 +17,13 @@
  * and counted, so every batch trains on exactly the values it would have computed itself. The
  * upstream also starts reading the input of the ids that will miss next while this batch's
  * prefix runs (upstream.ts).
+ *
+ * Writing only what can be read: a source may be given `readLater`, which says whether any later
+ * read in this run can use a sample's entry; a computed activation it rules out is used and not
+ * written. The freeze controller gives it to the sources of boundaries whose prefix was trained
+ * in this run (no later run can rebuild or reuse them): without it an epoch's entries would be
+ * written even when the run ends, or the boundary moves on, before anything reads them, and
+ * writing an activation costs about as much as computing a few cheap early blocks.
  */
 import type { ActivationCache, FingerprintHandle } from '@permafrost/cache';
 import type { Dataset } from '@permafrost/data';
@@ -100,6 +107,8 @@ export class ActivationSource {
     readonly upstream: Upstream,
     private readonly dataset: Dataset,
     private cache?: { store: ActivationCache; handle: FingerprintHandle },
+    /** whether a later read in this run can use sample `id`'s entry; absent: every entry can */
+    private readonly readLater?: (id: number) => boolean,
   ) {
     this.elements = upstream.boundaryShape.reduce((a, b) => a * b, 1);
   }
@@ -222,16 +231,17 @@ export class ActivationSource {
   /** Writes the batch's computed activations to the cache and counts what was added. */
   private writeBack(computed: readonly [number, Ahead][], c: BatchCounters): void {
     for (const [id] of computed) this.ahead.delete(id);
-    if (!this.cache || this.superseded || computed.length === 0) return;
+    const kept = this.readLater ? computed.filter(([id]) => this.readLater?.(id)) : computed;
+    if (!this.cache || this.superseded || kept.length === 0) return;
     const { store, handle } = this.cache;
     const tw = performance.now();
     c.bytesWritten += store.putMany(
       handle,
-      computed.map(([id, a]) => [id, a.values]),
+      kept.map(([id, a]) => [id, a.values]),
     );
     c.writeMs += performance.now() - tw;
     if (store.healthy) {
-      const added = computed.filter(([, a]) => a.fresh).length;
+      const added = kept.filter(([, a]) => a.fresh).length;
       c.entriesAdded += added;
       c.bytesAdded += added * store.valueBytes(handle);
     }

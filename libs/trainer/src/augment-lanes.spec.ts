@@ -154,6 +154,8 @@ describe('augmentation and the activation cache', () => {
       [false, true, true],
     );
     assert.equal(cached.fingerprints.length, 4 * 3, 'the plain prefix and two views at each of the 4 frozen boundaries');
+    // epoch 3 is the last: no entry it computes can be read again
+    assert.equal(cached.epochs[2]?.cacheBytesWritten, 0);
     const d = maxRelDiff(cached.weights, uncached.weights);
     assert.ok(d <= 1e-4, `max relative difference ${d}`);
   });

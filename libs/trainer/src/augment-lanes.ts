@@ -13,7 +13,10 @@
  * What a sample trains on depends on (seed, epoch, sample) and views only: not on the batch it
  * falls in, the rank that trains it, or whether the cache holds it. Validation never goes
  * through the lanes (the controller's plain source). A boundary advance moves every lane as the
- * controller moves its plain source (freeze-controller.ts).
+ * controller moves its plain source (freeze-controller.ts); the advanced lane of view v writes
+ * sample s's entry only when a later epoch of the run draws view v for s, since no other read can
+ * use it (each cycle of K epochs draws every view once, so two epochs in a row of one cycle
+ * never share a view).
  */
 import {
   type AugmentSpec,
@@ -61,18 +64,26 @@ interface Lane {
   counters: BatchCounters;
 }
 
+/** How the lanes cache: `register` gives a view's fingerprint (none: uncached); `epochs`: the run's (absent: write every entry). */
+export interface LaneCaching {
+  register?: RegisterView;
+  epochs?: number;
+}
+
 export class AugmentLanes {
   private lanes: Lane[];
   private epoch = 0;
   private retiredPrefixSamples = 0;
+  private readonly epochs: number | undefined;
 
   constructor(
     private readonly settings: AugmentSettings,
     private readonly seed: number,
     stage: PrefixStage,
     private readonly dataset: Dataset,
-    register?: RegisterView,
+    { register, epochs }: LaneCaching = {},
   ) {
+    this.epochs = epochs;
     const { spec, views } = settings;
     const transforms: InputTransform[] =
       views === 0
@@ -158,13 +169,23 @@ export class AugmentLanes {
       const opened = failed ? undefined : register?.(next, v);
       if (opened && lane.opened) {
         opened.store.markSuperseded(lane.opened.fingerprint, opened.fingerprint);
-        const source = new ActivationSource(new SegmentUpstream(lane.source, segment), this.dataset, opened);
+        const source = new ActivationSource(new SegmentUpstream(lane.source, segment), this.dataset, opened, this.readLater(v));
         return { ...lane, source, opened };
       }
       this.retiredPrefixSamples += lane.source.prefixSamples;
       const upstream = new PrefixUpstream(next.prefix, next.input, this.dataset, lane.transform);
-      return { ...lane, source: new ActivationSource(upstream, this.dataset, opened), opened };
+      return { ...lane, source: new ActivationSource(upstream, this.dataset, opened, this.readLater(v)), opened };
     });
+  }
+
+  /** Whether an epoch after the current one draws view `view` for a sample (absent epochs: assume so). */
+  private readLater(view: number): (id: number) => boolean {
+    const K = this.lanes.length;
+    return (id) => {
+      if (this.epochs === undefined) return true;
+      for (let e = this.epoch + 1; e <= this.epochs; e++) if (pickView(this.seed, e, id, K) === view) return true;
+      return false;
+    };
   }
 
   /** Records each cached lane's counters under its fingerprint and starts them again. */

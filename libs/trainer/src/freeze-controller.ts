@@ -13,7 +13,10 @@
  *      source through k+1..m only (SegmentUpstream): the full prefix never runs again for a
  *      sample the old boundary holds. The old fingerprint's entries are superseded: never read
  *      as current, left for `cache gc`. Without the cache, frozen layers run forward every step
- *      (the paper's method).
+ *      (the paper's method). The new boundary's prefix holds blocks trained in this run, so only
+ *      this run can read its entries: its sources write an entry only when a later epoch can read
+ *      it (activation-source.ts; not in the last epoch, and with augmented views only when a
+ *      later epoch draws the same view, augment-lanes.ts).
  *
  * A boundary at the input (policy none, or FreezeOut from the input) freezes nothing, so there is
  * nothing to cache: the cache is not opened, and the identity prefix hands the preprocessed input
@@ -45,6 +48,8 @@ export interface FreezeControllerOptions {
   augment?: AugmentSettings;
   /** the job's seed (augmentation draws) */
   seed?: number;
+  /** the run's epochs: entries no later epoch reads are not written; absent: every entry is */
+  epochs?: number;
 }
 
 export class FreezeController {
@@ -62,6 +67,8 @@ export class FreezeController {
   private cacheAtFirstFreeze: boolean;
   /** where training batches come from when the input is augmented; validation uses `source` */
   private readonly lanes: AugmentLanes | undefined;
+  /** the epoch of the latest training batch (0: none yet) */
+  private epoch = 0;
 
   constructor(private readonly opts: FreezeControllerOptions) {
     const { model, dataset } = opts;
@@ -92,7 +99,10 @@ export class FreezeController {
         },
       );
     }
-    const lanes = new AugmentLanes(augment, this.opts.seed ?? 0, this.opts.model, this.opts.dataset, this.registerView());
+    const lanes = new AugmentLanes(augment, this.opts.seed ?? 0, this.opts.model, this.opts.dataset, {
+      register: this.registerView(),
+      epochs: this.opts.epochs,
+    });
     this.fingerprints.push(...lanes.fingerprints);
     return lanes;
   }
@@ -123,6 +133,7 @@ export class FreezeController {
 
   /** A training batch of epoch `epoch` (ActivationSource.batch's contract); validation reads `source`. */
   trainBatch(epoch: number, ids: readonly number[], upcoming: readonly number[]): Promise<ActivationBatch> {
+    this.epoch = epoch;
     return this.lanes ? this.lanes.batch(epoch, ids, upcoming) : this.source.batch(ids, upcoming);
   }
 
@@ -188,10 +199,10 @@ export class FreezeController {
       // after registering: registering a fingerprint again clears its superseded mark
       this.store?.markSuperseded(old.fingerprint, opened.fingerprint);
       this.fingerprints.push(opened.fingerprint);
-      this.source = new ActivationSource(new SegmentUpstream(this.source, segment), dataset, opened);
+      this.source = new ActivationSource(new SegmentUpstream(this.source, segment), dataset, opened, this.readLater);
     } else {
       this.retiredPrefixSamples += this.source.prefixSamples;
-      this.source = new ActivationSource(new PrefixUpstream(next.prefix, model.input, dataset), dataset, opened);
+      this.source = new ActivationSource(new PrefixUpstream(next.prefix, model.input, dataset), dataset, opened, this.readLater);
     }
     if (this.lanes) {
       const fresh = new Set(this.fingerprints);
@@ -210,6 +221,12 @@ export class FreezeController {
     this.boundary = boundary;
     this.suffix = next.suffix;
   }
+
+  /**
+   * Whether a later read can use an entry of a trained boundary's plain source: every epoch reads
+   * the same samples (training without augmented views, and validation), so any epoch but the last.
+   */
+  private readonly readLater = (): boolean => this.opts.epochs === undefined || this.epoch < this.opts.epochs;
 
   /** Opens the cache for the first frozen prefix (no rebuild recipe: it holds blocks trained in this run). */
   private openAtFirstFreeze(stage: PrefixStage): OpenedCache | undefined {

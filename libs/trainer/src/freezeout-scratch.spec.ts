@@ -90,6 +90,11 @@ describe('FreezeOut from the input', () => {
     assert.equal(cached.fingerprints.length, 4, 'the cache opens at the first freeze, one fingerprint per boundary after it');
   });
 
+  it('writes no entry in the last epoch, where nothing would read it, and writes before it', () => {
+    assert.ok((cached.epochs[1]?.cacheBytesWritten ?? 0) > 0);
+    assert.equal(cached.epochs[2]?.cacheBytesWritten, 0);
+  });
+
   it('the cache changes nothing: the cached run ends with the uncached run weights', () => {
     const d = maxRelDiff(cached.weights, uncached.weights);
     assert.ok(d <= 1e-4, `max relative difference ${d}`);

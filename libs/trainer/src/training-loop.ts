@@ -122,6 +122,7 @@ export class TrainingLoop {
       plan: this.plan,
       optimizer: opts.optimizer,
       cache: opts.cache,
+      epochs: opts.epochs,
       ...(opts.augment && changesInput(opts.augment.spec) ? { augment: opts.augment, seed: opts.seed } : {}),
     });
     this.reducer = opts.reducer ?? localReducer;

@@ -207,7 +207,7 @@ function sweepTable(r: Result): string {
 function hitsLine(c: Variant): string | undefined {
   if (c.epochs.some((e) => e.cacheHits === undefined || e.cacheMisses === undefined)) return undefined;
   const hits = c.epochs.map((e) => String(e.cacheHits)).join(' / ');
-  return `\n(c)'s training samples read from the cache, per epoch: ${hits} (of ${(c.epochs[0]?.cacheHits ?? 0) + (c.epochs[0]?.cacheMisses ?? 0)}; the rest ran the frozen prefix, or the newly frozen blocks, and were written).`;
+  return `\n(c)'s training samples read from the cache, per epoch: ${hits} (of ${(c.epochs[0]?.cacheHits ?? 0) + (c.epochs[0]?.cacheMisses ?? 0)}; the rest ran the frozen prefix, or the newly frozen blocks, and were written where a later epoch could read them).`;
 }
 
 function ceilingLine(r: Result): string | undefined {

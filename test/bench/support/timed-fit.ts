@@ -26,6 +26,8 @@ export interface TimedFit {
     | 'prefixSeconds'
     | 'cacheHits'
     | 'cacheMisses'
+    | 'cacheReadSeconds'
+    | 'cacheWriteSeconds'
   >[];
   valAccuracy: number;
   prefixSamples: number;
@@ -61,6 +63,8 @@ export async function timedFit(name: string, opts: Omit<FitOptions, 'cache' | 'o
         prefixSeconds: e.prefixSeconds,
         cacheHits: e.cacheHits,
         cacheMisses: e.cacheMisses,
+        cacheReadSeconds: e.cacheReadSeconds,
+        cacheWriteSeconds: e.cacheWriteSeconds,
       })),
       valAccuracy: r.epochs.at(-1)?.valAccuracy ?? Number.NaN,
       prefixSamples: r.prefixSamples,

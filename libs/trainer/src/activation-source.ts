@@ -231,8 +231,10 @@ export class ActivationSource {
   /** Writes the batch's computed activations to the cache and counts what was added. */
   private writeBack(computed: readonly [number, Ahead][], c: BatchCounters): void {
     for (const [id] of computed) this.ahead.delete(id);
-    const kept = this.readLater ? computed.filter(([id]) => this.readLater?.(id)) : computed;
-    if (!this.cache || this.superseded || kept.length === 0) return;
+    if (!this.cache || this.superseded) return;
+    const readLater = this.readLater;
+    const kept = readLater ? computed.filter(([id]) => readLater(id)) : computed;
+    if (kept.length === 0) return;
     const { store, handle } = this.cache;
     const tw = performance.now();
     c.bytesWritten += store.putMany(

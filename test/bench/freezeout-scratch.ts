@@ -14,9 +14,10 @@
  * (when `--views` is more than 1). Every variant trains on
  * augmented inputs (data.augment's standard set: random crop with zero padding, horizontal flip,
  * brightness and contrast jitter; `--augment off` for none): (a) and (b) draw a fresh augmentation
- * every epoch and run uncached (cache.views 0), (c) caches `--views K` fixed augmented views per
- * sample (cache.views K, default 2) and trains each epoch on one of them, so its cache still
- * serves training (docs/cache.md#augmentation-and-the-cache). Per variant: wall time
+ * every epoch and run uncached (cache.views 0), (c) draws the same fresh augmentations until its
+ * first freeze and from then on caches `--views K` fixed augmented views per sample (cache.views
+ * K, default 2), training each epoch on one of them, so its cache still serves training
+ * (docs/cache.md#augmentation-and-the-cache). Per variant: wall time
  * (training plus validation after every epoch; model building left out), validation accuracy, the
  * samples through each block (calls of its first layer: training, inference and validation), and
  * the speedup the schedule preview expects. The load average is recorded at the start and the

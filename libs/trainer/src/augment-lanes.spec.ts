@@ -7,8 +7,8 @@ import { ActivationCache } from '@permafrost/cache';
 import { openDataset } from '@permafrost/data';
 import { initEngine } from '@permafrost/engine';
 import { validateJob } from '@permafrost/job';
-import { assemble } from '@permafrost/model';
-import type { AugmentSettings } from './augment-lanes';
+import { assemble, splitAt } from '@permafrost/model';
+import { AugmentLanes, type AugmentSettings } from './augment-lanes';
 import { verifyCache } from './cache-verify';
 import { fit } from './fit';
 import { prefixRecipe } from './prefix-recipe';
@@ -158,6 +158,45 @@ describe('augmentation and the activation cache', () => {
     assert.equal(cached.epochs[2]?.cacheBytesWritten, 0);
     const d = maxRelDiff(cached.weights, uncached.weights);
     assert.ok(d <= 1e-4, `max relative difference ${d}`);
+  });
+
+  it('views 2 while nothing is frozen: the fresh draws of views 0, then the two views from the first freeze', async () => {
+    const dataset = await openDataset('mnist');
+    const model = await assemble({ name: 'resnet-small', inputSize: 12 }, { policy: 'freezeout' }, 10, 21);
+    const settings = (views: number) => ({ spec, featureNoise: 0, featureDropout: 0, views });
+    const ids = smallRun.trainIds.slice(0, 6);
+    const values = async (lanes: AugmentLanes, epoch: number) => {
+      const b = await lanes.batch(epoch, ids);
+      const v = Float32Array.from((await b.activations.data()) as Float32Array);
+      b.activations.dispose();
+      return v;
+    };
+    try {
+      const fresh = new AugmentLanes(settings(0), 7, model, dataset);
+      const viewed = new AugmentLanes(settings(2), 7, model, dataset);
+      const epoch1 = await values(viewed, 1);
+      assert.deepEqual(epoch1, await values(fresh, 1));
+      const epoch2 = await values(viewed, 2);
+      assert.deepEqual(epoch2, await values(fresh, 2));
+      assert.notDeepEqual(epoch1, epoch2, 'a new draw every epoch');
+      // the first freeze, at the stem: from now on sample s trains on view pickView(seed, epoch, s, 2)
+      const next = { ...splitAt(model.full, 'stem_relu'), input: model.input };
+      viewed.advance(next, splitAt(model.suffix, 'stem_relu').prefix);
+      const frozenFromStart = new AugmentLanes(settings(2), 7, next, dataset);
+      for (const epoch of [2, 3, 4]) assert.deepEqual(await values(viewed, epoch), await values(frozenFromStart, epoch));
+      const perSample = (v: Float32Array) => ids.map((_, i) => v.subarray((i * v.length) / ids.length, ((i + 1) * v.length) / ids.length));
+      const same = (a: Float32Array | undefined, b: Float32Array | undefined) =>
+        a !== undefined && b !== undefined && a.every((x, j) => x === b[j]);
+      const e3 = perSample(await values(viewed, 3));
+      const e4 = perSample(await values(viewed, 4));
+      const e5 = perSample(await values(viewed, 5));
+      ids.forEach((id, i) => {
+        assert.ok(!same(e3[i], e4[i]), `sample ${id}: epochs 3 and 4 (one cycle) train on its two views`);
+        assert.ok(same(e3[i], e5[i]) || same(e4[i], e5[i]), `sample ${id}: epoch 5 trains on one of them again`);
+      });
+    } finally {
+      await dataset.close();
+    }
   });
 
   const noInput = { crop: 0, flip: false, brightness: 0, contrast: 0 };

@@ -10,8 +10,16 @@
  *   cached when the run has a cache. In epoch e sample s trains on view pickView(seed, e, s, K);
  *   a batch is split by view, each part served by its lane, and put back in order.
  *
- * What a sample trains on depends on (seed, epoch, sample) and views only: not on the batch it
- * falls in, the rank that trains it, or whether the cache holds it. Validation never goes
+ * Views exist to be cached, and only a frozen prefix has activations to cache: while nothing is
+ * frozen (FreezeOut from the input before its first freeze, or policy none) the lanes draw a fresh
+ * transform every epoch as with views 0, and the K view lanes replace that lane at the first
+ * boundary advance. So FreezeOut from the input trains on the same inputs with views K as with
+ * views 0 until its first freeze, and K = 1 is PipeTransformer's behaviour: fresh augmentation
+ * while every layer trains, one cached augmented version of each sample after the freeze.
+ *
+ * What a sample trains on depends on (seed, epoch, sample), views and the global step of the
+ * first freeze only: not on the batch it falls in, the rank that trains it, or whether the cache
+ * holds it. Validation never goes
  * through the lanes (the controller's plain source). A boundary advance moves every lane as the
  * controller moves its plain source (freeze-controller.ts); the advanced lane of view v writes
  * sample s's entry only when a later epoch of the run draws view v for s, since no other read can
@@ -28,6 +36,7 @@ import {
   type SampleTransform,
   viewKey,
 } from '@permafrost/data';
+import { freezesNothing } from '@permafrost/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { type ActivationBatch, ActivationSource, addCounters, type BatchCounters, emptyCounters } from './activation-source';
@@ -72,6 +81,8 @@ export interface LaneCaching {
 
 export class AugmentLanes {
   private lanes: Lane[];
+  /** the lanes are the one lane of fresh draws (views 0, or views K while nothing is frozen) */
+  private fresh: boolean;
   private epoch = 0;
   private retiredPrefixSamples = 0;
   private readonly epochs: number | undefined;
@@ -84,14 +95,24 @@ export class AugmentLanes {
     { register, epochs }: LaneCaching = {},
   ) {
     this.epochs = epochs;
-    const { spec, views } = settings;
-    const transforms: InputTransform[] =
-      views === 0
-        ? [(ids) => ids.map((id) => drawTransform(spec, epochKey(seed, this.epoch, id)))]
-        : Array.from({ length: views }, (_, v) => viewTransform(spec, seed, v));
-    this.lanes = transforms.map((transform, v) => {
-      const opened = views === 0 ? undefined : register?.(stage, v);
-      const source = new ActivationSource(new PrefixUpstream(stage.prefix, stage.input, dataset, transform), dataset, opened);
+    this.fresh = settings.views === 0 || freezesNothing(stage);
+    if (this.fresh) {
+      const transform: InputTransform = (ids) => ids.map((id) => drawTransform(settings.spec, epochKey(seed, this.epoch, id)));
+      const source = new ActivationSource(new PrefixUpstream(stage.prefix, stage.input, dataset, transform), dataset);
+      this.lanes = [{ source, opened: undefined, transform, counters: emptyCounters() }];
+    } else {
+      this.lanes = this.viewLanes(stage, register);
+    }
+  }
+
+  /** One lane per view at `stage`, each registered in the cache if `register` gives it a fingerprint. */
+  private viewLanes(stage: PrefixStage, register: RegisterView | undefined, readLater?: (view: number) => (id: number) => boolean): Lane[] {
+    const { spec, views } = this.settings;
+    return Array.from({ length: views }, (_, v) => {
+      const transform = viewTransform(spec, this.seed, v);
+      const opened = register?.(stage, v);
+      const upstream = new PrefixUpstream(stage.prefix, stage.input, this.dataset, transform);
+      const source = new ActivationSource(upstream, this.dataset, opened, readLater?.(v));
       return { source, opened, transform, counters: emptyCounters() };
     });
   }
@@ -153,7 +174,7 @@ export class AugmentLanes {
   /** A new epoch: activations computed ahead under the last epoch's transforms are dropped. */
   private startEpoch(epoch: number): void {
     this.epoch = epoch;
-    if (this.settings.views > 0) return;
+    if (!this.fresh) return;
     for (const lane of this.lanes) lane.source = new ActivationSource(lane.source.upstream, this.dataset, lane.opened);
   }
 
@@ -164,6 +185,13 @@ export class AugmentLanes {
    * input); a lane whose cache failed stays uncached.
    */
   advance(next: PrefixStage, segment: tfl.LayersModel, register?: RegisterView): void {
+    if (this.fresh && this.settings.views > 0) {
+      // the first freeze: the views take over from the fresh draws
+      this.retiredPrefixSamples = this.prefixSamples;
+      this.fresh = false;
+      this.lanes = this.viewLanes(next, register, (v) => this.readLater(v));
+      return;
+    }
     this.lanes = this.lanes.map((lane, v) => {
       const failed = lane.opened !== undefined && !lane.source.cached;
       const opened = failed ? undefined : register?.(next, v);
@@ -180,7 +208,7 @@ export class AugmentLanes {
 
   /** Whether an epoch after the current one draws view `view` for a sample (absent epochs: assume so). */
   private readLater(view: number): (id: number) => boolean {
-    const K = this.lanes.length;
+    const K = this.settings.views;
     return (id) => {
       if (this.epochs === undefined) return true;
       for (let e = this.epoch + 1; e <= this.epochs; e++) if (pickView(this.seed, e, id, K) === view) return true;

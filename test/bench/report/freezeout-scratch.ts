@@ -147,7 +147,7 @@ function augmentLine(r: Result): string {
     a.brightness > 0 ? `brightness ±${a.brightness}` : undefined,
     a.contrast > 0 ? `contrast ±${a.contrast}` : undefined,
   ].filter(Boolean);
-  return `augmentation: ${parts.join(', ')} (\`data.augment\`'s standard set); (a) and (b) a fresh augmentation every epoch drawn from (seed, epoch, sample), uncached (\`cache.views: 0\`); (c) and the sweep ${r.views} fixed augmented views per sample, cached (\`cache.views: ${r.views}\`), each epoch training on one of them`;
+  return `augmentation: ${parts.join(', ')} (\`data.augment\`'s standard set); (a) and (b) a fresh augmentation every epoch drawn from (seed, epoch, sample), uncached (\`cache.views: 0\`); (c) and the sweep the same until their first freeze, then ${r.views} fixed augmented views per sample, cached (\`cache.views: ${r.views}\`), each epoch training on one of them`;
 }
 
 function mainTable(r: Result): string {

@@ -27,10 +27,19 @@ const FRAMES = Number(process.env.PERMAFROST_FUZZ_FRAMES ?? 10_000);
 const LANES = 16;
 /** the most frames one connection carries */
 const PER_CONNECTION = 64;
-/** a connection the server has not closed by then is closed by the sender */
-const CONNECTION_MS = 1000;
+/** a connection not open by then (connected, or its TLS handshake done) is given up */
+const OPEN_MS = 2000;
+/**
+ * after its write, a connection the server has not closed by then is closed by the sender: a cut
+ * frame keeps the server waiting for the rest, and the fuzzing must end well within the job
+ */
+const LINGER_MS = 200;
 
-const job = (name: string) => smallFleetJob(tmp.path, name, 9);
+/**
+ * 10 epochs: every frame must go out while the job runs, and on an idle machine the fuzzing takes
+ * as long as 3 to 5 epochs (its connections wait on the workers' event loops, busy training)
+ */
+const job = (name: string) => smallFleetJob(tmp.path, name, 9, { epochs: 10 });
 /** each fleet process is killed after this long: a shared 2-vCPU machine can take minutes for a fleet */
 const KILL_AFTER_MS = 600_000;
 
@@ -60,7 +69,7 @@ function connection(address: string, frames: Buffer[], stranger: EphemeralCertif
   return new Promise((done) => {
     let written = 0;
     const s = stranger ? tlsConnect({ ...to, ...readTlsFiles(stranger.worker(0)), rejectUnauthorized: false }) : netConnect(to);
-    const timer = setTimeout(() => s.destroy(), CONNECTION_MS);
+    let timer = setTimeout(() => s.destroy(), OPEN_MS);
     s.on('error', () => undefined);
     s.on('close', () => {
       clearTimeout(timer);
@@ -70,6 +79,8 @@ function connection(address: string, frames: Buffer[], stranger: EphemeralCertif
       if (s.destroyed) return;
       s.end(Buffer.concat(frames));
       written = frames.length;
+      clearTimeout(timer);
+      timer = setTimeout(() => s.destroy(), LINGER_MS);
     });
   });
 }

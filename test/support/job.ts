@@ -58,10 +58,10 @@ export function readJson(path: string) {
 }
 
 /**
- * A fleet job of a few seconds per epoch (a small MLP on 3000 MNIST samples, batch 8): long
- * enough to poke at while it runs, run `name` under `root`.
+ * A fleet job of a few seconds per epoch (a small MLP on 3000 MNIST samples, batch 8, 3 epochs):
+ * long enough to poke at while it runs, run `name` under `root`; `flags` override.
  */
-export function smallFleetJob(root: string, name: string, seed: number): string[] {
+export function smallFleetJob(root: string, name: string, seed: number, flags: Partial<JobFlags> = {}): string[] {
   return jobFlags({
     model: 'mlp',
     inputSize: 14,
@@ -72,6 +72,7 @@ export function smallFleetJob(root: string, name: string, seed: number): string[
     batchSize: 8,
     seed,
     ...runPaths(root, name),
+    ...flags,
   });
 }
 

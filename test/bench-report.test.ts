@@ -69,7 +69,10 @@ describe('npm run bench:report', () => {
     const text = freezeoutScratch.render(augmented).join('\n');
     assert.match(text, /- command: `[^`]* --views 3`/);
     assert.match(text, /- augmentation: random crop with 4 px zero padding, horizontal flip, brightness ±0\.1, contrast ±0\.1 /);
-    assert.match(text, /\(c\) and the sweep the same until their first freeze, then 3 fixed augmented views per sample, cached \(`cache\.views: 3`\)/);
+    assert.match(
+      text,
+      /\(c\) and the sweep the same until their first freeze, then 3 fixed augmented views per sample, cached \(`cache\.views: 3`\)/,
+    );
     assert.match(text, /where 3 cached views take up to 3/);
   });
 

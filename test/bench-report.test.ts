@@ -74,6 +74,13 @@ describe('npm run bench:report', () => {
       /\(c\) and the sweep the same until their first freeze, then 3 fixed augmented views per sample, cached \(`cache\.views: 3`\)/,
     );
     assert.match(text, /where 3 cached views take up to 3/);
+    // one view in (c), two in one sweep row: the caveat names the row's count
+    const sweep = (plain.sweep as Record<string, unknown>[]).map((v) => ({ ...v, views: 1 }));
+    const one = { ...augmented, views: 1, sweep };
+    assert.doesNotMatch(freezeoutScratch.render(one).join('\n'), /cached views take up to|views column/);
+    const mixed = freezeoutScratch.render({ ...one, sweep: [...sweep, { ...sweep[0], views: 2 }] }).join('\n');
+    assert.match(mixed, /where 2 cached views take up to 2/);
+    assert.match(mixed, /each epoch training on one of them \(the sweep's views column names the rows that differ\)/);
   });
 
   it("freezeout-scratch: the ceiling takes (b)'s upstream and validation time out of its frozen epochs only; none without the per-epoch time", () => {
@@ -91,8 +98,9 @@ describe('npm run bench:report', () => {
     });
     const r = {
       ...plain,
-      // one round: the results alone
+      // one round: the results alone; (c) with two views
       rounds: undefined,
+      views: 2,
       foreignCpu: [0, 0, 0],
       results: {
         none: { ...plain.results.none, wallSeconds: 100 },
@@ -100,35 +108,45 @@ describe('npm run bench:report', () => {
         paper: {
           ...plain.results.paper,
           wallSeconds: 80,
-          epochs: [epoch('input', 2, 1), epoch('stem_out', 5, 1), epoch('stage1_out', 4, 1)],
+          epochs: [epoch('input', 2, 1), epoch('stem_out', 5, 1), epoch('stage1_out', 4, 1)].map((e, i) => ({ ...e, epoch: i + 1 })),
         },
         cached: {
           ...plain.results.cached,
           wallSeconds: 75,
-          epochs: [epoch('input', 2, 1), epoch('stem_out', 1, 1, 0), epoch('stage1_out', 1, 1, 48)],
+          epochs: [epoch('input', 2, 1), epoch('stem_out', 1, 1, 0), epoch('stage1_out', 1, 1, 48)].map((e, i) => ({ ...e, epoch: i + 1 })),
         },
       },
     };
     const text = freezeoutScratch.render(r).join('\n');
     assert.match(text, /Ceiling: 1\.45x, /);
+    // the one-pass bound adds (b)'s last upstream time back: 100 / (69 + 4) = 1.37x
+    assert.match(text, /One-pass bound: 1\.37x, .*up to once per view with 2 views/);
+    // the input epochs (10 s training, 1 s validation) took the same time in (b) and (c)
+    assert.match(text, /took 0% apart at most here\./);
     assert.match(text, /read from the cache, per epoch: 0 \/ 0 \/ 48 \(of 64;/);
-    assert.match(freezeoutScratch.headline(r).figure, /: 1\.33x \(ceiling 1\.45x\)$/);
-    // three rounds: the ceilings 1.45x, 100 / (60 - 11) = 2.04x and 100 / (90 - 11) = 1.27x have the median 1.45x
+    assert.match(freezeoutScratch.headline(r).figure, /: 1\.33x \(ceiling 1\.45x, one-pass bound 1\.37x\)$/);
+    // three rounds: the ceilings 1.45x, 100 / (60 - 11) = 2.04x and 100 / (90 - 11) = 1.27x have the median 1.45x;
+    // the one-pass bounds 1.37x, 100 / 53 = 1.89x and 100 / 83 = 1.20x the median 1.37x
     const round = (paper: number, cached: number) => ({
       none: r.results.none,
       paper: { ...r.results.paper, wallSeconds: paper },
       cached: { ...r.results.cached, wallSeconds: cached },
     });
-    const three = { ...r, rounds: [r.results, round(60, 50), round(90, 110)] };
+    const slow = round(90, 110);
+    // (c)'s input epoch 13.2 s to (b)'s 11 s: 20% apart
+    slow.cached = { ...slow.cached, epochs: [{ ...epoch('input', 2, 1), seconds: 12.2 }, ...slow.cached.epochs.slice(1)] };
+    const three = { ...r, rounds: [r.results, round(60, 50), slow] };
     const spread = freezeoutScratch.render(three).join('\n');
+    assert.match(spread, /took 20% apart at most in a round here\./);
     assert.match(
       spread,
-      /3 rounds of \(a\), \(b\), \(c\) in turn; .* \(a\) \/ \(c\) 0\.91x \/ 1\.33x \/ 2\.00x; \(a\) \/ \(b\) 1\.11x \/ 1\.25x \/ 1\.67x; the ceiling \(below\) 1\.27x \/ 1\.45x \/ 2\.04x\./,
+      /3 rounds of \(a\), \(b\), \(c\) in turn; .* \(a\) \/ \(c\) 0\.91x \/ 1\.33x \/ 2\.00x; \(a\) \/ \(b\) 1\.11x \/ 1\.25x \/ 1\.67x; the ceiling \(below\) 1\.27x \/ 1\.45x \/ 2\.04x; the one-pass bound 1\.20x \/ 1\.37x \/ 1\.89x\./,
     );
     assert.match(spread, /Ceiling \(median over the rounds\): 1\.45x, /);
+    assert.match(spread, /One-pass bound \(median over the rounds\): 1\.37x, /);
     assert.match(spread, /- command: `[^`]* --rounds 3`/);
     const old = { ...r, results: { ...r.results, paper: { ...r.results.paper, epochs: [{ epoch: 1, seconds: 10 }] } } };
-    assert.doesNotMatch(freezeoutScratch.render(old).join('\n'), /Ceiling/);
+    assert.doesNotMatch(freezeoutScratch.render(old).join('\n'), /Ceiling|One-pass/);
   });
 
   it('start-tls: medians, spreads and the ratio from the runs; not judged while the load exceeded the vCPUs', () => {
